@@ -1,0 +1,53 @@
+# The README's two commands: `make demo` and `make test`. Both set up everything on a fresh
+# Debian machine (as root): the Debian packages, a .venv with boxtrace installed editable.
+
+VENV        := .venv
+PY          := $(VENV)/bin/python
+APT_PACKAGES := busybox-static runc crun strace tmux hyperfine iproute2 util-linux
+TYPECHECK_TREE := build/typecheck
+
+.PHONY: demo test setup apt venv lint typecheck pytest bench clean
+
+demo: setup
+	$(VENV)/bin/boxtrace run
+
+test: setup lint typecheck pytest
+
+setup: apt venv
+
+apt:
+	@if dpkg -s $(APT_PACKAGES) >/dev/null 2>&1; then \
+		echo "apt: $(APT_PACKAGES) already installed"; \
+	elif [ "$$(id -u)" -ne 0 ]; then \
+		echo "apt: not root, cannot install $(APT_PACKAGES); install them with sudo"; \
+	else \
+		apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq $(APT_PACKAGES); \
+	fi
+
+venv: $(VENV)/.installed
+
+$(VENV)/.installed: pyproject.toml
+	test -x $(PY) || python3 -m venv $(VENV)
+	$(PY) -m pip install -q --disable-pip-version-check -e '.[test]'
+	touch $@
+
+lint: venv
+	$(VENV)/bin/ruff check .
+	$(VENV)/bin/ruff format --check .
+
+# The folders install as one package through package-dir; mypy needs to see that layout, so it
+# checks a tree of links that mirrors the installed package.
+typecheck: venv
+	rm -rf $(TYPECHECK_TREE) && mkdir -p $(TYPECHECK_TREE)/boxtrace
+	for f in boxtrace/*; do ln -s "$(CURDIR)/$$f" $(TYPECHECK_TREE)/boxtrace/; done
+	for d in tracer runtime lessons tui; do ln -s "$(CURDIR)/$$d" $(TYPECHECK_TREE)/boxtrace/$$d; done
+	cd $(TYPECHECK_TREE) && $(CURDIR)/$(VENV)/bin/mypy --config-file $(CURDIR)/pyproject.toml -p boxtrace
+
+pytest: venv
+	$(PY) -m pytest -q
+
+bench: setup
+	$(PY) -m bench.run_all
+
+clean:
+	rm -rf build $(VENV) .pytest_cache .mypy_cache .ruff_cache

@@ -1,0 +1,5 @@
+import sys
+
+from boxtrace.cli import main
+
+sys.exit(main())

@@ -1,0 +1,47 @@
+"""The ``boxtrace`` command: argparse subcommands, one module each under ``boxtrace.commands``.
+
+Wiring only. Each command module has ``add_parser(subparsers)`` and ``main(args) -> int``; they keep
+their heavy imports (rich, textual, the tracer) inside ``main`` so that ``boxtrace run --no-trace``
+starts as fast as the runtime itself.
+"""
+
+from __future__ import annotations
+
+import sys
+from collections.abc import Sequence
+
+from boxtrace import __version__
+from boxtrace.commands import COMMANDS
+from boxtrace.usage import UsageError, build_parser, fail_usage
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    args_list = list(sys.argv[1:] if argv is None else argv)
+    parser = build_parser(
+        "boxtrace",
+        description=(
+            "See how containers really work: boxtrace runs a container (or any command), records every\n"
+            "namespace, mount and cgroup system call it makes, and explains each one."
+        ),
+        epilog="Run 'boxtrace COMMAND --help' for the options of a command.",
+    )
+    parser.add_argument("--version", action="version", version=f"boxtrace {__version__}")
+    sub = parser.add_subparsers(dest="command", metavar="COMMAND")
+    modules = {}
+    for module in COMMANDS:
+        name = module.add_parser(sub)
+        modules[name] = module
+    try:
+        args = parser.parse_args(args_list)
+        if args.command is None:
+            parser.print_help()
+            return 2
+        return int(modules[args.command].main(args))
+    except UsageError as exc:
+        return fail_usage(exc.prog, str(exc))
+    except KeyboardInterrupt:
+        return 130
+
+
+if __name__ == "__main__":
+    sys.exit(main())

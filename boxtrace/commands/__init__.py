@@ -1,0 +1,9 @@
+"""The subcommands of ``boxtrace``, one module each, in the order ``boxtrace --help`` lists them."""
+
+from __future__ import annotations
+
+from types import ModuleType
+
+from boxtrace.commands import export, run, trace
+
+COMMANDS: tuple[ModuleType, ...] = (run, trace, export)

@@ -1,0 +1,301 @@
+"""The event model: what the tracer records and every consumer reads.
+
+One model for a live session, a replay and an export. Events keep facts only (raw numbers beside
+decoded names); explanations are derived later by ``boxtrace.lessons``. Every event serialises to one
+JSON object (one line of a trace file) and back, see ``docs/trace-format.md``.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from typing import Any, ClassVar
+
+# Categories an event can belong to. Kept as plain strings so the trace file stays readable.
+CATEGORIES: tuple[str, ...] = (
+    "namespace",  # clone/clone3 with CLONE_NEW*, unshare, setns
+    "mount",  # mount, umount2, pivot_root, chroot and the new mount API
+    "cgroup",  # mkdir/rmdir/writes on cgroupfs
+    "idmap",  # writes to /proc/PID/uid_map, gid_map, setgroups
+    "device",  # mknod, /dev symlinks and directories
+    "identity",  # sethostname, setdomainname, set*id, setgroups
+    "security",  # capset, prctl, seccomp
+    "exec",  # execve, execveat
+    "file",  # other file work the default set reports
+    "process",  # spawn and exit of traced processes
+    "other",  # anything else (only with --all)
+)
+
+
+@dataclass(slots=True)
+class Arg:
+    """One decoded syscall argument.
+
+    ``raw`` is the register value (or None when the argument is a read struct/string whose
+    pointer is not interesting); ``text`` is how strace would print it; ``flags`` lists the
+    flag names when the argument is a flag set (unknown bits appear as a hex remainder in
+    ``text`` only); ``fields`` holds a decoded struct (e.g. clone3's ``struct clone_args``).
+    """
+
+    name: str
+    raw: int | None
+    text: str
+    flags: list[str] | None = None
+    fields: dict[str, Any] | None = None
+
+    def to_json(self) -> dict[str, Any]:
+        out: dict[str, Any] = {"name": self.name, "raw": self.raw, "text": self.text}
+        if self.flags is not None:
+            out["flags"] = self.flags
+        if self.fields is not None:
+            out["fields"] = self.fields
+        return out
+
+    @classmethod
+    def from_json(cls, data: dict[str, Any]) -> Arg:
+        return cls(
+            name=data["name"],
+            raw=data.get("raw"),
+            text=data["text"],
+            flags=data.get("flags"),
+            fields=data.get("fields"),
+        )
+
+
+@dataclass(slots=True)
+class Event:
+    """Fields every event has. ``seq`` orders events; ``time`` is seconds since the trace started."""
+
+    seq: int
+    time: float
+    pid: int
+    tid: int
+    comm: str
+    nspid: list[int] | None  # pid as seen in each nested pid namespace, outermost first (NSpid)
+
+    kind: ClassVar[str] = "event"
+
+    def base_json(self) -> dict[str, Any]:
+        return {
+            "type": self.kind,
+            "seq": self.seq,
+            "time": round(self.time, 6),
+            "pid": self.pid,
+            "tid": self.tid,
+            "comm": self.comm,
+            "nspid": self.nspid,
+        }
+
+    def to_json(self) -> dict[str, Any]:
+        return self.base_json()
+
+    @property
+    def category(self) -> str:
+        return "process"
+
+
+@dataclass(slots=True)
+class SyscallEvent(Event):
+    """A traced system call: decoded at entry, completed at exit.
+
+    ``result`` is None while the call has not returned (step mode shows the call before it runs)
+    and stays None if the process died inside the call. ``errno`` is the error name (``EPERM``)
+    when the call failed. ``detail`` carries family-specific facts (e.g. a cgroup write:
+    ``{"cgroup_file": "pids.max", "value": "64", "path": ...}``). ``ns_changed`` maps namespace
+    type to its new inode number after clone/unshare/setns (like ``strace -e namespace=new``).
+    """
+
+    name: str = ""
+    nr: int = -1
+    category_name: str = "other"
+    args: list[Arg] = field(default_factory=list)
+    result: int | None = None
+    result_text: str | None = None
+    errno: str | None = None
+    duration: float | None = None
+    ns_changed: dict[str, int] = field(default_factory=dict)
+    detail: dict[str, Any] = field(default_factory=dict)
+
+    kind: ClassVar[str] = "syscall"
+
+    @property
+    def category(self) -> str:
+        return self.category_name
+
+    @property
+    def finished(self) -> bool:
+        return self.result is not None
+
+    def arg(self, name: str) -> Arg | None:
+        for a in self.args:
+            if a.name == name:
+                return a
+        return None
+
+    def to_json(self) -> dict[str, Any]:
+        out = self.base_json()
+        out.update(
+            {
+                "name": self.name,
+                "nr": self.nr,
+                "category": self.category_name,
+                "args": [a.to_json() for a in self.args],
+                "result": self.result,
+                "result_text": self.result_text,
+                "errno": self.errno,
+                "duration": None if self.duration is None else round(self.duration, 6),
+            }
+        )
+        if self.ns_changed:
+            out["ns_changed"] = self.ns_changed
+        if self.detail:
+            out["detail"] = self.detail
+        return out
+
+
+@dataclass(slots=True)
+class SpawnEvent(Event):
+    """A traced process created a new process or thread (fork, vfork, clone, clone3).
+
+    ``pid``/``tid`` are the parent's; ``child`` is the new task's host tid.
+    """
+
+    child: int = 0
+    how: str = "fork"  # fork | vfork | clone | clone3
+    thread: bool = False
+    flags: list[str] = field(default_factory=list)
+
+    kind: ClassVar[str] = "spawn"
+
+    def to_json(self) -> dict[str, Any]:
+        out = self.base_json()
+        out.update({"child": self.child, "how": self.how, "thread": self.thread, "flags": self.flags})
+        return out
+
+
+@dataclass(slots=True)
+class ExecEvent(Event):
+    """A traced process replaced its program (after a successful execve)."""
+
+    path: str = ""
+    argv: list[str] = field(default_factory=list)
+
+    kind: ClassVar[str] = "exec"
+
+    def to_json(self) -> dict[str, Any]:
+        out = self.base_json()
+        out.update({"path": self.path, "argv": self.argv})
+        return out
+
+
+@dataclass(slots=True)
+class ExitEvent(Event):
+    """A traced process (or thread) ended: ``status`` when it exited, ``signal`` when killed."""
+
+    status: int | None = None
+    signal: str | None = None
+
+    kind: ClassVar[str] = "exit"
+
+    def to_json(self) -> dict[str, Any]:
+        out = self.base_json()
+        out.update({"status": self.status, "signal": self.signal})
+        return out
+
+
+@dataclass(slots=True)
+class OutputEvent(Event):
+    """Output the traced command wrote to its stdout or stderr (kept apart from the trace)."""
+
+    stream: str = "stdout"
+    text: str = ""
+
+    kind: ClassVar[str] = "output"
+
+    def to_json(self) -> dict[str, Any]:
+        out = self.base_json()
+        out.update({"stream": self.stream, "text": self.text})
+        return out
+
+    @property
+    def category(self) -> str:
+        return "output"
+
+
+EVENT_TYPES: dict[str, type[Event]] = {
+    cls.kind: cls for cls in (SyscallEvent, SpawnEvent, ExecEvent, ExitEvent, OutputEvent)
+}
+
+
+def event_from_json(data: dict[str, Any]) -> Event:
+    """Build an event from one parsed trace-file line; raises KeyError/ValueError/TypeError on bad input."""
+    kind = data["type"]
+    cls = EVENT_TYPES.get(kind)
+    if cls is None:
+        raise ValueError(f"unknown event type {kind!r}")
+    common = {
+        "seq": int(data["seq"]),
+        "time": float(data["time"]),
+        "pid": int(data["pid"]),
+        "tid": int(data["tid"]),
+        "comm": str(data["comm"]),
+        "nspid": data.get("nspid"),
+    }
+    if cls is SyscallEvent:
+        return SyscallEvent(
+            **common,
+            name=data["name"],
+            nr=int(data["nr"]),
+            category_name=data["category"],
+            args=[Arg.from_json(a) for a in data["args"]],
+            result=data.get("result"),
+            result_text=data.get("result_text"),
+            errno=data.get("errno"),
+            duration=data.get("duration"),
+            ns_changed=dict(data.get("ns_changed", {})),
+            detail=dict(data.get("detail", {})),
+        )
+    if cls is SpawnEvent:
+        return SpawnEvent(
+            **common,
+            child=int(data["child"]),
+            how=data["how"],
+            thread=bool(data["thread"]),
+            flags=list(data.get("flags", [])),
+        )
+    if cls is ExecEvent:
+        return ExecEvent(**common, path=data["path"], argv=list(data["argv"]))
+    if cls is ExitEvent:
+        return ExitEvent(**common, status=data.get("status"), signal=data.get("signal"))
+    return OutputEvent(**common, stream=data["stream"], text=data["text"])
+
+
+@dataclass(slots=True)
+class TraceHeader:
+    """First line of a trace file."""
+
+    version: str
+    boxtrace_version: str
+    kernel: str
+    arch: str
+    command: list[str]
+    start_time: str  # ISO 8601, UTC
+    mode: str = "filtered"  # filtered (seccomp) | all | fallback (every syscall, no filter)
+    extra: dict[str, Any] = field(default_factory=dict)
+
+    FORMAT: ClassVar[str] = "boxtrace-trace"
+
+    def to_json(self) -> dict[str, Any]:
+        out: dict[str, Any] = {
+            "type": "header",
+            "format": self.FORMAT,
+            "version": self.version,
+            "boxtrace_version": self.boxtrace_version,
+            "kernel": self.kernel,
+            "arch": self.arch,
+            "command": self.command,
+            "start_time": self.start_time,
+            "mode": self.mode,
+        }
+        if self.extra:
+            out["extra"] = self.extra
+        return out
