@@ -12,6 +12,7 @@ from collections.abc import Sequence
 
 from boxtrace import __version__
 from boxtrace.commands import COMMANDS
+from boxtrace.runtime.cli import split_command
 from boxtrace.usage import UsageError, build_parser, fail_usage
 
 
@@ -31,8 +32,11 @@ def main(argv: Sequence[str] | None = None) -> int:
     for module in COMMANDS:
         name = module.add_parser(sub)
         modules[name] = module
+    # A container's (or traced program's) command follows "--" and is never parsed as our options.
+    own, command_argv = split_command(args_list)
     try:
-        args = parser.parse_args(args_list)
+        args = parser.parse_args(own)
+        args.command_argv = command_argv
         if args.command is None:
             parser.print_help()
             return 2

@@ -1,0 +1,219 @@
+"""Control groups: create the container's cgroup, write its limits, join it, read OOM kills, remove it.
+
+Two writers share one interface: cgroup v1 (one hierarchy per controller, the legacy and hybrid
+layout) and cgroup v2 (one unified tree). Which one a host has is detected, and both write to a
+root path that tests can point at a temporary directory.
+"""
+
+from __future__ import annotations
+
+import errno
+import os
+import time
+from dataclasses import dataclass, field
+
+from boxtrace.runtime.spec import DeviceRule, Resources
+
+CGROUP_ROOT = "/sys/fs/cgroup"
+CFS_PERIOD_US = 100_000
+# Device nodes the runtime creates; allowed after a "deny all" device rule (runc's AllowedDevices).
+DEFAULT_ALLOWED_DEVICES: tuple[str, ...] = (
+    "c 1:3 rwm",  # null
+    "c 1:5 rwm",  # zero
+    "c 1:7 rwm",  # full
+    "c 1:8 rwm",  # random
+    "c 1:9 rwm",  # urandom
+    "c 5:0 rwm",  # tty
+    "c 5:2 rwm",  # ptmx
+    "c 136:* rwm",  # pts/*
+)
+
+
+def detect_cgroup_version(root: str = CGROUP_ROOT) -> str:
+    """'v2' when the unified hierarchy is mounted at root (cgroup.controllers exists), else 'v1'.
+
+    A hybrid host (v1 controllers plus an empty v2 tree at root/unified) counts as v1: its
+    controllers are only usable through the v1 hierarchies.
+    """
+    return "v2" if os.path.exists(os.path.join(root, "cgroup.controllers")) else "v1"
+
+
+@dataclass(slots=True)
+class Cgroup:
+    """The container's cgroup: one directory per v1 controller, or one v2 directory."""
+
+    version: str
+    name: str
+    dirs: list[str] = field(default_factory=list)
+    skipped: list[str] = field(default_factory=list)  # limits that could not be applied, with why
+
+    def join(self, pid: int) -> None:
+        """Move pid into the cgroup (every v1 hierarchy) before it execs the container process."""
+        for path in self.dirs:
+            _write(os.path.join(path, "cgroup.procs"), str(pid))
+
+    def oom_kills(self) -> int:
+        """How many processes the kernel's OOM killer ended in this cgroup."""
+        for path in self.dirs:
+            for name in ("memory.events", "memory.oom_control"):
+                try:
+                    with open(os.path.join(path, name)) as handle:
+                        for line in handle:
+                            key, _, value = line.partition(" ")
+                            if key == "oom_kill":
+                                return int(value)
+                except OSError:
+                    continue
+        return 0
+
+    def remove(self) -> None:
+        """rmdir each directory; a cgroup is busy for a moment while its last tasks are reaped."""
+        for path in reversed(self.dirs):
+            remove_cgroup_dir(path)
+        self.dirs.clear()
+
+
+def remove_cgroup_dir(path: str, timeout: float = 2.0) -> None:
+    deadline = time.monotonic() + timeout
+    while True:
+        try:
+            os.rmdir(path)
+            return
+        except FileNotFoundError:
+            return
+        except OSError as exc:
+            if exc.errno != errno.EBUSY or time.monotonic() > deadline:
+                raise
+            time.sleep(0.01)
+
+
+def create_cgroup(name: str, resources: Resources, root: str = CGROUP_ROOT, version: str | None = None) -> Cgroup:
+    """Create the cgroup directories and write the limits. Raises PermissionError when not allowed."""
+    version = version or detect_cgroup_version(root)
+    cgroup = Cgroup(version=version, name=name)
+    try:
+        if version == "v2":
+            _create_v2(cgroup, resources, root)
+        else:
+            _create_v1(cgroup, resources, root)
+    except BaseException:
+        cgroup.remove()
+        raise
+    return cgroup
+
+
+# --- v1 -------------------------------------------------------------------------------------------
+
+
+def _v1_limits(resources: Resources) -> dict[str, list[tuple[str, str]]]:
+    """controller -> [(file, value)] in the order they must be written."""
+    limits: dict[str, list[tuple[str, str]]] = {"memory": [], "pids": [], "cpu": []}
+    if resources.memory_limit is not None:
+        limits["memory"].append(("memory.limit_in_bytes", str(resources.memory_limit)))
+        # With swap accounting on, the same value for memory+swap means "no swap" (Docker's default).
+        limits["memory"].append(("memory.memsw.limit_in_bytes?", str(resources.memory_limit)))
+    if resources.pids_limit is not None:
+        limits["pids"].append(("pids.max", _pids_value(resources.pids_limit)))
+    if resources.cpu_quota is not None:
+        limits["cpu"].append(("cpu.cfs_period_us", str(resources.cpu_period or CFS_PERIOD_US)))
+        limits["cpu"].append(("cpu.cfs_quota_us", str(resources.cpu_quota)))
+    if resources.cpu_shares is not None:
+        limits["cpu"].append(("cpu.shares", str(resources.cpu_shares)))
+    if resources.devices:
+        limits["devices"] = _v1_device_rules(resources.devices)
+    return limits
+
+
+def _v1_device_rules(rules: list[DeviceRule]) -> list[tuple[str, str]]:
+    out = []
+    for rule in rules:
+        major = "*" if rule.major is None or rule.major < 0 else str(rule.major)
+        minor = "*" if rule.minor is None or rule.minor < 0 else str(rule.minor)
+        value = "a" if rule.type == "a" else f"{rule.type} {major}:{minor} {rule.access}"
+        out.append(("devices.allow" if rule.allow else "devices.deny", value))
+    out.extend(("devices.allow", device) for device in DEFAULT_ALLOWED_DEVICES)
+    return out
+
+
+def _create_v1(cgroup: Cgroup, resources: Resources, root: str) -> None:
+    for controller, writes in _v1_limits(resources).items():
+        hierarchy = os.path.join(root, controller)
+        if not os.path.isdir(hierarchy):
+            if writes:
+                cgroup.skipped.append(f"{controller} limits: no {controller} hierarchy at {hierarchy}")
+            continue
+        path = os.path.join(hierarchy, cgroup.name)
+        os.mkdir(path)
+        cgroup.dirs.append(path)
+        for filename, value in writes:
+            optional = filename.endswith("?")
+            target = os.path.join(path, filename.rstrip("?"))
+            if optional and not os.path.exists(target):
+                continue
+            _write(target, value)
+
+
+# --- v2 -------------------------------------------------------------------------------------------
+
+
+def _v2_limits(resources: Resources) -> list[tuple[str, str]]:
+    writes = []
+    if resources.memory_limit is not None:
+        writes.append(("memory.max", str(resources.memory_limit)))
+        writes.append(("memory.swap.max?", "0"))
+    if resources.pids_limit is not None:
+        writes.append(("pids.max", _pids_value(resources.pids_limit)))
+    if resources.cpu_quota is not None:
+        writes.append(("cpu.max", f"{resources.cpu_quota} {resources.cpu_period or CFS_PERIOD_US}"))
+    if resources.cpu_shares is not None:
+        writes.append(("cpu.weight", str(shares_to_weight(resources.cpu_shares))))
+    return writes
+
+
+def shares_to_weight(shares: int) -> int:
+    """v1 cpu.shares [2, 262144] to v2 cpu.weight [1, 10000], the conversion runc and crun use."""
+    return 1 + ((max(2, min(shares, 262144)) - 2) * 9999) // 262142
+
+
+def _create_v2(cgroup: Cgroup, resources: Resources, root: str) -> None:
+    writes = _v2_limits(resources)
+    wanted = {filename.split(".", 1)[0] for filename, _ in writes} | {"memory", "pids", "cpu"}
+    try:
+        with open(os.path.join(root, "cgroup.controllers")) as handle:
+            available = set(handle.read().split())
+    except OSError:
+        available = set()
+    enable = sorted(wanted & available)
+    if enable:
+        # A v2 controller is usable in a child only once the parent lists it in subtree_control.
+        _write(os.path.join(root, "cgroup.subtree_control"), " ".join(f"+{c}" for c in enable))
+    for filename, _ in writes:
+        controller = filename.split(".", 1)[0]
+        if controller not in available:
+            cgroup.skipped.append(f"{filename.rstrip('?')}: the {controller} controller is not available")
+    path = os.path.join(root, cgroup.name)
+    os.mkdir(path)
+    cgroup.dirs.append(path)
+    for filename, value in writes:
+        optional = filename.endswith("?")
+        target = os.path.join(path, filename.rstrip("?"))
+        if filename.split(".", 1)[0] not in available or (optional and not os.path.exists(target)):
+            continue
+        _write(target, value)
+    if resources.devices:
+        cgroup.skipped.append("linux.resources.devices: device rules need an eBPF program on cgroup v2")
+
+
+def _pids_value(limit: int) -> str:
+    return "max" if limit <= 0 else str(limit)
+
+
+def _write(path: str, value: str) -> None:
+    # One write(2) per value: cgroupfs parses each write on its own.
+    fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_TRUNC | os.O_CLOEXEC, 0o644)
+    try:
+        os.write(fd, value.encode())
+    except OSError as exc:
+        raise OSError(exc.errno, f"write {value!r} to {path}: {exc.strerror}") from None
+    finally:
+        os.close(fd)

@@ -1,0 +1,171 @@
+"""The options of `boxtrace run` (and `boxtrace-runtime run`): parsing, and applying them to a spec.
+
+Shared by both command lines so that a traced and an untraced run take exactly the same options.
+"""
+
+from __future__ import annotations
+
+import argparse
+import os
+import re
+
+from dataclasses import dataclass, field
+
+from boxtrace.runtime.errors import RuntimeUsageError
+from boxtrace.runtime.spec import Spec, User
+
+_SIZE_UNITS = {"": 1, "b": 1, "k": 1024, "m": 1024**2, "g": 1024**3, "t": 1024**4}
+_SIZE = re.compile(r"^\s*(\d+(?:\.\d+)?)\s*([bkmgt]?)(?:i?b)?\s*$", re.IGNORECASE)
+
+
+@dataclass(slots=True)
+class RunOptions:
+    image: str | None = None
+    command: list[str] = field(default_factory=list)
+    hostname: str | None = None
+    memory: int | None = None
+    pids: int | None = None
+    cpus: float | None = None
+    env: list[str] = field(default_factory=list)
+    workdir: str | None = None
+    user: str | None = None
+    rootless: bool = False
+    keep: bool = False
+    name: str | None = None
+
+
+def add_run_arguments(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument(
+        "image",
+        nargs="?",
+        metavar="IMAGE",
+        help="an OCI runtime bundle (a directory with config.json); omit it for the embedded default image",
+    )
+    limits = parser.add_argument_group("limits (cgroups)")
+    limits.add_argument("--memory", "-m", metavar="SIZE", help="memory limit, e.g. 64m or 1g")
+    limits.add_argument("--pids", metavar="N", type=int, help="most processes the container may have")
+    limits.add_argument("--cpus", metavar="CPUS", help="CPU time limit in CPUs, e.g. 0.5")
+    proc = parser.add_argument_group("the container process")
+    proc.add_argument("--hostname", metavar="NAME", help="the container's hostname (default: boxtrace)")
+    proc.add_argument(
+        "--env", "-e", metavar="NAME=VALUE", action="append", default=[], help="set an environment variable"
+    )
+    proc.add_argument("--workdir", "-w", metavar="DIR", help="working directory inside the container")
+    proc.add_argument("--user", "-u", metavar="UID[:GID]", help="user (and group) to run as, numbers or names")
+    other = parser.add_argument_group("runtime")
+    other.add_argument(
+        "--rootless",
+        action="store_true",
+        help="run in a new user namespace mapping your uid to root (automatic when not root)",
+    )
+    other.add_argument("--keep", action="store_true", help="keep the container's writable layer for inspection")
+    other.add_argument("--name", metavar="ID", help="container id (default: a random one)")
+
+
+def options_from_args(args: argparse.Namespace, command: list[str]) -> RunOptions:
+    """Check option values; a bad value raises RuntimeUsageError naming the option."""
+    if args.pids is not None and args.pids < 1:
+        raise RuntimeUsageError(f"--pids must be at least 1, got {args.pids}")
+    for item in args.env:
+        if "=" not in item or item.startswith("="):
+            raise RuntimeUsageError(f"--env wants NAME=VALUE, got {item!r}")
+    if args.workdir is not None and not args.workdir.startswith("/"):
+        raise RuntimeUsageError(f"--workdir must be an absolute path inside the container, got {args.workdir!r}")
+    if args.hostname is not None and not re.fullmatch(r"[A-Za-z0-9]([A-Za-z0-9.-]{0,62})", args.hostname):
+        raise RuntimeUsageError(f"--hostname {args.hostname!r} is not a valid hostname")
+    if args.name is not None and not re.fullmatch(r"[A-Za-z0-9][A-Za-z0-9_.-]{0,63}", args.name):
+        raise RuntimeUsageError(f"--name {args.name!r}: use letters, digits, '_', '.', '-' (at most 64)")
+    return RunOptions(
+        image=args.image,
+        command=command,
+        hostname=args.hostname,
+        memory=None if args.memory is None else parse_size(args.memory, "--memory"),
+        pids=args.pids,
+        cpus=None if args.cpus is None else parse_cpus(args.cpus),
+        env=list(args.env),
+        workdir=args.workdir,
+        user=args.user,
+        rootless=bool(args.rootless) or os.geteuid() != 0,
+        keep=bool(args.keep),
+        name=args.name,
+    )
+
+
+def parse_size(text: str, option: str) -> int:
+    match = _SIZE.match(text)
+    if not match:
+        raise RuntimeUsageError(f"{option} wants a size like 64m, 512k or 1g, got {text!r}")
+    value = int(float(match.group(1)) * _SIZE_UNITS[match.group(2).lower()])
+    if value < 4096 * 16:
+        raise RuntimeUsageError(f"{option} {text!r} is too small: give at least 64k")
+    return value
+
+
+def parse_cpus(text: str) -> float:
+    try:
+        value = float(text)
+    except ValueError:
+        raise RuntimeUsageError(f"--cpus wants a number of CPUs like 0.5 or 2, got {text!r}") from None
+    if not 0.01 <= value <= 1024:
+        raise RuntimeUsageError(f"--cpus must be between 0.01 and 1024, got {text!r}")
+    return value
+
+
+def new_container_id() -> str:
+    return os.urandom(6).hex()
+
+
+def apply_options(spec: Spec, opts: RunOptions) -> None:
+    """Command-line options override the spec, as `docker run` flags override an image's config."""
+    if opts.command:
+        spec.process.args = list(opts.command)
+    if opts.hostname is not None:
+        spec.hostname = opts.hostname
+    if opts.memory is not None:
+        spec.resources.memory_limit = opts.memory
+    if opts.pids is not None:
+        spec.resources.pids_limit = opts.pids
+    if opts.cpus is not None:
+        period = spec.resources.cpu_period or 100_000
+        spec.resources.cpu_period = period
+        spec.resources.cpu_quota = int(opts.cpus * period)
+    for item in opts.env:
+        name = item.split("=", 1)[0]
+        spec.process.env = [e for e in spec.process.env if e.split("=", 1)[0] != name] + [item]
+    if opts.workdir is not None:
+        spec.process.cwd = opts.workdir
+    if opts.user is not None:
+        spec.process.user = resolve_user(opts.user, spec.root_path)
+
+
+def resolve_user(text: str, rootfs: str) -> User:
+    """UID[:GID] with numbers, or names looked up in the image's /etc/passwd and /etc/group."""
+    user_part, _, group_part = text.partition(":")
+    passwd = _read_db(os.path.join(rootfs, "etc/passwd"))
+    groups = _read_db(os.path.join(rootfs, "etc/group"))
+    if user_part.isdigit():
+        uid = int(user_part)
+        entry = next((e for e in passwd if e[2] == user_part), None)
+    else:
+        entry = next((e for e in passwd if e[0] == user_part), None)
+        if entry is None:
+            raise RuntimeUsageError(f"--user: no user {user_part!r} in the image's /etc/passwd; give a number")
+        uid = int(entry[2])
+    gid = int(entry[3]) if entry is not None and len(entry) > 3 and entry[3].isdigit() else uid
+    if group_part:
+        if group_part.isdigit():
+            gid = int(group_part)
+        else:
+            group = next((g for g in groups if g[0] == group_part), None)
+            if group is None:
+                raise RuntimeUsageError(f"--user: no group {group_part!r} in the image's /etc/group")
+            gid = int(group[2])
+    return User(uid=uid, gid=gid)
+
+
+def _read_db(path: str) -> list[list[str]]:
+    try:
+        with open(path) as handle:
+            return [line.rstrip("\n").split(":") for line in handle if line.count(":") >= 2]
+    except OSError:
+        return []

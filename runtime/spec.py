@@ -1,0 +1,506 @@
+"""The container spec: an OCI runtime-spec config.json, validated, or the default image's spec.
+
+Only the fields boxtrace implements are read (REFERENCE.md §5); any other field gets a warning so a
+bundle is never run silently differently from what it asks. Errors name the field and, where it can
+be found, the line of config.json.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import re
+import resource
+from dataclasses import dataclass, field
+from typing import Any
+
+from boxtrace.runtime.constants import (
+    CAPABILITIES,
+    DOCKER_DEFAULT_CAPABILITIES,
+    DOCKER_MASKED_PATHS,
+    DOCKER_READONLY_PATHS,
+    NAMESPACE_FLAGS,
+)
+from boxtrace.runtime.errors import RuntimeUsageError
+
+DEFAULT_PATH = "/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin"
+
+# The default container's command: a short look around that shows the isolation.
+DEFAULT_COMMAND: list[str] = [
+    "/bin/sh",
+    "-c",
+    'echo "Hello from a boxtrace container."\n'
+    'echo "I am PID $$ in my own PID namespace; my hostname is $(hostname)."\n'
+    'echo "Processes I can see:"; ps -o pid,user,comm\n'
+    'echo "My mounts:"; cut -d" " -f1-3 /proc/self/mounts\n',
+]
+
+
+@dataclass(slots=True)
+class User:
+    uid: int = 0
+    gid: int = 0
+    additional_gids: list[int] = field(default_factory=list)
+    umask: int | None = None
+
+
+@dataclass(slots=True)
+class Capabilities:
+    bounding: list[str] = field(default_factory=list)
+    effective: list[str] = field(default_factory=list)
+    permitted: list[str] = field(default_factory=list)
+    inheritable: list[str] = field(default_factory=list)
+    ambient: list[str] = field(default_factory=list)
+
+
+@dataclass(slots=True)
+class Rlimit:
+    type: str
+    soft: int
+    hard: int
+
+
+@dataclass(slots=True)
+class Process:
+    args: list[str]
+    env: list[str]
+    cwd: str = "/"
+    user: User = field(default_factory=User)
+    capabilities: Capabilities = field(default_factory=Capabilities)
+    no_new_privileges: bool = False
+    rlimits: list[Rlimit] = field(default_factory=list)
+    terminal: bool = False
+
+
+@dataclass(slots=True)
+class Mount:
+    destination: str
+    type: str
+    source: str
+    options: list[str] = field(default_factory=list)
+
+
+@dataclass(slots=True)
+class Namespace:
+    type: str
+    path: str | None = None
+
+
+@dataclass(slots=True)
+class IdMapping:
+    container_id: int
+    host_id: int
+    size: int
+
+
+@dataclass(slots=True)
+class DeviceRule:
+    allow: bool
+    type: str = "a"
+    major: int | None = None
+    minor: int | None = None
+    access: str = "rwm"
+
+
+@dataclass(slots=True)
+class Resources:
+    memory_limit: int | None = None
+    pids_limit: int | None = None
+    cpu_quota: int | None = None
+    cpu_period: int | None = None
+    cpu_shares: int | None = None
+    devices: list[DeviceRule] = field(default_factory=list)
+
+
+@dataclass(slots=True)
+class Spec:
+    root_path: str
+    process: Process
+    root_readonly: bool = False
+    hostname: str | None = None
+    mounts: list[Mount] = field(default_factory=list)
+    namespaces: list[Namespace] = field(default_factory=list)
+    uid_mappings: list[IdMapping] = field(default_factory=list)
+    gid_mappings: list[IdMapping] = field(default_factory=list)
+    resources: Resources = field(default_factory=Resources)
+    masked_paths: list[str] = field(default_factory=list)
+    readonly_paths: list[str] = field(default_factory=list)
+    rootfs_propagation: str = "rprivate"
+    warnings: list[str] = field(default_factory=list)
+
+    def has_namespace(self, kind: str) -> bool:
+        return any(ns.type == kind for ns in self.namespaces)
+
+    def env_value(self, name: str) -> str | None:
+        for item in self.process.env:
+            key, _, value = item.partition("=")
+            if key == name:
+                return value
+        return None
+
+
+def default_mounts() -> list[Mount]:
+    """The mounts `runc spec` writes, in its order."""
+    return [
+        Mount("/proc", "proc", "proc", ["nosuid", "noexec", "nodev"]),
+        Mount("/dev", "tmpfs", "tmpfs", ["nosuid", "strictatime", "mode=755", "size=65536k"]),
+        Mount(
+            "/dev/pts",
+            "devpts",
+            "devpts",
+            ["nosuid", "noexec", "newinstance", "ptmxmode=0666", "mode=0620", "gid=5"],
+        ),
+        Mount("/dev/shm", "tmpfs", "shm", ["nosuid", "noexec", "nodev", "mode=1777", "size=65536k"]),
+        Mount("/dev/mqueue", "mqueue", "mqueue", ["nosuid", "noexec", "nodev"]),
+        Mount("/sys", "sysfs", "sysfs", ["nosuid", "noexec", "nodev", "ro"]),
+        Mount("/sys/fs/cgroup", "cgroup", "cgroup", ["nosuid", "noexec", "nodev", "relatime", "ro"]),
+    ]
+
+
+def default_spec(rootfs: str) -> Spec:
+    """The spec of the embedded default image: runc's defaults with Docker's security settings."""
+    caps = list(DOCKER_DEFAULT_CAPABILITIES)
+    return Spec(
+        root_path=rootfs,
+        process=Process(
+            args=list(DEFAULT_COMMAND),
+            env=[f"PATH={DEFAULT_PATH}", "TERM=xterm", "HOME=/root"],
+            cwd="/",
+            capabilities=Capabilities(bounding=caps, effective=caps, permitted=caps),
+            no_new_privileges=True,
+            rlimits=[Rlimit("RLIMIT_NOFILE", 1024, 1024)],
+        ),
+        hostname="boxtrace",
+        mounts=default_mounts(),
+        namespaces=[Namespace(t) for t in ("pid", "network", "ipc", "uts", "mount", "cgroup")],
+        masked_paths=list(DOCKER_MASKED_PATHS),
+        readonly_paths=list(DOCKER_READONLY_PATHS),
+    )
+
+
+# --- config.json -------------------------------------------------------------------------------
+
+# Fields read, by dotted path; anything else in config.json gets a "not supported" warning.
+_KNOWN_FIELDS = {
+    "ociVersion",
+    "process",
+    "process.terminal",
+    "process.user",
+    "process.user.uid",
+    "process.user.gid",
+    "process.user.additionalGids",
+    "process.user.umask",
+    "process.args",
+    "process.env",
+    "process.cwd",
+    "process.capabilities",
+    "process.capabilities.bounding",
+    "process.capabilities.effective",
+    "process.capabilities.permitted",
+    "process.capabilities.inheritable",
+    "process.capabilities.ambient",
+    "process.rlimits",
+    "process.noNewPrivileges",
+    "root",
+    "root.path",
+    "root.readonly",
+    "hostname",
+    "mounts",
+    "linux",
+    "linux.namespaces",
+    "linux.uidMappings",
+    "linux.gidMappings",
+    "linux.resources",
+    "linux.resources.memory",
+    "linux.resources.memory.limit",
+    "linux.resources.pids",
+    "linux.resources.pids.limit",
+    "linux.resources.cpu",
+    "linux.resources.cpu.quota",
+    "linux.resources.cpu.period",
+    "linux.resources.cpu.shares",
+    "linux.resources.devices",
+    "linux.maskedPaths",
+    "linux.readonlyPaths",
+    "linux.rootfsPropagation",
+    "annotations",
+}
+_PROPAGATIONS = {"private", "rprivate", "shared", "rshared", "slave", "rslave", "unbindable", "runbindable"}
+
+
+class _Reader:
+    """Walks parsed config.json, checking types and naming the field (and line) of every problem."""
+
+    def __init__(self, text: str, source: str) -> None:
+        self.text = text
+        self.source = source
+        self.warnings: list[str] = []
+
+    def fail(self, path: str, message: str) -> RuntimeUsageError:
+        line = _line_of(self.text, path)
+        where = f"{self.source}, line {line}" if line else self.source
+        return RuntimeUsageError(f"{where}: {path}: {message}")
+
+    def get(self, obj: dict[str, Any], path: str, kind: type | tuple[type, ...], default: Any = None) -> Any:
+        key = path.rsplit(".", 1)[-1]
+        if key not in obj:
+            return default
+        value = obj[key]
+        if kind is int and isinstance(value, bool):
+            raise self.fail(path, f"must be a number, got {json.dumps(value)}")
+        if not isinstance(value, kind):
+            raise self.fail(path, f"must be {_kind_name(kind)}, got {json.dumps(value)}")
+        return value
+
+    def required(self, obj: dict[str, Any], path: str, kind: type | tuple[type, ...]) -> Any:
+        key = path.rsplit(".", 1)[-1]
+        if key not in obj:
+            raise self.fail(path.rsplit(".", 1)[0] if "." in path else path, f"missing required field '{key}'")
+        return self.get(obj, path, kind)
+
+    def string_list(self, obj: dict[str, Any], path: str) -> list[str]:
+        values = self.get(obj, path, list, [])
+        for i, item in enumerate(values):
+            if not isinstance(item, str):
+                raise self.fail(path, f"item {i} must be a string, got {json.dumps(item)}")
+        return list(values)
+
+    def warn_unknown(self, obj: dict[str, Any], prefix: str) -> None:
+        for key, value in obj.items():
+            path = f"{prefix}.{key}" if prefix else key
+            if path not in _KNOWN_FIELDS:
+                self.warnings.append(f"{self.source}: {path} is not supported by boxtrace yet: ignored")
+            elif isinstance(value, dict) and path not in {"annotations"}:
+                self.warn_unknown(value, path)
+
+
+def _kind_name(kind: type | tuple[type, ...]) -> str:
+    names = {str: "a string", int: "a number", bool: "true or false", list: "a list", dict: "an object"}
+    if isinstance(kind, tuple):
+        return " or ".join(names.get(k, k.__name__) for k in kind)
+    return names.get(kind, kind.__name__)
+
+
+def _line_of(text: str, path: str) -> int | None:
+    """Best-effort line number of a dotted field path in the JSON text (keys searched in order)."""
+    pos = 0
+    found = None
+    for part in path.split("."):
+        key = part.split("[", 1)[0]
+        match = re.compile(r'"' + re.escape(key) + r'"\s*:').search(text, pos)
+        if match is None:
+            break
+        pos = match.end()
+        found = match.start()
+    return None if found is None else text.count("\n", 0, found) + 1
+
+
+def load_bundle_spec(bundle: str) -> Spec:
+    """Read and validate BUNDLE/config.json; root.path is resolved against the bundle."""
+    config_path = os.path.join(bundle, "config.json")
+    try:
+        with open(config_path, encoding="utf-8") as handle:
+            text = handle.read()
+    except OSError as exc:
+        raise RuntimeUsageError(f"cannot read {config_path}: {exc.strerror}") from None
+    try:
+        data = json.loads(text)
+    except json.JSONDecodeError as exc:
+        raise RuntimeUsageError(
+            f"{config_path}, line {exc.lineno}: malformed JSON: {exc.msg} (column {exc.colno})"
+        ) from None
+    if not isinstance(data, dict):
+        raise RuntimeUsageError(f"{config_path}: must hold a JSON object")
+    spec = spec_from_json(data, text, config_path)
+    if not os.path.isabs(spec.root_path):
+        spec.root_path = os.path.normpath(os.path.join(os.path.abspath(bundle), spec.root_path))
+    if not os.path.isdir(spec.root_path):
+        raise RuntimeUsageError(
+            f"rootfs not found: {spec.root_path} (root.path in {config_path}); create it or fix root.path"
+        )
+    return spec
+
+
+def spec_from_json(data: dict[str, Any], text: str, source: str) -> Spec:
+    r = _Reader(text, source)
+    r.required(data, "ociVersion", str)
+    root = r.required(data, "root", dict)
+    process = r.required(data, "process", dict)
+    linux = r.get(data, "linux", dict, {})
+    resources = r.get(linux, "linux.resources", dict, {})
+    spec = Spec(
+        root_path=r.required(root, "root.path", str),
+        root_readonly=r.get(root, "root.readonly", bool, False),
+        process=_read_process(r, process),
+        hostname=r.get(data, "hostname", str),
+        mounts=_read_mounts(r, r.get(data, "mounts", list, [])),
+        namespaces=_read_namespaces(r, r.get(linux, "linux.namespaces", list, [])),
+        uid_mappings=_read_mappings(r, r.get(linux, "linux.uidMappings", list, []), "linux.uidMappings"),
+        gid_mappings=_read_mappings(r, r.get(linux, "linux.gidMappings", list, []), "linux.gidMappings"),
+        resources=_read_resources(r, resources),
+        masked_paths=_absolute_paths(r, linux, "linux.maskedPaths"),
+        readonly_paths=_absolute_paths(r, linux, "linux.readonlyPaths"),
+        rootfs_propagation=r.get(linux, "linux.rootfsPropagation", str, "rprivate"),
+    )
+    if spec.rootfs_propagation not in _PROPAGATIONS:
+        raise r.fail("linux.rootfsPropagation", f"unknown propagation {spec.rootfs_propagation!r}")
+    r.warn_unknown(data, "")
+    if spec.process.terminal:
+        r.warnings.append(
+            f"{source}: process.terminal is not supported yet: the container uses boxtrace's own stdin/stdout"
+        )
+    spec.warnings = r.warnings
+    return spec
+
+
+def _read_process(r: _Reader, process: dict[str, Any]) -> Process:
+    args = r.string_list(process, "process.args")
+    if not args:
+        raise r.fail("process.args", "must name the command to run (at least one item)")
+    cwd = r.required(process, "process.cwd", str)
+    if not os.path.isabs(cwd):
+        raise r.fail("process.cwd", f"must be an absolute path, got {cwd!r}")
+    env = r.string_list(process, "process.env")
+    for item in env:
+        if "=" not in item:
+            raise r.fail("process.env", f"entry {item!r} must have the form NAME=VALUE")
+    user_obj = r.get(process, "process.user", dict, {})
+    user = User(
+        uid=_non_negative(r, user_obj, "process.user.uid"),
+        gid=_non_negative(r, user_obj, "process.user.gid"),
+        additional_gids=[int(g) for g in r.get(user_obj, "process.user.additionalGids", list, [])],
+        umask=r.get(user_obj, "process.user.umask", int),
+    )
+    caps_obj = r.get(process, "process.capabilities", dict, {})
+    sets = {}
+    for name in ("bounding", "effective", "permitted", "inheritable", "ambient"):
+        values = r.string_list(caps_obj, f"process.capabilities.{name}")
+        for cap in values:
+            if cap not in CAPABILITIES:
+                raise r.fail(f"process.capabilities.{name}", f"unknown capability {cap!r}")
+        sets[name] = values
+    rlimits = []
+    for i, item in enumerate(r.get(process, "process.rlimits", list, [])):
+        path = f"process.rlimits[{i}]"
+        if not isinstance(item, dict):
+            raise r.fail("process.rlimits", f"item {i} must be an object")
+        kind = r.required(item, "process.rlimits.type", str)
+        if not hasattr(resource, kind) or not kind.startswith("RLIMIT_"):
+            raise r.fail(path, f"unknown rlimit type {kind!r}")
+        soft = r.required(item, "process.rlimits.soft", int)
+        hard = r.required(item, "process.rlimits.hard", int)
+        if soft > hard:
+            raise r.fail(path, f"soft limit {soft} is above hard limit {hard} for {kind}")
+        rlimits.append(Rlimit(kind, soft, hard))
+    return Process(
+        args=args,
+        env=env,
+        cwd=cwd,
+        user=user,
+        capabilities=Capabilities(**sets),
+        no_new_privileges=r.get(process, "process.noNewPrivileges", bool, False),
+        rlimits=rlimits,
+        terminal=r.get(process, "process.terminal", bool, False),
+    )
+
+
+def _non_negative(r: _Reader, obj: dict[str, Any], path: str) -> int:
+    value: int = r.get(obj, path, int, 0)
+    if value < 0:
+        raise r.fail(path, f"must not be negative, got {value}")
+    return value
+
+
+def _read_mounts(r: _Reader, items: list[Any]) -> list[Mount]:
+    mounts = []
+    for i, item in enumerate(items):
+        if not isinstance(item, dict):
+            raise r.fail("mounts", f"item {i} must be an object")
+        dest = r.required(item, "mounts.destination", str)
+        if not os.path.isabs(dest):
+            raise r.fail("mounts", f"item {i}: destination must be an absolute path, got {dest!r}")
+        options = r.string_list(item, "mounts.options")
+        kind = r.get(item, "mounts.type", str, "")
+        if not kind and "bind" not in options and "rbind" not in options:
+            raise r.fail("mounts", f"item {i} ({dest}): needs a type, or a bind/rbind option")
+        mounts.append(Mount(dest, kind or "bind", r.get(item, "mounts.source", str, kind or ""), options))
+    return mounts
+
+
+def _read_namespaces(r: _Reader, items: list[Any]) -> list[Namespace]:
+    seen: set[str] = set()
+    namespaces = []
+    for i, item in enumerate(items):
+        if not isinstance(item, dict):
+            raise r.fail("linux.namespaces", f"item {i} must be an object")
+        kind = r.required(item, "linux.namespaces.type", str)
+        if kind not in NAMESPACE_FLAGS:
+            known = ", ".join(sorted(NAMESPACE_FLAGS))
+            raise r.fail("linux.namespaces", f"unknown namespace type {kind!r} (known: {known})")
+        if kind in seen:
+            raise r.fail("linux.namespaces", f"namespace type {kind!r} is listed twice")
+        seen.add(kind)
+        path = r.get(item, "linux.namespaces.path", str)
+        if path is not None and not os.path.exists(path):
+            raise r.fail("linux.namespaces", f"{kind} namespace path {path} does not exist")
+        namespaces.append(Namespace(kind, path))
+    return namespaces
+
+
+def _read_mappings(r: _Reader, items: list[Any], path: str) -> list[IdMapping]:
+    mappings = []
+    for i, item in enumerate(items):
+        if not isinstance(item, dict):
+            raise r.fail(path, f"item {i} must be an object")
+        values = []
+        for key in ("containerID", "hostID", "size"):
+            value = item.get(key)
+            if not isinstance(value, int) or isinstance(value, bool) or value < 0:
+                raise r.fail(path, f"item {i}: {key} must be a non-negative number")
+            values.append(value)
+        mappings.append(IdMapping(*values))
+    return mappings
+
+
+def _read_resources(r: _Reader, resources: dict[str, Any]) -> Resources:
+    memory = r.get(resources, "linux.resources.memory", dict, {})
+    pids = r.get(resources, "linux.resources.pids", dict, {})
+    cpu = r.get(resources, "linux.resources.cpu", dict, {})
+    devices = []
+    for i, item in enumerate(r.get(resources, "linux.resources.devices", list, [])):
+        if not isinstance(item, dict) or not isinstance(item.get("allow"), bool):
+            raise r.fail("linux.resources.devices", f"item {i} needs 'allow': true or false")
+        devices.append(
+            DeviceRule(
+                allow=item["allow"],
+                type=str(item.get("type", "a")),
+                major=item.get("major"),
+                minor=item.get("minor"),
+                access=str(item.get("access", "rwm")),
+            )
+        )
+    return Resources(
+        memory_limit=r.get(memory, "linux.resources.memory.limit", int),
+        pids_limit=r.get(pids, "linux.resources.pids.limit", int),
+        cpu_quota=r.get(cpu, "linux.resources.cpu.quota", int),
+        cpu_period=r.get(cpu, "linux.resources.cpu.period", int),
+        cpu_shares=r.get(cpu, "linux.resources.cpu.shares", int),
+        devices=devices,
+    )
+
+
+def _absolute_paths(r: _Reader, linux: dict[str, Any], path: str) -> list[str]:
+    paths = r.string_list(linux, path)
+    for item in paths:
+        if not os.path.isabs(item):
+            raise r.fail(path, f"{item!r} must be an absolute path")
+    return paths
+
+
+def namespace_flags(spec: Spec, kinds: set[str] | None = None) -> int:
+    """The CLONE_NEW* flags for the spec's namespaces that are created (not joined by path)."""
+    flags = 0
+    for ns in spec.namespaces:
+        if ns.path is None and (kinds is None or ns.type in kinds):
+            flags |= NAMESPACE_FLAGS[ns.type]
+    return flags

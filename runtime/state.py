@@ -1,0 +1,120 @@
+"""Each container's state directory: overlay upper/work/merged dirs and a state.json.
+
+state.json records the runtime's pid and the cgroups it created, so that a later run can remove
+what a killed runtime left behind (``sweep_stale_containers``).
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import shutil
+import tempfile
+from dataclasses import dataclass
+
+from boxtrace.runtime.cgroups import remove_cgroup_dir
+from boxtrace.runtime.errors import RuntimeUsageError
+
+
+def state_root(rootless: bool) -> str:
+    if not rootless and os.geteuid() == 0:
+        return "/run/boxtrace"
+    runtime_dir = os.environ.get("XDG_RUNTIME_DIR")
+    if runtime_dir and os.access(runtime_dir, os.W_OK):
+        return os.path.join(runtime_dir, "boxtrace")
+    return os.path.join(tempfile.gettempdir(), f"boxtrace-{os.getuid()}", "run")
+
+
+@dataclass(slots=True)
+class StateDir:
+    path: str
+
+    @property
+    def upper(self) -> str:
+        return os.path.join(self.path, "upper")
+
+    @property
+    def work(self) -> str:
+        return os.path.join(self.path, "work")
+
+    @property
+    def merged(self) -> str:
+        return os.path.join(self.path, "rootfs")
+
+    def record(self, **facts: object) -> None:
+        """Merge facts into state.json (written whole each time: it is tiny)."""
+        path = os.path.join(self.path, "state.json")
+        try:
+            with open(path) as handle:
+                state = json.load(handle)
+        except (OSError, ValueError):
+            state = {}
+        state.update(facts)
+        with open(path, "w") as handle:
+            json.dump(state, handle)
+
+
+def create_state_dir(container_id: str, rootless: bool, overlay: bool) -> StateDir:
+    root = state_root(rootless)
+    os.makedirs(root, mode=0o700, exist_ok=True)
+    sweep_stale_containers(root)
+    path = os.path.join(root, container_id)
+    try:
+        os.mkdir(path, 0o700)
+    except FileExistsError:
+        raise RuntimeUsageError(f"a container named {container_id!r} is already running; pick another --name") from None
+    state = StateDir(path)
+    state.record(runtime_pid=os.getpid())
+    if overlay:
+        for sub in (state.upper, state.work, state.merged):
+            os.mkdir(sub, 0o755)
+    return state
+
+
+def remove_state_dir(state: StateDir, keep_upper: bool = False) -> None:
+    if keep_upper:
+        for sub in (state.work, state.merged, os.path.join(state.path, "state.json")):
+            _remove_tree(sub)
+        return
+    _remove_tree(state.path)
+
+
+def _remove_tree(path: str) -> None:
+    def on_error(function: object, failed: str, exc_info: object) -> None:
+        # overlayfs leaves work/work with mode 000 (owned by the container's root when rootless).
+        os.chmod(os.path.dirname(failed), 0o700)
+        if os.path.isdir(failed) and not os.path.islink(failed):
+            os.chmod(failed, 0o700)
+            shutil.rmtree(failed)
+        else:
+            os.unlink(failed)
+
+    if os.path.isdir(path) and not os.path.islink(path):
+        shutil.rmtree(path, onerror=on_error)
+    elif os.path.lexists(path):
+        os.unlink(path)
+
+
+def sweep_stale_containers(root: str) -> None:
+    """Remove the state and cgroups of containers whose runtime process no longer exists."""
+    try:
+        entries = os.listdir(root)
+    except OSError:
+        return
+    for name in entries:
+        path = os.path.join(root, name)
+        try:
+            with open(os.path.join(path, "state.json")) as handle:
+                state = json.load(handle)
+            os.kill(int(state["runtime_pid"]), 0)
+            continue  # still running
+        except ProcessLookupError:
+            pass
+        except (OSError, ValueError, KeyError, TypeError):
+            continue  # being created, or not ours to judge
+        for cgroup_dir in state.get("cgroups", []):
+            try:
+                remove_cgroup_dir(cgroup_dir, timeout=0.2)
+            except OSError:
+                pass
+        _remove_tree(path)

@@ -1,0 +1,97 @@
+"""Thin ctypes wrappers for the system calls Python's os module does not offer.
+
+Each wrapper raises OSError with the errno and names what it was doing, so an error in a container
+step reads like "mount proc on /run/boxtrace/x/rootfs/proc: Operation not permitted".
+ctypes only: this module is on the runtime's start path.
+"""
+
+from __future__ import annotations
+
+import ctypes
+import os
+import struct
+
+_libc = ctypes.CDLL(None, use_errno=True)
+
+# x86_64 syscall numbers for the calls glibc has no wrapper for (or a wrapper with fork semantics
+# we must avoid): the runtime is the thing being taught, so it makes these calls itself.
+_NR = {"clone": 56, "pivot_root": 155, "capget": 125, "capset": 126}
+
+_libc.syscall.restype = ctypes.c_long
+_libc.mount.argtypes = (ctypes.c_char_p, ctypes.c_char_p, ctypes.c_char_p, ctypes.c_ulong, ctypes.c_char_p)
+_libc.umount2.argtypes = (ctypes.c_char_p, ctypes.c_int)
+_libc.unshare.argtypes = (ctypes.c_int,)
+_libc.setns.argtypes = (ctypes.c_int, ctypes.c_int)
+_libc.sethostname.argtypes = (ctypes.c_char_p, ctypes.c_size_t)
+_libc.prctl.argtypes = (ctypes.c_int, ctypes.c_ulong, ctypes.c_ulong, ctypes.c_ulong, ctypes.c_ulong)
+
+
+def _check(result: int, what: str) -> int:
+    if result == -1:
+        err = ctypes.get_errno()
+        raise OSError(err, f"{what}: {os.strerror(err)}")
+    return result
+
+
+def _b(value: str | None) -> bytes | None:
+    return None if value is None else os.fsencode(value)
+
+
+def mount(source: str | None, target: str, fstype: str | None, flags: int, data: str | None = None) -> None:
+    what = f"mount {source or fstype or '(none)'} on {target}"
+    _check(_libc.mount(_b(source), _b(target), _b(fstype), flags, _b(data)), what)
+
+
+def umount2(target: str, flags: int) -> None:
+    _check(_libc.umount2(_b(target), flags), f"umount {target}")
+
+
+def pivot_root(new_root: str, put_old: str) -> None:
+    _check(_libc.syscall(_NR["pivot_root"], _b(new_root), _b(put_old)), f"pivot_root to {new_root}")
+
+
+def unshare(flags: int) -> None:
+    _check(_libc.unshare(flags), "unshare")
+
+
+def setns(fd: int, nstype: int, path: str) -> None:
+    _check(_libc.setns(fd, nstype), f"setns {path}")
+
+
+def clone(flags: int) -> int:
+    """clone(2) with fork semantics (no new stack) into new namespaces.
+
+    Returns 0 in the child and the child's host pid in the parent, like fork(). Python's os.fork()
+    cannot pass CLONE_NEW* flags; unshare(CLONE_NEWPID) would only move the *next* child into the
+    new pid namespace, and one clone with every flag is the call students should see.
+    """
+    return _check(_libc.syscall(_NR["clone"], ctypes.c_ulong(flags), None, None, None, None), "clone")
+
+
+def sethostname(name: str) -> None:
+    raw = name.encode()
+    _check(_libc.sethostname(raw, len(raw)), f"sethostname {name!r}")
+
+
+def prctl(option: int, arg2: int = 0, arg3: int = 0, arg4: int = 0, arg5: int = 0, what: str = "prctl") -> int:
+    return _check(_libc.prctl(option, arg2, arg3, arg4, arg5), what)
+
+
+_LINUX_CAPABILITY_VERSION_3 = 0x20080522
+
+
+def capset(effective: int, permitted: int, inheritable: int) -> None:
+    """capset(2) with the version 3 header: 64-bit sets passed as two 32-bit halves."""
+    header = ctypes.create_string_buffer(struct.pack("Ii", _LINUX_CAPABILITY_VERSION_3, 0))
+    data = ctypes.create_string_buffer(
+        struct.pack(
+            "IIIIII",
+            effective & 0xFFFFFFFF,
+            permitted & 0xFFFFFFFF,
+            inheritable & 0xFFFFFFFF,
+            effective >> 32,
+            permitted >> 32,
+            inheritable >> 32,
+        )
+    )
+    _check(_libc.syscall(_NR["capset"], header, data), "capset")

@@ -1,0 +1,39 @@
+"""Argument parsing shared by `boxtrace` and `boxtrace-runtime`: one-line usage errors, exit code 2.
+
+It lives in the runtime package because the runtime may import no other boxtrace package.
+"""
+
+from __future__ import annotations
+
+import argparse
+import sys
+from typing import NoReturn
+
+
+class UsageError(Exception):
+    """A mistake in how the user called a command: reported in one line, exit code 2."""
+
+    def __init__(self, message: str, prog: str = "boxtrace") -> None:
+        super().__init__(message)
+        self.prog = prog
+
+
+class OneLineParser(argparse.ArgumentParser):
+    """An ArgumentParser whose errors are one line naming what was wrong and where to look."""
+
+    def error(self, message: str) -> NoReturn:
+        raise UsageError(f"{message} (see '{self.prog} --help')", prog=self.prog)
+
+
+def build_parser(prog: str, description: str, epilog: str | None = None) -> OneLineParser:
+    return OneLineParser(
+        prog=prog,
+        description=description,
+        epilog=epilog,
+        formatter_class=argparse.RawDescriptionHelpFormatter,
+    )
+
+
+def fail_usage(prog: str, message: str) -> int:
+    print(f"{prog}: error: {message}", file=sys.stderr)
+    return 2

@@ -1,0 +1,543 @@
+"""The ptrace loop: one thread, every tracee, every stop.
+
+The engine spawns the command (``spawn.py``), then waits for stops with ``waitpid(-1, __WALL)``:
+
+* seccomp stop (filtered mode) or syscall-entry stop (``--all``/fallback): PTRACE_GET_SYSCALL_INFO,
+  ``decode_entry``; nothing to report → resume with PTRACE_CONT (no exit stop at all); else emit the
+  entered event (step mode may hold here), PTRACE_SYSCALL to get the exit stop;
+* syscall-exit stop: ``decode_exit``, emit the finished event, resume;
+* fork/vfork/clone/exec events → spawn and exec events; exits → exit events;
+* signal-delivery stops re-inject the signal; group-stops get PTRACE_LISTEN (we SEIZE).
+
+Events go out through ``emit`` (a deque append on the session side): serialising and printing happen
+on another thread, while this one is blocked in waitpid.
+"""
+
+from __future__ import annotations
+
+import errno
+import os
+import signal
+import time
+from collections.abc import Callable
+from itertools import count
+
+from boxtrace.tracer import decoders, ptrace_api
+from boxtrace.tracer.arch import Arch
+from boxtrace.tracer.control import Control
+from boxtrace.tracer.decoders.base import CallContext, Decoded
+from boxtrace.tracer.events import ExecEvent, ExitEvent, SpawnEvent, SyscallEvent
+from boxtrace.tracer.generic import GenericDecoder, result_text
+from boxtrace.tracer.memory import TaskMemory
+from boxtrace.tracer.messages import (
+    Held,
+    Message,
+    ProcessEvent,
+    Resumed,
+    SyscallEntered,
+    SyscallFinished,
+    TraceResult,
+)
+from boxtrace.tracer.procfs import TaskProcView, ns_diff, read_comm, read_ns_ids, read_status
+from boxtrace.tracer.ptrace_api import PtraceError
+from boxtrace.tracer.tables.clone import (
+    CLONE3_FLAGS,
+    CLONE_FLAGS,
+    CLONE_NEW_MASK,
+    CLONE_NEW_MASK_CLONE,
+    CLONE_THREAD,
+)
+from boxtrace.tracer.tables.xlat import flags_text
+
+_ESRCH = errno.ESRCH
+_SYSCALL_STOP = signal.SIGTRAP | 0x80
+_GROUP_STOP_SIGNALS = frozenset({signal.SIGSTOP, signal.SIGTSTP, signal.SIGTTIN, signal.SIGTTOU})
+_NS_CALLS = frozenset({"unshare", "setns"})
+_CLONE_CALLS = frozenset({"clone", "clone3"})
+_EXEC_CALLS = frozenset({"execve", "execveat"})
+_PR_SET_NAME = 15
+_HOW = {ptrace_api.EVENT_FORK: "fork", ptrace_api.EVENT_VFORK: "vfork", ptrace_api.EVENT_CLONE: "clone"}
+
+
+class Pending:
+    """A reported call between its entry and its exit stop."""
+
+    __slots__ = ("ctx", "decoded", "event", "ns_before", "t0")
+
+    def __init__(self, event: SyscallEvent, decoded: Decoded | None, ctx: CallContext, t0: float) -> None:
+        self.event = event
+        self.decoded = decoded  # None: decoded generically (--all)
+        self.ctx = ctx
+        self.t0 = t0
+        self.ns_before: dict[str, int] | None = None
+
+
+class Task:
+    """One traced thread. Its /proc status is read lazily, at its first event."""
+
+    __slots__ = (
+        "child_ns",
+        "comm",
+        "exec_info",
+        "fresh",
+        "mem",
+        "nspid",
+        "pending",
+        "pid",
+        "started",
+        "tid",
+        "view",
+    )
+
+    def __init__(self, tid: int, pid: int, comm: str, nspid: list[int] | None, fresh: bool) -> None:
+        self.tid = tid
+        self.pid = pid
+        self.comm = comm  # inherited from the parent until ``fresh``
+        self.nspid = nspid
+        self.fresh = fresh  # comm/nspid/pid were read from this task's own /proc status
+        self.mem = TaskMemory(tid)
+        self.view = TaskProcView(tid)
+        self.pending: Pending | None = None
+        self.started = False  # its first (attach) stop has been seen
+        self.exec_info: tuple[str, list[str]] | None = None
+        self.child_ns: dict[str, int] | None = None  # namespaces of the child its clone just made
+
+
+class Engine:
+    """Runs one trace. Everything but ``live_pids`` must be called on the tracer thread."""
+
+    def __init__(
+        self,
+        arch: Arch,
+        emit: Callable[[Message], None],
+        control: Control,
+        report_all: bool,
+        step_all: bool,
+        t0: float,
+    ) -> None:
+        self.arch = arch
+        self.emit = emit
+        self.control = control
+        self.report_all = report_all
+        # PTRACE_SYSCALL at every stop (--all, or fallback when no seccomp filter could be installed).
+        self.step_all = step_all
+        self.t0 = t0
+        self.tasks: dict[int, Task] = {}
+        self.seq = count(1)
+        self.events = 0
+        self.stops = 0
+        self.root_pid = 0
+        self.root_status: int | None = None
+        self.root_signal: int | None = None
+        self._names = arch.syscall_names
+        self._generic = GenericDecoder(arch.syscall_nargs) if report_all else None
+
+    # ---- bookkeeping ----
+
+    def live_pids(self) -> list[int]:
+        """Tids still traced (any thread may call this: it copies the keys)."""
+        return list(self.tasks)
+
+    def add_root(self, pid: int) -> None:
+        self.root_pid = pid
+        tgid, comm, nspid = read_status(pid)
+        # Not ``started``: its first stop after the seize is the attach trap, to be resumed.
+        self.tasks[pid] = Task(pid, tgid, comm, nspid, fresh=True)
+
+    def _ident(self, task: Task) -> tuple[str, list[int] | None]:
+        if not task.fresh:
+            task.fresh = True
+            tgid, comm, nspid = read_status(task.tid)
+            if comm != "?":  # else it is gone: keep what it inherited
+                task.comm = comm
+                task.nspid = nspid
+                task.pid = tgid
+        return task.comm, task.nspid
+
+    def _new_task(self, tid: int) -> Task:
+        """A task seen before its parent's fork/clone event: ask /proc who it is."""
+        tgid, comm, nspid = read_status(tid)
+        task = Task(tid, tgid, comm, nspid, fresh=True)
+        self.tasks[tid] = task
+        return task
+
+    def _now(self) -> float:
+        return time.monotonic() - self.t0
+
+    # ---- the loop ----
+
+    def loop(self) -> None:
+        """Handle stops until no tracee is left."""
+        waitpid = os.waitpid
+        tasks = self.tasks
+        step_all = self.step_all
+        on_syscall_stop = self._on_syscall_stop
+        on_seccomp = self._on_entry
+        cont = ptrace_api.cont
+        syscall = ptrace_api.syscall
+        while True:
+            try:
+                tid, status = waitpid(-1, ptrace_api.__WALL)
+            except ChildProcessError:
+                return
+            self.stops += 1
+            if status & 0x7F == 0x7F:  # stopped
+                sig = (status >> 8) & 0xFF
+                task = tasks.get(tid)
+                if task is None:
+                    task = self._new_task(tid)
+                event = status >> 16
+                try:
+                    if sig == _SYSCALL_STOP:
+                        on_syscall_stop(task)
+                    elif event == ptrace_api.EVENT_SECCOMP:
+                        if step_all:
+                            # Another seccomp filter of the tracee's own asked for a trace stop;
+                            # in --all mode the syscall-entry stop already reported this call.
+                            syscall(tid, 0)
+                        else:
+                            on_seccomp(task)
+                    elif event:
+                        self._on_event(task, event, sig)
+                    else:
+                        # Signal-delivery stop: give the signal back to the tracee.
+                        if task.pending is not None or step_all:
+                            syscall(tid, sig)
+                        else:
+                            cont(tid, sig)
+                except PtraceError as exc:
+                    if exc.errno != _ESRCH:
+                        raise
+                    # The tracee was killed meanwhile: its exit comes through waitpid.
+            else:
+                self._on_gone(tid, status)
+
+    def _resume(self, task: Task, sig: int = 0) -> None:
+        if task.pending is not None or self.step_all:
+            ptrace_api.syscall(task.tid, sig)
+        else:
+            ptrace_api.cont(task.tid, sig)
+
+    def _on_syscall_stop(self, task: Task) -> None:
+        if not self.step_all and task.pending is None:
+            # Cannot happen in filtered mode (we only PTRACE_SYSCALL with a pending call) unless a
+            # signal-delivery restart raced; nothing to report.
+            ptrace_api.cont(task.tid, 0)
+            return
+        info = ptrace_api.syscall_entry(task.tid)
+        if info[0] == ptrace_api.OP_EXIT:
+            if task.pending is not None:
+                self._on_exit(task)
+            else:
+                ptrace_api.syscall(task.tid, 0)
+        else:
+            self._on_entry(task, info)
+
+    def _on_entry(self, task: Task, info: tuple[int, ...] | None = None) -> None:
+        tid = task.tid
+        if info is None:
+            info = ptrace_api.syscall_entry(tid)
+        op, arch, nr, a0, a1, a2, a3, a4, a5 = info
+        if arch != self.arch.audit_arch or nr >= 0x40000000:
+            # i386 (int 0x80) or x32 calls: numbers of another table; not decoded.
+            self._resume(task)
+            return
+        name = self._names.get(nr)
+        if name is None:
+            name = f"syscall_{nr:#x}"
+        args = (a0, a1, a2, a3, a4, a5)
+        if name in _EXEC_CALLS:
+            self._remember_exec(task, name, args)
+        ctx = CallContext(task.pid, tid, nr, name, args, task.mem, task.view, self.report_all)
+        decoded = decoders.decode_entry(ctx)
+        if decoded is None:
+            if self._generic is None:
+                if self.step_all:
+                    ptrace_api.syscall(tid, 0)
+                else:
+                    ptrace_api.cont(tid, 0)
+                return
+            call_args = self._generic.decode(name, args, task.mem.read_cstring)
+            category = "other"
+        else:
+            call_args = decoded.args
+            category = decoded.category
+        t = time.monotonic()
+        comm, nspid = self._ident(task)
+        event = SyscallEvent(
+            seq=next(self.seq),
+            time=t - self.t0,
+            pid=task.pid,
+            tid=tid,
+            comm=comm,
+            nspid=nspid,
+            name=name,
+            nr=nr,
+            category_name=category,
+            args=call_args,
+        )
+        if decoded is not None and decoded.detail:
+            event.detail = dict(decoded.detail)
+        pending = Pending(event, decoded, ctx, t)
+        if name in _NS_CALLS:
+            pending.ns_before = read_ns_ids(tid)
+        task.pending = pending
+        self.events += 1
+        self.emit(SyscallEntered(event))
+        control = self.control
+        reason = control.hold_reason(event)
+        if reason is not None:
+            self.emit(Held(event, reason))
+            control.wait_release()
+            self.emit(Resumed())
+        ptrace_api.syscall(tid, 0)
+
+    def _on_exit(self, task: Task) -> None:
+        pending = task.pending
+        assert pending is not None
+        task.pending = None
+        tid = task.tid
+        _, _, rval, is_error = ptrace_api.syscall_exit(tid)
+        event = pending.event
+        t = time.monotonic()
+        event.duration = t - pending.t0
+        event.result = rval
+        if pending.decoded is None:
+            event.result_text, event.errno = result_text(rval, bool(is_error))
+        else:
+            done = decoders.decode_exit(pending.decoded, pending.ctx, rval)
+            event.result_text = done.result_text
+            event.errno = done.errno
+            if done.detail:
+                event.detail.update(done.detail)
+        if not is_error:
+            name = event.name
+            if name in _NS_CALLS and pending.ns_before is not None:
+                event.ns_changed = ns_diff(pending.ns_before, read_ns_ids(tid))
+            elif name in _CLONE_CALLS and task.child_ns is not None:
+                event.ns_changed = ns_diff(read_ns_ids(tid), task.child_ns)
+            elif name == "prctl" and pending.ctx.args[0] == _PR_SET_NAME:
+                task.comm = read_comm(tid) or task.comm
+        task.child_ns = None
+        if self.step_all:
+            ptrace_api.syscall(tid, 0)
+        else:
+            ptrace_api.cont(tid, 0)
+        self.emit(SyscallFinished(event))
+
+    # ---- process events ----
+
+    def _on_event(self, task: Task, event: int, sig: int) -> None:
+        tid = task.tid
+        if event == ptrace_api.EVENT_STOP:
+            if not task.started:
+                task.started = True  # the attach stop of a new tracee
+                self._resume(task)
+            elif sig in _GROUP_STOP_SIGNALS:
+                ptrace_api.listen(tid)
+            else:
+                self._resume(task)
+            return
+        if event in _HOW:
+            self._on_spawn(task, _HOW[event])
+        elif event == ptrace_api.EVENT_EXEC:
+            self._on_exec(task)
+        self._resume(task)
+
+    def _on_spawn(self, task: Task, how: str) -> None:
+        child_tid = ptrace_api.geteventmsg(task.tid)
+        pending = task.pending
+        flags_value = 0
+        if pending is not None and pending.event.name in _CLONE_CALLS:
+            name = pending.event.name
+            a0 = pending.ctx.args[0]
+            flags_value = self._clone3_flags(task, a0) if name == "clone3" else a0
+        elif how == "clone":
+            name, flags_value = self._clone_regs(task)
+        else:
+            name = how
+        if name == "clone3":
+            how = "clone3"
+            flag_names, _ = flags_text(flags_value, CLONE3_FLAGS)
+        else:
+            flag_names, _ = flags_text(flags_value & ~0xFF, CLONE_FLAGS)
+        thread = bool(flags_value & CLONE_THREAD)
+        comm, nspid = self._ident(task)
+        child = self.tasks.get(child_tid)
+        if child is None:
+            # A thread shares its process's identity; a new process has its own NSpid: read lazily.
+            child = Task(child_tid, task.pid if thread else child_tid, comm, nspid, fresh=thread)
+            self.tasks[child_tid] = child
+        new_ns = flags_value & (CLONE_NEW_MASK if name == "clone3" else CLONE_NEW_MASK_CLONE)
+        if new_ns and pending is not None:
+            task.child_ns = read_ns_ids(child_tid)
+        self.events += 1
+        self.emit(
+            ProcessEvent(
+                SpawnEvent(
+                    seq=next(self.seq),
+                    time=self._now(),
+                    pid=task.pid,
+                    tid=task.tid,
+                    comm=comm,
+                    nspid=nspid,
+                    child=child_tid,
+                    how=how,
+                    thread=thread,
+                    flags=flag_names,
+                )
+            )
+        )
+
+    def _clone3_flags(self, task: Task, args_addr: int) -> int:
+        raw = task.mem.read_bytes(args_addr, 8)
+        return int.from_bytes(raw, "little") if raw else 0
+
+    def _clone_regs(self, task: Task) -> tuple[str, int]:
+        """The clone call's name and flags when its entry was not trapped (e.g. a thread)."""
+        regs = ptrace_api.getregs(task.tid)
+        name = self._names.get(regs.orig_syscall, "clone")
+        if name == "clone3":
+            return name, self._clone3_flags(task, regs.arg0)
+        return name, regs.arg0
+
+    def _remember_exec(self, task: Task, name: str, args: tuple[int, ...]) -> None:
+        mem = task.mem
+        if name == "execve":
+            path_addr, argv_addr = args[0], args[1]
+        else:
+            path_addr, argv_addr = args[1], args[2]
+        path = mem.read_cstring(path_addr) or ""
+        argv = mem.read_string_array(argv_addr) or []
+        task.exec_info = (path, argv)
+
+    def _on_exec(self, task: Task) -> None:
+        former = ptrace_api.geteventmsg(task.tid)
+        if former != task.tid:
+            # A non-leader thread exec'd: it took over the leader's tid and the old thread is gone
+            # without an exit notification. Carry its state (the pending execve) over.
+            old = self.tasks.pop(former, None)
+            if old is not None:
+                task.pending = old.pending
+                task.exec_info = old.exec_info
+                old.mem.close()
+        task.mem.close()
+        task.mem = TaskMemory(task.tid)
+        if task.pending is not None:
+            task.pending.ctx.mem = task.mem
+        tgid, comm, nspid = read_status(task.tid)
+        if comm != "?":
+            task.comm = comm
+            task.nspid = nspid or task.nspid
+            task.pid = tgid
+        task.fresh = True
+        path, argv = task.exec_info or ("", [])
+        task.exec_info = None
+        self.events += 1
+        self.emit(
+            ProcessEvent(
+                ExecEvent(
+                    seq=next(self.seq),
+                    time=self._now(),
+                    pid=task.pid,
+                    tid=task.tid,
+                    comm=comm,
+                    nspid=task.nspid,
+                    path=path,
+                    argv=argv,
+                )
+            )
+        )
+
+    def _on_gone(self, tid: int, status: int) -> None:
+        task = self.tasks.pop(tid, None)
+        if task is None:
+            return
+        task.mem.close()
+        comm, nspid = self._ident(task)
+        pending = task.pending
+        if pending is not None:
+            # Died inside the call (e.g. exit_group, or killed): the call never returns.
+            pending.event.duration = time.monotonic() - pending.t0
+            self.emit(SyscallFinished(pending.event))
+        exit_status: int | None = None
+        sig_name: str | None = None
+        if os.WIFEXITED(status):
+            exit_status = os.WEXITSTATUS(status)
+        elif os.WIFSIGNALED(status):
+            signum = os.WTERMSIG(status)
+            sig_name = _signal_name(signum)
+            if tid == self.root_pid:
+                self.root_signal = signum
+        if tid == self.root_pid:
+            self.root_status = exit_status
+        self.events += 1
+        self.emit(
+            ProcessEvent(
+                ExitEvent(
+                    seq=next(self.seq),
+                    time=self._now(),
+                    pid=task.pid,
+                    tid=tid,
+                    comm=comm,
+                    nspid=nspid,
+                    status=exit_status,
+                    signal=sig_name,
+                )
+            )
+        )
+
+    # ---- ending ----
+
+    def kill_all(self) -> None:
+        """SIGKILL every tracee (any thread may call this; kill(2) is not a ptrace request)."""
+        for tid in self.live_pids():
+            try:
+                os.kill(tid, signal.SIGKILL)
+            except (ProcessLookupError, PermissionError):
+                pass
+
+    def reap_all(self, deadline: float) -> None:
+        """After kill_all: collect every tracee so none is left behind (tracer thread only)."""
+        while time.monotonic() < deadline:
+            try:
+                tid, status = os.waitpid(-1, ptrace_api.__WALL | os.WNOHANG)
+            except ChildProcessError:
+                return
+            if tid == 0:
+                time.sleep(0.005)
+                continue
+            if status & 0x7F != 0x7F:
+                self._on_gone(tid, status)
+            else:
+                # A stop that raced the SIGKILL: let it proceed to its death.
+                try:
+                    ptrace_api.cont(tid, 0)
+                except PtraceError:
+                    pass
+
+    def result(self, mode: str, error: str | None, stopped_by_user: bool) -> TraceResult:
+        status, signum = self.root_status, self.root_signal
+        if signum is not None:
+            code = 128 + signum
+            sig_name: str | None = _signal_name(signum)
+        else:
+            code = status if status is not None else 1
+            sig_name = None
+        return TraceResult(
+            exit_status=status,
+            signal=sig_name,
+            exit_code=code,
+            mode=mode,
+            events=self.events,
+            stops=self.stops,
+            error=error,
+            stopped_by_user=stopped_by_user,
+        )
+
+
+def _signal_name(signum: int) -> str:
+    try:
+        return signal.Signals(signum).name
+    except ValueError:
+        return f"SIG{signum}"

@@ -1,0 +1,144 @@
+"""Reading a stopped tracee's memory (implements ``decoders.base.MemoryReader``).
+
+process_vm_readv copies straight from the tracee in one syscall; when the kernel refuses it (e.g. a
+Yama or LSM policy, or a kernel built without it) the reader falls back to pread on /proc/TID/mem.
+"""
+
+from __future__ import annotations
+
+import ctypes
+import errno
+import os
+
+_PAGE = os.sysconf("SC_PAGE_SIZE")
+
+_libc = ctypes.CDLL("libc.so.6", use_errno=True)
+
+
+class _IoVec(ctypes.Structure):
+    _fields_ = (("iov_base", ctypes.c_void_p), ("iov_len", ctypes.c_size_t))
+
+
+_readv = _libc.process_vm_readv
+_readv.restype = ctypes.c_ssize_t
+_readv.argtypes = (
+    ctypes.c_int,
+    ctypes.POINTER(_IoVec),
+    ctypes.c_ulong,
+    ctypes.POINTER(_IoVec),
+    ctypes.c_ulong,
+    ctypes.c_ulong,
+)
+
+_use_vm_readv = True
+
+
+class TaskMemory:
+    """Memory of one task. Cheap to create: nothing is opened until the first read."""
+
+    __slots__ = ("_mem_fd", "tid")
+
+    def __init__(self, tid: int) -> None:
+        self.tid = tid
+        self._mem_fd: int | None = None
+
+    def close(self) -> None:
+        if self._mem_fd is not None:
+            try:
+                os.close(self._mem_fd)
+            finally:
+                self._mem_fd = None
+
+    def _read_vm(self, addr: int, size: int) -> bytes | None:
+        global _use_vm_readv
+        buf = ctypes.create_string_buffer(size)
+        local = _IoVec(ctypes.addressof(buf), size)
+        remote = _IoVec(addr, size)
+        got = _readv(self.tid, ctypes.byref(local), 1, ctypes.byref(remote), 1, 0)
+        if got < 0:
+            err = ctypes.get_errno()
+            if err in (errno.ENOSYS, errno.EPERM):
+                _use_vm_readv = False
+                return self._read_proc(addr, size)
+            return None
+        return buf.raw[:got]
+
+    def _read_proc(self, addr: int, size: int) -> bytes | None:
+        try:
+            if self._mem_fd is None:
+                self._mem_fd = os.open(f"/proc/{self.tid}/mem", os.O_RDONLY | os.O_CLOEXEC)
+            return os.pread(self._mem_fd, size, addr)
+        except (OSError, OverflowError):
+            return None
+
+    def _read_some(self, addr: int, size: int) -> bytes | None:
+        """Up to ``size`` bytes; may stop short at an unmapped page."""
+        if _use_vm_readv:
+            return self._read_vm(addr, size)
+        return self._read_proc(addr, size)
+
+    def read_bytes(self, addr: int, size: int) -> bytes | None:
+        if addr == 0 or size < 0:
+            return None
+        if size == 0:
+            return b""
+        data = self._read_some(addr, size)
+        if data is None or len(data) != size:
+            return None
+        return data
+
+    def read_cstring(self, addr: int, limit: int = 4096) -> str | None:
+        raw = self.read_cbytes(addr, limit)
+        return None if raw is None else raw.decode("utf-8", "surrogateescape")
+
+    def read_cbytes(self, addr: int, limit: int = 4096) -> bytes | None:
+        """A NUL-terminated byte string of at most ``limit`` bytes (cut there if longer)."""
+        if addr == 0:
+            return None
+        parts: list[bytes] = []
+        total = 0
+        while total < limit:
+            # Never cross a page boundary in one read: the next page may be unmapped while the
+            # string ends on this one.
+            chunk = min(_PAGE - (addr % _PAGE), limit - total)
+            data = self._read_some(addr, chunk)
+            if not data:
+                if not parts:
+                    return None
+                break
+            nul = data.find(b"\0")
+            if nul >= 0:
+                parts.append(data[:nul])
+                break
+            parts.append(data)
+            total += len(data)
+            addr += len(data)
+        return b"".join(parts)
+
+    def read_words(self, addr: int, count: int) -> list[int] | None:
+        """``count`` native unsigned longs (e.g. an argv pointer array)."""
+        data = self.read_bytes(addr, 8 * count)
+        if data is None:
+            return None
+        return [int.from_bytes(data[i : i + 8], "little") for i in range(0, len(data), 8)]
+
+    def read_string_array(self, addr: int, max_items: int = 256, limit: int = 4096) -> list[str] | None:
+        """A NULL-terminated array of string pointers, like execve's argv."""
+        if addr == 0:
+            return None
+        out: list[str] = []
+        while len(out) < max_items:
+            words = self.read_words(addr, 8)
+            if words is None:
+                words = self.read_words(addr, 1)
+                if words is None:
+                    return out or None
+            for ptr in words:
+                if ptr == 0:
+                    return out
+                s = self.read_cstring(ptr, limit)
+                out.append("" if s is None else s)
+                if len(out) >= max_items:
+                    break
+            addr += 8 * len(words)
+        return out

@@ -1,0 +1,210 @@
+"""The ptrace calls the engine makes, through ctypes on libc directly.
+
+python-ptrace's binding would do for PTRACE_CONT and friends, but importing it costs ~40 ms
+(``ctypes.util.find_library`` spawns subprocesses) and it lacks SEIZE, INTERRUPT, LISTEN,
+GET_SYSCALL_INFO and the seccomp options; so the hot path calls libc itself. Every function here
+must be called from the one thread that seized the tracees (the kernel ties a tracee to that task).
+"""
+
+from __future__ import annotations
+
+import ctypes
+import os
+import struct
+from dataclasses import dataclass
+
+# Requests (include/uapi/linux/ptrace.h).
+PTRACE_CONT = 7
+PTRACE_KILL = 8
+PTRACE_GETREGS = 12
+PTRACE_DETACH = 17
+PTRACE_SYSCALL = 24
+PTRACE_SETOPTIONS = 0x4200
+PTRACE_GETEVENTMSG = 0x4201
+PTRACE_GETSIGINFO = 0x4202
+PTRACE_SEIZE = 0x4206
+PTRACE_INTERRUPT = 0x4207
+PTRACE_LISTEN = 0x4208
+PTRACE_GET_SYSCALL_INFO = 0x420E
+
+# Options.
+PTRACE_O_TRACESYSGOOD = 0x1
+PTRACE_O_TRACEFORK = 0x2
+PTRACE_O_TRACEVFORK = 0x4
+PTRACE_O_TRACECLONE = 0x8
+PTRACE_O_TRACEEXEC = 0x10
+PTRACE_O_TRACESECCOMP = 0x80
+PTRACE_O_EXITKILL = 0x100000
+
+TRACE_OPTIONS = (
+    PTRACE_O_TRACESYSGOOD
+    | PTRACE_O_TRACEFORK
+    | PTRACE_O_TRACEVFORK
+    | PTRACE_O_TRACECLONE
+    | PTRACE_O_TRACEEXEC
+    | PTRACE_O_TRACESECCOMP
+    | PTRACE_O_EXITKILL
+)
+
+# Events, as found in ``status >> 16`` of a stop.
+EVENT_FORK = 1
+EVENT_VFORK = 2
+EVENT_CLONE = 3
+EVENT_EXEC = 4
+EVENT_VFORK_DONE = 5
+EVENT_EXIT = 6
+EVENT_SECCOMP = 7
+EVENT_STOP = 128
+
+# ptrace_syscall_info.op
+OP_NONE = 0
+OP_ENTRY = 1
+OP_EXIT = 2
+OP_SECCOMP = 3
+
+__WALL = 0x40000000
+
+_libc = ctypes.CDLL("libc.so.6", use_errno=True)
+_ptrace = _libc.ptrace
+_ptrace.restype = ctypes.c_long
+_ptrace.argtypes = (ctypes.c_long, ctypes.c_int, ctypes.c_void_p, ctypes.c_void_p)
+_get_errno = ctypes.get_errno
+
+# struct ptrace_syscall_info: op u8, pad[3], arch u32, ip u64, sp u64, then the union.
+# entry/seccomp: nr u64, args[6] u64 (seccomp adds ret_data u32); exit: rval s64, is_error u8.
+_INFO_SIZE = 88
+_HEAD = struct.Struct("<B3xI16x")
+_ENTRY = struct.Struct("<B3xI16xQQQQQQQ")
+_EXIT = struct.Struct("<B3xI16xqB")
+
+
+class PtraceError(OSError):
+    """A ptrace request failed; ``errno`` is ESRCH when the tracee vanished or is not stopped."""
+
+
+def _fail(request: int, tid: int) -> PtraceError:
+    err = _get_errno()
+    return PtraceError(err, f"ptrace({request:#x}, {tid}): {os.strerror(err)}")
+
+
+def ptrace(request: int, tid: int, addr: int = 0, data: int = 0) -> int:
+    ret: int = _ptrace(request, tid, addr, data)
+    if ret == -1:
+        err = _get_errno()
+        if err:
+            raise PtraceError(err, f"ptrace({request:#x}, {tid}): {os.strerror(err)}")
+    return ret
+
+
+def seize(tid: int, options: int = TRACE_OPTIONS) -> None:
+    ptrace(PTRACE_SEIZE, tid, 0, options)
+
+
+def cont(tid: int, sig: int = 0) -> None:
+    if _ptrace(PTRACE_CONT, tid, 0, sig) == -1:
+        raise _fail(PTRACE_CONT, tid)
+
+
+def syscall(tid: int, sig: int = 0) -> None:
+    """Resume until the next syscall entry or exit stop."""
+    if _ptrace(PTRACE_SYSCALL, tid, 0, sig) == -1:
+        raise _fail(PTRACE_SYSCALL, tid)
+
+
+def listen(tid: int) -> None:
+    """Leave a group-stopped tracee stopped but let it see SIGCONT (only after PTRACE_SEIZE)."""
+    ptrace(PTRACE_LISTEN, tid)
+
+
+def interrupt(tid: int) -> None:
+    ptrace(PTRACE_INTERRUPT, tid)
+
+
+def detach(tid: int, sig: int = 0) -> None:
+    ptrace(PTRACE_DETACH, tid, 0, sig)
+
+
+_msg = ctypes.c_ulong()
+_msg_addr = ctypes.addressof(_msg)
+
+
+def geteventmsg(tid: int) -> int:
+    """The new child's pid after a fork/vfork/clone event, the former tid after an exec event."""
+    if _ptrace(PTRACE_GETEVENTMSG, tid, 0, _msg_addr) == -1:
+        raise _fail(PTRACE_GETEVENTMSG, tid)
+    return _msg.value
+
+
+_info = ctypes.create_string_buffer(_INFO_SIZE)
+_info_addr = ctypes.addressof(_info)
+_unpack_entry = _ENTRY.unpack_from
+_unpack_exit = _EXIT.unpack_from
+
+
+def syscall_entry(tid: int) -> tuple[int, int, int, int, int, int, int, int, int]:
+    """At a seccomp or syscall-entry stop: (op, arch, nr, arg0..arg5)."""
+    if _ptrace(PTRACE_GET_SYSCALL_INFO, tid, _INFO_SIZE, _info_addr) == -1:
+        raise _fail(PTRACE_GET_SYSCALL_INFO, tid)
+    return _unpack_entry(_info)  # type: ignore[return-value]
+
+
+def syscall_exit(tid: int) -> tuple[int, int, int, int]:
+    """At a syscall-exit stop: (op, arch, rval, is_error); rval is -errno when is_error."""
+    if _ptrace(PTRACE_GET_SYSCALL_INFO, tid, _INFO_SIZE, _info_addr) == -1:
+        raise _fail(PTRACE_GET_SYSCALL_INFO, tid)
+    return _unpack_exit(_info)  # type: ignore[return-value]
+
+
+@dataclass(slots=True, frozen=True)
+class SyscallInfo:
+    """A decoded ptrace_syscall_info, for callers off the hot path."""
+
+    op: int
+    arch: int
+    nr: int
+    args: tuple[int, int, int, int, int, int]
+
+
+def syscall_info(tid: int) -> SyscallInfo:
+    op, arch, nr, a0, a1, a2, a3, a4, a5 = syscall_entry(tid)
+    return SyscallInfo(op, arch, nr, (a0, a1, a2, a3, a4, a5))
+
+
+# ---- used by the forked child before exec (no ptrace there, but the same libc) ----
+
+PR_SET_NO_NEW_PRIVS = 38
+PR_SET_SECCOMP = 22
+SECCOMP_MODE_FILTER = 2
+
+_prctl = _libc.prctl
+_prctl.restype = ctypes.c_int
+_prctl.argtypes = (ctypes.c_int, ctypes.c_ulong, ctypes.c_void_p, ctypes.c_ulong, ctypes.c_ulong)
+
+
+def prctl(option: int, arg2: int = 0, arg3: int = 0) -> None:
+    if _prctl(option, arg2, arg3, 0, 0) != 0:
+        err = _get_errno()
+        raise OSError(err, f"prctl({option}): {os.strerror(err)}")
+
+
+# struct user_regs_struct on x86_64 is 27 unsigned longs; orig_rax is the syscall number and rdi
+# the first argument. Other architectures need their own indexes (or PTRACE_GETREGSET).
+_REGS_WORDS = 27
+_REG_ORIG_SYSCALL = 15
+_REG_ARG0 = 14
+_regs = (ctypes.c_ulong * _REGS_WORDS)()
+_regs_addr = ctypes.addressof(_regs)
+
+
+@dataclass(slots=True, frozen=True)
+class CallRegs:
+    orig_syscall: int
+    arg0: int
+
+
+def getregs(tid: int) -> CallRegs:
+    """The syscall number and first argument at any stop (e.g. a clone event stop, where
+    PTRACE_GET_SYSCALL_INFO only says "no syscall")."""
+    if _ptrace(PTRACE_GETREGS, tid, 0, _regs_addr) == -1:
+        raise _fail(PTRACE_GETREGS, tid)
+    return CallRegs(_regs[_REG_ORIG_SYSCALL], _regs[_REG_ARG0])

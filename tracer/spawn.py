@@ -1,0 +1,130 @@
+"""Starting the command under the tracer, the way strace does.
+
+The child installs the seccomp filter, stops itself with SIGSTOP and, once the tracer has seized it and
+sent SIGCONT, execs the command: so the tracer sees the command from its very first syscall (the
+execve). The filter goes in *without* no_new_privs when we may (root): no_new_privs would be inherited
+by the container and change what it may do. Only if the kernel refuses (not root) does the child set
+no_new_privs and retry, like strace; if that fails too the tracer stops on every syscall instead.
+
+Once the filter is installed, every trapped syscall fails with ENOSYS until a tracer is attached, so
+the child tells its parent what happened *before* the last install attempt, through a pipe.
+"""
+
+from __future__ import annotations
+
+import ctypes
+import errno
+import os
+import signal
+from dataclasses import dataclass
+
+from boxtrace.tracer import ptrace_api
+from boxtrace.tracer.seccomp_filter import Insn, make_fprog
+
+PR_SET_PDEATHSIG = 1
+
+# One byte per step, written by the child before the step that may seal the pipe off.
+_TRY_FILTER = b"F"  # about to install the filter without no_new_privs
+_TRY_NNP = b"N"  # refused: setting no_new_privs and retrying
+_NO_FILTER = b"X"  # could not install: the tracer must stop on every syscall
+
+
+@dataclass(slots=True)
+class Spawned:
+    pid: int
+    filtered: bool  # the seccomp filter is installed
+    no_new_privs: bool  # the child had to set no_new_privs to install it
+
+
+class SpawnError(Exception):
+    pass
+
+
+def spawn_traced(
+    path: str,
+    argv: list[str],
+    env: dict[str, str] | None,
+    program: list[Insn] | None,
+    stdout_fd: int | None = None,
+    stderr_fd: int | None = None,
+    cwd: str | None = None,
+) -> Spawned:
+    """Fork, set the child up, seize it with the engine's options and let it exec ``path``.
+
+    Must run on the thread that will make every later ptrace call for this trace.
+    """
+    fprog = make_fprog(program) if program is not None else None
+    env_b = None if env is None else {k.encode(): v.encode() for k, v in env.items()}
+    ready_r, ready_w = os.pipe()
+    pid = os.fork()
+    if pid == 0:  # pragma: no cover - runs in the child, covered by every engine test
+        try:
+            os.close(ready_r)
+            _child(path, argv, env_b, fprog, stdout_fd, stderr_fd, cwd, ready_w)
+        finally:
+            os._exit(127)
+    os.close(ready_w)
+    try:
+        _, status = os.waitpid(pid, os.WUNTRACED)
+        if not os.WIFSTOPPED(status):
+            raise SpawnError(f"the child exited before exec (status {status:#x})")
+        os.set_blocking(ready_r, False)
+        try:
+            steps = os.read(ready_r, 16)
+        except BlockingIOError:
+            steps = b""
+        filtered = fprog is not None and _NO_FILTER not in steps
+        try:
+            ptrace_api.seize(pid)
+        except OSError as exc:
+            os.kill(pid, signal.SIGKILL)
+            os.waitpid(pid, 0)
+            raise SpawnError(f"cannot trace the child: {exc.strerror}") from exc
+        os.kill(pid, signal.SIGCONT)
+    finally:
+        os.close(ready_r)
+    return Spawned(pid=pid, filtered=filtered, no_new_privs=filtered and _TRY_NNP in steps)
+
+
+def _child(
+    path: str,
+    argv: list[str],
+    env: dict[bytes, bytes] | None,
+    fprog: tuple[ptrace_api.ctypes.Structure, object] | None,
+    stdout_fd: int | None,
+    stderr_fd: int | None,
+    cwd: str | None,
+    ready_w: int,
+) -> None:  # pragma: no cover - child side
+    # If the tracer thread dies before the seize, do not linger SIGSTOPped forever.
+    ptrace_api.prctl(PR_SET_PDEATHSIG, signal.SIGKILL)
+    if stdout_fd is not None:
+        os.dup2(stdout_fd, 1)
+    if stderr_fd is not None:
+        os.dup2(stderr_fd, 2)
+    if cwd is not None:
+        os.chdir(cwd)
+    if fprog is not None:
+        prog_addr = ctypes.addressof(fprog[0])
+        os.write(ready_w, _TRY_FILTER)
+        try:
+            ptrace_api.prctl(ptrace_api.PR_SET_SECCOMP, ptrace_api.SECCOMP_MODE_FILTER, prog_addr)
+        except OSError as exc:
+            if exc.errno not in (errno.EACCES, errno.EPERM):
+                os.write(ready_w, _NO_FILTER)
+            else:
+                os.write(ready_w, _TRY_NNP)
+                try:
+                    ptrace_api.prctl(ptrace_api.PR_SET_NO_NEW_PRIVS, 1)
+                    ptrace_api.prctl(ptrace_api.PR_SET_SECCOMP, ptrace_api.SECCOMP_MODE_FILTER, prog_addr)
+                except OSError:
+                    os.write(ready_w, _NO_FILTER)
+    os.kill(os.getpid(), signal.SIGSTOP)
+    try:
+        if env is None:
+            os.execv(path, argv)
+        else:
+            os.execve(path, argv, env)
+    except OSError as exc:
+        os.write(2, f"boxtrace: cannot run {path}: {exc.strerror}\n".encode())
+        os._exit(126 if exc.errno == errno.EACCES else 127)

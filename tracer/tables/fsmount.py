@@ -1,0 +1,164 @@
+"""The new mount API (Linux 5.2+): fsopen, fsconfig, fsmount, fspick, move_mount, open_tree,
+mount_setattr. Values from include/uapi/linux/mount.h; the AT_* flags these calls take are in
+:mod:`boxtrace.tracer.tables.fcntl`.
+"""
+
+from __future__ import annotations
+
+from boxtrace.tracer.tables.fcntl import (
+    AT_EMPTY_PATH,
+    AT_NO_AUTOMOUNT,
+    AT_RECURSIVE,
+    AT_SYMLINK_NOFOLLOW,
+    O_CLOEXEC,
+)
+from boxtrace.tracer.tables.mount import MS_PRIVATE, MS_SHARED, MS_SLAVE, MS_UNBINDABLE
+from boxtrace.tracer.tables.xlat import Xlat
+
+FSOPEN_CLOEXEC = 0x00000001
+FSOPEN_FLAGS = Xlat({"FSOPEN_CLOEXEC": FSOPEN_CLOEXEC}, "FSOPEN_")
+
+FSCONFIG_SET_FLAG = 0  # key only
+FSCONFIG_SET_STRING = 1  # key + string value
+FSCONFIG_SET_BINARY = 2  # key + blob (aux = length)
+FSCONFIG_SET_PATH = 3  # key + path (aux = dirfd)
+FSCONFIG_SET_PATH_EMPTY = 4  # key + possibly empty path (aux = dirfd)
+FSCONFIG_SET_FD = 5  # key + fd (aux)
+FSCONFIG_CMD_CREATE = 6  # create (or reuse) the superblock
+FSCONFIG_CMD_RECONFIGURE = 7
+FSCONFIG_CMD_CREATE_EXCL = 8  # Linux 6.6: create, fail if the superblock would be reused
+
+FSCONFIG_CMDS = Xlat(
+    {
+        "FSCONFIG_SET_FLAG": FSCONFIG_SET_FLAG,
+        "FSCONFIG_SET_STRING": FSCONFIG_SET_STRING,
+        "FSCONFIG_SET_BINARY": FSCONFIG_SET_BINARY,
+        "FSCONFIG_SET_PATH": FSCONFIG_SET_PATH,
+        "FSCONFIG_SET_PATH_EMPTY": FSCONFIG_SET_PATH_EMPTY,
+        "FSCONFIG_SET_FD": FSCONFIG_SET_FD,
+        "FSCONFIG_CMD_CREATE": FSCONFIG_CMD_CREATE,
+        "FSCONFIG_CMD_RECONFIGURE": FSCONFIG_CMD_RECONFIGURE,
+        "FSCONFIG_CMD_CREATE_EXCL": FSCONFIG_CMD_CREATE_EXCL,
+    },
+    "FSCONFIG_",
+)
+
+FSMOUNT_CLOEXEC = 0x00000001
+FSMOUNT_NAMESPACE = 0x00000002  # newer than 6.18 (uapi v7.1)
+FSMOUNT_FLAGS = Xlat({"FSMOUNT_CLOEXEC": FSMOUNT_CLOEXEC, "FSMOUNT_NAMESPACE": FSMOUNT_NAMESPACE}, "FSMOUNT_")
+
+MOUNT_ATTR_RDONLY = 0x00000001
+MOUNT_ATTR_NOSUID = 0x00000002
+MOUNT_ATTR_NODEV = 0x00000004
+MOUNT_ATTR_NOEXEC = 0x00000008
+# The atime setting is a 3-bit field, not three flags: RELATIME is 0 within it.
+MOUNT_ATTR__ATIME = 0x00000070
+MOUNT_ATTR_RELATIME = 0x00000000
+MOUNT_ATTR_NOATIME = 0x00000010
+MOUNT_ATTR_STRICTATIME = 0x00000020
+MOUNT_ATTR_NODIRATIME = 0x00000080
+MOUNT_ATTR_IDMAP = 0x00100000  # Linux 5.12: map ids through the user namespace in userns_fd
+MOUNT_ATTR_NOSYMFOLLOW = 0x00200000  # Linux 5.14
+
+# The single-bit attributes (fsmount's attr_flags and mount_attr's attr_set/attr_clr).
+MOUNT_ATTR_FLAGS = Xlat(
+    {
+        "MOUNT_ATTR_RDONLY": MOUNT_ATTR_RDONLY,
+        "MOUNT_ATTR_NOSUID": MOUNT_ATTR_NOSUID,
+        "MOUNT_ATTR_NODEV": MOUNT_ATTR_NODEV,
+        "MOUNT_ATTR_NOEXEC": MOUNT_ATTR_NOEXEC,
+        "MOUNT_ATTR_NODIRATIME": MOUNT_ATTR_NODIRATIME,
+        "MOUNT_ATTR_IDMAP": MOUNT_ATTR_IDMAP,
+        "MOUNT_ATTR_NOSYMFOLLOW": MOUNT_ATTR_NOSYMFOLLOW,
+    },
+    "MOUNT_ATTR_",
+)
+# Values of the atime field (``attr & MOUNT_ATTR__ATIME``).
+MOUNT_ATTR_ATIME = Xlat(
+    {
+        "MOUNT_ATTR_RELATIME": MOUNT_ATTR_RELATIME,
+        "MOUNT_ATTR_NOATIME": MOUNT_ATTR_NOATIME,
+        "MOUNT_ATTR_STRICTATIME": MOUNT_ATTR_STRICTATIME,
+    },
+    "MOUNT_ATTR_",
+)
+
+# struct mount_attr { u64 attr_set, attr_clr, propagation, userns_fd; }
+MOUNT_ATTR_SIZE_VER0 = 32
+MOUNT_ATTR_FIELDS: tuple[str, ...] = ("attr_set", "attr_clr", "propagation", "userns_fd")
+# mount_attr.propagation takes one MS_* propagation type.
+MOUNT_ATTR_PROPAGATION = Xlat(
+    {
+        "MS_UNBINDABLE": MS_UNBINDABLE,
+        "MS_PRIVATE": MS_PRIVATE,
+        "MS_SLAVE": MS_SLAVE,
+        "MS_SHARED": MS_SHARED,
+    },
+    "MS_",
+)
+
+MOVE_MOUNT_F_SYMLINKS = 0x00000001
+MOVE_MOUNT_F_AUTOMOUNTS = 0x00000002
+MOVE_MOUNT_F_EMPTY_PATH = 0x00000004
+MOVE_MOUNT_T_SYMLINKS = 0x00000010
+MOVE_MOUNT_T_AUTOMOUNTS = 0x00000020
+MOVE_MOUNT_T_EMPTY_PATH = 0x00000040
+MOVE_MOUNT_SET_GROUP = 0x00000100  # Linux 5.15
+MOVE_MOUNT_BENEATH = 0x00000200  # Linux 6.5
+
+MOVE_MOUNT_FLAGS = Xlat(
+    {
+        "MOVE_MOUNT_F_SYMLINKS": MOVE_MOUNT_F_SYMLINKS,
+        "MOVE_MOUNT_F_AUTOMOUNTS": MOVE_MOUNT_F_AUTOMOUNTS,
+        "MOVE_MOUNT_F_EMPTY_PATH": MOVE_MOUNT_F_EMPTY_PATH,
+        "MOVE_MOUNT_T_SYMLINKS": MOVE_MOUNT_T_SYMLINKS,
+        "MOVE_MOUNT_T_AUTOMOUNTS": MOVE_MOUNT_T_AUTOMOUNTS,
+        "MOVE_MOUNT_T_EMPTY_PATH": MOVE_MOUNT_T_EMPTY_PATH,
+        "MOVE_MOUNT_SET_GROUP": MOVE_MOUNT_SET_GROUP,
+        "MOVE_MOUNT_BENEATH": MOVE_MOUNT_BENEATH,
+    },
+    "MOVE_MOUNT_",
+)
+
+OPEN_TREE_CLONE = 1 << 0  # detached copy of the tree, ready for move_mount (a bind mount)
+OPEN_TREE_NAMESPACE = 1 << 1  # newer than 6.18 (uapi v7.0)
+OPEN_TREE_CLOEXEC = O_CLOEXEC
+
+OPEN_TREE_FLAGS = Xlat(
+    {
+        "OPEN_TREE_CLONE": OPEN_TREE_CLONE,
+        "OPEN_TREE_NAMESPACE": OPEN_TREE_NAMESPACE,
+        "OPEN_TREE_CLOEXEC": OPEN_TREE_CLOEXEC,
+        "AT_SYMLINK_NOFOLLOW": AT_SYMLINK_NOFOLLOW,
+        "AT_NO_AUTOMOUNT": AT_NO_AUTOMOUNT,
+        "AT_EMPTY_PATH": AT_EMPTY_PATH,
+        "AT_RECURSIVE": AT_RECURSIVE,
+    },
+    "OPEN_TREE_",
+)
+
+FSPICK_CLOEXEC = 0x00000001
+FSPICK_SYMLINK_NOFOLLOW = 0x00000002
+FSPICK_NO_AUTOMOUNT = 0x00000004
+FSPICK_EMPTY_PATH = 0x00000008
+
+FSPICK_FLAGS = Xlat(
+    {
+        "FSPICK_CLOEXEC": FSPICK_CLOEXEC,
+        "FSPICK_SYMLINK_NOFOLLOW": FSPICK_SYMLINK_NOFOLLOW,
+        "FSPICK_NO_AUTOMOUNT": FSPICK_NO_AUTOMOUNT,
+        "FSPICK_EMPTY_PATH": FSPICK_EMPTY_PATH,
+    },
+    "FSPICK_",
+)
+
+# mount_setattr(2)'s flags argument.
+MOUNT_SETATTR_FLAGS = Xlat(
+    {
+        "AT_SYMLINK_NOFOLLOW": AT_SYMLINK_NOFOLLOW,
+        "AT_NO_AUTOMOUNT": AT_NO_AUTOMOUNT,
+        "AT_EMPTY_PATH": AT_EMPTY_PATH,
+        "AT_RECURSIVE": AT_RECURSIVE,
+    },
+    "AT_",
+)

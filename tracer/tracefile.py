@@ -1,0 +1,172 @@
+"""Trace files: JSON Lines, a header line then one event per line (``docs/trace-format.md``).
+
+The writer appends events as they arrive and flushes after each batch, so a crash leaves a readable
+prefix. The reader names the line and the problem for malformed input and refuses unknown major
+versions.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import platform
+from collections.abc import Iterable, Iterator
+from datetime import UTC, datetime
+from typing import IO, Any
+
+from boxtrace.tracer.events import Event, TraceHeader, event_from_json
+
+FORMAT_VERSION = "1.0"
+SUPPORTED_MAJOR = 1
+
+_dumps = json.JSONEncoder(ensure_ascii=False, separators=(",", ":")).encode
+
+
+class TraceFormatError(ValueError):
+    """A trace file that cannot be read; the message names the file, the line and the problem."""
+
+    def __init__(self, path: str, line: int, problem: str) -> None:
+        super().__init__(f"{path}:{line}: {problem}")
+        self.path = path
+        self.line = line
+        self.problem = problem
+
+
+def make_header(command: list[str], mode: str, extra: dict[str, Any] | None = None) -> TraceHeader:
+    from boxtrace import __version__
+
+    return TraceHeader(
+        version=FORMAT_VERSION,
+        boxtrace_version=__version__,
+        kernel=platform.release(),
+        arch=os.uname().machine,
+        command=list(command),
+        start_time=datetime.now(UTC).isoformat(timespec="microseconds").replace("+00:00", "Z"),
+        mode=mode,
+        extra=dict(extra or {}),
+    )
+
+
+def encode_line(obj: dict[str, Any]) -> str:
+    # Strings read from a tracee may hold undecodable bytes (kept as surrogate escapes): write them as
+    # \\udcXX escapes rather than failing.
+    return _dumps(obj).encode("utf-8", "backslashreplace").decode("utf-8") + "\n"
+
+
+class TraceWriter:
+    """Writes one trace file. Not thread-safe: one thread (the session's delivery thread) writes."""
+
+    def __init__(self, path: str, header: TraceHeader) -> None:
+        self.path = path
+        self._file: IO[str] | None = open(path, "w", encoding="utf-8")  # noqa: SIM115 - closed in close()
+        self._file.write(encode_line(header.to_json()))
+        self._file.flush()
+        self.count = 0
+
+    def write_events(self, events: Iterable[Event]) -> None:
+        f = self._file
+        if f is None:
+            raise ValueError("trace file already closed")
+        f.write("".join([encode_line(e.to_json()) for e in events]))
+        f.flush()
+
+    def write(self, event: Event) -> None:
+        self.write_events((event,))
+
+    def close(self) -> None:
+        if self._file is not None:
+            self._file.close()
+            self._file = None
+
+    def __enter__(self) -> TraceWriter:
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.close()
+
+
+def header_from_json(data: dict[str, Any], path: str = "<trace>", line: int = 1) -> TraceHeader:
+    if data.get("type") != "header" or data.get("format") != TraceHeader.FORMAT:
+        raise TraceFormatError(path, line, f"not a boxtrace trace (first line must be a {TraceHeader.FORMAT} header)")
+    version = data.get("version")
+    if not isinstance(version, str) or not version.split(".")[0].isdigit():
+        raise TraceFormatError(path, line, f"bad format version {version!r}")
+    major = int(version.split(".")[0])
+    if major != SUPPORTED_MAJOR:
+        raise TraceFormatError(
+            path, line, f"format version {version} is not supported (this boxtrace reads {SUPPORTED_MAJOR}.x)"
+        )
+    try:
+        return TraceHeader(
+            version=version,
+            boxtrace_version=str(data["boxtrace_version"]),
+            kernel=str(data["kernel"]),
+            arch=str(data["arch"]),
+            command=[str(c) for c in data["command"]],
+            start_time=str(data["start_time"]),
+            mode=str(data.get("mode", "filtered")),
+            extra=dict(data.get("extra", {})),
+        )
+    except (KeyError, TypeError, ValueError) as exc:
+        raise TraceFormatError(path, line, f"bad header: {_problem(exc)}") from None
+
+
+def _problem(exc: Exception) -> str:
+    if isinstance(exc, KeyError):
+        return f"missing field {exc.args[0]!r}"
+    return str(exc)
+
+
+class TraceReader:
+    """Reads a trace file: ``header`` at once, events lazily by iterating."""
+
+    def __init__(self, path: str) -> None:
+        self.path = path
+        self._file: IO[str] = open(path, encoding="utf-8", errors="strict")  # noqa: SIM115
+        try:
+            first = self._file.readline()
+            if not first.strip():
+                raise TraceFormatError(path, 1, "empty file, expected a header line")
+            self.header = header_from_json(self._parse(first, 1), path, 1)
+        except BaseException:
+            self._file.close()
+            raise
+
+    def _parse(self, text: str, line: int) -> dict[str, Any]:
+        try:
+            data = json.loads(text)
+        except json.JSONDecodeError as exc:
+            raise TraceFormatError(self.path, line, f"not valid JSON ({exc.msg} at column {exc.colno})") from None
+        if not isinstance(data, dict):
+            raise TraceFormatError(self.path, line, f"expected a JSON object, got {type(data).__name__}")
+        return data
+
+    def __iter__(self) -> Iterator[Event]:
+        line = 1
+        try:
+            for text in self._file:
+                line += 1
+                if not text.strip():
+                    continue
+                data = self._parse(text, line)
+                try:
+                    yield event_from_json(data)
+                except (KeyError, TypeError, ValueError, AttributeError) as exc:
+                    raise TraceFormatError(self.path, line, f"bad event: {_problem(exc)}") from None
+        except UnicodeDecodeError as exc:
+            raise TraceFormatError(self.path, line + 1, f"not UTF-8 ({exc.reason})") from None
+
+    def close(self) -> None:
+        self._file.close()
+
+    def __enter__(self) -> TraceReader:
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.close()
+
+
+def read_trace(path: str) -> tuple[TraceHeader, list[Event]]:
+    """The whole file at once."""
+    with TraceReader(path) as reader:
+        return reader.header, list(reader)
