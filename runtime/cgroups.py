@@ -87,7 +87,9 @@ def remove_cgroup_dir(path: str, timeout: float = 2.0) -> None:
             time.sleep(0.01)
 
 
-def create_cgroup(name: str, resources: Resources, root: str = CGROUP_ROOT, version: str | None = None) -> Cgroup:
+def create_cgroup(
+    name: str, resources: Resources, root: str = CGROUP_ROOT, version: str | None = None
+) -> Cgroup:
     """Create the cgroup directories and write the limits. Raises PermissionError when not allowed."""
     version = version or detect_cgroup_version(root)
     cgroup = Cgroup(version=version, name=name)

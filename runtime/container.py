@@ -190,13 +190,14 @@ def wait_for_exec(container: Container, errors: int) -> None:
 
 
 def wait_for_container(container: Container, forwarder: _SignalForwarder) -> int:
+    """Wait for the container to exit; a forwarded signal starts the grace period before SIGKILL."""
     pidfd = os.pidfd_open(container.pid)
     try:
         while True:
-            timeout = forwarder.seconds_left()
-            ready, _, _ = select.select([pidfd], [], [], timeout)
-            if ready:
+            ready, _, _ = select.select([pidfd, forwarder.wakeup], [], [], forwarder.seconds_left())
+            if pidfd in ready:
                 break
+            forwarder.drain()
             if forwarder.expired():
                 warn(f"the container did not stop after {forwarder.signal_name}; killing it")
                 os.kill(container.pid, signal.SIGKILL)
@@ -264,8 +265,9 @@ def _child_main(container: Container, release: int, errors: int) -> None:
 
 
 def _describe(exc: BaseException) -> str:
-    if isinstance(exc, OSError) and exc.strerror and not exc.args[1:] == (exc.strerror,):
-        return str(exc.args[1]) if len(exc.args) > 1 else str(exc)
+    if isinstance(exc, OSError) and exc.strerror:
+        # The syscalls wrappers put the whole "what: why" message in strerror.
+        return f"{exc.strerror}: {exc.filename}" if exc.filename else exc.strerror
     return str(exc) or type(exc).__name__
 
 
@@ -357,7 +359,7 @@ def drop_capabilities(container: Container) -> None:
 
 
 def set_user(container: Container) -> None:
-    security.set_user(container.spec.process.user)
+    security.set_user(container.spec.process.user, setgroups_denied=container.rootless)
 
 
 def set_capabilities(container: Container) -> None:
@@ -446,7 +448,11 @@ def _write_proc(path: str, value: str) -> None:
 
 
 class _SignalForwarder:
-    """Forwards SIGINT/SIGTERM/SIGHUP to the container; kills it if it ignores them too long."""
+    """Forwards SIGINT/SIGTERM/SIGHUP/SIGQUIT to the container; kills it if it ignores them too long.
+
+    A signal also wakes the wait loop through a pipe (signal.set_wakeup_fd): select() restarted
+    after a handler would otherwise keep its original, endless timeout.
+    """
 
     SIGNALS = (signal.SIGINT, signal.SIGTERM, signal.SIGHUP, signal.SIGQUIT)
 
@@ -455,15 +461,21 @@ class _SignalForwarder:
         self.deadline: float | None = None
         self.signal_name = ""
         self._saved: dict[int, object] = {}
+        self.wakeup, self._wakeup_w = os.pipe2(os.O_CLOEXEC | os.O_NONBLOCK)
+        self._saved_wakeup = -1
 
     def __enter__(self) -> _SignalForwarder:
         for sig in self.SIGNALS:
             self._saved[sig] = signal.signal(sig, self._handle)
+        self._saved_wakeup = signal.set_wakeup_fd(self._wakeup_w, warn_on_full_buffer=False)
         return self
 
     def __exit__(self, *exc: object) -> None:
+        signal.set_wakeup_fd(self._saved_wakeup)
         for sig, handler in self._saved.items():
             signal.signal(sig, handler)  # type: ignore[arg-type]
+        os.close(self.wakeup)
+        os.close(self._wakeup_w)
 
     def _handle(self, signum: int, frame: FrameType | None) -> None:
         if not self.target:
@@ -475,6 +487,13 @@ class _SignalForwarder:
             return
         if self.deadline is None:
             self.deadline = time.monotonic() + STOP_GRACE_SECONDS
+
+    def drain(self) -> None:
+        try:
+            while os.read(self.wakeup, 512):
+                pass
+        except BlockingIOError:
+            pass
 
     def seconds_left(self) -> float | None:
         if self.deadline is None:

@@ -165,9 +165,13 @@ def _mount_cgroup_fs(target: str, options: MountOptions, ctx: MountContext) -> N
         syscalls.mount("cgroup2", target, "cgroup2", flags, None)
         return
     if ctx.rootless:
-        ctx.notes.append("cgroup v1 hierarchies cannot be mounted inside a user namespace: /sys/fs/cgroup left empty")
+        ctx.notes.append(
+            "cgroup v1 hierarchies cannot be mounted inside a user namespace: /sys/fs/cgroup left empty"
+        )
         return
-    syscalls.mount("tmpfs", target, "tmpfs", (flags & ~MS_RDONLY) | MS_NOSUID | MS_NODEV | MS_NOEXEC, "mode=755")
+    syscalls.mount(
+        "tmpfs", target, "tmpfs", (flags & ~MS_RDONLY) | MS_NOSUID | MS_NODEV | MS_NOEXEC, "mode=755"
+    )
     for controller in _v1_hierarchies():
         sub = os.path.join(target, controller.removeprefix("name="))
         os.mkdir(sub)
@@ -182,7 +186,7 @@ def _v1_hierarchies() -> list[str]:
     found = []
     with open("/proc/self/mountinfo") as handle:
         for line in handle:
-            left, _, right = line.partition(" - ")
+            _, _, right = line.partition(" - ")
             fields = right.split()
             if len(fields) >= 3 and fields[0] == "cgroup":
                 supers = [o for o in fields[2].split(",") if o not in ("rw", "ro")]

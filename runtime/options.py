@@ -8,7 +8,6 @@ from __future__ import annotations
 import argparse
 import os
 import re
-
 from dataclasses import dataclass, field
 
 from boxtrace.runtime.errors import RuntimeUsageError
@@ -51,14 +50,18 @@ def add_run_arguments(parser: argparse.ArgumentParser) -> None:
         "--env", "-e", metavar="NAME=VALUE", action="append", default=[], help="set an environment variable"
     )
     proc.add_argument("--workdir", "-w", metavar="DIR", help="working directory inside the container")
-    proc.add_argument("--user", "-u", metavar="UID[:GID]", help="user (and group) to run as, numbers or names")
+    proc.add_argument(
+        "--user", "-u", metavar="UID[:GID]", help="user (and group) to run as, numbers or names"
+    )
     other = parser.add_argument_group("runtime")
     other.add_argument(
         "--rootless",
         action="store_true",
         help="run in a new user namespace mapping your uid to root (automatic when not root)",
     )
-    other.add_argument("--keep", action="store_true", help="keep the container's writable layer for inspection")
+    other.add_argument(
+        "--keep", action="store_true", help="keep the container's writable layer for inspection"
+    )
     other.add_argument("--name", metavar="ID", help="container id (default: a random one)")
 
 
@@ -70,7 +73,9 @@ def options_from_args(args: argparse.Namespace, command: list[str]) -> RunOption
         if "=" not in item or item.startswith("="):
             raise RuntimeUsageError(f"--env wants NAME=VALUE, got {item!r}")
     if args.workdir is not None and not args.workdir.startswith("/"):
-        raise RuntimeUsageError(f"--workdir must be an absolute path inside the container, got {args.workdir!r}")
+        raise RuntimeUsageError(
+            f"--workdir must be an absolute path inside the container, got {args.workdir!r}"
+        )
     if args.hostname is not None and not re.fullmatch(r"[A-Za-z0-9]([A-Za-z0-9.-]{0,62})", args.hostname):
         raise RuntimeUsageError(f"--hostname {args.hostname!r} is not a valid hostname")
     if args.name is not None and not re.fullmatch(r"[A-Za-z0-9][A-Za-z0-9_.-]{0,63}", args.name):
@@ -149,7 +154,9 @@ def resolve_user(text: str, rootfs: str) -> User:
     else:
         entry = next((e for e in passwd if e[0] == user_part), None)
         if entry is None:
-            raise RuntimeUsageError(f"--user: no user {user_part!r} in the image's /etc/passwd; give a number")
+            raise RuntimeUsageError(
+                f"--user: no user {user_part!r} in the image's /etc/passwd; give a number"
+            )
         uid = int(entry[2])
     gid = int(entry[3]) if entry is not None and len(entry) > 3 and entry[3].isdigit() else uid
     if group_part:

@@ -59,10 +59,15 @@ def drop_bounding_capabilities(caps: Capabilities) -> None:
             syscalls.prctl(PR_CAPBSET_DROP, number, what=f"prctl(PR_CAPBSET_DROP, {number})")
 
 
-def set_user(user: User) -> None:
-    """Supplementary groups, gid, then uid; PR_SET_KEEPCAPS keeps the permitted set across setuid."""
+def set_user(user: User, setgroups_denied: bool) -> None:
+    """Supplementary groups, gid, then uid; PR_SET_KEEPCAPS keeps the permitted set across setuid.
+
+    In a user namespace whose setgroups file says "deny" (user_namespaces(7)), setgroups(2) always
+    fails; with no extra groups asked for there is nothing to drop, so the call is skipped.
+    """
     syscalls.prctl(PR_SET_KEEPCAPS, 1, what="prctl(PR_SET_KEEPCAPS)")
-    os.setgroups(user.additional_gids)
+    if user.additional_gids or not setgroups_denied:
+        os.setgroups(user.additional_gids)
     os.setresgid(user.gid, user.gid, user.gid)
     os.setresuid(user.uid, user.uid, user.uid)
     syscalls.prctl(PR_SET_KEEPCAPS, 0, what="prctl(PR_SET_KEEPCAPS)")
@@ -84,6 +89,9 @@ def set_capabilities(caps: Capabilities) -> list[str]:
             warnings.append(f"ambient capability {name} not raised: it must be permitted and inheritable")
             continue
         syscalls.prctl(
-            PR_CAP_AMBIENT, PR_CAP_AMBIENT_RAISE, CAPABILITIES[name], what=f"prctl(PR_CAP_AMBIENT_RAISE, {name})"
+            PR_CAP_AMBIENT,
+            PR_CAP_AMBIENT_RAISE,
+            CAPABILITIES[name],
+            what=f"prctl(PR_CAP_AMBIENT_RAISE, {name})",
         )
     return warnings

@@ -255,7 +255,9 @@ class _Reader:
     def required(self, obj: dict[str, Any], path: str, kind: type | tuple[type, ...]) -> Any:
         key = path.rsplit(".", 1)[-1]
         if key not in obj:
-            raise self.fail(path.rsplit(".", 1)[0] if "." in path else path, f"missing required field '{key}'")
+            raise self.fail(
+                path.rsplit(".", 1)[0] if "." in path else path, f"missing required field '{key}'"
+            )
         return self.get(obj, path, kind)
 
     def string_list(self, obj: dict[str, Any], path: str) -> list[str]:

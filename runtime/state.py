@@ -6,6 +6,7 @@ what a killed runtime left behind (``sweep_stale_containers``).
 
 from __future__ import annotations
 
+import contextlib
 import json
 import os
 import shutil
@@ -62,7 +63,9 @@ def create_state_dir(container_id: str, rootless: bool, overlay: bool) -> StateD
     try:
         os.mkdir(path, 0o700)
     except FileExistsError:
-        raise RuntimeUsageError(f"a container named {container_id!r} is already running; pick another --name") from None
+        raise RuntimeUsageError(
+            f"a container named {container_id!r} is already running; pick another --name"
+        ) from None
     state = StateDir(path)
     state.record(runtime_pid=os.getpid())
     if overlay:
@@ -113,8 +116,6 @@ def sweep_stale_containers(root: str) -> None:
         except (OSError, ValueError, KeyError, TypeError):
             continue  # being created, or not ours to judge
         for cgroup_dir in state.get("cgroups", []):
-            try:
+            with contextlib.suppress(OSError):
                 remove_cgroup_dir(cgroup_dir, timeout=0.2)
-            except OSError:
-                pass
         _remove_tree(path)

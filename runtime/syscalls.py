@@ -73,7 +73,9 @@ def sethostname(name: str) -> None:
     _check(_libc.sethostname(raw, len(raw)), f"sethostname {name!r}")
 
 
-def prctl(option: int, arg2: int = 0, arg3: int = 0, arg4: int = 0, arg5: int = 0, what: str = "prctl") -> int:
+def prctl(
+    option: int, arg2: int = 0, arg3: int = 0, arg4: int = 0, arg5: int = 0, what: str = "prctl"
+) -> int:
     return _check(_libc.prctl(option, arg2, arg3, arg4, arg5), what)
 
 

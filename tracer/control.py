@@ -74,7 +74,9 @@ class Control:
             self._release_gen += 1
             self._cond.notify_all()
 
-    def set_breakpoints(self, names: set[str] | frozenset[str], categories: set[str] | frozenset[str]) -> None:
+    def set_breakpoints(
+        self, names: set[str] | frozenset[str], categories: set[str] | frozenset[str]
+    ) -> None:
         with self._cond:
             self.break_names = frozenset(names)
             self.break_categories = frozenset(categories)

@@ -1,6 +1,6 @@
 """The ptrace loop: one thread, every tracee, every stop.
 
-The engine spawns the command (``spawn.py``), then waits for stops with ``waitpid(-1, __WALL)``:
+The engine spawns the command (``spawn.py``), then waits for stops with ``waitpid(-1, WALL)``:
 
 * seccomp stop (filtered mode) or syscall-entry stop (``--all``/fallback): PTRACE_GET_SYSCALL_INFO,
   ``decode_entry``; nothing to report → resume with PTRACE_CONT (no exit stop at all); else emit the
@@ -27,7 +27,6 @@ from boxtrace.tracer.arch import Arch
 from boxtrace.tracer.control import Control
 from boxtrace.tracer.decoders.base import CallContext, Decoded
 from boxtrace.tracer.events import ExecEvent, ExitEvent, SpawnEvent, SyscallEvent
-from boxtrace.tracer.generic import GenericDecoder, result_text
 from boxtrace.tracer.memory import TaskMemory
 from boxtrace.tracer.messages import (
     Held,
@@ -64,9 +63,9 @@ class Pending:
 
     __slots__ = ("ctx", "decoded", "event", "ns_before", "t0")
 
-    def __init__(self, event: SyscallEvent, decoded: Decoded | None, ctx: CallContext, t0: float) -> None:
+    def __init__(self, event: SyscallEvent, decoded: Decoded, ctx: CallContext, t0: float) -> None:
         self.event = event
-        self.decoded = decoded  # None: decoded generically (--all)
+        self.decoded = decoded
         self.ctx = ctx
         self.t0 = t0
         self.ns_before: dict[str, int] | None = None
@@ -130,7 +129,6 @@ class Engine:
         self.root_status: int | None = None
         self.root_signal: int | None = None
         self._names = arch.syscall_names
-        self._generic = GenericDecoder(arch.syscall_nargs) if report_all else None
 
     # ---- bookkeeping ----
 
@@ -177,7 +175,7 @@ class Engine:
         syscall = ptrace_api.syscall
         while True:
             try:
-                tid, status = waitpid(-1, ptrace_api.__WALL)
+                tid, status = waitpid(-1, ptrace_api.WALL)
             except ChildProcessError:
                 return
             self.stops += 1
@@ -251,17 +249,11 @@ class Engine:
         ctx = CallContext(task.pid, tid, nr, name, args, task.mem, task.view, self.report_all)
         decoded = decoders.decode_entry(ctx)
         if decoded is None:
-            if self._generic is None:
-                if self.step_all:
-                    ptrace_api.syscall(tid, 0)
-                else:
-                    ptrace_api.cont(tid, 0)
-                return
-            call_args = self._generic.decode(name, args, task.mem.read_cstring)
-            category = "other"
-        else:
-            call_args = decoded.args
-            category = decoded.category
+            if self.step_all:
+                ptrace_api.syscall(tid, 0)
+            else:
+                ptrace_api.cont(tid, 0)
+            return
         t = time.monotonic()
         comm, nspid = self._ident(task)
         event = SyscallEvent(
@@ -273,10 +265,10 @@ class Engine:
             nspid=nspid,
             name=name,
             nr=nr,
-            category_name=category,
-            args=call_args,
+            category_name=decoded.category,
+            args=decoded.args,
         )
-        if decoded is not None and decoded.detail:
+        if decoded.detail:
             event.detail = dict(decoded.detail)
         pending = Pending(event, decoded, ctx, t)
         if name in _NS_CALLS:
@@ -302,14 +294,11 @@ class Engine:
         t = time.monotonic()
         event.duration = t - pending.t0
         event.result = rval
-        if pending.decoded is None:
-            event.result_text, event.errno = result_text(rval, bool(is_error))
-        else:
-            done = decoders.decode_exit(pending.decoded, pending.ctx, rval)
-            event.result_text = done.result_text
-            event.errno = done.errno
-            if done.detail:
-                event.detail.update(done.detail)
+        done = decoders.decode_exit(pending.decoded, pending.ctx, rval)
+        event.result_text = done.result_text
+        event.errno = done.errno
+        if done.detail:
+            event.detail.update(done.detail)
         if not is_error:
             name = event.name
             if name in _NS_CALLS and pending.ns_before is not None:
@@ -501,7 +490,7 @@ class Engine:
         """After kill_all: collect every tracee so none is left behind (tracer thread only)."""
         while time.monotonic() < deadline:
             try:
-                tid, status = os.waitpid(-1, ptrace_api.__WALL | os.WNOHANG)
+                tid, status = os.waitpid(-1, ptrace_api.WALL | os.WNOHANG)
             except ChildProcessError:
                 return
             if tid == 0:

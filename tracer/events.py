@@ -232,7 +232,7 @@ def event_from_json(data: dict[str, Any]) -> Event:
     cls = EVENT_TYPES.get(kind)
     if cls is None:
         raise ValueError(f"unknown event type {kind!r}")
-    common = {
+    common: dict[str, Any] = {
         "seq": int(data["seq"]),
         "time": float(data["time"]),
         "pid": int(data["pid"]),

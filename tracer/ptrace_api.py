@@ -62,7 +62,7 @@ OP_ENTRY = 1
 OP_EXIT = 2
 OP_SECCOMP = 3
 
-__WALL = 0x40000000
+WALL = 0x40000000  # __WALL: wait for threads and non-SIGCHLD children too
 
 _libc = ctypes.CDLL("libc.so.6", use_errno=True)
 _ptrace = _libc.ptrace

@@ -87,7 +87,9 @@ class TraceWriter:
 
 def header_from_json(data: dict[str, Any], path: str = "<trace>", line: int = 1) -> TraceHeader:
     if data.get("type") != "header" or data.get("format") != TraceHeader.FORMAT:
-        raise TraceFormatError(path, line, f"not a boxtrace trace (first line must be a {TraceHeader.FORMAT} header)")
+        raise TraceFormatError(
+            path, line, f"not a boxtrace trace (first line must be a {TraceHeader.FORMAT} header)"
+        )
     version = data.get("version")
     if not isinstance(version, str) or not version.split(".")[0].isdigit():
         raise TraceFormatError(path, line, f"bad format version {version!r}")
@@ -122,7 +124,7 @@ class TraceReader:
 
     def __init__(self, path: str) -> None:
         self.path = path
-        self._file: IO[str] = open(path, encoding="utf-8", errors="strict")  # noqa: SIM115
+        self._file: IO[bytes] = open(path, "rb")  # noqa: SIM115 - closed in close()
         try:
             first = self._file.readline()
             if not first.strip():
@@ -132,29 +134,32 @@ class TraceReader:
             self._file.close()
             raise
 
-    def _parse(self, text: str, line: int) -> dict[str, Any]:
+    def _parse(self, raw: bytes, line: int) -> dict[str, Any]:
+        try:
+            text = raw.decode("utf-8")
+        except UnicodeDecodeError as exc:
+            raise TraceFormatError(self.path, line, f"not UTF-8 ({exc.reason} at byte {exc.start})") from None
         try:
             data = json.loads(text)
         except json.JSONDecodeError as exc:
-            raise TraceFormatError(self.path, line, f"not valid JSON ({exc.msg} at column {exc.colno})") from None
+            raise TraceFormatError(
+                self.path, line, f"not valid JSON ({exc.msg} at column {exc.colno})"
+            ) from None
         if not isinstance(data, dict):
             raise TraceFormatError(self.path, line, f"expected a JSON object, got {type(data).__name__}")
         return data
 
     def __iter__(self) -> Iterator[Event]:
         line = 1
-        try:
-            for text in self._file:
-                line += 1
-                if not text.strip():
-                    continue
-                data = self._parse(text, line)
-                try:
-                    yield event_from_json(data)
-                except (KeyError, TypeError, ValueError, AttributeError) as exc:
-                    raise TraceFormatError(self.path, line, f"bad event: {_problem(exc)}") from None
-        except UnicodeDecodeError as exc:
-            raise TraceFormatError(self.path, line + 1, f"not UTF-8 ({exc.reason})") from None
+        for raw in self._file:
+            line += 1
+            if not raw.strip():
+                continue
+            data = self._parse(raw, line)
+            try:
+                yield event_from_json(data)
+            except (KeyError, TypeError, ValueError, AttributeError) as exc:
+                raise TraceFormatError(self.path, line, f"bad event: {_problem(exc)}") from None
 
     def close(self) -> None:
         self._file.close()

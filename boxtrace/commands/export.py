@@ -1,16 +1,70 @@
-"""`boxtrace export`: placeholder until the tracer lands."""
+"""`boxtrace export`: turn a recorded trace into another format (strace text for now)."""
 
 from __future__ import annotations
 
 import argparse
+import os
+import sys
 from typing import Any
+
+from boxtrace.usage import UsageError
+
+DESCRIPTION = """\
+Convert a trace recorded with 'boxtrace trace -o FILE' (or 'boxtrace run -o FILE') to another
+format. No privileges needed.
+
+examples:
+  boxtrace export start.jsonl --format strace
+  boxtrace export start.jsonl --format strace -o start.strace
+"""
 
 
 def add_parser(sub: Any) -> str:
-    sub.add_parser("export", help="(not yet available)")
+    from boxtrace.exporters import FORMATS
+
+    parser = sub.add_parser(
+        "export",
+        help="convert a recorded trace (strace text, ...)",
+        description=DESCRIPTION,
+        formatter_class=argparse.RawDescriptionHelpFormatter,
+    )
+    parser.add_argument("file", metavar="FILE", help="a trace file (JSON Lines)")
+    parser.add_argument("--format", "-f", required=True, choices=sorted(FORMATS), help="output format")
+    parser.add_argument("-o", "--output", metavar="OUT", help="write to OUT instead of standard output")
     return "export"
 
 
 def main(args: argparse.Namespace) -> int:
-    print("boxtrace export: not yet available")
-    return 1
+    from boxtrace.exporters import get_exporter
+    from boxtrace.tracer.tracefile import TraceFormatError, TraceReader
+
+    exporter = get_exporter(args.format)
+    try:
+        reader = TraceReader(args.file)
+    except FileNotFoundError:
+        raise UsageError(f"{args.file}: no such file", "boxtrace export") from None
+    except IsADirectoryError:
+        raise UsageError(f"{args.file}: is a directory", "boxtrace export") from None
+    except TraceFormatError as exc:
+        print(f"boxtrace export: {exc}", file=sys.stderr)
+        return 1
+    try:
+        with reader:
+            if args.output is None:
+                exporter.export(reader.header, reader, sys.stdout)
+            else:
+                # Written aside and renamed, so a bad line never leaves a half-written OUT behind.
+                tmp = f"{args.output}.tmp"
+                try:
+                    with open(tmp, "w", encoding="utf-8") as out:
+                        exporter.export(reader.header, reader, out)
+                    os.replace(tmp, args.output)
+                except OSError as exc:
+                    raise UsageError(f"-o {args.output}: {exc.strerror}", "boxtrace export") from None
+                finally:
+                    if os.path.exists(tmp):
+                        os.unlink(tmp)
+    except TraceFormatError as exc:
+        print(f"boxtrace export: {exc}", file=sys.stderr)
+        return 1
+    return 0

@@ -409,7 +409,8 @@ SYSCALL_NAMES: dict[int, str] = {
     468: "file_getattr",
     469: "file_setattr",
     470: "listns",
-    471: "rseq_slice_yield",}
+    471: "rseq_slice_yield",
+}
 
 SYSCALL_NUMBERS: dict[str, int] = {name: nr for nr, name in SYSCALL_NAMES.items()}
 
@@ -798,4 +799,5 @@ SYSCALL_NARGS: dict[str, int] = {
     "wait4": 4,
     "waitid": 5,
     "write": 3,
-    "writev": 3,}
+    "writev": 3,
+}

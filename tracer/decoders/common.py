@@ -8,12 +8,16 @@ from __future__ import annotations
 
 import posixpath
 import struct
+from collections.abc import Callable
 from typing import Any
 
-from boxtrace.tracer.decoders.base import CallContext
+from boxtrace.tracer.decoders.base import CallContext, Decoded
 from boxtrace.tracer.events import Arg
 from boxtrace.tracer.tables.fcntl import AT_FDCWD
 from boxtrace.tracer.tables.xlat import Xlat, enum_text, flags_text
+
+# A family's entry decoder: None means "not worth reporting" (the engine then skips the exit stop).
+EntryDecoder = Callable[[CallContext], Decoded | None]
 
 U32 = 0xFFFFFFFF
 U64 = (1 << 64) - 1
@@ -200,7 +204,9 @@ def _proc_fd(ctx: CallContext, path: str) -> tuple[int, str] | None:
     return int(num), slash + tail
 
 
-def resolve_path(ctx: CallContext, path: str, dirfd: int = AT_FDCWD, dirfd_path: str | None = None) -> str | None:
+def resolve_path(
+    ctx: CallContext, path: str, dirfd: int = AT_FDCWD, dirfd_path: str | None = None
+) -> str | None:
     """The absolute path the kernel will look up, when it differs from ``path`` and can be known.
 
     Relative paths resolve against the cwd or the dirfd; ``/proc/self/fd/N`` and friends (runc

@@ -15,7 +15,7 @@ _U64 = (1 << 64) - 1
 class Xlat:
     """An ordered name -> value table with a reverse index (first name wins for aliases)."""
 
-    __slots__ = ("by_name", "by_value", "mask", "prefix", "_flag_items")
+    __slots__ = ("_flag_items", "by_name", "by_value", "mask", "prefix")
 
     def __init__(self, entries: Mapping[str, int], prefix: str = "") -> None:
         self.by_name: dict[str, int] = dict(entries)

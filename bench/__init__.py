@@ -1,0 +1,1 @@
+"""Benchmarks that compare boxtrace with runc, crun and strace in one run."""

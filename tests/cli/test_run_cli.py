@@ -1,0 +1,69 @@
+"""`boxtrace run` as a user meets it: help, one-line errors with exit code 2."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import pytest
+
+from tests.conftest import boxtrace
+
+
+def test_help_is_written_for_a_user() -> None:
+    result = boxtrace("--help")
+    assert result.returncode == 0
+    assert "run" in result.stdout and "namespace, mount and cgroup" in result.stdout
+    result = boxtrace("run", "--help")
+    assert result.returncode == 0
+    for option in (
+        "--memory",
+        "--pids",
+        "--cpus",
+        "--hostname",
+        "--env",
+        "--workdir",
+        "--user",
+        "--rootless",
+        "--keep",
+        "--no-trace",
+    ):
+        assert option in result.stdout
+
+
+@pytest.mark.parametrize(
+    ("argv", "fragment"),
+    [
+        (["run", "--no-trace", "--memory", "lots"], "--memory wants a size"),
+        (["run", "--no-trace", "--pids", "many"], "argument --pids: invalid int value"),
+        (["run", "--no-trace", "--cpus", "0"], "--cpus must be between"),
+        (["run", "--no-trace", "--frobnicate"], "unrecognized arguments: --frobnicate"),
+        (["run", "--no-trace", "no-such-image"], "unknown image 'no-such-image'"),
+        (["nosuchcommand"], "invalid choice: 'nosuchcommand'"),
+    ],
+)
+def test_user_mistakes_are_one_line_exit_2(argv: list[str], fragment: str) -> None:
+    result = boxtrace(*argv)
+    assert result.returncode == 2, result.stderr
+    lines = result.stderr.strip().splitlines()
+    assert len(lines) == 1, result.stderr
+    assert fragment in lines[0]
+    assert "Traceback" not in result.stderr
+
+
+def test_directory_without_config(tmp_path: Path) -> None:
+    result = boxtrace("run", "--no-trace", str(tmp_path))
+    assert result.returncode == 2
+    assert "without config.json" in result.stderr
+
+
+def test_malformed_bundle_is_exit_2(tmp_path: Path) -> None:
+    (tmp_path / "rootfs").mkdir()
+    (tmp_path / "config.json").write_text(
+        '{"ociVersion": "1.0.2",\n "process": {"args": [], "cwd": "/"},\n "root": {"path": "rootfs"}}'
+    )
+    result = boxtrace("run", "--no-trace", str(tmp_path))
+    assert result.returncode == 2
+    assert result.stderr.strip().splitlines() == [
+        f"boxtrace: error: {tmp_path}/config.json, line 2: process.args: "
+        "must name the command to run (at least one item)"
+    ]

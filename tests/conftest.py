@@ -1,0 +1,146 @@
+"""Shared fixtures: root checks, a busybox OCI bundle, and a guard that every test leaves the host as
+it found it (no new mounts, no boxtrace cgroups, no processes stopped under ptrace)."""
+
+from __future__ import annotations
+
+import json
+import os
+import shutil
+import subprocess
+import sys
+from collections.abc import Iterator
+from pathlib import Path
+
+import pytest
+
+REPO = Path(__file__).resolve().parent.parent
+IS_ROOT = os.geteuid() == 0
+
+needs_root = pytest.mark.skipif(not IS_ROOT, reason="needs root: creates namespaces, mounts and cgroups")
+
+
+def host_mounts() -> set[str]:
+    with open("/proc/self/mountinfo") as handle:
+        return {" ".join(line.split()[3:5]) for line in handle}
+
+
+def boxtrace_cgroups() -> set[str]:
+    found = set()
+    for top in ("/sys/fs/cgroup", *(os.path.join("/sys/fs/cgroup", d) for d in _cgroup_subdirs())):
+        try:
+            found.update(os.path.join(top, d) for d in os.listdir(top) if "boxtrace" in d)
+        except OSError:
+            continue
+    return found
+
+
+def _cgroup_subdirs() -> list[str]:
+    try:
+        return [d for d in os.listdir("/sys/fs/cgroup") if os.path.isdir(os.path.join("/sys/fs/cgroup", d))]
+    except OSError:
+        return []
+
+
+def traced_stopped_processes() -> set[str]:
+    stopped = set()
+    for pid in os.listdir("/proc"):
+        if not pid.isdigit():
+            continue
+        try:
+            with open(f"/proc/{pid}/stat") as handle:
+                fields = handle.read().rsplit(")", 1)[1].split()
+        except OSError:
+            continue
+        if fields[0] == "t":
+            stopped.add(pid)
+    return stopped
+
+
+@pytest.fixture(autouse=True)
+def host_left_clean() -> Iterator[None]:
+    """Every test: the same mounts and boxtrace cgroups after as before, and no stopped tracees."""
+    mounts_before = host_mounts()
+    cgroups_before = boxtrace_cgroups()
+    stopped_before = traced_stopped_processes()
+    yield
+    leaked_mounts = host_mounts() - mounts_before
+    leaked_cgroups = boxtrace_cgroups() - cgroups_before
+    stopped = traced_stopped_processes() - stopped_before
+    assert not leaked_mounts, f"test left mounts on the host: {sorted(leaked_mounts)}"
+    assert not leaked_cgroups, f"test left cgroups on the host: {sorted(leaked_cgroups)}"
+    assert not stopped, f"test left processes stopped under ptrace: {sorted(stopped)}"
+
+
+def boxtrace(*args: str, timeout: float = 60, **kwargs: object) -> subprocess.CompletedProcess[str]:
+    """Run the boxtrace CLI of this checkout in a subprocess."""
+    return subprocess.run(
+        [sys.executable, "-m", "boxtrace", *args],
+        capture_output=True,
+        text=True,
+        timeout=timeout,
+        check=False,
+        **kwargs,  # type: ignore[arg-type]
+    )
+
+
+def make_busybox_bundle(path: Path, args: list[str] | None = None) -> Path:
+    """An OCI bundle with a busybox rootfs and `runc spec`-like defaults (no terminal)."""
+    busybox = shutil.which("busybox")
+    if busybox is None:
+        pytest.skip("needs busybox (Debian package busybox-static)")
+    rootfs = path / "rootfs"
+    (rootfs / "bin").mkdir(parents=True)
+    shutil.copy2(busybox, rootfs / "bin" / "busybox")
+    applets = subprocess.run([busybox, "--list"], capture_output=True, text=True, check=True).stdout.split()
+    for applet in applets:
+        if applet != "busybox":
+            (rootfs / "bin" / applet).symlink_to("busybox")
+    for d in ("proc", "sys", "dev", "tmp", "etc", "root"):
+        (rootfs / d).mkdir(exist_ok=True)
+    (rootfs / "etc" / "passwd").write_text("root:x:0:0:root:/root:/bin/sh\nnobody:x:65534:65534::/:/bin/sh\n")
+    (rootfs / "etc" / "group").write_text("root:x:0:\nnogroup:x:65534:\n")
+    config = {
+        "ociVersion": "1.0.2",
+        "process": {
+            "terminal": False,
+            "user": {"uid": 0, "gid": 0},
+            "args": args or ["/bin/true"],
+            "env": ["PATH=/usr/sbin:/usr/bin:/sbin:/bin", "TERM=xterm"],
+            "cwd": "/",
+            "capabilities": {
+                name: ["CAP_AUDIT_WRITE", "CAP_KILL", "CAP_NET_BIND_SERVICE"]
+                for name in ("bounding", "effective", "permitted")
+            },
+            "rlimits": [{"type": "RLIMIT_NOFILE", "hard": 1024, "soft": 1024}],
+            "noNewPrivileges": True,
+        },
+        "root": {"path": "rootfs", "readonly": True},
+        "hostname": "bundle",
+        "mounts": [
+            {"destination": "/proc", "type": "proc", "source": "proc"},
+            {
+                "destination": "/dev",
+                "type": "tmpfs",
+                "source": "tmpfs",
+                "options": ["nosuid", "strictatime", "mode=755", "size=65536k"],
+            },
+            {
+                "destination": "/sys",
+                "type": "sysfs",
+                "source": "sysfs",
+                "options": ["nosuid", "noexec", "nodev", "ro"],
+            },
+        ],
+        "linux": {
+            "namespaces": [{"type": t} for t in ("pid", "network", "ipc", "uts", "mount")],
+            "maskedPaths": ["/proc/kcore", "/proc/keys", "/sys/firmware"],
+            "readonlyPaths": ["/proc/sys", "/proc/sysrq-trigger"],
+        },
+    }
+    (path / "config.json").write_text(json.dumps(config, indent=2))
+    return path
+
+
+@pytest.fixture(scope="session")
+def busybox_bundle(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    return make_busybox_bundle(tmp_path_factory.mktemp("bundle"))

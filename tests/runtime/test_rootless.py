@@ -1,0 +1,106 @@
+"""Rootless: an unprivileged user still gets a container, through a user namespace.
+
+CI runs as root, so the test drops to the user "nobody" with setpriv. nobody cannot read the
+pyenv interpreter under /root, so the test runs the runtime with the system python3 on a tree of
+links that mirrors the installed package.
+"""
+
+from __future__ import annotations
+
+import os
+import shutil
+import subprocess
+import sys
+import tempfile
+from collections.abc import Iterator
+from pathlib import Path
+
+import pytest
+
+from tests.conftest import REPO, needs_root
+
+pytestmark = needs_root
+
+
+def system_python() -> str:
+    for candidate in ("/usr/bin/python3", "/usr/local/bin/python3"):
+        if os.path.exists(candidate):
+            version = subprocess.run(
+                [candidate, "-c", "import sys; print(sys.version_info >= (3, 11))"],
+                capture_output=True,
+                text=True,
+            )
+            if version.stdout.strip() == "True":
+                return candidate
+    pytest.skip("needs a Python >= 3.11 that the user nobody can run (e.g. Debian's python3)")
+
+
+@pytest.fixture
+def nobody_env() -> Iterator[dict[str, str]]:
+    if not shutil.which("setpriv"):
+        pytest.skip("needs setpriv (util-linux)")
+    # pytest's own tmp_path lives under a 0700 directory that nobody cannot enter.
+    tmp_path = Path(tempfile.mkdtemp(prefix="boxtrace-rootless-test-"))
+    tree = tmp_path / "pkg" / "boxtrace"
+    tree.mkdir(parents=True)
+    for entry in (REPO / "boxtrace").iterdir():
+        (tree / entry.name).symlink_to(entry)
+    for package in ("tracer", "runtime", "lessons", "tui"):
+        (tree / package).symlink_to(REPO / package)
+    home = tmp_path / "home"
+    home.mkdir()
+    os.chown(home, 65534, 65534)
+    tmp_path.chmod(0o755)
+    yield {
+        "PATH": os.environ.get("PATH", "/usr/bin:/bin"),
+        "HOME": str(home),
+        "PYTHONPATH": str(tmp_path / "pkg"),
+        "XDG_RUNTIME_DIR": str(home),
+        "PYTHONDONTWRITEBYTECODE": "1",
+    }
+    shutil.rmtree(tmp_path)
+
+
+def run_as_nobody(env: dict[str, str], *args: str) -> subprocess.CompletedProcess[str]:
+    command = [
+        "setpriv",
+        "--reuid=65534",
+        "--regid=65534",
+        "--clear-groups",
+        system_python(),
+        "-m",
+        "boxtrace.runtime",
+    ]
+    return subprocess.run([*command, *args], env=env, capture_output=True, text=True, timeout=120, cwd="/")
+
+
+def test_rootless_container_starts(nobody_env: dict[str, str]) -> None:
+    if not os.access(str(REPO), os.R_OK | os.X_OK) or not os.stat(REPO).st_mode & 0o005:
+        pytest.skip(f"{REPO} is not readable by other users")
+    result = run_as_nobody(
+        nobody_env,
+        "run",
+        "--memory",
+        "64m",
+        "--",
+        "sh",
+        "-c",
+        "id -u; cat /proc/self/uid_map; echo $$; hostname; grep CapEff /proc/self/status",
+    )
+    assert result.returncode == 0, result.stderr
+    lines = result.stdout.splitlines()
+    assert lines[0] == "0"  # root inside...
+    assert lines[1].split() == ["0", "65534", "1"]  # ...is nobody outside
+    assert lines[2:4] == ["1", "boxtrace"]
+    assert lines[4].split()[-1] == "00000000a80425fb"
+    assert "limits skipped (memory)" in result.stderr
+    leftovers = [p for p in Path(nobody_env["HOME"], "boxtrace").iterdir()]
+    assert leftovers == [], f"state left behind: {leftovers}"
+
+
+def test_rootless_is_reported_in_python_too() -> None:
+    # The CLI decides rootless from the effective uid; as root it is opt-in.
+    from boxtrace.runtime.options import RunOptions
+
+    assert RunOptions().rootless is False
+    assert sys.executable

@@ -1,0 +1,343 @@
+"""A trace session: the public API consumers (``boxtrace trace``, ``boxtrace run``, the TUI) use.
+
+Threads:
+
+* the tracer thread forks the command and makes every ptrace call (the kernel ties tracees to it);
+* the delivery thread drains the engine's outbox every ``poll_interval`` seconds (or at once when the
+  engine holds), appends events to the trace file and hands the batch to the consumer; it runs while
+  the tracer thread sits in waitpid, so serialising and printing cost the trace loop nothing;
+* one reader thread per captured stream (the command's stdout/stderr) turning lines into events.
+
+Stopping (``stop()``, Ctrl-C, the consumer raising, the engine failing) never leaves a tracee behind:
+SIGTERM goes to the root tracee (a runtime then removes its container), tracing goes on without
+holds, and after ``grace`` seconds (or a second ``stop(force=True)``) every tracee gets SIGKILL. The
+engine never detaches: a tracee with the seccomp filter and no tracer gets ENOSYS from traced calls.
+"""
+
+from __future__ import annotations
+
+import os
+import shutil
+import signal
+import threading
+import time
+from collections import deque
+from collections.abc import Callable
+from dataclasses import dataclass, field
+
+from boxtrace.tracer.arch import Arch, get_arch
+from boxtrace.tracer.control import Control
+from boxtrace.tracer.engine import Engine
+from boxtrace.tracer.events import Event, OutputEvent, TraceHeader
+from boxtrace.tracer.messages import (
+    Ended,
+    Message,
+    Notice,
+    ProcessEvent,
+    Started,
+    SyscallFinished,
+    TraceResult,
+)
+from boxtrace.tracer.seccomp_filter import default_program
+from boxtrace.tracer.spawn import SpawnError, spawn_traced
+from boxtrace.tracer.tracefile import TraceWriter, make_header
+
+Consumer = Callable[[list[Message]], None]
+
+
+class CommandNotFound(Exception):
+    """The command to trace does not exist or is not executable."""
+
+
+@dataclass(slots=True)
+class TraceConfig:
+    command: list[str]
+    all_syscalls: bool = False  # --all: stop on and report every syscall
+    output: str | None = None  # trace file path (JSON Lines)
+    capture_output: bool = True  # the command's stdout/stderr become OutputEvents instead of ours
+    env: dict[str, str] | None = None
+    cwd: str | None = None
+    grace: float = 5.0  # seconds between SIGTERM to the root tracee and SIGKILL to every tracee
+    start_paused: bool = False  # hold at the first reported syscall
+    break_names: set[str] = field(default_factory=set)
+    break_categories: set[str] = field(default_factory=set)
+    poll_interval: float = 0.02
+    force_fallback: bool = False  # no seccomp filter even if it could be installed (tests, comparisons)
+
+
+def resolve_command(argv0: str, env: dict[str, str] | None = None) -> str:
+    """The executable's path (PATH lookup like execvp); CommandNotFound if there is none."""
+    path_var = (env if env is not None else os.environ).get("PATH", os.defpath)
+    found = shutil.which(argv0, path=path_var) if "/" not in argv0 else argv0
+    if found is None or not os.path.isfile(found) or not os.access(found, os.X_OK):
+        raise CommandNotFound(f"{argv0}: command not found" if found is None else f"{argv0}: not executable")
+    return found
+
+
+class TraceSession:
+    """Trace one command. ``consumer`` gets batches of messages on the delivery thread."""
+
+    def __init__(self, config: TraceConfig, consumer: Consumer | None = None) -> None:
+        if not config.command:
+            raise ValueError("no command to trace")
+        self.config = config
+        self.path = resolve_command(config.command[0], config.env)
+        self.arch: Arch = get_arch()
+        self.control = Control()
+        self.control.set_breakpoints(config.break_names, config.break_categories)
+        if config.start_paused:
+            self.control.pause()
+        self._consumer = consumer
+        self._outbox: deque[Message] = deque()
+        self._wake = threading.Event()
+        self._t0 = time.monotonic()
+        self.engine = Engine(
+            self.arch,
+            self._outbox.append,
+            self.control,
+            report_all=config.all_syscalls,
+            step_all=config.all_syscalls or config.force_fallback,
+            t0=self._t0,
+        )
+        self.header: TraceHeader | None = None
+        self.result: TraceResult | None = None
+        self.consumer_error: BaseException | None = None
+        self._writer: TraceWriter | None = None
+        self._tracer_thread: threading.Thread | None = None
+        self._delivery_thread: threading.Thread | None = None
+        self._readers: list[threading.Thread] = []
+        self._started = threading.Event()
+        self._done = threading.Event()
+        self._kill_timer: threading.Timer | None = None
+        self._stop_lock = threading.Lock()
+        self._stop_requested = False
+        self._spawn_error: BaseException | None = None
+
+    # ---- lifecycle ----
+
+    def start(self) -> None:
+        """Fork the command under the tracer and start delivering messages. Returns once it runs."""
+        pipes: list[tuple[str, int, int]] = []
+        if self.config.capture_output:
+            for stream in ("stdout", "stderr"):
+                r, w = os.pipe()
+                pipes.append((stream, r, w))
+        self._tracer_thread = threading.Thread(
+            target=self._trace, args=(pipes,), name="boxtrace-tracer", daemon=False
+        )
+        self._delivery_thread = threading.Thread(target=self._deliver, name="boxtrace-delivery", daemon=True)
+        self._tracer_thread.start()
+        self._started.wait()
+        if self._spawn_error is not None:
+            self._tracer_thread.join()
+            raise self._spawn_error
+        self._delivery_thread.start()
+
+    def wait(self, timeout: float | None = None) -> TraceResult | None:
+        """The result once every tracee is gone and every message delivered; None on timeout."""
+        if not self._done.wait(timeout):
+            return None
+        return self.result
+
+    def run(self) -> TraceResult:
+        """start() and wait(); Ctrl-C stops the trace (a second one kills every tracee)."""
+        self.start()
+        interrupts = 0
+        while True:
+            try:
+                result = self.wait(0.2)
+                if result is not None:
+                    return result
+            except KeyboardInterrupt:
+                interrupts += 1
+                self.stop(force=interrupts > 1)
+
+    # ---- steering (any thread) ----
+
+    def pause(self) -> None:
+        self.control.pause()
+
+    def step(self) -> None:
+        self.control.step()
+
+    def resume(self) -> None:
+        self.control.resume()
+
+    def set_breakpoints(self, names: set[str], categories: set[str]) -> None:
+        self.control.set_breakpoints(names, categories)
+
+    @property
+    def held(self) -> bool:
+        return self.control.held
+
+    def stop(self, force: bool = False) -> None:
+        """End the trace: SIGTERM to the root tracee, SIGKILL to all after the grace period or if forced."""
+        with self._stop_lock:
+            first = not self._stop_requested
+            self._stop_requested = True
+        self.control.request_stop()
+        if force:
+            self._outbox.append(Notice("killing every traced process", "warning"))
+            self.engine.kill_all()
+            return
+        if not first:
+            return
+        self._outbox.append(Notice(f"stopping: SIGTERM sent to {self.engine.root_pid}", "warning"))
+        root = self.engine.root_pid
+        if root:
+            try:
+                os.kill(root, signal.SIGTERM)
+            except ProcessLookupError:
+                pass
+        self._kill_timer = threading.Timer(self.config.grace, self.engine.kill_all)
+        self._kill_timer.daemon = True
+        self._kill_timer.start()
+
+    # ---- tracer thread ----
+
+    def _trace(self, pipes: list[tuple[str, int, int]]) -> None:
+        cfg = self.config
+        error: str | None = None
+        mode = "all" if cfg.all_syscalls else "filtered"
+        try:
+            program = None
+            if not (cfg.all_syscalls or cfg.force_fallback):
+                program = default_program(self.arch.audit_arch, self.arch.syscall_numbers)
+            out_w = next((w for s, _, w in pipes if s == "stdout"), None)
+            err_w = next((w for s, _, w in pipes if s == "stderr"), None)
+            try:
+                spawned = spawn_traced(self.path, cfg.command, cfg.env, program, out_w, err_w, cfg.cwd)
+            except (SpawnError, OSError) as exc:
+                self._spawn_error = exc
+                for _, r, _ in pipes:
+                    os.close(r)
+                return
+            finally:
+                for _, _, w in pipes:
+                    os.close(w)
+            for stream, r, _ in pipes:
+                t = threading.Thread(
+                    target=self._read_stream, args=(stream, r), name=f"boxtrace-{stream}", daemon=True
+                )
+                t.start()
+                self._readers.append(t)
+            extra: dict[str, object] = {}
+            if program is not None and not spawned.filtered:
+                mode = "fallback"
+                self.engine.step_all = True
+            elif cfg.force_fallback and not cfg.all_syscalls:
+                mode = "fallback"
+            if spawned.no_new_privs:
+                extra["no_new_privs"] = True
+            self.engine.add_root(spawned.pid)
+            self.header = make_header(cfg.command, mode, extra)
+            if cfg.output is not None:
+                self._writer = TraceWriter(cfg.output, self.header)
+            self._outbox.append(Started(self.header, spawned.pid))
+            if mode == "fallback":
+                self._outbox.append(
+                    Notice(
+                        "the seccomp filter could not be installed: stopping on every syscall (slower)"
+                        if program is not None
+                        else "no seccomp filter: stopping on every syscall",
+                        "warning",
+                    )
+                )
+            self._started.set()
+            self.engine.loop()
+        except BaseException as exc:  # the engine's own bug must not leave tracees behind
+            error = f"{type(exc).__name__}: {exc}"
+            self._outbox.append(Notice(f"tracer error: {error}; killing every traced process", "error"))
+        finally:
+            self._started.set()
+            if self._spawn_error is None:
+                self.engine.control.request_stop()
+                self.engine.kill_all()
+                self.engine.reap_all(time.monotonic() + 10)
+                if self._kill_timer is not None:
+                    self._kill_timer.cancel()
+                self.result = self.engine.result(mode, error, self._stop_requested)
+                self._finish()
+
+    def _finish(self) -> None:
+        for t in self._readers:
+            t.join(timeout=2)
+        assert self.result is not None
+        self._outbox.append(Ended(self.result))
+        self._wake.set()
+
+    # ---- delivery thread ----
+
+    def _deliver(self) -> None:
+        outbox = self._outbox
+        popleft = outbox.popleft
+        while True:
+            self._wake.wait(self.config.poll_interval)
+            self._wake.clear()
+            batch: list[Message] = []
+            while outbox:
+                batch.append(popleft())
+            if batch:
+                self._deliver_batch(batch)
+                if type(batch[-1]) is Ended:
+                    break
+        if self._writer is not None:
+            self._writer.close()
+        self._done.set()
+
+    def _deliver_batch(self, batch: list[Message]) -> None:
+        if self._writer is not None:
+            events: list[Event] = [
+                m.event for m in batch if type(m) is SyscallFinished or type(m) is ProcessEvent
+            ]  # type: ignore[union-attr]
+            if events:
+                self._writer.write_events(events)
+        consumer = self._consumer
+        if consumer is not None:
+            try:
+                consumer(batch)
+            except BaseException as exc:
+                # The consumer is gone (a closed pipe, a crashed UI): end the trace cleanly.
+                self.consumer_error = exc
+                self._consumer = None
+                self.stop()
+
+    # ---- output readers ----
+
+    def _read_stream(self, stream: str, fd: int) -> None:
+        rest = b""
+        try:
+            while True:
+                try:
+                    data = os.read(fd, 65536)
+                except OSError:
+                    break
+                if not data:
+                    break
+                data = rest + data
+                lines = data.split(b"\n")
+                rest = lines.pop()
+                for line in lines:
+                    self._output(stream, line + b"\n")
+            if rest:
+                self._output(stream, rest)
+        finally:
+            os.close(fd)
+
+    def _output(self, stream: str, raw: bytes) -> None:
+        engine = self.engine
+        root = engine.tasks.get(engine.root_pid)
+        self._outbox.append(
+            ProcessEvent(
+                OutputEvent(
+                    seq=next(engine.seq),
+                    time=time.monotonic() - self._t0,
+                    pid=engine.root_pid,
+                    tid=engine.root_pid,
+                    comm=root.comm if root is not None else "",
+                    nspid=root.nspid if root is not None else None,
+                    stream=stream,
+                    text=raw.decode("utf-8", "replace"),
+                )
+            )
+        )
