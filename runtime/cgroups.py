@@ -108,8 +108,13 @@ def create_cgroup(
 
 
 def _v1_limits(resources: Resources) -> dict[str, list[tuple[str, str]]]:
-    """controller -> [(file, value)] in the order they must be written."""
-    limits: dict[str, list[tuple[str, str]]] = {"memory": [], "pids": [], "cpu": []}
+    """controller -> [(file, value)] in the order they must be written.
+
+    memory and pids always get a cgroup (their counters show what the container uses, and the OOM
+    kill count needs memory); cpu and devices only when limited: on v1 every hierarchy joined
+    costs the kernel an RCU grace period (a few ms) in the write to cgroup.procs.
+    """
+    limits: dict[str, list[tuple[str, str]]] = {"memory": [], "pids": []}
     if resources.memory_limit is not None:
         limits["memory"].append(("memory.limit_in_bytes", str(resources.memory_limit)))
         # With swap accounting on, the same value for memory+swap means "no swap" (Docker's default).
@@ -117,10 +122,10 @@ def _v1_limits(resources: Resources) -> dict[str, list[tuple[str, str]]]:
     if resources.pids_limit is not None:
         limits["pids"].append(("pids.max", _pids_value(resources.pids_limit)))
     if resources.cpu_quota is not None:
-        limits["cpu"].append(("cpu.cfs_period_us", str(resources.cpu_period or CFS_PERIOD_US)))
+        limits.setdefault("cpu", []).append(("cpu.cfs_period_us", str(resources.cpu_period or CFS_PERIOD_US)))
         limits["cpu"].append(("cpu.cfs_quota_us", str(resources.cpu_quota)))
     if resources.cpu_shares is not None:
-        limits["cpu"].append(("cpu.shares", str(resources.cpu_shares)))
+        limits.setdefault("cpu", []).append(("cpu.shares", str(resources.cpu_shares)))
     if resources.devices:
         limits["devices"] = _v1_device_rules(resources.devices)
     return limits

@@ -9,8 +9,6 @@ from __future__ import annotations
 import contextlib
 import json
 import os
-import shutil
-import tempfile
 from dataclasses import dataclass
 
 from boxtrace.runtime.cgroups import remove_cgroup_dir
@@ -23,6 +21,8 @@ def state_root(rootless: bool) -> str:
     runtime_dir = os.environ.get("XDG_RUNTIME_DIR")
     if runtime_dir and os.access(runtime_dir, os.W_OK):
         return os.path.join(runtime_dir, "boxtrace")
+    import tempfile  # only for users without a runtime dir: keep it off the start path
+
     return os.path.join(tempfile.gettempdir(), f"boxtrace-{os.getuid()}", "run")
 
 
@@ -83,19 +83,23 @@ def remove_state_dir(state: StateDir, keep_upper: bool = False) -> None:
 
 
 def _remove_tree(path: str) -> None:
-    def on_error(function: object, failed: str, exc_info: object) -> None:
-        # overlayfs leaves work/work with mode 000 (owned by the container's root when rootless).
-        os.chmod(os.path.dirname(failed), 0o700)
-        if os.path.isdir(failed) and not os.path.islink(failed):
-            os.chmod(failed, 0o700)
-            shutil.rmtree(failed)
-        else:
-            os.unlink(failed)
+    """rm -rf without importing shutil on the start path.
 
-    if os.path.isdir(path) and not os.path.islink(path):
-        shutil.rmtree(path, onerror=on_error)
-    elif os.path.lexists(path):
-        os.unlink(path)
+    Directories are made writable first: overlayfs leaves work/work with mode 000 (owned by the
+    container's root when rootless).
+    """
+    if not os.path.isdir(path) or os.path.islink(path):
+        if os.path.lexists(path):
+            os.unlink(path)
+        return
+    os.chmod(path, 0o700)
+    with os.scandir(path) as entries:
+        for entry in entries:
+            if entry.is_dir(follow_symlinks=False):
+                _remove_tree(entry.path)
+            else:
+                os.unlink(entry.path)
+    os.rmdir(path)
 
 
 def sweep_stale_containers(root: str) -> None:

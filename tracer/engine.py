@@ -217,19 +217,20 @@ class Engine:
             ptrace_api.cont(task.tid, sig)
 
     def _on_syscall_stop(self, task: Task) -> None:
-        if not self.step_all and task.pending is None:
-            # Cannot happen in filtered mode (we only PTRACE_SYSCALL with a pending call) unless a
-            # signal-delivery restart raced; nothing to report.
-            ptrace_api.cont(task.tid, 0)
-            return
-        info = ptrace_api.syscall_entry(task.tid)
-        if info[0] == ptrace_api.OP_EXIT:
+        if not self.step_all:
             if task.pending is not None:
                 self._on_exit(task)
             else:
+                # Only a pending call gets PTRACE_SYSCALL in filtered mode; a stray stop is resumed.
+                ptrace_api.cont(task.tid, 0)
+            return
+        if ptrace_api.fetch_syscall_info(task.tid) == ptrace_api.OP_EXIT:
+            if task.pending is not None:
+                self._on_exit(task, fetched=True)
+            else:
                 ptrace_api.syscall(task.tid, 0)
         else:
-            self._on_entry(task, info)
+            self._on_entry(task, ptrace_api.entry_fields())
 
     def _on_entry(self, task: Task, info: tuple[int, ...] | None = None) -> None:
         tid = task.tid
@@ -284,12 +285,14 @@ class Engine:
             self.emit(Resumed())
         ptrace_api.syscall(tid, 0)
 
-    def _on_exit(self, task: Task) -> None:
+    def _on_exit(self, task: Task, fetched: bool = False) -> None:
         pending = task.pending
         assert pending is not None
         task.pending = None
         tid = task.tid
-        _, _, rval, is_error = ptrace_api.syscall_exit(tid)
+        if not fetched:
+            ptrace_api.fetch_syscall_info(tid)
+        _, _, rval, is_error = ptrace_api.exit_fields()
         event = pending.event
         t = time.monotonic()
         event.duration = t - pending.t0

@@ -32,6 +32,14 @@ _readv.argtypes = (
 
 _use_vm_readv = True
 
+# One page-sized buffer and iovec pair, reused: reads happen only on the tracer thread, and building
+# ctypes objects per read cost more than the read itself.
+_buf = ctypes.create_string_buffer(_PAGE)
+_local = _IoVec(ctypes.addressof(_buf), _PAGE)
+_remote = _IoVec(0, 0)
+_local_ref = ctypes.byref(_local)
+_remote_ref = ctypes.byref(_remote)
+
 
 class TaskMemory:
     """Memory of one task. Cheap to create: nothing is opened until the first read."""
@@ -51,17 +59,24 @@ class TaskMemory:
 
     def _read_vm(self, addr: int, size: int) -> bytes | None:
         global _use_vm_readv
-        buf = ctypes.create_string_buffer(size)
-        local = _IoVec(ctypes.addressof(buf), size)
-        remote = _IoVec(addr, size)
-        got = _readv(self.tid, ctypes.byref(local), 1, ctypes.byref(remote), 1, 0)
+        if size > _PAGE:
+            buf = ctypes.create_string_buffer(size)
+            local = _IoVec(ctypes.addressof(buf), size)
+            local_ref = ctypes.byref(local)
+        else:
+            buf = _buf
+            _local.iov_len = size
+            local_ref = _local_ref
+        _remote.iov_base = addr
+        _remote.iov_len = size
+        got = _readv(self.tid, local_ref, 1, _remote_ref, 1, 0)
         if got < 0:
             err = ctypes.get_errno()
             if err in (errno.ENOSYS, errno.EPERM):
                 _use_vm_readv = False
                 return self._read_proc(addr, size)
             return None
-        return buf.raw[:got]
+        return buf[:got]
 
     def _read_proc(self, addr: int, size: int) -> bytes | None:
         try:

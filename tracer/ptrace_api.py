@@ -141,6 +141,26 @@ _unpack_entry = _ENTRY.unpack_from
 _unpack_exit = _EXIT.unpack_from
 
 
+def fetch_syscall_info(tid: int) -> int:
+    """Fetch the tracee's ptrace_syscall_info into the shared buffer; returns its op.
+
+    Read the rest with :func:`entry_fields` or :func:`exit_fields` (one ptrace call per stop).
+    """
+    if _ptrace(PTRACE_GET_SYSCALL_INFO, tid, _INFO_SIZE, _info_addr) == -1:
+        raise _fail(PTRACE_GET_SYSCALL_INFO, tid)
+    return _info[0][0]
+
+
+def entry_fields() -> tuple[int, int, int, int, int, int, int, int, int]:
+    """(op, arch, nr, arg0..arg5) of the last fetched info."""
+    return _unpack_entry(_info)  # type: ignore[return-value]
+
+
+def exit_fields() -> tuple[int, int, int, int]:
+    """(op, arch, rval, is_error) of the last fetched info."""
+    return _unpack_exit(_info)  # type: ignore[return-value]
+
+
 def syscall_entry(tid: int) -> tuple[int, int, int, int, int, int, int, int, int]:
     """At a seccomp or syscall-entry stop: (op, arch, nr, arg0..arg5)."""
     if _ptrace(PTRACE_GET_SYSCALL_INFO, tid, _INFO_SIZE, _info_addr) == -1:

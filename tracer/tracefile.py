@@ -9,9 +9,7 @@ from __future__ import annotations
 
 import json
 import os
-import platform
 from collections.abc import Iterable, Iterator
-from datetime import UTC, datetime
 from typing import IO, Any
 
 from boxtrace.tracer.events import Event, TraceHeader, event_from_json
@@ -33,6 +31,10 @@ class TraceFormatError(ValueError):
 
 
 def make_header(command: list[str], mode: str, extra: dict[str, Any] | None = None) -> TraceHeader:
+    # Imported here: only a recording session needs them, and start-up time counts (bench/tracer.py).
+    import platform
+    from datetime import UTC, datetime
+
     from boxtrace import __version__
 
     return TraceHeader(

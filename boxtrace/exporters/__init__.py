@@ -9,9 +9,10 @@ from __future__ import annotations
 
 import importlib
 from collections.abc import Iterable
-from typing import Protocol, TextIO
+from typing import TYPE_CHECKING, Protocol, TextIO
 
-from boxtrace.tracer.events import Event, TraceHeader
+if TYPE_CHECKING:  # the CLI lists FORMATS at start-up; the event model loads only when exporting
+    from boxtrace.tracer.events import Event, TraceHeader
 
 
 class Exporter(Protocol):

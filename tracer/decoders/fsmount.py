@@ -54,13 +54,12 @@ FSCONFIG_VALUE_MAX = 4096
 def mount_attr_text(value: int, show_atime: bool) -> tuple[list[str], str]:
     """MOUNT_ATTR_* flags plus the atime field, which is a value (RELATIME is 0), not a flag."""
     atime = value & MOUNT_ATTR__ATIME
+    atime_name = MOUNT_ATTR_ATIME.by_value.get(atime)
+    if atime_name is None or not (atime or show_atime):
+        # an unknown atime value stays in the hex remainder
+        return flags_text(value, MOUNT_ATTR_FLAGS)
     names, text = flags_text(value & ~MOUNT_ATTR__ATIME, MOUNT_ATTR_FLAGS)
-    if atime or show_atime:
-        atime_text = enum_text(atime, MOUNT_ATTR_ATIME)
-        if atime in MOUNT_ATTR_ATIME.by_value:
-            names = [atime_text, *names]
-        text = atime_text if text == "0" else f"{atime_text}|{text}"
-    return names, text
+    return [atime_name, *names], atime_name if text == "0" else f"{atime_name}|{text}"
 
 
 def mount_attr_clear_text(value: int) -> tuple[list[str], str]:

@@ -1,0 +1,102 @@
+"""What every benchmark here shares: a busybox bundle, interleaved timing, the results table and
+the section of docs/benchmarks.md it replaces."""
+
+from __future__ import annotations
+
+import json
+import os
+import platform
+import shutil
+import statistics
+import subprocess
+import time
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from pathlib import Path
+
+REPO = Path(__file__).resolve().parent.parent
+DOC = REPO / "docs" / "benchmarks.md"
+
+
+@dataclass
+class Case:
+    label: str
+    make: Callable[[str], list[str]]  # container id -> argv
+    times: list[float] = field(default_factory=list)
+
+    @property
+    def mean(self) -> float:
+        return statistics.mean(self.times)
+
+
+def build_bundle(root: Path, args: list[str] | None = None) -> Path:
+    """A busybox OCI bundle from ``runc spec``, running /bin/true without a terminal."""
+    busybox = shutil.which("busybox")
+    if busybox is None:
+        raise SystemExit("the benchmarks need busybox (Debian package busybox-static)")
+    bundle = root / "bundle"
+    (bundle / "rootfs" / "bin").mkdir(parents=True)
+    shutil.copy2(busybox, bundle / "rootfs" / "bin" / "busybox")
+    # Relative links: `busybox --install -s` would point them at the host path of the binary.
+    applets = subprocess.run([busybox, "--list"], capture_output=True, text=True, check=True).stdout.split()
+    for applet in applets:
+        if applet != "busybox":
+            (bundle / "rootfs" / "bin" / applet).symlink_to("busybox")
+    subprocess.run(["runc", "spec"], cwd=bundle, check=True)
+    config = json.loads((bundle / "config.json").read_text())
+    config["process"]["args"] = args or ["/bin/true"]
+    config["process"]["terminal"] = False
+    (bundle / "config.json").write_text(json.dumps(config, indent=2))
+    return bundle
+
+
+def measure(cases: list[Case], runs: int, warmup: int, cleanup: Callable[[str], None]) -> None:
+    """Run every case once per round, round-robin, so that drift on a shared machine hits all alike."""
+    counter = 0
+    for i in range(warmup + runs):
+        for case in cases:
+            counter += 1
+            cid = f"bxbench{os.getpid()}-{counter}"
+            argv = case.make(cid)
+            started = time.perf_counter()
+            proc = subprocess.run(argv, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, check=False)
+            elapsed = time.perf_counter() - started
+            cleanup(cid)
+            if proc.returncode != 0:
+                raise SystemExit(f"{case.label}: exit {proc.returncode}: {proc.stderr.decode()[-500:]}")
+            if i >= warmup:
+                case.times.append(elapsed)
+
+
+def table(cases: list[Case]) -> list[str]:
+    rows = ["| command | min (ms) | mean (ms) | stdev (ms) |", "| --- | ---: | ---: | ---: |"]
+    for c in cases:
+        rows.append(
+            f"| {c.label} | {min(c.times) * 1e3:.1f} | {c.mean * 1e3:.1f} | {statistics.pstdev(c.times) * 1e3:.1f} |"
+        )
+    return rows
+
+
+def machine_line() -> str:
+    return f"{platform.node()}, kernel {platform.release()}, {os.cpu_count()} CPUs, Python {platform.python_version()}"
+
+
+def write_section(section: str, text: str) -> None:
+    """Replace (or append) the section headed ``section`` in docs/benchmarks.md."""
+    DOC.parent.mkdir(parents=True, exist_ok=True)
+    doc = DOC.read_text() if DOC.exists() else "# Benchmarks\n"
+    start = doc.find(f"\n{section}\n")
+    if start < 0:
+        doc = doc.rstrip("\n") + "\n\n" + text
+    else:
+        end = doc.find("\n## ", start + len(section) + 2)
+        doc = doc[: start + 1] + text + ("" if end < 0 else doc[end:])
+    DOC.write_text(doc if doc.endswith("\n") else doc + "\n")
+
+
+def tool_version(argv: list[str]) -> str:
+    try:
+        out = subprocess.run(argv, capture_output=True, text=True, check=False).stdout
+    except OSError:
+        return "not installed"
+    return out.splitlines()[0].strip() if out else "unknown"
