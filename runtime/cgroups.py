@@ -10,8 +10,8 @@ from __future__ import annotations
 import errno
 import os
 import time
-from dataclasses import dataclass, field
 
+from boxtrace.runtime.records import field, record
 from boxtrace.runtime.spec import DeviceRule, Resources
 
 CGROUP_ROOT = "/sys/fs/cgroup"
@@ -38,7 +38,7 @@ def detect_cgroup_version(root: str = CGROUP_ROOT) -> str:
     return "v2" if os.path.exists(os.path.join(root, "cgroup.controllers")) else "v1"
 
 
-@dataclass(slots=True)
+@record
 class Cgroup:
     """The container's cgroup: one directory per v1 controller, or one v2 directory."""
 

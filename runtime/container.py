@@ -14,12 +14,12 @@ import select
 import signal
 import sys
 import time
-from dataclasses import dataclass, field
 from types import FrameType
 
 from boxtrace.runtime import cgroups, mounts, security, syscalls
 from boxtrace.runtime.constants import NAMESPACE_FLAGS, PR_SET_PDEATHSIG, SIGCHLD
 from boxtrace.runtime.errors import ContainerError, RuntimeUsageError
+from boxtrace.runtime.records import field, record
 from boxtrace.runtime.spec import IdMapping, Namespace, Spec, namespace_flags
 from boxtrace.runtime.state import StateDir, create_state_dir, remove_state_dir
 
@@ -28,7 +28,7 @@ from boxtrace.runtime.state import StateDir, create_state_dir, remove_state_dir
 STOP_GRACE_SECONDS = 2.0
 
 
-@dataclass(slots=True)
+@record
 class Container:
     """What the parent created for one container; everything here is removed on exit."""
 

@@ -8,7 +8,6 @@ from __future__ import annotations
 
 import os
 import stat
-from dataclasses import dataclass
 
 from boxtrace.runtime import syscalls
 from boxtrace.runtime.constants import (
@@ -28,12 +27,13 @@ from boxtrace.runtime.constants import (
     PROPAGATION_OPTIONS,
     STATVFS_TO_MOUNT_FLAGS,
 )
+from boxtrace.runtime.records import record
 from boxtrace.runtime.spec import Mount
 
 CGROUP_V1_CONTROLLERS_ROOT = "/sys/fs/cgroup"
 
 
-@dataclass(slots=True)
+@record
 class MountOptions:
     flags: int
     propagation: int
@@ -95,7 +95,7 @@ def locked_flags(path: str) -> int:
     return flags
 
 
-@dataclass(slots=True)
+@record
 class MountContext:
     cgroup_version: str
     rootless: bool

@@ -8,16 +8,16 @@ from __future__ import annotations
 import argparse
 import os
 import re
-from dataclasses import dataclass, field
 
 from boxtrace.runtime.errors import RuntimeUsageError
+from boxtrace.runtime.records import field, record
 from boxtrace.runtime.spec import Spec, User
 
 _SIZE_UNITS = {"": 1, "b": 1, "k": 1024, "m": 1024**2, "g": 1024**3, "t": 1024**4}
 _SIZE = re.compile(r"^\s*(\d+(?:\.\d+)?)\s*([bkmgt]?)(?:i?b)?\s*$", re.IGNORECASE)
 
 
-@dataclass(slots=True)
+@record
 class RunOptions:
     image: str | None = None
     command: list[str] = field(default_factory=list)

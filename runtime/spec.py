@@ -11,8 +11,6 @@ import json
 import os
 import re
 import resource
-from dataclasses import dataclass, field
-from typing import Any
 
 from boxtrace.runtime.constants import (
     CAPABILITIES,
@@ -22,6 +20,11 @@ from boxtrace.runtime.constants import (
     NAMESPACE_FLAGS,
 )
 from boxtrace.runtime.errors import RuntimeUsageError
+from boxtrace.runtime.records import field, record
+
+TYPE_CHECKING = False
+if TYPE_CHECKING:
+    from typing import Any
 
 DEFAULT_PATH = "/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin"
 
@@ -36,7 +39,7 @@ DEFAULT_COMMAND: list[str] = [
 ]
 
 
-@dataclass(slots=True)
+@record
 class User:
     uid: int = 0
     gid: int = 0
@@ -44,7 +47,7 @@ class User:
     umask: int | None = None
 
 
-@dataclass(slots=True)
+@record
 class Capabilities:
     bounding: list[str] = field(default_factory=list)
     effective: list[str] = field(default_factory=list)
@@ -53,14 +56,14 @@ class Capabilities:
     ambient: list[str] = field(default_factory=list)
 
 
-@dataclass(slots=True)
+@record
 class Rlimit:
     type: str
     soft: int
     hard: int
 
 
-@dataclass(slots=True)
+@record
 class Process:
     args: list[str]
     env: list[str]
@@ -72,7 +75,7 @@ class Process:
     terminal: bool = False
 
 
-@dataclass(slots=True)
+@record
 class Mount:
     destination: str
     type: str
@@ -80,20 +83,20 @@ class Mount:
     options: list[str] = field(default_factory=list)
 
 
-@dataclass(slots=True)
+@record
 class Namespace:
     type: str
     path: str | None = None
 
 
-@dataclass(slots=True)
+@record
 class IdMapping:
     container_id: int
     host_id: int
     size: int
 
 
-@dataclass(slots=True)
+@record
 class DeviceRule:
     allow: bool
     type: str = "a"
@@ -102,7 +105,7 @@ class DeviceRule:
     access: str = "rwm"
 
 
-@dataclass(slots=True)
+@record
 class Resources:
     memory_limit: int | None = None
     pids_limit: int | None = None
@@ -112,7 +115,7 @@ class Resources:
     devices: list[DeviceRule] = field(default_factory=list)
 
 
-@dataclass(slots=True)
+@record
 class Spec:
     root_path: str
     process: Process

@@ -9,10 +9,10 @@ from __future__ import annotations
 import contextlib
 import json
 import os
-from dataclasses import dataclass
 
 from boxtrace.runtime.cgroups import remove_cgroup_dir
 from boxtrace.runtime.errors import RuntimeUsageError
+from boxtrace.runtime.records import record
 
 
 def state_root(rootless: bool) -> str:
@@ -26,7 +26,7 @@ def state_root(rootless: bool) -> str:
     return os.path.join(tempfile.gettempdir(), f"boxtrace-{os.getuid()}", "run")
 
 
-@dataclass(slots=True)
+@record
 class StateDir:
     path: str
 

@@ -336,23 +336,23 @@ class Engine:
             self._on_exec(task)
         self._resume(task)
 
-    def _on_spawn(self, task: Task, how: str) -> None:
+    def _on_spawn(self, task: Task, event_how: str) -> None:
         child_tid = ptrace_api.geteventmsg(task.tid)
         pending = task.pending
-        flags_value = 0
+        # The kernel's event kind says little (glibc's fork() is clone(SIGCHLD): a "fork" event);
+        # students see the syscall that was made, from the trapped entry or the registers.
         if pending is not None and pending.event.name in _CLONE_CALLS:
-            name = pending.event.name
+            how = pending.event.name
             a0 = pending.ctx.args[0]
-            flags_value = self._clone3_flags(task, a0) if name == "clone3" else a0
-        elif how == "clone":
-            name, flags_value = self._clone_regs(task)
+            flags_value = self._clone3_flags(task, a0) if how == "clone3" else a0
         else:
-            name = how
-        if name == "clone3":
-            how = "clone3"
+            how, flags_value = self._clone_regs(task, event_how)
+        if how == "clone3":
             flag_names, _ = flags_text(flags_value, CLONE3_FLAGS)
-        else:
+        elif how == "clone":
             flag_names, _ = flags_text(flags_value & ~0xFF, CLONE_FLAGS)
+        else:
+            flag_names = []
         thread = bool(flags_value & CLONE_THREAD)
         comm, nspid = self._ident(task)
         child = self.tasks.get(child_tid)
@@ -360,7 +360,7 @@ class Engine:
             # A thread shares its process's identity; a new process has its own NSpid: read lazily.
             child = Task(child_tid, task.pid if thread else child_tid, comm, nspid, fresh=thread)
             self.tasks[child_tid] = child
-        new_ns = flags_value & (CLONE_NEW_MASK if name == "clone3" else CLONE_NEW_MASK_CLONE)
+        new_ns = flags_value & (CLONE_NEW_MASK if how == "clone3" else CLONE_NEW_MASK_CLONE)
         if new_ns and pending is not None:
             task.child_ns = read_ns_ids(child_tid)
         self.events += 1
@@ -385,13 +385,15 @@ class Engine:
         raw = task.mem.read_bytes(args_addr, 8)
         return int.from_bytes(raw, "little") if raw else 0
 
-    def _clone_regs(self, task: Task) -> tuple[str, int]:
-        """The clone call's name and flags when its entry was not trapped (e.g. a thread)."""
+    def _clone_regs(self, task: Task, event_how: str) -> tuple[str, int]:
+        """The spawning call's name and flags when its entry was not trapped (fork, threads...)."""
         regs = ptrace_api.getregs(task.tid)
-        name = self._names.get(regs.orig_syscall, "clone")
+        name = self._names.get(regs.orig_syscall, event_how)
         if name == "clone3":
             return name, self._clone3_flags(task, regs.arg0)
-        return name, regs.arg0
+        if name == "clone":
+            return name, regs.arg0
+        return name, 0
 
     def _remember_exec(self, task: Task, name: str, args: tuple[int, ...]) -> None:
         mem = task.mem

@@ -3,11 +3,14 @@
 from __future__ import annotations
 
 import argparse
-from typing import Any
 
 from boxtrace.runtime.errors import RuntimeUsageError
 from boxtrace.runtime.options import add_run_arguments, options_from_args
 from boxtrace.usage import UsageError
+
+TYPE_CHECKING = False  # typing costs ~5 ms: `boxtrace run` starts the runtime and must start fast
+if TYPE_CHECKING:
+    from typing import Any
 
 DESCRIPTION = """\
 Run a container with boxtrace's built-in runtime and show every namespace, mount and cgroup
