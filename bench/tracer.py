@@ -110,7 +110,9 @@ def write_section(text: str) -> None:
 
 
 def main(argv: list[str] | None = None) -> int:
-    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser = argparse.ArgumentParser(
+        description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
+    )
     parser.add_argument("--runs", type=int, default=20)
     parser.add_argument("--warmup", type=int, default=2)
     parser.add_argument("--no-write", action="store_true", help="print the table, leave docs/ alone")
@@ -135,12 +137,25 @@ def main(argv: list[str] | None = None) -> int:
             Case("runc run (untraced)", runc, []),
             Case(
                 "strace -f -y --seccomp-bpf -e trace=SET",
-                lambda c: ["strace", "-f", "-y", "-qq", "--seccomp-bpf", "-e", f"trace={trace_set}", "-o", out, *runc(c)],
+                lambda c: [
+                    "strace",
+                    "-f",
+                    "-y",
+                    "-qq",
+                    "--seccomp-bpf",
+                    "-e",
+                    f"trace={trace_set}",
+                    "-o",
+                    out,
+                    *runc(c),
+                ],
                 [],
             ),
             Case("boxtrace trace", lambda c: [boxtrace, "trace", "-o", out, "--", *runc(c)], []),
             Case("strace -f -y", lambda c: ["strace", "-f", "-y", "-qq", "-o", out, *runc(c)], []),
-            Case("boxtrace trace --all", lambda c: [boxtrace, "trace", "--all", "-o", out, "--", *runc(c)], []),
+            Case(
+                "boxtrace trace --all", lambda c: [boxtrace, "trace", "--all", "-o", out, "--", *runc(c)], []
+            ),
         ]
         runtime = shutil.which("boxtrace-runtime", path=str(Path(sys.executable).parent))
         if runtime is not None:
@@ -165,10 +180,12 @@ def main(argv: list[str] | None = None) -> int:
     lines = [
         SECTION,
         "",
-        f"`python -m bench.tracer --runs {args.runs}` ({args.runs} runs per command after {args.warmup} warm-up "
-        "runs, interleaved round-robin, times from a Python `perf_counter` loop around each process) on "
+        f"`python -m bench.tracer --runs {args.runs}` ({args.runs} runs per command after "
+        f"{args.warmup} warm-up runs, interleaved round-robin, times from a Python `perf_counter` "
+        "loop around each process) on "
         f"{platform.machine()}, kernel {platform.release()}, {os.cpu_count()} CPUs, "
-        f"{_version(['strace', '-V'])}, {_version(['runc', '--version'])}. Workload: `runc run` of `/bin/true` "
+        f"{_version(['strace', '-V'])}, {_version(['runc', '--version'])}. "
+        "Workload: `runc run` of `/bin/true` "
         "on a busybox bundle made by `runc spec`. Both tracers write their trace to a file "
         "(`strace -o`, `boxtrace trace -o`); boxtrace's console lines go to /dev/null.",
         "",

@@ -60,7 +60,9 @@ def rich_styler() -> Styler:
 class PlainPrinter:
     """Prints finished syscalls, process events and the command's output as they arrive."""
 
-    def __init__(self, out: TextIO | None = None, err: TextIO | None = None, color: bool | None = None) -> None:
+    def __init__(
+        self, out: TextIO | None = None, err: TextIO | None = None, color: bool | None = None
+    ) -> None:
         self.out = out if out is not None else sys.stdout
         self.err = err if err is not None else sys.stderr
         if color is None:
@@ -107,7 +109,9 @@ class PlainPrinter:
         stamp = f"{ev.time:9.4f} "
         tid = f"<{ev.tid}> " if ev.tid != ev.pid else ""
         cat = ev.category
-        lines.append(stamp + tid + s(f"{cat:<9}", CATEGORY_STYLES.get(cat, "")) + " " + self.describe(ev) + "\n")
+        lines.append(
+            stamp + tid + s(f"{cat:<9}", CATEGORY_STYLES.get(cat, "")) + " " + self.describe(ev) + "\n"
+        )
 
     def describe(self, ev: Event) -> str:
         s = self.style

@@ -242,7 +242,11 @@ def remove_container(container: Container) -> None:
 
 
 def _child_main(container: Container, release: int, errors: int) -> None:
-    """Runs in the cloned child; never returns (execs or exits)."""
+    """Runs in the cloned child; never returns (execs or exits).
+
+    Nothing here may import a module: once the child is root of a new user namespace it may no
+    longer be allowed to read the interpreter's library files.
+    """
     step = "wait for the parent"
     try:
         syscalls.prctl(PR_SET_PDEATHSIG, signal.SIGKILL)
@@ -279,6 +283,15 @@ def join_namespaces(container: Container) -> None:
             _setns_path(ns.path, NAMESPACE_FLAGS[ns.type])
 
 
+def become_root_in_user_namespace(container: Container) -> None:
+    """After clone(CLONE_NEWUSER) our ids are whatever the maps make of the host ids: unmapped ones
+    read as the overflow id 65534. Switch to the namespace's root, as runc's nsexec does, so the files
+    this process creates (in /dev, the mount points) get an owner the namespace knows."""
+    if any(ns.type == "user" for ns in container.spec.namespaces):
+        os.setresgid(0, 0, 0)
+        os.setresuid(0, 0, 0)
+
+
 def enter_cgroup_namespace(container: Container) -> None:
     """unshare(CLONE_NEWCGROUP) now that the parent put us into the cgroup: it becomes our "/"."""
     spec = container.spec
@@ -288,17 +301,8 @@ def enter_cgroup_namespace(container: Container) -> None:
 
 def bring_up_loopback(container: Container) -> None:
     """A new network namespace has only "lo", and it starts down."""
-    if not any(ns.type == "network" and ns.path is None for ns in container.spec.namespaces):
-        return
-    import fcntl
-    import socket
-    import struct
-
-    siocgifflags, siocsifflags, iff_up = 0x8913, 0x8914, 0x1
-    with socket.socket(socket.AF_INET, socket.SOCK_DGRAM) as sock:
-        request = struct.pack("16sH", b"lo", 0)
-        flags = struct.unpack("16sH", fcntl.ioctl(sock, siocgifflags, request))[1]
-        fcntl.ioctl(sock, siocsifflags, struct.pack("16sH", b"lo", flags | iff_up))
+    if any(ns.type == "network" and ns.path is None for ns in container.spec.namespaces):
+        syscalls.set_interface_up("lo")
 
 
 def make_mounts_private(container: Container) -> None:
@@ -315,14 +319,14 @@ def mount_rootfs(container: Container) -> None:
 
 
 def mount_spec_mounts(container: Container) -> None:
-    ctx = mounts.MountContext(container.cgroup_version, container.rootless, container.notes)
+    ctx = mounts.MountContext(container.cgroup_version, container.spec.has_namespace("user"), container.notes)
     for mount in container.spec.mounts:
         mounts.mount_spec_mount(container.rootfs, mount, ctx)
 
 
 def create_devices(container: Container) -> None:
     if any(m.destination == "/dev" and m.type == "tmpfs" for m in container.spec.mounts):
-        mounts.create_devices(container.rootfs, container.rootless)
+        mounts.create_devices(container.rootfs, container.spec.has_namespace("user"))
 
 
 def mask_and_readonly_paths(container: Container) -> None:
@@ -399,6 +403,7 @@ def find_executable(command: str, search_path: str) -> str:
 # The child's steps, in the order they run.
 INIT_STEPS = (
     join_namespaces,
+    become_root_in_user_namespace,
     enter_cgroup_namespace,
     bring_up_loopback,
     make_mounts_private,

@@ -98,7 +98,7 @@ def locked_flags(path: str) -> int:
 @record
 class MountContext:
     cgroup_version: str
-    rootless: bool
+    user_namespace: bool  # the container has its own user namespace (always when rootless)
     notes: list[str]
 
 
@@ -137,8 +137,8 @@ def mount_spec_mount(rootfs: str, mount: Mount, ctx: MountContext) -> None:
     else:
         os.makedirs(target, exist_ok=True)
         data = options.data
-        if ctx.rootless and mount.type == "devpts":
-            # gid=5 (tty) does not exist in a one-id user namespace; runc drops it too.
+        if ctx.user_namespace and mount.type == "devpts":
+            # gid=5 (tty) may not be mapped in the user namespace; runc drops it for rootless too.
             data = ",".join(o for o in data.split(",") if not o.startswith("gid="))
         syscalls.mount(mount.source, target, mount.type, options.flags, data or None)
     if options.propagation:
@@ -164,7 +164,7 @@ def _mount_cgroup_fs(target: str, options: MountOptions, ctx: MountContext) -> N
     if ctx.cgroup_version == "v2":
         syscalls.mount("cgroup2", target, "cgroup2", flags, None)
         return
-    if ctx.rootless:
+    if ctx.user_namespace:
         ctx.notes.append(
             "cgroup v1 hierarchies cannot be mounted inside a user namespace: /sys/fs/cgroup left empty"
         )
@@ -195,18 +195,18 @@ def _v1_hierarchies() -> list[str]:
     return found
 
 
-def create_devices(rootfs: str, rootless: bool) -> None:
+def create_devices(rootfs: str, user_namespace: bool) -> None:
     """The devices every OCI container has, plus the /dev links.
 
     mknod(2) needs CAP_MKNOD in the initial user namespace, so inside a user namespace the host's
-    nodes are bind-mounted instead (what runc does for rootless containers).
+    nodes are bind-mounted instead (what runc does in a user namespace).
     """
     dev = resolve_in_root(rootfs, "/dev")
     for name, (kind, major, minor, mode) in DEFAULT_DEVICES.items():
         path = os.path.join(dev, name)
         if os.path.lexists(path):
             continue
-        if rootless:
+        if user_namespace:
             with open(path, "a"):
                 pass
             syscalls.mount(f"/dev/{name}", path, None, MS_BIND)

@@ -79,6 +79,28 @@ def prctl(
     return _check(_libc.prctl(option, arg2, arg3, arg4, arg5), what)
 
 
+_SIOCGIFFLAGS = 0x8913
+_SIOCSIFFLAGS = 0x8914
+_IFF_UP = 0x1
+
+
+class _IfreqFlags(ctypes.Structure):
+    # struct ifreq with its union used as ifr_flags (netdevice(7)); padded to the kernel's 40 bytes.
+    _fields_ = (("name", ctypes.c_char * 16), ("flags", ctypes.c_short), ("pad", ctypes.c_char * 22))
+
+
+def set_interface_up(name: str) -> None:
+    """ioctl(SIOCSIFFLAGS) with IFF_UP, as `ip link set NAME up` does (netdevice(7))."""
+    sock = _check(_libc.socket(2, 2 | 0o2000000, 0), "socket")  # AF_INET, SOCK_DGRAM|SOCK_CLOEXEC
+    try:
+        request = _IfreqFlags(name.encode(), 0)
+        _check(_libc.ioctl(sock, _SIOCGIFFLAGS, ctypes.byref(request)), f"read flags of {name}")
+        request.flags |= _IFF_UP
+        _check(_libc.ioctl(sock, _SIOCSIFFLAGS, ctypes.byref(request)), f"bring {name} up")
+    finally:
+        os.close(sock)
+
+
 _LINUX_CAPABILITY_VERSION_3 = 0x20080522
 
 

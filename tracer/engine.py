@@ -15,6 +15,7 @@ on another thread, while this one is blocked in waitpid.
 
 from __future__ import annotations
 
+import contextlib
 import errno
 import os
 import signal
@@ -75,6 +76,7 @@ class Task:
     """One traced thread. Its /proc status is read lazily, at its first event."""
 
     __slots__ = (
+        "announced",
         "child_ns",
         "comm",
         "exec_info",
@@ -100,6 +102,7 @@ class Task:
         self.started = False  # its first (attach) stop has been seen
         self.exec_info: tuple[str, list[str]] | None = None
         self.child_ns: dict[str, int] | None = None  # namespaces of the child its clone just made
+        self.announced = True  # its parent's fork/clone event was seen (or it is the root)
 
 
 class Engine:
@@ -122,6 +125,9 @@ class Engine:
         self.step_all = step_all
         self.t0 = t0
         self.tasks: dict[int, Task] = {}
+        # Tids reaped before their parent's fork/clone event stop was handled (the child's stops and
+        # exit can come first): the late event must not bring them back as live tasks.
+        self._reaped_early: set[int] = set()
         self.seq = count(1)
         self.events = 0
         self.stops = 0
@@ -156,6 +162,7 @@ class Engine:
         """A task seen before its parent's fork/clone event: ask /proc who it is."""
         tgid, comm, nspid = read_status(tid)
         task = Task(tid, tgid, comm, nspid, fresh=True)
+        task.announced = False
         self.tasks[tid] = task
         return task
 
@@ -177,13 +184,15 @@ class Engine:
             try:
                 tid, status = waitpid(-1, ptrace_api.WALL)
             except ChildProcessError:
+                for task in tasks.values():
+                    task.mem.close()
+                tasks.clear()  # nothing left to wait for: any entry left is a task we never saw start
                 return
             self.stops += 1
             if status & 0x7F == 0x7F:  # stopped
                 sig = (status >> 8) & 0xFF
-                task = tasks.get(tid)
-                if task is None:
-                    task = self._new_task(tid)
+                found = tasks.get(tid)
+                task = found if found is not None else self._new_task(tid)
                 event = status >> 16
                 try:
                     if sig == _SYSCALL_STOP:
@@ -236,7 +245,7 @@ class Engine:
         tid = task.tid
         if info is None:
             info = ptrace_api.syscall_entry(tid)
-        op, arch, nr, a0, a1, a2, a3, a4, a5 = info
+        _op, arch, nr, a0, a1, a2, a3, a4, a5 = info
         if arch != self.arch.audit_arch or nr >= 0x40000000:
             # i386 (int 0x80) or x32 calls: numbers of another table; not decoded.
             self._resume(task)
@@ -356,7 +365,11 @@ class Engine:
         thread = bool(flags_value & CLONE_THREAD)
         comm, nspid = self._ident(task)
         child = self.tasks.get(child_tid)
-        if child is None:
+        if child_tid in self._reaped_early:
+            self._reaped_early.discard(child_tid)
+        elif child is not None:
+            child.announced = True
+        else:
             # A thread shares its process's identity; a new process has its own NSpid: read lazily.
             child = Task(child_tid, task.pid if thread else child_tid, comm, nspid, fresh=thread)
             self.tasks[child_tid] = child
@@ -447,6 +460,8 @@ class Engine:
         task = self.tasks.pop(tid, None)
         if task is None:
             return
+        if not task.announced:
+            self._reaped_early.add(tid)
         task.mem.close()
         comm, nspid = self._ident(task)
         pending = task.pending
@@ -486,10 +501,8 @@ class Engine:
     def kill_all(self) -> None:
         """SIGKILL every tracee (any thread may call this; kill(2) is not a ptrace request)."""
         for tid in self.live_pids():
-            try:
+            with contextlib.suppress(ProcessLookupError, PermissionError):
                 os.kill(tid, signal.SIGKILL)
-            except (ProcessLookupError, PermissionError):
-                pass
 
     def reap_all(self, deadline: float) -> None:
         """After kill_all: collect every tracee so none is left behind (tracer thread only)."""
@@ -505,10 +518,8 @@ class Engine:
                 self._on_gone(tid, status)
             else:
                 # A stop that raced the SIGKILL: let it proceed to its death.
-                try:
+                with contextlib.suppress(PtraceError):
                     ptrace_api.cont(tid, 0)
-                except PtraceError:
-                    pass
 
     def result(self, mode: str, error: str | None, stopped_by_user: bool) -> TraceResult:
         status, signum = self.root_status, self.root_signal

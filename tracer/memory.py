@@ -35,7 +35,8 @@ _use_vm_readv = True
 # One page-sized buffer and iovec pair, reused: reads happen only on the tracer thread, and building
 # ctypes objects per read cost more than the read itself.
 _buf = ctypes.create_string_buffer(_PAGE)
-_local = _IoVec(ctypes.addressof(_buf), _PAGE)
+_buf_addr = ctypes.addressof(_buf)
+_local = _IoVec(_buf_addr, _PAGE)
 _remote = _IoVec(0, 0)
 _local_ref = ctypes.byref(_local)
 _remote_ref = ctypes.byref(_remote)
@@ -60,11 +61,11 @@ class TaskMemory:
     def _read_vm(self, addr: int, size: int) -> bytes | None:
         global _use_vm_readv
         if size > _PAGE:
-            buf = ctypes.create_string_buffer(size)
-            local = _IoVec(ctypes.addressof(buf), size)
-            local_ref = ctypes.byref(local)
+            big = ctypes.create_string_buffer(size)
+            buf_addr = ctypes.addressof(big)
+            local_ref = ctypes.byref(_IoVec(buf_addr, size))
         else:
-            buf = _buf
+            buf_addr = _buf_addr
             _local.iov_len = size
             local_ref = _local_ref
         _remote.iov_base = addr
@@ -76,7 +77,7 @@ class TaskMemory:
                 _use_vm_readv = False
                 return self._read_proc(addr, size)
             return None
-        return buf[:got]
+        return ctypes.string_at(buf_addr, got)
 
     def _read_proc(self, addr: int, size: int) -> bytes | None:
         try:

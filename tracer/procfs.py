@@ -61,7 +61,7 @@ def read_comm(tid: int) -> str | None:
 
 
 def read_ns_ids(tid: int) -> dict[str, int]:
-    """Namespace inode numbers of a task, by type (``/proc/TID/ns/*`` links look like ``mnt:[4026531841]``)."""
+    """Namespace inode numbers of a task, by type (``/proc/TID/ns/*`` links read ``mnt:[4026531841]``)."""
     out: dict[str, int] = {}
     base = f"/proc/{tid}/ns/"
     for name in NS_TYPES:

@@ -153,26 +153,26 @@ def fetch_syscall_info(tid: int) -> int:
 
 def entry_fields() -> tuple[int, int, int, int, int, int, int, int, int]:
     """(op, arch, nr, arg0..arg5) of the last fetched info."""
-    return _unpack_entry(_info)  # type: ignore[return-value]
+    return _unpack_entry(_info)
 
 
 def exit_fields() -> tuple[int, int, int, int]:
     """(op, arch, rval, is_error) of the last fetched info."""
-    return _unpack_exit(_info)  # type: ignore[return-value]
+    return _unpack_exit(_info)
 
 
 def syscall_entry(tid: int) -> tuple[int, int, int, int, int, int, int, int, int]:
     """At a seccomp or syscall-entry stop: (op, arch, nr, arg0..arg5)."""
     if _ptrace(PTRACE_GET_SYSCALL_INFO, tid, _INFO_SIZE, _info_addr) == -1:
         raise _fail(PTRACE_GET_SYSCALL_INFO, tid)
-    return _unpack_entry(_info)  # type: ignore[return-value]
+    return _unpack_entry(_info)
 
 
 def syscall_exit(tid: int) -> tuple[int, int, int, int]:
     """At a syscall-exit stop: (op, arch, rval, is_error); rval is -errno when is_error."""
     if _ptrace(PTRACE_GET_SYSCALL_INFO, tid, _INFO_SIZE, _info_addr) == -1:
         raise _fail(PTRACE_GET_SYSCALL_INFO, tid)
-    return _unpack_exit(_info)  # type: ignore[return-value]
+    return _unpack_exit(_info)
 
 
 @dataclass(slots=True, frozen=True)

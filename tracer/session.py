@@ -16,6 +16,7 @@ engine never detaches: a tracee with the seccomp filter and no tracer gets ENOSY
 
 from __future__ import annotations
 
+import contextlib
 import os
 import signal
 import threading
@@ -192,10 +193,8 @@ class TraceSession:
         self._outbox.append(Notice(f"stopping: SIGTERM sent to {self.engine.root_pid}", "warning"))
         root = self.engine.root_pid
         if root:
-            try:
+            with contextlib.suppress(ProcessLookupError):
                 os.kill(root, signal.SIGTERM)
-            except ProcessLookupError:
-                pass
         self._kill_timer = threading.Timer(self.config.grace, self.engine.kill_all)
         self._kill_timer.daemon = True
         self._kill_timer.start()
@@ -296,7 +295,7 @@ class TraceSession:
         if self._writer is not None:
             events: list[Event] = [
                 m.event for m in batch if type(m) is SyscallFinished or type(m) is ProcessEvent
-            ]  # type: ignore[union-attr]
+            ]
             if events:
                 self._writer.write_events(events)
         consumer = self._consumer

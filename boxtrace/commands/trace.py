@@ -33,7 +33,9 @@ def add_parser(sub: Any) -> str:
         formatter_class=argparse.RawDescriptionHelpFormatter,
         usage="boxtrace trace [--all] [--plain] [-o FILE] -- CMD [ARG...]",
     )
-    parser.add_argument("--all", action="store_true", help="trace every system call, not only the container set")
+    parser.add_argument(
+        "--all", action="store_true", help="trace every system call, not only the container set"
+    )
     parser.add_argument("--plain", action="store_true", help="plain line output (the default for now)")
     parser.add_argument("-o", "--output", metavar="FILE", help="record the trace to FILE (JSON Lines)")
     parser.add_argument(
@@ -54,7 +56,9 @@ def main(args: argparse.Namespace) -> int:
     if command and command[0] == "--":
         command = command[1:]
     if not command:
-        raise UsageError("no command to trace (usage: boxtrace trace [options] -- CMD [ARG...])", "boxtrace trace")
+        raise UsageError(
+            "no command to trace (usage: boxtrace trace [options] -- CMD [ARG...])", "boxtrace trace"
+        )
     if args.grace < 0:
         raise UsageError("--grace must not be negative", "boxtrace trace")
     if args.output is not None:

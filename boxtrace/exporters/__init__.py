@@ -29,5 +29,5 @@ FORMATS: dict[str, str] = {
 
 def get_exporter(fmt: str) -> Exporter:
     """The exporter module for ``fmt``; KeyError if there is no such format."""
-    module: Exporter = importlib.import_module(f"boxtrace.exporters.{FORMATS[fmt]}")  # type: ignore[assignment]
+    module: Exporter = importlib.import_module(f"boxtrace.exporters.{FORMATS[fmt]}")
     return module

@@ -6,16 +6,19 @@ cgroups as before.
 
 from __future__ import annotations
 
+import json
 import os
+import shutil
 import signal
 import subprocess
 import sys
+import tempfile
 import time
 from pathlib import Path
 
 import pytest
 
-from tests.conftest import boxtrace, needs_root
+from tests.conftest import boxtrace, make_busybox_bundle, needs_root
 
 pytestmark = needs_root
 
@@ -165,8 +168,6 @@ def test_keep_keeps_the_upper_layer() -> None:
     try:
         assert (upper / "root" / "file").read_text() == "kept\n"
     finally:
-        import shutil
-
         shutil.rmtree(upper.parent)
 
 
@@ -246,3 +247,52 @@ def test_sigint_kills_a_container_that_ignores_it() -> None:
     assert proc.returncode == 137
     assert "did not stop after SIGINT; killing it" in err
     assert time.monotonic() - started < 20
+
+
+def _bundle_with(bundle: Path, tmp_path: Path, **linux: object) -> Path:
+    """A copy of the busybox bundle's config (same rootfs) with extra linux.* fields."""
+    config = json.loads((bundle / "config.json").read_text())
+    config["root"]["path"] = str(bundle / "rootfs")
+    config["linux"].update(linux)
+    (tmp_path / "config.json").write_text(json.dumps(config))
+    return tmp_path
+
+
+def test_join_network_namespace_by_path(busybox_bundle: Path, tmp_path: Path) -> None:
+    holder = subprocess.Popen(["unshare", "--net", "sleep", "60"])
+    try:
+        time.sleep(0.2)
+        path = f"/proc/{holder.pid}/ns/net"
+        namespaces = [{"type": t} for t in ("pid", "ipc", "uts", "mount")] + [
+            {"type": "network", "path": path}
+        ]
+        bundle = _bundle_with(busybox_bundle, tmp_path, namespaces=namespaces)
+        result = boxtrace("run", "--no-trace", str(bundle), "--", "readlink", "/proc/self/ns/net")
+        assert result.returncode == 0, result.stderr
+        assert result.stdout.strip() == os.readlink(path)
+    finally:
+        holder.kill()
+        holder.wait()
+
+
+def test_user_namespace_with_mappings_as_root() -> None:
+    # The namespace's root is host uid 100000: the bundle must be reachable by it, and pytest's
+    # tmp_path sits under a 0700 directory.
+    top = Path(tempfile.mkdtemp(prefix="boxtrace-userns-test-"))
+    try:
+        top.chmod(0o755)
+        bundle = make_busybox_bundle(top / "b")
+        config = json.loads((bundle / "config.json").read_text())
+        mapping = [{"containerID": 0, "hostID": 100000, "size": 65536}]
+        config["linux"]["namespaces"] = [
+            {"type": t} for t in ("user", "pid", "ipc", "uts", "mount", "network")
+        ]
+        config["linux"]["uidMappings"] = config["linux"]["gidMappings"] = mapping
+        (bundle / "config.json").write_text(json.dumps(config))
+        result = boxtrace("run", "--no-trace", str(bundle), "--", "sh", "-c", "id -u; cat /proc/self/uid_map")
+        assert result.returncode == 0, result.stderr
+        lines = result.stdout.splitlines()
+        assert lines[0] == "0"
+        assert lines[1].split() == ["0", "100000", "65536"]
+    finally:
+        shutil.rmtree(top)

@@ -79,7 +79,7 @@ def test_known_numbers(name: str) -> None:
 def test_table_shape() -> None:
     names = x86_64.SYSCALL_NAMES
     assert len(set(names.values())) == len(names)
-    assert x86_64.SYSCALL_NUMBERS == {v: k for k, v in names.items()}
+    assert {v: k for k, v in names.items()} == x86_64.SYSCALL_NUMBERS
     assert set(range(0, 336)) <= set(names)
     assert set(range(424, 463)) <= set(names)
     assert not set(range(336, 424)) & set(names)  # reserved to line up with other arches
@@ -111,8 +111,7 @@ _UNISTD = Path("/usr/include/x86_64-linux-gnu/asm/unistd_64.h")
 @pytest.mark.skipif(not _UNISTD.exists(), reason="no kernel headers installed")
 def test_matches_installed_unistd_header() -> None:
     found = dict(
-        (int(m.group(2)), m.group(1))
-        for m in re.finditer(r"#define __NR_(\w+) (\d+)", _UNISTD.read_text())
+        (int(m.group(2)), m.group(1)) for m in re.finditer(r"#define __NR_(\w+) (\d+)", _UNISTD.read_text())
     )
     assert len(found) > 300
     for nr, name in found.items():

@@ -48,7 +48,9 @@ def test_clone_error() -> None:
     assert done.detail == {}
 
 
-def _clone_args(mem: FakeMemory, flags: int, size: int = 88, cgroup: int = 0, set_tid: list[int] | None = None) -> int:
+def _clone_args(
+    mem: FakeMemory, flags: int, size: int = 88, cgroup: int = 0, set_tid: list[int] | None = None
+) -> int:
     tids = mem.u32s(*set_tid) if set_tid else 0
     values = [flags, 0x5000, 0x6000, 0, 17, 0x7000, 0x2000, 0x8000, tids, len(set_tid or []), cgroup]
     return mem.u64s(*values[: size // 8])

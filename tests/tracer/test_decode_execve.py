@@ -17,7 +17,12 @@ def test_execve() -> None:
     assert d.args[0].text == '"/bin/sh"'
     assert d.args[1].text == '["sh", "-c", "echo \\"hi\\""]'
     assert d.args[2].text == f"{env:#x} /* 3 vars */"
-    assert d.detail == {"path": "/bin/sh", "argv": ["sh", "-c", 'echo "hi"'], "argv_truncated": False, "env_count": 3}
+    assert d.detail == {
+        "path": "/bin/sh",
+        "argv": ["sh", "-c", 'echo "hi"'],
+        "argv_truncated": False,
+        "env_count": 3,
+    }
     assert decode_exit(d, ctx, 0).result_text == "0"
     done = decode_exit(d, ctx, -2)
     assert (done.result_text, done.errno) == ("-1 ENOENT (No such file or directory)", "ENOENT")
@@ -59,7 +64,9 @@ def test_execve_argv_ending_at_unmapped_page() -> None:
 def test_execveat_empty_path() -> None:
     mem = FakeMemory()
     proc = FakeProc({5: "/memfd:runc_cloned:/proc/self/exe (deleted)"})
-    ctx = make_ctx("execveat", 5, mem.str(""), mem.strings("runc", "init"), 0, F.AT_EMPTY_PATH | 0x2, mem=mem, proc=proc)
+    ctx = make_ctx(
+        "execveat", 5, mem.str(""), mem.strings("runc", "init"), 0, F.AT_EMPTY_PATH | 0x2, mem=mem, proc=proc
+    )
     d = decode_entry(ctx)
     assert d is not None and d.category == "exec"
     assert [a.name for a in d.args] == ["dirfd", "pathname", "argv", "envp", "flags"]

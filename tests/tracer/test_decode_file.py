@@ -19,11 +19,19 @@ CG = "/sys/fs/cgroup"
 @pytest.mark.parametrize(
     ("path", "is_file", "expected"),
     [
-        (f"{CG}/box/pids.max", True, {"cgroup": "/box", "version": 2, "controller": "pids", "cgroup_file": "pids.max"}),
+        (
+            f"{CG}/box/pids.max",
+            True,
+            {"cgroup": "/box", "version": 2, "controller": "pids", "cgroup_file": "pids.max"},
+        ),
         (f"{CG}/a/b/memory.max", True, {"cgroup": "/a/b", "version": 2, "controller": "memory"}),
         (f"{CG}/box/cgroup.procs", True, {"cgroup": "/box", "version": 2, "controller": None}),
         (f"{CG}/cgroup.subtree_control", True, {"cgroup": "/", "controller": None}),
-        (f"{CG}/memory/box/memory.limit_in_bytes", True, {"cgroup": "/box", "version": 1, "controller": "memory"}),
+        (
+            f"{CG}/memory/box/memory.limit_in_bytes",
+            True,
+            {"cgroup": "/box", "version": 1, "controller": "memory"},
+        ),
         (f"{CG}/cpu,cpuacct/box/cpu.shares", True, {"version": 1, "controller": "cpu"}),
         (f"{CG}/cpu,cpuacct/box/tasks", True, {"version": 1, "controller": "cpu,cpuacct"}),
         (f"{CG}/systemd/box/cgroup.procs", True, {"version": 1, "controller": "systemd"}),
@@ -94,7 +102,9 @@ def test_write_uid_map() -> None:
 
 def test_write_setgroups_deny() -> None:
     mem = FakeMemory()
-    ctx = make_ctx("write", 8, mem.put(b"deny"), 4, mem=mem, proc=FakeProc({8: "/proc/4242/setgroups"}), pid=1)
+    ctx = make_ctx(
+        "write", 8, mem.put(b"deny"), 4, mem=mem, proc=FakeProc({8: "/proc/4242/setgroups"}), pid=1
+    )
     d = decode_entry(ctx)
     assert d is not None and d.category == "idmap"
     assert d.detail["value"] == "deny" and "mappings" not in d.detail
@@ -156,7 +166,9 @@ def test_openat_relative_to_a_cgroup_dirfd() -> None:
 
 def test_openat_id_map_through_proc_self() -> None:
     mem = FakeMemory()
-    d = decode_entry(make_ctx("openat", F.AT_FDCWD, mem.str("/proc/self/gid_map"), F.O_RDWR, mem=mem, pid=321))
+    d = decode_entry(
+        make_ctx("openat", F.AT_FDCWD, mem.str("/proc/self/gid_map"), F.O_RDWR, mem=mem, pid=321)
+    )
     assert d is not None and d.category == "idmap" and d.detail["target_pid"] == 321
 
 
@@ -166,7 +178,9 @@ def test_openat_not_reported() -> None:
     assert decode_entry(make_ctx("openat", F.AT_FDCWD, path, F.O_RDONLY | F.O_CLOEXEC, mem=mem)) is None
     other = mem.str("/etc/resolv.conf")
     assert decode_entry(make_ctx("openat", F.AT_FDCWD, other, F.O_WRONLY | F.O_CREAT, 0o644, mem=mem)) is None
-    d = decode_entry(make_ctx("openat", F.AT_FDCWD, other, F.O_WRONLY | F.O_CREAT, 0o644, mem=mem, report_all=True))
+    d = decode_entry(
+        make_ctx("openat", F.AT_FDCWD, other, F.O_WRONLY | F.O_CREAT, 0o644, mem=mem, report_all=True)
+    )
     assert d is not None and d.category == "file"
     assert [a.text for a in d.args[2:]] == ["O_WRONLY|O_CREAT", "0644"]
     d = decode_entry(make_ctx("openat", F.AT_FDCWD, path, F.O_RDONLY, mem=mem, report_all=True))
@@ -224,7 +238,9 @@ def test_mkdirat_relative() -> None:
     d = decode_entry(make_ctx("mkdirat", 5, mem.str("box"), 0o755, mem=mem, proc=proc))
     assert d is not None and d.category == "cgroup" and d.detail["controller"] == "memory"
     assert d.detail["resolved"] == {"pathname": f"{CG}/memory/box"}
-    d = decode_entry(make_ctx("mkdirat", F.AT_FDCWD, mem.str("dev/shm"), 0o1777, mem=mem, proc=FakeProc(cwd="/r")))
+    d = decode_entry(
+        make_ctx("mkdirat", F.AT_FDCWD, mem.str("dev/shm"), 0o1777, mem=mem, proc=FakeProc(cwd="/r"))
+    )
     assert d is not None and d.category == "device" and d.args[2].text == "01777"
     assert d.detail["resolved"] == {"pathname": "/r/dev/shm"}
 
@@ -253,10 +269,14 @@ def test_mknod_devices() -> None:
     assert [a.text for a in d.args] == ['"/run/box/rootfs/dev/null"', "S_IFCHR|0666", "makedev(0x1, 0x3)"]
     assert (d.detail["major"], d.detail["minor"], d.detail["type"]) == (1, 3, "character device")
     assert decode_exit(d, ctx, -1).result_text == "-1 EPERM (Operation not permitted)"
-    d = decode_entry(make_ctx("mknodat", F.AT_FDCWD, mem.str("/tmp/sda"), S.S_IFBLK | 0o600, S.makedev(8, 0), mem=mem))
+    d = decode_entry(
+        make_ctx("mknodat", F.AT_FDCWD, mem.str("/tmp/sda"), S.S_IFBLK | 0o600, S.makedev(8, 0), mem=mem)
+    )
     assert d is not None and d.category == "device" and d.detail["type"] == "block device"
     assert decode_entry(make_ctx("mknod", mem.str("/tmp/fifo"), S.S_IFIFO | 0o600, 0, mem=mem)) is None
-    d = decode_entry(make_ctx("mknodat", 4, mem.str("fifo"), S.S_IFIFO, 0, mem=mem, proc=FakeProc({4: "/x/dev"})))
+    d = decode_entry(
+        make_ctx("mknodat", 4, mem.str("fifo"), S.S_IFIFO, 0, mem=mem, proc=FakeProc({4: "/x/dev"}))
+    )
     assert d is not None and d.category == "device" and [a.text for a in d.args][2] == "S_IFIFO"
 
 
@@ -268,7 +288,9 @@ def test_symlinks_in_dev() -> None:
     assert [a.text for a in d.args] == ['"/proc/self/fd"', '"/run/box/rootfs/dev/fd"']
     assert d.detail["target"] == "/proc/self/fd" and "resolved" not in d.detail  # the target is not resolved
     assert decode_exit(d, ctx, -17).errno == "EEXIST"
-    d = decode_entry(make_ctx("symlinkat", mem.str("pts/ptmx"), 6, mem.str("ptmx"), mem=mem, proc=FakeProc({6: "/r/dev"})))
+    d = decode_entry(
+        make_ctx("symlinkat", mem.str("pts/ptmx"), 6, mem.str("ptmx"), mem=mem, proc=FakeProc({6: "/r/dev"}))
+    )
     assert d is not None and d.category == "device" and d.detail["path"] == "/r/dev/ptmx"
     assert decode_entry(make_ctx("symlink", mem.str("a"), mem.str("/tmp/b"), mem=mem)) is None
     d = decode_entry(make_ctx("symlink", UNMAPPED, 0, mem=mem, report_all=True))

@@ -8,7 +8,9 @@ from boxtrace.tracer.tables import fsmount as N
 from boxtrace.tracer.tables import mount as M
 from tests.tracer.test_decode_fakes import UNMAPPED, FakeMemory, FakeProc, make_ctx
 
-FSCTX = FakeProc({3: "anon_inode:[fscontext]", 4: "/run/box", 5: "/", 7: "/run/box/rootfs", 8: "user:[4026532001]"})
+FSCTX = FakeProc(
+    {3: "anon_inode:[fscontext]", 4: "/run/box", 5: "/", 7: "/run/box/rootfs", 8: "user:[4026532001]"}
+)
 
 
 def test_fsopen() -> None:
@@ -27,10 +29,18 @@ def test_fsopen() -> None:
 
 def test_fsconfig_set_string() -> None:
     mem = FakeMemory()
-    ctx = make_ctx("fsconfig", 3, N.FSCONFIG_SET_STRING, mem.str("size"), mem.str("64m"), 0, mem=mem, proc=FSCTX)
+    ctx = make_ctx(
+        "fsconfig", 3, N.FSCONFIG_SET_STRING, mem.str("size"), mem.str("64m"), 0, mem=mem, proc=FSCTX
+    )
     d = decode_entry(ctx)
     assert d is not None
-    assert [a.text for a in d.args] == ["3<anon_inode:[fscontext]>", "FSCONFIG_SET_STRING", '"size"', '"64m"', "0"]
+    assert [a.text for a in d.args] == [
+        "3<anon_inode:[fscontext]>",
+        "FSCONFIG_SET_STRING",
+        '"size"',
+        '"64m"',
+        "0",
+    ]
     assert d.detail["cmd"] == "FSCONFIG_SET_STRING"
     assert (d.detail["key"], d.detail["value"]) == ("size", "64m")
     assert decode_exit(d, ctx, -22).errno == "EINVAL"
@@ -42,7 +52,9 @@ def test_fsconfig_flag_path_fd_binary_and_commands() -> None:
     assert d is not None and d.detail["value"] is True and d.args[3].text == "NULL"
 
     path_cmd = N.FSCONFIG_SET_PATH
-    d = decode_entry(make_ctx("fsconfig", 3, path_cmd, mem.str("lowerdir+"), mem.str("l1"), 4, mem=mem, proc=FSCTX))
+    d = decode_entry(
+        make_ctx("fsconfig", 3, path_cmd, mem.str("lowerdir+"), mem.str("l1"), 4, mem=mem, proc=FSCTX)
+    )
     assert d is not None
     assert d.args[4].text == "4</run/box>" and d.args[3].text == '"l1"'
     assert d.detail["value"] == "/run/box/l1" and d.detail["resolved"] == {"value": "/run/box/l1"}
@@ -50,7 +62,9 @@ def test_fsconfig_flag_path_fd_binary_and_commands() -> None:
     d = decode_entry(make_ctx("fsconfig", 3, N.FSCONFIG_SET_FD, mem.str("source"), 0, 4, mem=mem, proc=FSCTX))
     assert d is not None and d.args[4].text == "4</run/box>" and d.detail["value"] == "/run/box"
 
-    d = decode_entry(make_ctx("fsconfig", 3, N.FSCONFIG_SET_BINARY, mem.str("k"), 0x9000, 16, mem=mem, proc=FSCTX))
+    d = decode_entry(
+        make_ctx("fsconfig", 3, N.FSCONFIG_SET_BINARY, mem.str("k"), 0x9000, 16, mem=mem, proc=FSCTX)
+    )
     assert d is not None and d.args[3].text == "0x9000" and d.detail["value_size"] == 16
 
     for cmd in (N.FSCONFIG_CMD_CREATE, N.FSCONFIG_CMD_RECONFIGURE, N.FSCONFIG_CMD_CREATE_EXCL):
@@ -96,10 +110,18 @@ def test_fspick() -> None:
 def test_move_mount_detached_tree_onto_proc_fd() -> None:
     mem = FakeMemory()
     flags = N.MOVE_MOUNT_F_EMPTY_PATH
-    ctx = make_ctx("move_mount", 5, mem.str(""), F.AT_FDCWD, mem.str("/proc/self/fd/7"), flags, mem=mem, proc=FSCTX)
+    ctx = make_ctx(
+        "move_mount", 5, mem.str(""), F.AT_FDCWD, mem.str("/proc/self/fd/7"), flags, mem=mem, proc=FSCTX
+    )
     d = decode_entry(ctx)
     assert d is not None and d.category == "mount"
-    assert [a.text for a in d.args] == ["5</>", '""', "AT_FDCWD", '"/proc/self/fd/7"', "MOVE_MOUNT_F_EMPTY_PATH"]
+    assert [a.text for a in d.args] == [
+        "5</>",
+        '""',
+        "AT_FDCWD",
+        '"/proc/self/fd/7"',
+        "MOVE_MOUNT_F_EMPTY_PATH",
+    ]
     assert d.detail["target"] == "/run/box/rootfs"
     assert d.detail["resolved"] == {"from_pathname": "/", "to_pathname": "/run/box/rootfs"}
     assert decode_exit(d, ctx, -2).errno == "ENOENT"

@@ -24,7 +24,12 @@ def test_overlay_mount_onto_proc_self_fd() -> None:
     d = decode_entry(ctx)
     assert d is not None and d.category == "mount"
     assert [a.name for a in d.args] == ["source", "target", "filesystemtype", "mountflags", "data"]
-    assert [a.text for a in d.args[:4]] == ['"overlay"', '"/proc/self/fd/6"', '"overlay"', "MS_NOSUID|MS_NODEV"]
+    assert [a.text for a in d.args[:4]] == [
+        '"overlay"',
+        '"/proc/self/fd/6"',
+        '"overlay"',
+        "MS_NOSUID|MS_NODEV",
+    ]
     assert d.args[4].text == f'"{data}"'
     assert d.detail["resolved"] == {"target": "/run/box/rootfs"}
     assert d.detail["target"] == "/run/box/rootfs"
@@ -138,7 +143,9 @@ def test_umount2() -> None:
     assert d is not None and d.category == "mount"
     assert [a.text for a in d.args] == ['"/.oldroot"', "MNT_DETACH"]
     assert decode_exit(d, ctx, -16).result_text == "-1 EBUSY (Device or resource busy)"
-    d = decode_entry(make_ctx("umount2", mem.str("x"), M.UMOUNT_NOFOLLOW | 0x10, mem=mem, proc=FakeProc(cwd="/a")))
+    d = decode_entry(
+        make_ctx("umount2", mem.str("x"), M.UMOUNT_NOFOLLOW | 0x10, mem=mem, proc=FakeProc(cwd="/a"))
+    )
     assert d is not None and d.args[1].text == "UMOUNT_NOFOLLOW|0x10"
     assert d.detail["resolved"] == {"target": "/a/x"}
 

@@ -50,7 +50,9 @@ def test_keepcaps_dumpable_securebits() -> None:
     assert d is not None and d.args[1].text == "SUID_DUMP_DISABLE" and d.category == "security"
     d = decode_entry(make_ctx("prctl", P.PR_SET_DUMPABLE, 7))
     assert d is not None and d.args[1].text == "0x7 /* SUID_DUMP_??? */"
-    d = decode_entry(make_ctx("prctl", P.PR_SET_SECUREBITS, SECBIT_NOROOT | SECBIT_KEEP_CAPS_LOCKED | 1 << 20))
+    d = decode_entry(
+        make_ctx("prctl", P.PR_SET_SECUREBITS, SECBIT_NOROOT | SECBIT_KEEP_CAPS_LOCKED | 1 << 20)
+    )
     assert d is not None and d.args[1].text == "SECBIT_NOROOT|SECBIT_KEEP_CAPS_LOCKED|0x100000"
     assert d.detail["securebits"] == ["SECBIT_NOROOT", "SECBIT_KEEP_CAPS_LOCKED"]
 

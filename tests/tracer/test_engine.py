@@ -42,7 +42,21 @@ def test_first_event_is_the_commands_own_execve() -> None:
 def test_unshare_and_private_mount(tmp_path: Path) -> None:
     target = tmp_path / "mnt"
     target.mkdir()
-    done = trace(["unshare", "-m", "--propagation", "private", "mount", "-t", "tmpfs", "-o", "size=1m", "bxtest", str(target)])
+    done = trace(
+        [
+            "unshare",
+            "-m",
+            "--propagation",
+            "private",
+            "mount",
+            "-t",
+            "tmpfs",
+            "-o",
+            "size=1m",
+            "bxtest",
+            str(target),
+        ]
+    )
     assert done.result.exit_code == 0
     (unshare,) = done.syscalls("unshare")
     assert unshare.category == "namespace"
@@ -62,7 +76,9 @@ def test_namespaces_and_pid_namespace_view() -> None:
     done = trace(["unshare", "--fork", "--pid", "--mount", "--uts", "--ipc", "--net", "--mount-proc", "true"])
     assert done.result.exit_code == 0
     (unshare,) = done.syscalls("unshare")
-    assert {"CLONE_NEWNS", "CLONE_NEWUTS", "CLONE_NEWIPC", "CLONE_NEWPID", "CLONE_NEWNET"} <= flag_names(unshare)
+    assert {"CLONE_NEWNS", "CLONE_NEWUTS", "CLONE_NEWIPC", "CLONE_NEWPID", "CLONE_NEWNET"} <= flag_names(
+        unshare
+    )
     # pid_for_children cannot be read until the first child exists, so it is not in ns_changed.
     assert {"mnt", "uts", "ipc", "net"} <= set(unshare.ns_changed)
     child_pids = {s.child for s in done.spawns if not s.thread}
@@ -183,7 +199,11 @@ def test_breakpoint_by_name_and_category() -> None:
 
 def test_entered_comes_before_finished_with_the_same_event() -> None:
     done = trace(["unshare", "-u", "hostname", "bxtest"])
-    entered = [i for i, m in enumerate(done.messages) if isinstance(m, SyscallEntered) and m.event.name == "sethostname"]
+    entered = [
+        i
+        for i, m in enumerate(done.messages)
+        if isinstance(m, SyscallEntered) and m.event.name == "sethostname"
+    ]
     finished = [e for e in done.syscalls("sethostname")]
     assert len(entered) == 1 and len(finished) == 1
     assert finished[0].category == "identity" and finished[0].result == 0
@@ -202,7 +222,9 @@ def test_stop_sends_sigterm_and_leaves_nothing() -> None:
     assert result.stopped_by_user
     assert result.signal == "SIGTERM" and result.exit_code == 143
     assert not session.engine.tasks
-    spawned = [m.event.child for m in messages if getattr(m, "event", None) is not None and m.event.kind == "spawn"]  # type: ignore[attr-defined]
+    spawned = [
+        m.event.child for m in messages if getattr(m, "event", None) is not None and m.event.kind == "spawn"
+    ]  # type: ignore[attr-defined]
     assert spawned and not any(alive(p) for p in spawned)
 
 

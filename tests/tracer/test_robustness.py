@@ -42,7 +42,9 @@ def test_exit_by_signal() -> None:
 
 
 def test_execs_repeatedly() -> None:
-    done = trace(["sh", "-c", "for i in 1 2 3 4 5 6 7 8 9 10; do /bin/true; done; exec /bin/sh -c 'exec /bin/true'"])
+    done = trace(
+        ["sh", "-c", "for i in 1 2 3 4 5 6 7 8 9 10; do /bin/true; done; exec /bin/sh -c 'exec /bin/true'"]
+    )
     assert done.result.exit_code == 0
     trues = [e for e in done.execs if e.path == "/bin/true"]
     assert len(trues) == 11
@@ -107,7 +109,7 @@ SCRIPT = """
 set -e
 mkdir -p {d}/m
 unshare -m --propagation private sh -c 'mount -t tmpfs bxrobust {d}/m; sleep 5' &
-python3 -c 'import threading, time; [threading.Thread(target=time.sleep, args=(3,)).start() for _ in range(8)]' &
+python3 -c 'import threading as t, time; [t.Thread(target=time.sleep, args=(3,)).start() for _ in range(8)]' &
 for i in 1 2 3 4 5 6 7 8; do /bin/true; done
 wait
 """
@@ -118,7 +120,11 @@ def test_stopped_at_random_points(tmp_path: Path, seed: int) -> None:
     rng = random.Random(seed)
     messages: list[Message] = []
     session = TraceSession(
-        TraceConfig(command=["sh", "-c", SCRIPT.format(d=tmp_path)], grace=rng.choice([0.2, 1.0]), all_syscalls=seed % 2 == 1),
+        TraceConfig(
+            command=["sh", "-c", SCRIPT.format(d=tmp_path)],
+            grace=rng.choice([0.2, 1.0]),
+            all_syscalls=seed % 2 == 1,
+        ),
         messages.extend,
     )
     session.start()

@@ -1,11 +1,12 @@
 """x86_64 system call numbers, as literal data.
 
 Numbers and names follow the kernel's arch/x86/entry/syscalls/syscall_64.tbl (64-bit ABI entries
-only: the x32 ABI's 512-547 are a different ABI, selected with ``X32_SYSCALL_BIT``). The table was
-generated once from the kernel uapi header ``asm/unistd_64.h`` and cross-checked against strace's
-``src/linux/x86_64/syscallent.h`` + ``syscallent-common.h`` and python-ptrace's table (which misnames
-283 as "timerfd"); it is kept literal because importing python-ptrace costs ~40 ms on the hot path.
-Numbers 336-423 are reserved so that 424+ line up with every other architecture.
+only: the x32 ABI's 512-547 are a different ABI, selected with ``X32_SYSCALL_BIT``). Generated once
+from strace's src/linux/x86_64/syscallent.h + syscallent-common.h (which also give SYSCALL_NARGS) and
+cross-checked: every entry of the kernel 6.1 uapi header asm/unistd_64.h and of python-ptrace's table
+agrees (python-ptrace misnames 283 "timerfd"). Kept literal because importing python-ptrace costs
+~40 ms. Numbers 336-423 are reserved so that 424+ line up with every other architecture; the entries
+after 462 name calls of the newest kernels, which an older kernel answers with ENOSYS.
 """
 
 from __future__ import annotations

@@ -1,0 +1,95 @@
+"""`boxtrace trace` and `boxtrace export` from the command line: exit codes, output, one-line errors."""
+
+from __future__ import annotations
+
+import json
+import os
+from pathlib import Path
+
+import pytest
+
+from tests.conftest import boxtrace
+
+root = pytest.mark.skipif(os.geteuid() != 0, reason="needs root: traces namespace and mount work")
+
+
+def one_line_error(stderr: str) -> str:
+    lines = [line for line in stderr.splitlines() if line.strip()]
+    assert len(lines) == 1, stderr
+    return lines[0]
+
+
+def test_no_command_is_a_usage_error() -> None:
+    proc = boxtrace("trace")
+    assert proc.returncode == 2
+    assert "no command to trace" in one_line_error(proc.stderr)
+
+
+def test_unknown_option_is_a_usage_error() -> None:
+    proc = boxtrace("trace", "--bogus", "--", "true")
+    assert proc.returncode == 2
+    one_line_error(proc.stderr)
+
+
+def test_unknown_command_exits_127() -> None:
+    proc = boxtrace("trace", "--", "boxtrace-no-such-command")
+    assert proc.returncode == 127
+    assert "command not found" in one_line_error(proc.stderr)
+
+
+def test_unwritable_output_is_a_usage_error(tmp_path: Path) -> None:
+    proc = boxtrace("trace", "-o", str(tmp_path / "missing" / "t.jsonl"), "--", "true")
+    assert proc.returncode == 2
+    assert "no such directory" in one_line_error(proc.stderr)
+
+
+@root
+def test_exit_status_and_signal() -> None:
+    assert boxtrace("trace", "--", "sh", "-c", "exit 5").returncode == 5
+    assert boxtrace("trace", "--", "sh", "-c", "kill -TERM $$").returncode == 143
+
+
+@root
+def test_plain_output_groups_by_process_and_keeps_output_apart() -> None:
+    proc = boxtrace("trace", "--", "unshare", "-u", "sh", "-c", "hostname bxcli; echo hello; echo oops >&2")
+    assert proc.returncode == 0
+    out = proc.stdout.splitlines()
+    assert any(line.startswith("unshare[") for line in out)  # a process header line
+    assert any("namespace" in line and "unshare(CLONE_NEWUTS" in line for line in out)
+    assert any("identity" in line and 'sethostname("bxcli"' in line for line in out)
+    assert any("stdout: hello" in line for line in out)
+    assert any("stderr: oops" in line for line in out)
+    assert "done: exit status 0" in proc.stderr
+
+
+@root
+def test_record_and_export_strace(tmp_path: Path) -> None:
+    trace = tmp_path / "t.jsonl"
+    proc = boxtrace("trace", "-o", str(trace), "--", "unshare", "-m", "--propagation", "private", "true")
+    assert proc.returncode == 0
+    lines = trace.read_text().splitlines()
+    header = json.loads(lines[0])
+    assert header["type"] == "header" and header["version"] == "1.0" and header["mode"] == "filtered"
+    assert header["command"] == ["unshare", "-m", "--propagation", "private", "true"]
+    out = tmp_path / "t.strace"
+    exp = boxtrace("export", str(trace), "--format", "strace", "-o", str(out))
+    assert exp.returncode == 0, exp.stderr
+    text = out.read_text().splitlines()
+    assert any(line.split(" ", 1)[1] == "unshare(CLONE_NEWNS) = 0" for line in text)
+    assert any('mount("none", "/", NULL, MS_REC|MS_PRIVATE, NULL) = 0' in line for line in text)
+    assert text[-1].endswith("+++ exited with 0 +++")
+    stdout = boxtrace("export", str(trace), "--format", "strace")
+    assert stdout.stdout.splitlines() == text
+
+
+def test_export_errors(tmp_path: Path) -> None:
+    missing = boxtrace("export", str(tmp_path / "nope.jsonl"), "--format", "strace")
+    assert missing.returncode == 2 and "no such file" in one_line_error(missing.stderr)
+    bad = tmp_path / "bad.jsonl"
+    bad.write_text('{"type": "header", "format": "boxtrace-trace", "version": "9.0"}\n')
+    proc = boxtrace("export", str(bad), "--format", "strace")
+    assert proc.returncode == 1
+    assert f"{bad}:1: format version 9.0 is not supported" in one_line_error(proc.stderr)
+    fmt = boxtrace("export", str(bad), "--format", "nope")
+    assert fmt.returncode == 2
+    one_line_error(fmt.stderr)
