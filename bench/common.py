@@ -72,13 +72,15 @@ def table(cases: list[Case]) -> list[str]:
     rows = ["| command | min (ms) | mean (ms) | stdev (ms) |", "| --- | ---: | ---: | ---: |"]
     for c in cases:
         rows.append(
-            f"| {c.label} | {min(c.times) * 1e3:.1f} | {c.mean * 1e3:.1f} | {statistics.pstdev(c.times) * 1e3:.1f} |"
+            f"| {c.label} | {min(c.times) * 1e3:.1f} | {c.mean * 1e3:.1f} "
+            f"| {statistics.pstdev(c.times) * 1e3:.1f} |"
         )
     return rows
 
 
 def machine_line() -> str:
-    return f"{platform.node()}, kernel {platform.release()}, {os.cpu_count()} CPUs, Python {platform.python_version()}"
+    kernel = platform.release()
+    return f"{platform.node()}, kernel {kernel}, {os.cpu_count()} CPUs, Python {platform.python_version()}"
 
 
 def write_section(section: str, text: str) -> None:

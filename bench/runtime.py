@@ -101,8 +101,9 @@ def main(argv: list[str] | None = None) -> int:
     lines = [
         SECTION,
         "",
-        f"Command: `.venv/bin/python -m bench.runtime --runs {args.runs}` (each command run {args.runs} times, "
-        "round-robin, after a warm-up; a busybox bundle from `runc spec` running `/bin/true`).",
+        f"Command: `.venv/bin/python -m bench.runtime --runs {args.runs}` "
+        f"(each command run {args.runs} times, round-robin, after a warm-up; "
+        "a busybox bundle from `runc spec` running `/bin/true`).",
         "",
         f"Machine: {machine_line()}; {tool_version(['runc', '--version'])}.",
         "",

@@ -49,3 +49,6 @@ class Explanation:
     result: str | None = None  # what the return value or error means here (e.g. EINVAL from pivot_root)
     entries: tuple[str, ...] = field(default=())
     fallback: bool = False
+    # Catalogue ids this event called for that the catalogue lacks (e.g. a flag newer than the
+    # catalogue); ``boxtrace explain --coverage`` lists them so the gap gets filled.
+    missing: tuple[str, ...] = ()

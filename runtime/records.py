@@ -71,8 +71,10 @@ def record(cls: type[T]) -> type[T]:
     for name, value in defaults.items():
         if isinstance(value, _Factory):
             delattr(cls, name)  # the class attribute would hide nothing but confuse readers
-    cls.__init__ = __init__  # type: ignore[misc]
-    cls.__repr__ = __repr__  # type: ignore[assignment,method-assign]
-    cls.__eq__ = __eq__  # type: ignore[assignment,method-assign]
-    cls.__hash__ = None  # type: ignore[assignment]
+    # setattr: the methods are attached to a class the type checker already knows (PEP 681 tells it
+    # what the constructor looks like).
+    setattr(cls, "__init__", __init__)  # noqa: B010
+    setattr(cls, "__repr__", __repr__)  # noqa: B010
+    setattr(cls, "__eq__", __eq__)  # noqa: B010
+    setattr(cls, "__hash__", None)  # noqa: B010
     return cls

@@ -24,6 +24,10 @@ class Exporter(Protocol):
 # format name -> module under boxtrace.exporters
 FORMATS: dict[str, str] = {
     "strace": "strace",
+    "md": "markdown",
+    "html": "html",
+    "json": "json_export",
+    "perfetto": "perfetto",
 }
 
 

@@ -1,0 +1,167 @@
+"""Markdown handout: the trace as chapters (one per phase of the container story), each event with its
+explanation. Readable on GitHub and printable as it is.
+
+Traced strings (paths, argv, written values, process names) appear only inside fenced code blocks and
+code spans, where neither Markdown nor the HTML GitHub allows is interpreted; a fence is made longer
+than any backtick run inside it. Consecutive events with the same explanation body (28 bounding-set
+drops, a run of cgroup mkdirs) share one explanation, so the handout stays short.
+"""
+
+from __future__ import annotations
+
+import shlex
+from collections.abc import Iterable
+from typing import TextIO
+
+from boxtrace.exporters.annotate import Annotated, Classify, Explain, annotate, describe, process_label
+from boxtrace.lessons.model import PHASES, Explanation
+from boxtrace.tracer.events import Event, TraceHeader
+
+DESCRIPTION = "Markdown handout: chapters by phase, each event with its explanation"
+
+
+def code_span(text: str) -> str:
+    """``text`` as an inline code span that no backtick inside can close."""
+    text = text.replace("\n", " ")
+    run = _longest_backtick_run(text)
+    fence = "`" * (run + 1)
+    pad = " " if text.startswith("`") or text.endswith("`") or not text.strip() else ""
+    return f"{fence}{pad}{text}{pad}{fence}"
+
+
+def code_block(lines: list[str]) -> str:
+    body = "\n".join(lines)
+    fence = "`" * max(3, _longest_backtick_run(body) + 1)
+    return f"{fence}text\n{body}\n{fence}\n"
+
+
+def _longest_backtick_run(text: str) -> int:
+    if "`" not in text:
+        return 0
+    best = run = 0
+    for c in text:
+        run = run + 1 if c == "`" else 0
+        best = max(best, run)
+    return best
+
+
+def anchor(phase: str) -> str:
+    """GitHub's heading anchor for ``## N. Phase`` headings."""
+    return phase.replace(" ", "-")
+
+
+def _body_key(ex: Explanation) -> tuple[str, str, str, str]:
+    return (ex.what, ex.why, ex.without, ex.result or "")
+
+
+def _explanation_md(ex: Explanation, flag_notes: dict[str, str]) -> list[str]:
+    out = [
+        f"**{_one_line(ex.title)}**" + (" *(generic: no specific catalogue entry)*" if ex.fallback else ""),
+        "",
+    ]
+    out.append(ex.what)
+    if ex.why:
+        out += ["", f"*Why:* {ex.why}"]
+    if ex.without:
+        out += ["", f"*Without it:* {ex.without}"]
+    if ex.result:
+        out += ["", f"*Result:* {ex.result}"]
+    if flag_notes:
+        out += [""] + [f"- `{name}`: {meaning}" for name, meaning in flag_notes.items()]
+    if ex.runtimes:
+        out += ["", f"*runc, crun, Docker:* {ex.runtimes}"]
+    refs = []
+    if ex.man:
+        refs.append("man " + ", ".join(ex.man))
+    if ex.entries:
+        refs.append("catalogue " + ", ".join(f"`{e}`" for e in ex.entries))
+    if refs:
+        out += ["", "<sub>" + "; ".join(refs) + "</sub>"]
+    out.append("")
+    return out
+
+
+def _one_line(text: str) -> str:
+    return " ".join(text.split())
+
+
+def _group_lines(group: list[Annotated]) -> list[str]:
+    lines = []
+    last_pid: int | None = None
+    for a in group:
+        ev = a.event
+        if ev.pid != last_pid:
+            lines.append(f"{process_label(ev)}:")
+            last_pid = ev.pid
+        lines.append(f"  #{ev.seq} {describe(ev)}")
+    return lines
+
+
+def _write_group(group: list[Annotated], out: TextIO) -> None:
+    ex = group[0].explanation
+    notes: dict[str, str] = {}
+    for a in group:
+        for f in a.explanation.flags:
+            notes.setdefault(f.name, f.meaning)
+    out.write(code_block(_group_lines(group)))
+    out.write("\n")
+    out.write("\n".join(_explanation_md(ex, notes)))
+    out.write("\n")
+
+
+def export(
+    header: TraceHeader,
+    events: Iterable[Event],
+    out: TextIO,
+    explain: Explain | None = None,
+    classify: Classify | None = None,
+) -> None:
+    annotated = list(annotate(events, explain, classify))
+    counts = {p: 0 for p in PHASES}
+    for a in annotated:
+        counts[a.phase] += 1
+    command = shlex.join(header.command)
+    out.write("# How this container was made, one system call at a time\n\n")
+    out.write(f"Trace of {code_span(command)}\n\n")
+    out.write("| | |\n| --- | --- |\n")
+    for label, value in (
+        ("recorded", header.start_time),
+        ("kernel", f"{header.kernel} ({header.arch})"),
+        ("boxtrace", f"{header.boxtrace_version}, trace format {header.version}, mode {header.mode}"),
+        ("events", str(len(annotated))),
+    ):
+        out.write(f"| {label} | {code_span(value)} |\n")
+    out.write("\n## Chapters\n\n")
+    number = 0
+    numbers: dict[str, int] = {}
+    for phase in PHASES:
+        if counts[phase]:
+            number += 1
+            numbers[phase] = number
+            out.write(
+                f"{number}. [{phase.capitalize()}](#{number}-{anchor(phase)}) — {counts[phase]} events\n"
+            )
+    out.write(
+        "\nEach chapter lists the calls as `boxtrace trace` printed them (`#seq` first), then what they do,"
+        " why a container runtime makes them and what would go wrong without them.\n"
+    )
+    # Chapters keep the trace's order inside; a phase that recurs later (e.g. the filesystem set-up of a
+    # second container) is shown again under its chapter heading, so each heading appears once per run.
+    current: str | None = None
+    group: list[Annotated] = []
+    for a in annotated:
+        if a.phase != current:
+            if group:
+                _write_group(group, out)
+                group = []
+            current = a.phase
+            out.write(f"\n## {numbers[current]}. {current.capitalize()}\n\n")
+        if group and (
+            _body_key(group[0].explanation) != _body_key(a.explanation)
+            or group[0].explanation.title.split("(")[0] != a.explanation.title.split("(")[0]
+        ):
+            _write_group(group, out)
+            group = []
+        group.append(a)
+    if group:
+        _write_group(group, out)

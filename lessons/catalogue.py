@@ -1,0 +1,254 @@
+"""The explanation catalogue: TOML files under ``lessons/catalogue/``, loaded and validated once.
+
+Each file holds ``[[entry]]`` tables and, optionally, one ``[defaults]`` table whose keys fill in any
+entry of that file that leaves them out (a family of flags shares its man page and most of its "why").
+An entry's id is ``KIND.NAME``: ``syscall.mount``, ``flag.MS_REC``, ``value.PR_SET_NO_NEW_PRIVS``,
+``cap.CAP_SYS_ADMIN``, ``cgroup.pids.max``, ``idmap.uid_map``, ``device.null``, ``fs.overlay``,
+``errno.EPERM``, ``error.pivot_root.EINVAL``... (``KINDS`` lists them all).
+
+A bad file raises :class:`CatalogueError`, whose message names the file and the entry, so a typo in
+teaching material fails the test suite instead of showing a half-empty explanation in class.
+"""
+
+from __future__ import annotations
+
+import re
+import string
+import tomllib
+from collections.abc import Iterator, Mapping
+from dataclasses import dataclass, field
+from functools import cache
+from pathlib import Path
+from types import MappingProxyType
+from typing import Any
+
+from boxtrace.lessons.model import FlagNote
+
+CATALOGUE_DIR = Path(__file__).resolve().parent / "catalogue"
+
+# What an id's first part may be, and what it names.
+KINDS: Mapping[str, str] = MappingProxyType(
+    {
+        "syscall": "a system call",
+        "flag": "one bit of a flag argument (CLONE_NEWPID, MS_REC, MOUNT_ATTR_RDONLY, ...)",
+        "value": "one value of an enumerated argument (PR_SET_NO_NEW_PRIVS, FSCONFIG_SET_STRING, ...)",
+        "cap": "a capability",
+        "field": "a field of a struct argument (clone_args.set_tid)",
+        "cgroup": "a cgroup file, or a cgroup operation (create, remove)",
+        "idmap": "a user namespace's /proc/PID/{uid_map,gid_map,setgroups}",
+        "device": "a device node a runtime creates in the container's /dev",
+        "devlink": "a symbolic link a runtime creates in the container's /dev",
+        "devdir": "a directory a runtime creates in the container's /dev",
+        "fs": "a filesystem type given to mount or fsopen",
+        "option": "a mount option in mount's data string or fsconfig's key",
+        "errno": "an error number, in general",
+        "error": "an error of one system call (error.SYSCALL.ERRNO)",
+        "event": "a process event: spawn, exec, exit, output",
+    }
+)
+
+REQUIRED: tuple[str, ...] = ("id", "title", "what", "why", "without", "man", "runtimes")
+# ``here``: a sentence with {placeholders} filled from the event's facts (detail keys and a few
+# derived values); left out when a placeholder has no value. ``result``: what a successful return
+# value means. ``docs``: kernel documentation paths. ``since``: the kernel version that added it.
+OPTIONAL: tuple[str, ...] = ("here", "result", "docs", "since")
+_STRING_KEYS = frozenset({"id", "title", "what", "why", "without", "runtimes", "here", "result", "since"})
+_ALLOWED = frozenset(REQUIRED) | frozenset(OPTIONAL)
+_DEFAULTABLE = _ALLOWED - {"id", "title", "what"}
+
+MAN_PAGE = re.compile(r"^[a-z0-9_][a-z0-9_.+-]*\([1-8][a-z]*\)$")
+_ID = re.compile(r"^([a-z]+)\.(\S+)$")
+TITLE_MAX = 80
+
+
+class CatalogueError(ValueError):
+    """A catalogue file that cannot be used: the message names the file and the entry."""
+
+    def __init__(self, path: Path | str, entry: str | None, problem: str) -> None:
+        where = f"{path}: entry {entry}" if entry is not None else f"{path}"
+        super().__init__(f"{where}: {problem}")
+        self.path = str(path)
+        self.entry = entry
+        self.problem = problem
+
+
+@dataclass(frozen=True, slots=True)
+class Entry:
+    """One catalogue entry. ``kind`` and ``name`` are the two parts of ``id``."""
+
+    id: str
+    kind: str
+    name: str
+    title: str
+    what: str
+    why: str
+    without: str
+    man: tuple[str, ...]
+    runtimes: str
+    here: str | None = None
+    result: str | None = None
+    docs: tuple[str, ...] = ()
+    since: str | None = None
+    source: str = ""
+    # Prebuilt once so explaining an event only looks entries up (exports explain 100,000 events).
+    note: FlagNote = field(init=False, repr=False, compare=False)
+    here_fields: tuple[str, ...] = field(init=False, repr=False, compare=False)
+
+    def __post_init__(self) -> None:
+        object.__setattr__(self, "note", FlagNote(name=self.name, meaning=self.what, entry=self.id))
+        names = tuple(f for _, f, _, _ in string.Formatter().parse(self.here or "") if f)
+        object.__setattr__(self, "here_fields", names)
+
+
+class Catalogue:
+    """The loaded catalogue: entries by id, read-only after loading."""
+
+    __slots__ = ("_by_id", "_by_name", "files")
+
+    def __init__(self, entries: Mapping[str, Entry], files: tuple[str, ...]) -> None:
+        self._by_id: Mapping[str, Entry] = MappingProxyType(dict(entries))
+        by_name: dict[str, list[str]] = {}
+        for entry in entries.values():
+            by_name.setdefault(entry.name.lower(), []).append(entry.id)
+        self._by_name: Mapping[str, tuple[str, ...]] = MappingProxyType(
+            {name: tuple(ids) for name, ids in by_name.items()}
+        )
+        self.files = files
+
+    def __len__(self) -> int:
+        return len(self._by_id)
+
+    def __iter__(self) -> Iterator[Entry]:
+        return iter(self._by_id.values())
+
+    def __contains__(self, entry_id: object) -> bool:
+        return entry_id in self._by_id
+
+    def get(self, entry_id: str) -> Entry | None:
+        return self._by_id.get(entry_id)
+
+    def __getitem__(self, entry_id: str) -> Entry:
+        return self._by_id[entry_id]
+
+    def ids(self, kind: str | None = None) -> list[str]:
+        return sorted(e.id for e in self._by_id.values() if kind is None or e.kind == kind)
+
+    def find(self, name: str) -> tuple[Entry, ...]:
+        """Every entry named ``name`` whatever its kind (``MS_REC`` -> flag.MS_REC), case-insensitive.
+
+        An id (``cgroup.pids.max``) finds itself; a bare cgroup file name (``pids.max``) finds its entry.
+        """
+        direct = self._by_id.get(name)
+        if direct is not None:
+            return (direct,)
+        ids = self._by_name.get(name.lower(), ())
+        return tuple(self._by_id[i] for i in ids)
+
+
+def _check_entry(path: Path, index: int, raw: object, defaults: Mapping[str, Any]) -> Entry:
+    label = f"#{index + 1}"
+    if not isinstance(raw, dict):
+        raise CatalogueError(path, label, "is not a table")
+    entry_id = raw.get("id")
+    if isinstance(entry_id, str) and entry_id:
+        label = entry_id
+    data = {**defaults, **raw}
+    unknown = sorted(set(data) - _ALLOWED)
+    if unknown:
+        raise CatalogueError(path, label, f"unknown key(s) {', '.join(unknown)}")
+    missing = [k for k in REQUIRED if k not in data]
+    if missing:
+        raise CatalogueError(path, label, f"missing required key(s) {', '.join(missing)}")
+    for key in _STRING_KEYS & data.keys():
+        value = data[key]
+        if not isinstance(value, str) or not value.strip():
+            raise CatalogueError(path, label, f"{key} must be a non-empty string")
+    match = _ID.match(data["id"])
+    if match is None:
+        raise CatalogueError(path, label, "id must be KIND.NAME, e.g. flag.MS_REC")
+    kind, name = match.groups()
+    if kind not in KINDS:
+        raise CatalogueError(path, label, f"unknown kind {kind!r} (known: {', '.join(KINDS)})")
+    title = data["title"]
+    if "\n" in title or len(title) > TITLE_MAX:
+        raise CatalogueError(path, label, f"title must be one line of at most {TITLE_MAX} characters")
+    man = data["man"]
+    if isinstance(man, str):
+        man = [man]
+    if not isinstance(man, list) or not man:
+        raise CatalogueError(path, label, "man must be a non-empty list of man pages")
+    for page in man:
+        if not isinstance(page, str) or not MAN_PAGE.match(page):
+            raise CatalogueError(path, label, f"man page {page!r} is not of the form name(N), e.g. mount(2)")
+    docs = data.get("docs", [])
+    if not isinstance(docs, list) or not all(isinstance(d, str) and d for d in docs):
+        raise CatalogueError(path, label, "docs must be a list of strings")
+    here = data.get("here")
+    if here is not None:
+        try:
+            parsed = list(string.Formatter().parse(here))
+        except ValueError as exc:
+            raise CatalogueError(path, label, f"here: bad template ({exc})") from None
+        for _, field_name, spec, conv in parsed:
+            if field_name is not None and (not field_name.isidentifier() or spec or conv):
+                raise CatalogueError(path, label, f"here: placeholder {{{field_name}}} must be a plain name")
+    return Entry(
+        id=data["id"],
+        kind=kind,
+        name=name,
+        title=title,
+        what=data["what"].strip(),
+        why=data["why"].strip(),
+        without=data["without"].strip(),
+        man=tuple(man),
+        runtimes=data["runtimes"].strip(),
+        here=here.strip() if here is not None else None,
+        result=data["result"].strip() if "result" in data else None,
+        docs=tuple(docs),
+        since=data.get("since"),
+        source=path.name,
+    )
+
+
+def load_file(path: Path) -> list[Entry]:
+    """The entries of one catalogue file, validated."""
+    try:
+        with open(path, "rb") as handle:
+            data = tomllib.load(handle)
+    except tomllib.TOMLDecodeError as exc:
+        raise CatalogueError(path, None, f"not valid TOML ({exc})") from None
+    unknown = sorted(set(data) - {"entry", "defaults"})
+    if unknown:
+        raise CatalogueError(path, None, f"unknown top-level key(s) {', '.join(unknown)}; use [[entry]]")
+    defaults = data.get("defaults", {})
+    if not isinstance(defaults, dict):
+        raise CatalogueError(path, None, "[defaults] must be a table")
+    bad_defaults = sorted(set(defaults) - _DEFAULTABLE)
+    if bad_defaults:
+        raise CatalogueError(path, None, f"[defaults] cannot set {', '.join(bad_defaults)}")
+    entries = data.get("entry", [])
+    if not isinstance(entries, list) or not entries:
+        raise CatalogueError(path, None, "no [[entry]] tables")
+    return [_check_entry(path, i, raw, defaults) for i, raw in enumerate(entries)]
+
+
+def load_catalogue(directory: Path | str | None = None) -> Catalogue:
+    """Load and validate every ``*.toml`` in ``directory`` (the packaged catalogue by default)."""
+    root = Path(directory) if directory is not None else CATALOGUE_DIR
+    files = sorted(root.glob("*.toml"))
+    if not files:
+        raise CatalogueError(root, None, "no catalogue files (*.toml)")
+    entries: dict[str, Entry] = {}
+    for path in files:
+        for entry in load_file(path):
+            first = entries.get(entry.id)
+            if first is not None:
+                raise CatalogueError(path, entry.id, f"duplicate id, first defined in {first.source}")
+            entries[entry.id] = entry
+    return Catalogue(entries, tuple(p.name for p in files))
+
+
+@cache
+def catalogue() -> Catalogue:
+    """The packaged catalogue, loaded once per process (it is immutable)."""
+    return load_catalogue()

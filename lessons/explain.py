@@ -1,0 +1,460 @@
+"""``explain(event) -> Explanation``: one event, explained from the catalogue.
+
+The text lives in the catalogue (``lessons/catalogue/*.toml``); this module only decides which
+entries an event calls for, reading the facts the decoders put on the event:
+
+- the *subject*: the entry that says what this particular call does (the prctl option, the cgroup
+  file written, the filesystem mounted, the propagation type set...). Its title heads the explanation;
+- the syscall's own entry;
+- one :class:`FlagNote` per flag or value (CLONE_NEWPID, MS_REC, PR_CAP_AMBIENT_RAISE, CAP_KILL...);
+- the result: ``error.SYSCALL.ERRNO`` when there is one (pivot_root's EINVAL), else ``errno.ERRNO``.
+
+Only dict lookups per event: an export explains 100,000 events in well under a second.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import re
+from collections.abc import Callable, Iterable
+from typing import Any
+
+from boxtrace.lessons.catalogue import Catalogue, Entry, catalogue
+from boxtrace.lessons.model import Explanation, FlagNote
+from boxtrace.tracer.events import (
+    Event,
+    ExecEvent,
+    ExitEvent,
+    OutputEvent,
+    SpawnEvent,
+    SyscallEvent,
+)
+from boxtrace.tracer.tables.clone import CLONE3_FLAGS, NS_FILE_OF_FLAG
+from boxtrace.tracer.tables.mount import MOUNT_FLAGS, PROPAGATION_NAMES
+
+__all__ = ["explain", "explain_names", "summary"]
+
+# Calls that are only interesting for what they touch: the syscall entry alone ("write writes
+# bytes") explains nothing specific, the cgroup file, id map or device does.
+FILE_CALLS: frozenset[str] = frozenset(
+    {"openat", "open", "creat", "mkdir", "mkdirat", "rmdir", "unlinkat", "mknod", "mknodat", "symlink"}
+    | {"symlinkat", "write"}
+)
+
+# Arguments whose text is one enumerated value (the prctl option, fsconfig's cmd...).
+_ENUM_ARGS: frozenset[str] = frozenset({"option", "cmd", "operation", "op", "dumpable", "mode"})
+_VALUE_NAME = re.compile(r"^[A-Z_][A-Z0-9_]*$")
+
+# /proc/PID/ns file name -> the CLONE_NEW* flag that makes that namespace (setns names types this way).
+_NS_FLAG: dict[str, str] = {NS_FILE_OF_FLAG[bit]: name for name, bit in CLONE3_FLAGS if bit in NS_FILE_OF_FLAG}
+_NS_FLAG["pid_for_children"] = "CLONE_NEWPID"
+_NS_FLAG["time_for_children"] = "CLONE_NEWTIME"
+# "private" -> "MS_PRIVATE" (the decoder reports the propagation type by its mountinfo name).
+_PROPAGATION_FLAG: dict[str, str] = {word: MOUNT_FLAGS.by_value[bit] for bit, word in PROPAGATION_NAMES.items()}
+_MOUNT_OPERATION_FLAG: dict[str, str] = {
+    "bind": "MS_BIND",
+    "move": "MS_MOVE",
+    "remount": "MS_REMOUNT",
+    "remount-bind": "MS_REMOUNT",
+}
+# Filesystem options explained by their own entries (overlay's layers, devpts's private instance).
+_OPTION_KEYS: frozenset[str] = frozenset({"lowerdir", "upperdir", "workdir", "newinstance", "ptmxmode"})
+
+
+class _Found:
+    """What one event calls for: ids in order of use, the subject, notes and ids the catalogue lacks."""
+
+    __slots__ = ("cat", "ids", "missing", "notes", "subject")
+
+    def __init__(self, cat: Catalogue) -> None:
+        self.cat = cat
+        self.ids: list[str] = []
+        self.notes: list[FlagNote] = []
+        self.missing: list[str] = []
+        self.subject: Entry | None = None
+
+    def use(self, entry_id: str) -> Entry | None:
+        entry = self.cat.get(entry_id)
+        if entry is None:
+            if entry_id not in self.missing:
+                self.missing.append(entry_id)
+            return None
+        if entry_id not in self.ids:
+            self.ids.append(entry_id)
+        return entry
+
+    def note(self, name: str, kinds: tuple[str, ...] = ("flag", "value")) -> None:
+        """A FlagNote for ``name``, the first kind that has it; missing under the first kind."""
+        for kind in kinds:
+            entry = self.cat.get(f"{kind}.{name}")
+            if entry is not None:
+                if entry.id not in self.ids:
+                    self.ids.append(entry.id)
+                    self.notes.append(entry.note)
+                return
+        self.use(f"{kinds[0]}.{name}")
+
+    def subject_of(self, *candidates: str) -> None:
+        """The first candidate the catalogue has becomes the subject (once)."""
+        if self.subject is not None:
+            return
+        for entry_id in candidates:
+            entry = self.cat.get(entry_id)
+            if entry is not None:
+                self.subject = entry
+                if entry_id not in self.ids:
+                    self.ids.append(entry_id)
+                return
+        if candidates:
+            self.use(candidates[0])
+
+
+def _basename(path: Any) -> str:
+    return str(path).rstrip("/").rsplit("/", 1)[-1] if path else ""
+
+
+# --- per-family subjects --------------------------------------------------------------------------
+
+
+def _mount(ev: SyscallEvent, f: _Found) -> None:
+    d = ev.detail
+    op = d.get("operation")
+    if op == "propagation":
+        prop = d.get("propagation")
+        words = prop if isinstance(prop, list) else [prop]
+        f.subject_of(*(f"flag.{_PROPAGATION_FLAG[w]}" for w in words if w in _PROPAGATION_FLAG))
+    elif op in _MOUNT_OPERATION_FLAG:
+        f.subject_of(f"flag.{_MOUNT_OPERATION_FLAG[op]}")
+    elif op == "new" and d.get("fstype"):
+        f.subject_of(f"fs.{d['fstype']}")
+    options = d.get("options")
+    if isinstance(options, dict):
+        for key in options:
+            if key in _OPTION_KEYS:
+                f.note(key, ("option",))
+
+
+def _fsopen(ev: SyscallEvent, f: _Found) -> None:
+    fstype = ev.detail.get("fstype")
+    if fstype:
+        f.note(str(fstype), ("fs",))
+
+
+def _fsconfig(ev: SyscallEvent, f: _Found) -> None:
+    key = ev.detail.get("key")
+    if isinstance(key, str) and key in _OPTION_KEYS:
+        f.note(key, ("option",))
+
+
+def _setns(ev: SyscallEvent, f: _Found) -> None:
+    for ns in ev.detail.get("namespaces") or ():
+        flag = _NS_FLAG.get(ns)
+        if flag is not None:
+            f.note(flag, ("flag",))
+
+
+def _clone3(ev: SyscallEvent, f: _Found) -> None:
+    if ev.detail.get("set_tid"):
+        f.note("set_tid", ("field",))
+
+
+def _capset(ev: SyscallEvent, f: _Found) -> None:
+    for cap in ev.detail.get("permitted") or ():
+        f.note(str(cap), ("cap",))
+
+
+def _seccomp(ev: SyscallEvent, f: _Found) -> None:
+    action = ev.detail.get("action")
+    if action:
+        f.note(str(action), ("value",))
+
+
+def _file(ev: SyscallEvent, f: _Found) -> None:
+    d = ev.detail
+    cat = ev.category_name
+    if cat == "cgroup":
+        if "cgroup_file" in d:
+            f.subject_of(f"cgroup.{d['cgroup_file']}")
+        elif d.get("action") in ("create", "remove"):
+            f.subject_of(f"cgroup.{d['action']}")
+    elif cat == "idmap":
+        f.subject_of(f"idmap.{d.get('file')}")
+    elif cat == "device":
+        name = _basename(d.get("path"))
+        if ev.name in ("symlink", "symlinkat"):
+            f.subject_of(f"devlink.{name}")
+        elif ev.name in ("mkdir", "mkdirat"):
+            f.subject_of(f"devdir.{name}")
+        else:
+            f.subject_of(f"device.{name}")
+
+
+_SUBJECTS: dict[str, Callable[[SyscallEvent, _Found], None]] = {
+    "mount": _mount,
+    "fsopen": _fsopen,
+    "fsconfig": _fsconfig,
+    "setns": _setns,
+    "clone3": _clone3,
+    "capset": _capset,
+    "seccomp": _seccomp,
+    **{name: _file for name in FILE_CALLS},
+}
+
+# The argument whose value names the subject, per call (prctl's option, seccomp's operation...).
+_SUBJECT_ARG: dict[str, str] = {"prctl": "option", "seccomp": "operation", "fsconfig": "cmd"}
+
+
+# --- text -----------------------------------------------------------------------------------------
+
+
+def _md_code(value: Any) -> str:
+    if isinstance(value, list):
+        value = ", ".join(str(v) for v in value)
+    elif isinstance(value, dict):
+        value = ", ".join(f"{k}={v}" for k, v in value.items())
+    text = str(value).replace("`", "'").replace("\n", " ")
+    if len(text) > 200:
+        text = text[:200] + "..."
+    return f"`{text}`"
+
+
+def _here(entry: Entry, facts: dict[str, Any]) -> str | None:
+    """The entry's ``here`` sentence filled from the event's facts; None if a fact is missing."""
+    if entry.here is None:
+        return None
+    values = {}
+    for name in entry.here_fields:
+        value = facts.get(name)
+        if value is None or value == "" or value == []:
+            return None
+        values[name] = _md_code(value)
+    return entry.here.format_map(values)
+
+
+def _join_man(*entries: Entry | None) -> tuple[str, ...]:
+    out: list[str] = []
+    for entry in entries:
+        if entry is not None:
+            for page in entry.man:
+                if page not in out:
+                    out.append(page)
+    return tuple(out)
+
+
+def summary(event: SyscallEvent) -> str:
+    """A short label of the call, for titles: ``mount MS_REC|MS_PRIVATE``, ``write pids.max``."""
+    name = event.name
+    if name in FILE_CALLS:
+        base = _basename(event.detail.get("path"))
+        return f"{name} {base}" if base else name
+    if name in _SUBJECT_ARG:
+        arg = event.arg(_SUBJECT_ARG[name])
+        if arg is not None:
+            return f"{name} {arg.text}"
+    for arg in event.args:
+        if arg.flags:
+            return f"{name} {'|'.join(arg.flags)}"
+    if name == "mount" and event.detail.get("fstype"):
+        return f"mount {event.detail['fstype']}"
+    return name
+
+
+def _generic(name: str, event_kind: str) -> Explanation:
+    """What every event gets when the catalogue has nothing: honest, generic, marked fallback."""
+    return Explanation(
+        title=f"{name} ({event_kind})",
+        what=f"`{name}` has no entry in boxtrace's catalogue yet; its man page says what it does.",
+        why="It is not one of the calls boxtrace explains as part of building a container.",
+        without="Not known: the catalogue does not cover this call.",
+        man=(f"{name}(2)",) if event_kind == "syscall" else (),
+        runtimes="",
+        entries=(),
+        fallback=True,
+        missing=(f"syscall.{name}",) if event_kind == "syscall" else (),
+    )
+
+
+def _ns_result(ns_changed: dict[str, int]) -> str:
+    shown = ", ".join(f"{ns}:[{inode}]" for ns, inode in sorted(ns_changed.items()))
+    return f"New namespaces: {shown}."
+
+
+def _explain_syscall(ev: SyscallEvent, cat: Catalogue) -> Explanation:
+    f = _Found(cat)
+    name = ev.name
+    syscall = cat.get(f"syscall.{name}")
+    if syscall is not None:
+        f.ids.append(syscall.id)
+    subject_arg = _SUBJECT_ARG.get(name)
+    for arg in ev.args:
+        if arg.flags:
+            for flag in arg.flags:
+                f.note(flag)
+        elif arg.name in _ENUM_ARGS and _VALUE_NAME.match(arg.text):
+            if arg.name == subject_arg:
+                f.subject_of(f"value.{arg.text}")
+            else:
+                f.note(arg.text, ("value",))
+        elif arg.name == "cap" and _VALUE_NAME.match(arg.text):
+            f.note(arg.text, ("cap",))
+    extra = _SUBJECTS.get(name)
+    if extra is not None:
+        extra(ev, f)
+
+    error: Entry | None = None
+    if ev.errno:
+        error = cat.get(f"error.{name}.{ev.errno}") or cat.get(f"errno.{ev.errno}")
+        if error is None:
+            f.use(f"errno.{ev.errno}")
+        elif error.id not in f.ids:
+            f.ids.append(error.id)
+
+    subject = f.subject
+    specific = subject is not None or (syscall is not None and name not in FILE_CALLS)
+    if not specific:
+        generic = _generic(name, "syscall")
+        if syscall is None and not f.ids:
+            return generic
+        # A known call on an unknown target (a cgroup file the catalogue lacks): say what is known.
+        base = syscall
+        assert base is not None or f.ids
+        return Explanation(
+            title=f"{base.title} ({summary(ev)})" if base is not None else generic.title,
+            what=base.what if base is not None else generic.what,
+            why=base.why if base is not None else generic.why,
+            without=base.without if base is not None else generic.without,
+            man=_join_man(base, error) or generic.man,
+            runtimes=base.runtimes if base is not None else "",
+            flags=tuple(f.notes),
+            result=error.what if error is not None else None,
+            entries=tuple(f.ids),
+            fallback=True,
+            missing=tuple(f.missing),
+        )
+
+    main = subject if subject is not None else syscall
+    assert main is not None
+    facts = ev.detail
+    what = main.what
+    here = _here(main, facts)
+    if here is None and syscall is not None and main is not syscall:
+        here = _here(syscall, facts)
+    if here is not None:
+        what = f"{what} {here}"
+    label = summary(ev)
+    result: str | None
+    if error is not None:
+        result = error.what
+    elif ev.result is not None and ev.errno is None:
+        parts = [p for p in (main.result, syscall.result if syscall is not main and syscall else None) if p]
+        if ev.ns_changed:
+            parts.append(_ns_result(ev.ns_changed))
+        result = " ".join(parts) if parts else None
+    else:
+        result = None
+    return Explanation(
+        title=f"{main.title} ({label})" if label != main.name else main.title,
+        what=what,
+        why=main.why,
+        without=main.without,
+        man=_join_man(syscall, main, error),
+        runtimes=main.runtimes,
+        flags=tuple(f.notes),
+        result=result,
+        entries=tuple(f.ids),
+        fallback=False,
+        missing=tuple(f.missing),
+    )
+
+
+def _from_entry(entry: Entry, facts: dict[str, Any], f: _Found, result: str | None = None) -> Explanation:
+    here = _here(entry, facts)
+    return Explanation(
+        title=entry.title,
+        what=f"{entry.what} {here}" if here else entry.what,
+        why=entry.why,
+        without=entry.without,
+        man=entry.man,
+        runtimes=entry.runtimes,
+        flags=tuple(f.notes),
+        result=result,
+        entries=tuple(f.ids),
+        fallback=False,
+        missing=tuple(f.missing),
+    )
+
+
+def _explain_process(event: Event, cat: Catalogue) -> Explanation:
+    f = _Found(cat)
+    facts: dict[str, Any] = {"pid": event.pid, "comm": event.comm}
+    if isinstance(event, SpawnEvent):
+        entry_id = "event.spawn.thread" if event.thread else "event.spawn"
+        facts.update(child=event.child, how=event.how)
+        for flag in event.flags:
+            f.note(flag, ("flag",))
+    elif isinstance(event, ExecEvent):
+        entry_id = "event.exec"
+        facts.update(path=event.path, argv=" ".join(event.argv))
+    elif isinstance(event, ExitEvent):
+        entry_id = "event.exit.signal" if event.signal else "event.exit"
+        facts.update(status=event.status, signal=event.signal)
+    elif isinstance(event, OutputEvent):
+        entry_id = "event.output"
+        facts.update(stream=event.stream)
+    else:
+        return _generic(event.kind, event.kind)
+    entry = cat.get(entry_id)
+    if entry is None:
+        generic = _generic(event.kind, event.kind)
+        return dataclasses.replace(generic, missing=(entry_id,))
+    f.ids.insert(0, entry.id)
+    return _from_entry(entry, facts, f)
+
+
+def explain(event: Event, cat: Catalogue | None = None) -> Explanation:
+    """The explanation of one event (any kind), from ``cat`` or the packaged catalogue."""
+    if cat is None:
+        cat = catalogue()
+    if isinstance(event, SyscallEvent):
+        return _explain_syscall(event, cat)
+    return _explain_process(event, cat)
+
+
+def explain_names(syscall: str, names: Iterable[str], cat: Catalogue | None = None) -> Explanation:
+    """What ``boxtrace explain SYSCALL [NAME...]`` shows: the syscall (or any entry id) with notes.
+
+    Each name is looked up as a flag, value, capability, filesystem, option, cgroup file, id map,
+    device or error of this call. Raises KeyError naming the first thing the catalogue lacks.
+    """
+    if cat is None:
+        cat = catalogue()
+    main = cat.get(f"syscall.{syscall}") or cat.get(syscall)
+    if main is None:
+        raise KeyError(syscall)
+    f = _Found(cat)
+    f.ids.append(main.id)
+    error: Entry | None = None
+    for name in names:
+        error_entry = cat.get(f"error.{main.name}.{name}") if main.kind == "syscall" else None
+        if error_entry is not None or (name.startswith("E") and cat.get(f"errno.{name}")):
+            error = error_entry or cat[f"errno.{name}"]
+            f.ids.append(error.id)
+            continue
+        found = [e for e in cat.find(name) if e.kind not in ("syscall", "error", "event")]
+        if not found:
+            raise KeyError(name)
+        entry = found[0]
+        if entry.id not in f.ids:
+            f.ids.append(entry.id)
+            f.notes.append(entry.note)
+    return Explanation(
+        title=main.title,
+        what=main.what,
+        why=main.why,
+        without=main.without,
+        man=_join_man(main, *(cat[i] for i in f.ids[1:])),
+        runtimes=main.runtimes,
+        flags=tuple(f.notes),
+        result=error.what if error is not None else main.result,
+        entries=tuple(f.ids),
+    )
