@@ -11,7 +11,10 @@ import re
 
 from boxtrace.runtime.errors import RuntimeUsageError
 from boxtrace.runtime.records import field, record
-from boxtrace.runtime.spec import Spec, User
+
+TYPE_CHECKING = False
+if TYPE_CHECKING:
+    from boxtrace.runtime.spec import Spec, User
 
 _SIZE_UNITS = {"": 1, "b": 1, "k": 1024, "m": 1024**2, "g": 1024**3, "t": 1024**4}
 _SIZE = re.compile(r"^\s*(\d+(?:\.\d+)?)\s*([bkmgt]?)(?:i?b)?\s*$", re.IGNORECASE)
@@ -116,6 +119,34 @@ def parse_cpus(text: str) -> float:
     return value
 
 
+def runtime_argv(opts: RunOptions) -> list[str]:
+    """The `boxtrace-runtime run` arguments that give back ``opts``: how a traced `boxtrace run`
+    hands its options to the runtime process it starts under the tracer."""
+    argv: list[str] = []
+    for flag, value in (
+        ("--hostname", opts.hostname),
+        ("--memory", None if opts.memory is None else str(opts.memory)),
+        ("--pids", None if opts.pids is None else str(opts.pids)),
+        ("--cpus", None if opts.cpus is None else repr(opts.cpus)),
+        ("--workdir", opts.workdir),
+        ("--user", opts.user),
+        ("--name", opts.name),
+    ):
+        if value is not None:
+            argv += [flag, value]
+    for item in opts.env:
+        argv += ["--env", item]
+    if opts.rootless:
+        argv.append("--rootless")
+    if opts.keep:
+        argv.append("--keep")
+    if opts.image is not None:
+        argv.append(opts.image)
+    if opts.command:
+        argv += ["--", *opts.command]
+    return argv
+
+
 def new_container_id() -> str:
     return os.urandom(6).hex()
 
@@ -145,6 +176,7 @@ def apply_options(spec: Spec, opts: RunOptions) -> None:
 
 def resolve_user(text: str, rootfs: str) -> User:
     """UID[:GID] with numbers, or names looked up in the image's /etc/passwd and /etc/group."""
+    from boxtrace.runtime.spec import User
     user_part, _, group_part = text.partition(":")
     passwd = _read_db(os.path.join(rootfs, "etc/passwd"))
     groups = _read_db(os.path.join(rootfs, "etc/group"))

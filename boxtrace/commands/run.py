@@ -39,6 +39,11 @@ def add_parser(sub: Any) -> str:
     add_run_arguments(parser)
     tracing = parser.add_argument_group("tracing")
     tracing.add_argument("--no-trace", action="store_true", help="run the container without tracing it")
+    tracing.add_argument("-o", "--output", metavar="FILE", help="record the trace to FILE (JSON Lines)")
+    tracing.add_argument(
+        "--all", action="store_true", help="trace every system call, not only the container set"
+    )
+    tracing.add_argument("--plain", action="store_true", help="plain line output (the default for now)")
     return "run"
 
 
@@ -47,10 +52,20 @@ def main(args: argparse.Namespace) -> int:
         opts = options_from_args(args, list(args.command_argv))
     except RuntimeUsageError as exc:
         raise UsageError(str(exc), prog="boxtrace run") from None
-    from boxtrace.runtime.launch import run_with_options
+    if args.no_trace:
+        if args.output or args.all:
+            raise UsageError("-o and --all need tracing: drop --no-trace", prog="boxtrace run")
+        from boxtrace.runtime.launch import run_with_options
 
-    if not args.no_trace:
-        import sys
+        return run_with_options(opts)
+    import sys
 
-        print("boxtrace: the tracer is not available yet; running untraced", file=sys.stderr)
-    return run_with_options(opts)
+    from boxtrace.runtime.options import runtime_argv
+    from boxtrace.tracing import check_output_path, trace_plain
+
+    if args.output is not None:
+        check_output_path(args.output, "boxtrace run")
+    # The runtime runs as its own process under the tracer: what is traced is exactly what
+    # `boxtrace run --no-trace` (or `boxtrace-runtime run`) does.
+    command = [sys.executable, "-m", "boxtrace.runtime", "run", *runtime_argv(opts)]
+    return trace_plain(command, "boxtrace run", all_syscalls=args.all, output=args.output, grace=5.0)

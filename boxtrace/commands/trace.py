@@ -3,11 +3,12 @@
 from __future__ import annotations
 
 import argparse
-import os
-import sys
-from typing import Any
 
 from boxtrace.usage import UsageError
+
+TYPE_CHECKING = False  # typing costs ~5 ms of every start
+if TYPE_CHECKING:
+    from typing import Any
 
 DESCRIPTION = """\
 Run CMD under boxtrace's tracer and show every namespace, mount, cgroup, identity and security
@@ -61,43 +62,8 @@ def main(args: argparse.Namespace) -> int:
         )
     if args.grace < 0:
         raise UsageError("--grace must not be negative", "boxtrace trace")
+    from boxtrace.tracing import check_output_path, trace_plain
+
     if args.output is not None:
-        _check_writable(args.output)
-
-    from boxtrace.console import PlainPrinter
-    from boxtrace.tracer.session import CommandNotFound, TraceConfig, TraceSession
-
-    config = TraceConfig(command=command, all_syscalls=args.all, output=args.output, grace=args.grace)
-    try:
-        session = TraceSession(config, PlainPrinter())
-    except CommandNotFound as exc:
-        print(f"boxtrace trace: {exc}", file=sys.stderr)
-        return 127
-    try:
-        result = session.run()
-    except OSError as exc:
-        print(f"boxtrace trace: cannot start {command[0]}: {exc}", file=sys.stderr)
-        return 126
-    if session.consumer_error is not None and isinstance(session.consumer_error, BrokenPipeError):
-        # stdout went away (e.g. `| head`): the trace was stopped; say nothing more on a dead pipe.
-        _silence_stdout()
-    if result.error:
-        print(f"boxtrace trace: tracer error: {result.error}", file=sys.stderr)
-        return 1
-    return result.exit_code
-
-
-def _check_writable(path: str) -> None:
-    parent = os.path.dirname(os.path.abspath(path))
-    if os.path.isdir(path):
-        raise UsageError(f"-o {path}: is a directory", "boxtrace trace")
-    if not os.path.isdir(parent):
-        raise UsageError(f"-o {path}: no such directory {parent}", "boxtrace trace")
-    if not os.access(parent, os.W_OK) or (os.path.exists(path) and not os.access(path, os.W_OK)):
-        raise UsageError(f"-o {path}: not writable", "boxtrace trace")
-
-
-def _silence_stdout() -> None:
-    devnull = os.open(os.devnull, os.O_WRONLY)
-    os.dup2(devnull, sys.stdout.fileno())
-    os.close(devnull)
+        check_output_path(args.output, "boxtrace trace")
+    return trace_plain(command, "boxtrace trace", all_syscalls=args.all, output=args.output, grace=args.grace)
