@@ -4,6 +4,6 @@ from __future__ import annotations
 
 from types import ModuleType
 
-from boxtrace.commands import export, run, trace
+from boxtrace.commands import export, lessons, run, trace
 
-COMMANDS: tuple[ModuleType, ...] = (run, trace, export)
+COMMANDS: tuple[ModuleType, ...] = (run, trace, export, lessons)

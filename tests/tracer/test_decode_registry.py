@@ -62,8 +62,23 @@ def test_unknown_syscalls_use_the_generic_decoder_with_all() -> None:
     assert decode_entry(make_ctx("getpid")) is None
     d = decode_entry(make_ctx("read", 3, 0x1000, 64, report_all=True))
     assert d is not None and d.category == "other"
-    assert [a.text for a in d.args] == ["0x3", "0x1000", "0x40"]
+    # python-ptrace's prototype names the arguments; the buffer is an output, shown as a pointer
+    assert [(a.name, a.text) for a in d.args] == [("fd", "3"), ("buf", "0x1000"), ("count", "64")]
     assert decode_exit(d, make_ctx("read", 3), 64).result_text == "64"
+
+
+def test_generic_decoder_reads_strings_and_fd_paths() -> None:
+    mem = FakeMemory()
+    path = mem.str("/etc/hostname")
+    proc = FakeProc(fds={5: "/var/log/app.log"})
+    d = decode_entry(make_ctx("access", path, 4, mem=mem, report_all=True))
+    assert d is not None and [a.text for a in d.args] == ['"/etc/hostname"', "4"]
+    d = decode_entry(make_ctx("fsync", 5, proc=proc, report_all=True))
+    assert d is not None and [a.text for a in d.args] == ["5</var/log/app.log>"]
+    d = decode_entry(make_ctx("kill", -1, 15, report_all=True))
+    assert d is not None and [a.text for a in d.args] == ["-1", "15"]
+    d = decode_entry(make_ctx("access", 0xDEAD0000, 0, mem=mem, report_all=True))
+    assert d is not None and d.args[0].text == "0xdead0000"
 
 
 def test_a_crashing_decoder_falls_back_to_raw_arguments(monkeypatch: pytest.MonkeyPatch) -> None:

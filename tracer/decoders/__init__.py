@@ -22,7 +22,7 @@ from boxtrace.tracer.decoders import (
 )
 from boxtrace.tracer.decoders.base import CallContext, Completed, Decoded
 from boxtrace.tracer.decoders.common import EntryDecoder, s64
-from boxtrace.tracer.decoders.generic import decode_generic
+from boxtrace.tracer.decoders.generic import decode_generic, decode_raw
 from boxtrace.tracer.tables.errnos import MAX_ERRNO, errno_name, errno_text
 
 __all__ = [
@@ -68,7 +68,7 @@ def decode_entry(ctx: CallContext) -> Decoded | None:
     try:
         return decoder(ctx)
     except Exception as exc:  # a decoder bug must never stop the trace: report the raw call instead
-        decoded = decode_generic(ctx, CATEGORY_OF.get(ctx.name, "other"))
+        decoded = decode_raw(ctx, CATEGORY_OF.get(ctx.name, "other"))
         decoded.detail["decode_error"] = f"{type(exc).__name__}: {exc}"
         return decoded
 
