@@ -18,7 +18,6 @@ formatted). Ratios boxtrace/strace use the mean. Results go to docs/benchmarks.m
 from __future__ import annotations
 
 import argparse
-import json
 import os
 import platform
 import shutil
@@ -26,87 +25,18 @@ import statistics
 import subprocess
 import sys
 import tempfile
-import time
 from collections.abc import Callable
-from dataclasses import dataclass
 from pathlib import Path
 
-REPO = Path(__file__).resolve().parent.parent
-DOC = REPO / "docs" / "benchmarks.md"
+from bench.common import REPO, Case, build_bundle, measure, table, tool_version, write_section
+
 SECTION = "## Tracer"
-
-
-@dataclass
-class Case:
-    label: str
-    make: Callable[[str], list[str]]  # container id -> argv
-    times: list[float]
-
-
-def build_bundle(root: Path) -> Path:
-    """A busybox bundle from ``runc spec``: /bin/true, no terminal."""
-    busybox = shutil.which("busybox")
-    if busybox is None:
-        raise SystemExit("bench needs busybox (Debian package busybox-static)")
-    bundle = root / "bundle"
-    (bundle / "rootfs" / "bin").mkdir(parents=True)
-    shutil.copy2(busybox, bundle / "rootfs" / "bin" / "busybox")
-    # Relative links: `busybox --install -s` would point them at the host path of the binary.
-    applets = subprocess.run([busybox, "--list"], capture_output=True, text=True, check=True).stdout.split()
-    for applet in applets:
-        if applet != "busybox":
-            (bundle / "rootfs" / "bin" / applet).symlink_to("busybox")
-    subprocess.run(["runc", "spec"], cwd=bundle, check=True)
-    config = json.loads((bundle / "config.json").read_text())
-    config["process"]["args"] = ["/bin/true"]
-    config["process"]["terminal"] = False
-    (bundle / "config.json").write_text(json.dumps(config, indent=2))
-    return bundle
 
 
 def default_set_names() -> list[str]:
     from boxtrace.tracer.tables.default_set import DEFAULT_SYSCALLS
 
     return sorted(DEFAULT_SYSCALLS)
-
-
-def measure(cases: list[Case], runs: int, warmup: int, cleanup: Callable[[str], None]) -> None:
-    counter = 0
-    for i in range(warmup + runs):
-        for case in cases:
-            counter += 1
-            cid = f"bxbench{os.getpid()}-{counter}"
-            argv = case.make(cid)
-            t = time.perf_counter()
-            proc = subprocess.run(argv, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, check=False)
-            elapsed = time.perf_counter() - t
-            cleanup(cid)
-            if proc.returncode != 0:
-                raise SystemExit(f"{case.label}: exit {proc.returncode}: {proc.stderr.decode()[-500:]}")
-            if i >= warmup:
-                case.times.append(elapsed)
-
-
-def table(cases: list[Case]) -> list[str]:
-    rows = ["| command | min (ms) | mean (ms) | stdev (ms) |", "| --- | ---: | ---: | ---: |"]
-    for c in cases:
-        rows.append(
-            f"| {c.label} | {min(c.times) * 1e3:.1f} | {statistics.mean(c.times) * 1e3:.1f} | "
-            f"{statistics.pstdev(c.times) * 1e3:.1f} |"
-        )
-    return rows
-
-
-def write_section(text: str) -> None:
-    DOC.parent.mkdir(parents=True, exist_ok=True)
-    doc = DOC.read_text() if DOC.exists() else "# Benchmarks\n"
-    start = doc.find(f"\n{SECTION}\n")
-    if start < 0:
-        doc = doc.rstrip("\n") + "\n\n" + text
-    else:
-        end = doc.find("\n## ", start + len(SECTION) + 2)
-        doc = doc[: start + 1] + text + ("" if end < 0 else doc[end:])
-    DOC.write_text(doc if doc.endswith("\n") else doc + "\n")
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -201,7 +131,7 @@ def main(argv: list[str] | None = None) -> int:
         f"{args.warmup} warm-up runs, interleaved round-robin, times from a Python `perf_counter` "
         "loop around each process) on "
         f"{platform.machine()}, kernel {platform.release()}, {os.cpu_count()} CPUs, "
-        f"{_version(['strace', '-V'])}, {_version(['runc', '--version'])}. "
+        f"{tool_version(['strace', '-V'])}, {tool_version(['runc', '--version'])}. "
         "Workload: `runc run` of `/bin/true` "
         "on a busybox bundle made by `runc spec`. Both tracers write their trace to a file "
         "(`strace -o`, `boxtrace trace -o`); boxtrace's console lines go to /dev/null.",
@@ -228,7 +158,7 @@ def main(argv: list[str] | None = None) -> int:
     text = "\n".join(lines)
     print(text)
     if not args.no_write:
-        write_section(text)
+        write_section(SECTION, text)
     return 0
 
 
@@ -240,14 +170,6 @@ def count_stops(boxtrace: str, argv: list[str], cleanup: Callable[[str], None]) 
         if "stops" in line and "events" in line:
             return line.split("done: ", 1)[-1].strip()
     return "(unknown)"
-
-
-def _version(argv: list[str]) -> str:
-    try:
-        first = subprocess.run(argv, capture_output=True, text=True, check=False).stdout.splitlines()[0]
-    except (OSError, IndexError):
-        return argv[0]
-    return first.strip()
 
 
 if __name__ == "__main__":

@@ -526,7 +526,7 @@ def _check_event(m: dict[str, Any], events: Sequence[Event]) -> tuple[bool, str]
     ok = len(found) >= at_least and (at_most is None or len(found) <= at_most)
     what = describe_matcher(m)
     if not found:
-        return ok, f"no {what}"
+        return ok, f"no {what}" if at_least else f"no {what}, as expected"
     first = found[0]
     return ok, f"{len(found)} × {what} (first: #{first.seq})"
 
@@ -541,7 +541,7 @@ def _check_output(spec: dict[str, Any], events: Sequence[Event]) -> tuple[bool, 
     lines = _output_lines(events, stream)
     if "line" in spec:
         hit = next((ln for ln in lines if re.fullmatch(spec["line"], ln.strip())), None)
-        what = f"a {stream} line matching {spec['line']!r}"
+        what = f"{stream} line matching {spec['line']!r}"
     else:
         hit = next((ln for ln in lines if spec["contains"] in ln), None)
         what = f"{stream} containing {spec['contains']!r}"

@@ -34,6 +34,10 @@ examples:
   sudo boxtrace lessons run pid-namespace --plain
 """
 
+# A fixed PATH: the trace then shows one execve per program, not one failed try per PATH entry of
+# whoever runs the lesson, and the lesson runs the same programs everywhere.
+LESSON_PATH = "/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin"
+
 EXIT_CHECK_FAILED = 1
 EXIT_CANNOT_RUN = 3
 
@@ -188,7 +192,8 @@ def run_lesson(
         os.chmod(work, 0o755)  # a lesson may drop privileges (setpriv) and still need its files
         command = prepare(lesson, work, f"bxlesson-{uuid.uuid4().hex[:10]}")
         try:
-            session = TraceSession(TraceConfig(command=command, output=record, cwd=work), printer)
+            config = TraceConfig(command=command, output=record, cwd=work, env=dict(os.environ, PATH=LESSON_PATH))
+            session = TraceSession(config, printer)
         except CommandNotFound as exc:
             raise RuntimeError(f"lesson {lesson.id}: {exc}") from None
         session.start()
