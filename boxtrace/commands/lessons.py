@@ -138,6 +138,7 @@ class _LessonPrinter:
         self.explain = load_explain()
         self.events: list[Event] = []
         self.lock = threading.Lock()
+        self.explain_error: str | None = None
 
     def __call__(self, batch: list[Message]) -> None:
         from boxtrace.tracer.messages import ProcessEvent, SyscallFinished
@@ -156,7 +157,15 @@ class _LessonPrinter:
             self.printer(pending)
 
     def _explain(self, event: Event) -> None:
-        ex = self.explain(event)
+        if self.explain_error is not None:
+            return
+        try:
+            ex = self.explain(event)
+        except Exception as exc:
+            # The lesson's trace and checks matter more than its commentary: go on without it.
+            self.explain_error = f"{type(exc).__name__}: {exc}"
+            self.printer._note(f"explanations unavailable: {self.explain_error}")
+            return
         style = self.printer.style
         text = " ".join(ex.what.split())
         self.out.write(style(f"          ▶ {ex.title}", "bold cyan") + "\n")
@@ -206,6 +215,8 @@ def run_lesson(
                 result = session.wait(15)
             assert result is not None, "the traced lesson did not end"
             printer.printer._note(f"lesson {lesson.id}: stopped after {lesson.timeout:g} s")
+    if session.consumer_error is not None:
+        raise RuntimeError(f"lesson {lesson.id}: printing the trace failed: {session.consumer_error!r}")
     with printer.lock:
         events = list(printer.events)
     outcome = Outcome(result.exit_code, result.exit_status, result.signal)
