@@ -1,0 +1,68 @@
+"""`boxtrace run` traced (the default): the runtime's container syscalls are shown and recorded, and
+interrupting it leaves nothing behind."""
+
+from __future__ import annotations
+
+import signal
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+from boxtrace.tracer.events import SyscallEvent
+from boxtrace.tracer.tracefile import read_trace
+from tests.conftest import boxtrace, needs_root
+
+pytestmark = needs_root
+
+
+def test_traced_run_shows_and_records_the_container_syscalls(tmp_path: Path) -> None:
+    out = tmp_path / "run.jsonl"
+    result = boxtrace(
+        "run", "-o", str(out), "--pids", "20", "--", "sh", "-c", "echo CONTAINER-OUTPUT; hostname"
+    )
+    assert result.returncode == 0, result.stderr
+    assert "CONTAINER-OUTPUT" in result.stdout
+    for expected in (
+        "clone(CLONE_NEWNS|CLONE_NEWUTS|CLONE_NEWIPC|CLONE_NEWPID|CLONE_NEWNET",
+        "pivot_root(",
+        "sethostname(",
+    ):
+        assert expected in result.stdout, expected
+    header, events = read_trace(str(out))
+    assert header.command[1:4] == ["-m", "boxtrace.runtime", "run"]
+    calls = [e for e in events if isinstance(e, SyscallEvent)]
+    names = [e.name for e in calls]
+    for name in ("clone", "unshare", "mount", "pivot_root", "umount2", "sethostname", "capset", "execve"):
+        assert name in names, name
+    pids_limit = [e for e in calls if e.name == "write" and e.detail.get("cgroup_file") == "pids.max"]
+    assert pids_limit and pids_limit[0].detail["value"] == "20"
+    clone = next(e for e in calls if e.name == "clone")
+    assert {"pid", "mnt", "net", "uts", "ipc"} <= set(clone.ns_changed)
+
+
+def test_traced_run_exit_status_is_the_containers() -> None:
+    assert boxtrace("run", "--", "sh", "-c", "exit 9").returncode == 9
+
+
+def test_interrupting_a_traced_run_cleans_up() -> None:
+    proc = subprocess.Popen(
+        [sys.executable, "-m", "boxtrace", "run", "--", "sh", "-c", "echo ready; exec sleep 60"],
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        text=True,
+    )
+    try:
+        assert proc.stdout is not None
+        deadline = time.monotonic() + 30
+        while time.monotonic() < deadline:
+            line = proc.stdout.readline()
+            if "ready" in line or not line:
+                break
+        proc.send_signal(signal.SIGINT)
+        proc.communicate(timeout=30)
+    finally:
+        proc.kill()
+        proc.wait()
+    assert proc.returncode != 0
+    # the autouse fixture then checks: no mounts, cgroups or stopped processes left
