@@ -1,5 +1,5 @@
-"""Run a command under the tracer with the plain console printer: shared by `boxtrace trace` and
-`boxtrace run`. Returns the command's exit status; usage problems raise UsageError."""
+"""Run a command under the tracer, with the plain console printer or the TUI: shared by `boxtrace
+trace` and `boxtrace run`. Returns the command's exit status; usage problems raise UsageError."""
 
 from __future__ import annotations
 
@@ -18,6 +18,68 @@ def check_output_path(path: str, prog: str) -> None:
         raise UsageError(f"-o {path}: no such directory {parent}", prog)
     if not os.access(parent, os.W_OK) or (os.path.exists(path) and not os.access(path, os.W_OK)):
         raise UsageError(f"-o {path}: not writable", prog)
+
+
+def use_tui(plain: bool) -> bool:
+    """The TUI when both ends are a terminal and --plain was not given; plain lines otherwise."""
+    return not plain and sys.stdout.isatty() and sys.stdin.isatty()
+
+
+def tui_export_options() -> tuple[tuple[str, ...], object]:
+    """The CLI's exporters, handed to the TUI (which must not import the CLI layer itself)."""
+    from boxtrace.exporters import FORMATS, get_exporter
+
+    def export(fmt: str, header: object, events: list[object], path: str) -> None:
+        tmp = f"{path}.tmp"
+        try:
+            with open(tmp, "w", encoding="utf-8") as out:
+                get_exporter(fmt).export(header, events, out)  # type: ignore[arg-type]
+            os.replace(tmp, path)
+        finally:
+            if os.path.exists(tmp):
+                os.unlink(tmp)
+
+    return tuple(sorted(FORMATS)), export
+
+
+def trace_tui(
+    command: list[str],
+    prog: str,
+    *,
+    all_syscalls: bool,
+    output: str | None,
+    grace: float,
+    step: bool = False,
+    present: bool = False,
+    pace: float = 3.0,
+    title: str | None = None,
+) -> int:
+    """Trace with the Textual TUI on this terminal (imported only here: it costs ~170 ms)."""
+    from boxtrace.tracer.session import CommandNotFound, TraceConfig
+    from boxtrace.tui.launch import load_keymap, run_live
+    from boxtrace.tui.options import TuiOptions
+
+    formats, exporter = tui_export_options()
+    options = TuiOptions(
+        title=title or prog,
+        step=step,
+        present=present,
+        pace=pace,
+        grace=grace,
+        keymap=load_keymap(),
+        export_formats=formats,
+        exporter=exporter,  # type: ignore[arg-type]
+    )
+    config = TraceConfig(command=command, all_syscalls=all_syscalls, output=output, grace=grace)
+    try:
+        outcome = run_live(config, options)
+    except CommandNotFound as exc:
+        print(f"{prog}: {exc}", file=sys.stderr)
+        return 127
+    if outcome.error:
+        print(f"{prog}: {outcome.error}", file=sys.stderr)
+        return 1 if outcome.result is not None else outcome.exit_code
+    return outcome.exit_code
 
 
 def trace_plain(

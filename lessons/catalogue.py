@@ -50,13 +50,16 @@ KINDS: Mapping[str, str] = MappingProxyType(
 REQUIRED: tuple[str, ...] = ("id", "title", "what", "why", "without", "man", "runtimes")
 # ``here``: a sentence with {placeholders} filled from the event's facts (detail keys and a few
 # derived values); left out when a placeholder has no value. ``result``: what a successful return
-# value means. ``docs``: kernel documentation paths. ``since``: the kernel version that added it.
-OPTIONAL: tuple[str, ...] = ("here", "result", "docs", "since")
-_STRING_KEYS = frozenset({"id", "title", "what", "why", "without", "runtimes", "here", "result", "since"})
+# value means. ``fix``: for an error, how to avoid it. ``docs``: kernel documentation paths.
+# ``since``: the kernel version that added it.
+OPTIONAL: tuple[str, ...] = ("here", "result", "fix", "docs", "since")
+_STRING_KEYS = frozenset(
+    {"id", "title", "what", "why", "without", "runtimes", "here", "result", "fix", "since"}
+)
 _ALLOWED = frozenset(REQUIRED) | frozenset(OPTIONAL)
 _DEFAULTABLE = _ALLOWED - {"id", "title", "what"}
 
-MAN_PAGE = re.compile(r"^[a-z0-9_][a-z0-9_.+-]*\([1-8][a-z]*\)$")
+MAN_PAGE = re.compile(r"^[A-Za-z0-9_][A-Za-z0-9_.+-]*\([1-8][a-z]*\)$")
 _ID = re.compile(r"^([a-z]+)\.(\S+)$")
 TITLE_MAX = 80
 
@@ -87,12 +90,18 @@ class Entry:
     runtimes: str
     here: str | None = None
     result: str | None = None
+    fix: str | None = None
     docs: tuple[str, ...] = ()
     since: str | None = None
     source: str = ""
     # Prebuilt once so explaining an event only looks entries up (exports explain 100,000 events).
     note: FlagNote = field(init=False, repr=False, compare=False)
     here_fields: tuple[str, ...] = field(init=False, repr=False, compare=False)
+
+    @property
+    def meaning(self) -> str:
+        """An error entry as a result: what it means here, and how to avoid it when known."""
+        return f"{self.what} {self.fix}" if self.fix else self.what
 
     def __post_init__(self) -> None:
         object.__setattr__(self, "note", FlagNote(name=self.name, meaning=self.what, entry=self.id))
@@ -103,10 +112,17 @@ class Entry:
 class Catalogue:
     """The loaded catalogue: entries by id, read-only after loading."""
 
-    __slots__ = ("_by_id", "_by_name", "files")
+    __slots__ = ("_by_id", "_by_name", "by_id", "files", "note_of")
 
     def __init__(self, entries: Mapping[str, Entry], files: tuple[str, ...]) -> None:
-        self._by_id: Mapping[str, Entry] = MappingProxyType(dict(entries))
+        # Plain dicts for the hot path (explain looks entries up for every event); never mutated.
+        self.by_id: dict[str, Entry] = dict(entries)
+        self._by_id: Mapping[str, Entry] = MappingProxyType(self.by_id)
+        # A bare flag or value name -> its entry (flag first, then value, then capability): the
+        # decoders report flags by name without saying which kind of catalogue entry explains them.
+        self.note_of: dict[str, Entry] = {}
+        for kind in ("cap", "value", "flag"):
+            self.note_of.update({e.name: e for e in entries.values() if e.kind == kind})
         by_name: dict[str, list[str]] = {}
         for entry in entries.values():
             by_name.setdefault(entry.name.lower(), []).append(entry.id)
@@ -125,7 +141,7 @@ class Catalogue:
         return entry_id in self._by_id
 
     def get(self, entry_id: str) -> Entry | None:
-        return self._by_id.get(entry_id)
+        return self.by_id.get(entry_id)
 
     def __getitem__(self, entry_id: str) -> Entry:
         return self._by_id[entry_id]
@@ -204,6 +220,7 @@ def _check_entry(path: Path, index: int, raw: object, defaults: Mapping[str, Any
         runtimes=data["runtimes"].strip(),
         here=here.strip() if here is not None else None,
         result=data["result"].strip() if "result" in data else None,
+        fix=data["fix"].strip() if "fix" in data else None,
         docs=tuple(docs),
         since=data.get("since"),
         source=path.name,

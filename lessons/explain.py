@@ -15,7 +15,6 @@ Only dict lookups per event: an export explains 100,000 events in well under a s
 from __future__ import annotations
 
 import dataclasses
-import re
 from collections.abc import Callable, Iterable
 from typing import Any
 
@@ -43,14 +42,18 @@ FILE_CALLS: frozenset[str] = frozenset(
 
 # Arguments whose text is one enumerated value (the prctl option, fsconfig's cmd...).
 _ENUM_ARGS: frozenset[str] = frozenset({"option", "cmd", "operation", "op", "dumpable", "mode"})
-_VALUE_NAME = re.compile(r"^[A-Z_][A-Z0-9_]*$")
+_FLAG_OR_VALUE: tuple[str, ...] = ("flag", "value")
 
 # /proc/PID/ns file name -> the CLONE_NEW* flag that makes that namespace (setns names types this way).
-_NS_FLAG: dict[str, str] = {NS_FILE_OF_FLAG[bit]: name for name, bit in CLONE3_FLAGS if bit in NS_FILE_OF_FLAG}
+_NS_FLAG: dict[str, str] = {
+    NS_FILE_OF_FLAG[bit]: name for name, bit in CLONE3_FLAGS if bit in NS_FILE_OF_FLAG
+}
 _NS_FLAG["pid_for_children"] = "CLONE_NEWPID"
 _NS_FLAG["time_for_children"] = "CLONE_NEWTIME"
 # "private" -> "MS_PRIVATE" (the decoder reports the propagation type by its mountinfo name).
-_PROPAGATION_FLAG: dict[str, str] = {word: MOUNT_FLAGS.by_value[bit] for bit, word in PROPAGATION_NAMES.items()}
+_PROPAGATION_FLAG: dict[str, str] = {
+    word: MOUNT_FLAGS.by_value[bit] for bit, word in PROPAGATION_NAMES.items()
+}
 _MOUNT_OPERATION_FLAG: dict[str, str] = {
     "bind": "MS_BIND",
     "move": "MS_MOVE",
@@ -83,8 +86,16 @@ class _Found:
             self.ids.append(entry_id)
         return entry
 
-    def note(self, name: str, kinds: tuple[str, ...] = ("flag", "value")) -> None:
+    def note(self, name: str, kinds: tuple[str, ...] = _FLAG_OR_VALUE) -> None:
         """A FlagNote for ``name``, the first kind that has it; missing under the first kind."""
+        if kinds is _FLAG_OR_VALUE:
+            found = self.cat.note_of.get(name)
+            if found is not None and found.kind != "cap":
+                if found.id not in self.ids:
+                    self.ids.append(found.id)
+                    self.notes.append(found.note)
+                return
+            kinds = ("flag",)
         for kind in kinds:
             entry = self.cat.get(f"{kind}.{name}")
             if entry is not None:
@@ -169,6 +180,15 @@ def _seccomp(ev: SyscallEvent, f: _Found) -> None:
         f.note(str(action), ("value",))
 
 
+def _mount_setattr(ev: SyscallEvent, f: _Found) -> None:
+    d = ev.detail
+    for name in (*(d.get("attr_set") or ()), *(d.get("attr_clr") or ())):
+        f.note(str(name), ("flag",))
+    prop = d.get("propagation")
+    if prop in _PROPAGATION_FLAG:
+        f.note(_PROPAGATION_FLAG[prop], ("flag",))
+
+
 def _file(ev: SyscallEvent, f: _Found) -> None:
     d = ev.detail
     cat = ev.category_name
@@ -197,6 +217,7 @@ _SUBJECTS: dict[str, Callable[[SyscallEvent, _Found], None]] = {
     "clone3": _clone3,
     "capset": _capset,
     "seccomp": _seccomp,
+    "mount_setattr": _mount_setattr,
     **{name: _file for name in FILE_CALLS},
 }
 
@@ -208,19 +229,25 @@ _SUBJECT_ARG: dict[str, str] = {"prctl": "option", "seccomp": "operation", "fsco
 
 
 def _md_code(value: Any) -> str:
-    if isinstance(value, list):
-        value = ", ".join(str(v) for v in value)
-    elif isinstance(value, dict):
-        value = ", ".join(f"{k}={v}" for k, v in value.items())
-    text = str(value).replace("`", "'").replace("\n", " ")
-    if len(text) > 200:
-        text = text[:200] + "..."
-    return f"`{text}`"
+    """A fact as Markdown inline code; traced strings never break out of it (no backticks, one line)."""
+    if type(value) is not str:
+        if isinstance(value, list):
+            value = ", ".join(str(v) for v in value)
+        elif isinstance(value, dict):
+            value = ", ".join(f"{k}={v}" for k, v in value.items())
+        else:
+            value = str(value)
+    if "`" in value or "\n" in value:
+        value = value.replace("`", "'").replace("\n", " ")
+    if len(value) > 200:
+        value = value[:200] + "..."
+    return f"`{value}`"
 
 
 def _here(entry: Entry, facts: dict[str, Any]) -> str | None:
     """The entry's ``here`` sentence filled from the event's facts; None if a fact is missing."""
-    if entry.here is None:
+    template = entry.here
+    if template is None:
         return None
     values = {}
     for name in entry.here_fields:
@@ -228,7 +255,7 @@ def _here(entry: Entry, facts: dict[str, Any]) -> str | None:
         if value is None or value == "" or value == []:
             return None
         values[name] = _md_code(value)
-    return entry.here.format_map(values)
+    return template.format_map(values)
 
 
 def _join_man(*entries: Entry | None) -> tuple[str, ...]:
@@ -241,12 +268,21 @@ def _join_man(*entries: Entry | None) -> tuple[str, ...]:
     return tuple(out)
 
 
+def _short_path(path: Any, keep: int = 2) -> str:
+    """``.../fs/cgroup`` for long paths: titles stay one short line."""
+    text = str(path) if path else "?"
+    parts = text.split("/")
+    return text if len(text) <= 24 or len(parts) <= keep + 1 else ".../" + "/".join(parts[-keep:])
+
+
 def summary(event: SyscallEvent) -> str:
     """A short label of the call, for titles: ``mount MS_REC|MS_PRIVATE``, ``write pids.max``."""
     name = event.name
     if name in FILE_CALLS:
         base = _basename(event.detail.get("path"))
         return f"{name} {base}" if base else name
+    if name == "mount" and event.detail.get("operation") == "new" and event.detail.get("fstype"):
+        return f"mount {event.detail['fstype']} on {_short_path(event.detail.get('target'))}"
     if name in _SUBJECT_ARG:
         arg = event.arg(_SUBJECT_ARG[name])
         if arg is not None:
@@ -254,8 +290,6 @@ def summary(event: SyscallEvent) -> str:
     for arg in event.args:
         if arg.flags:
             return f"{name} {'|'.join(arg.flags)}"
-    if name == "mount" and event.detail.get("fstype"):
-        return f"mount {event.detail['fstype']}"
     return name
 
 
@@ -282,20 +316,29 @@ def _ns_result(ns_changed: dict[str, int]) -> str:
 def _explain_syscall(ev: SyscallEvent, cat: Catalogue) -> Explanation:
     f = _Found(cat)
     name = ev.name
-    syscall = cat.get(f"syscall.{name}")
+    ids = f.ids
+    notes = f.notes
+    syscall = cat.by_id.get("syscall." + name)
     if syscall is not None:
-        f.ids.append(syscall.id)
+        ids.append(syscall.id)
     subject_arg = _SUBJECT_ARG.get(name)
+    note_of = cat.note_of
+    # The hot loop of an export: inlined flag lookups (see _Found.note for the rules).
     for arg in ev.args:
         if arg.flags:
             for flag in arg.flags:
-                f.note(flag)
-        elif arg.name in _ENUM_ARGS and _VALUE_NAME.match(arg.text):
+                entry = note_of.get(flag)
+                if entry is None or entry.kind == "cap":
+                    f.use("flag." + flag)
+                elif entry.id not in ids:
+                    ids.append(entry.id)
+                    notes.append(entry.note)
+        elif arg.name in _ENUM_ARGS and arg.text.isidentifier():
             if arg.name == subject_arg:
-                f.subject_of(f"value.{arg.text}")
+                f.subject_of("value." + arg.text)
             else:
                 f.note(arg.text, ("value",))
-        elif arg.name == "cap" and _VALUE_NAME.match(arg.text):
+        elif arg.name == "cap" and arg.text.isidentifier():
             f.note(arg.text, ("cap",))
     extra = _SUBJECTS.get(name)
     if extra is not None:
@@ -326,7 +369,7 @@ def _explain_syscall(ev: SyscallEvent, cat: Catalogue) -> Explanation:
             man=_join_man(base, error) or generic.man,
             runtimes=base.runtimes if base is not None else "",
             flags=tuple(f.notes),
-            result=error.what if error is not None else None,
+            result=error.meaning if error is not None else None,
             entries=tuple(f.ids),
             fallback=True,
             missing=tuple(f.missing),
@@ -344,7 +387,7 @@ def _explain_syscall(ev: SyscallEvent, cat: Catalogue) -> Explanation:
     label = summary(ev)
     result: str | None
     if error is not None:
-        result = error.what
+        result = error.meaning
     elif ev.result is not None and ev.errno is None:
         parts = [p for p in (main.result, syscall.result if syscall is not main and syscall else None) if p]
         if ev.ns_changed:
@@ -352,12 +395,16 @@ def _explain_syscall(ev: SyscallEvent, cat: Catalogue) -> Explanation:
         result = " ".join(parts) if parts else None
     else:
         result = None
+    if error is None and (main is syscall or syscall is None):
+        man = main.man
+    else:
+        man = _join_man(syscall, main, error)
     return Explanation(
         title=f"{main.title} ({label})" if label != main.name else main.title,
         what=what,
         why=main.why,
         without=main.without,
-        man=_join_man(syscall, main, error),
+        man=man,
         runtimes=main.runtimes,
         flags=tuple(f.notes),
         result=result,
@@ -367,7 +414,39 @@ def _explain_syscall(ev: SyscallEvent, cat: Catalogue) -> Explanation:
     )
 
 
-def _from_entry(entry: Entry, facts: dict[str, Any], f: _Found, result: str | None = None) -> Explanation:
+def _explain_process(event: Event, cat: Catalogue) -> Explanation:
+    notes: tuple[FlagNote, ...] = ()
+    ids: tuple[str, ...]
+    facts: dict[str, Any]
+    if isinstance(event, SpawnEvent):
+        entry_id = "event.spawn.thread" if event.thread else "event.spawn"
+        facts = {"child": event.child, "how": event.how}
+        if event.flags:
+            # Thread spawns carry nine flags each and Go runtimes spawn many: direct lookups.
+            note_of = cat.note_of
+            found = [note_of.get(flag) for flag in event.flags]
+            notes = tuple(e.note for e in found if e is not None and e.kind == "flag")
+            ids = (entry_id, *(n.entry for n in notes))
+            missing = tuple(f"flag.{flag}" for flag, e in zip(event.flags, found, strict=True) if e is None)
+        else:
+            ids, missing = (entry_id,), ()
+    elif isinstance(event, ExecEvent):
+        entry_id = "event.exec"
+        facts = {"path": event.path, "argv": " ".join(event.argv)}
+        ids, missing = (entry_id,), ()
+    elif isinstance(event, ExitEvent):
+        entry_id = "event.exit.signal" if event.signal else "event.exit"
+        facts = {"status": event.status, "signal": event.signal}
+        ids, missing = (entry_id,), ()
+    elif isinstance(event, OutputEvent):
+        entry_id = "event.output"
+        facts = {"stream": event.stream}
+        ids, missing = (entry_id,), ()
+    else:
+        return _generic(event.kind, event.kind)
+    entry = cat.by_id.get(entry_id)
+    if entry is None:
+        return dataclasses.replace(_generic(event.kind, event.kind), missing=(entry_id,))
     here = _here(entry, facts)
     return Explanation(
         title=entry.title,
@@ -376,39 +455,12 @@ def _from_entry(entry: Entry, facts: dict[str, Any], f: _Found, result: str | No
         without=entry.without,
         man=entry.man,
         runtimes=entry.runtimes,
-        flags=tuple(f.notes),
-        result=result,
-        entries=tuple(f.ids),
+        flags=notes,
+        result=None,
+        entries=ids,
         fallback=False,
-        missing=tuple(f.missing),
+        missing=missing,
     )
-
-
-def _explain_process(event: Event, cat: Catalogue) -> Explanation:
-    f = _Found(cat)
-    facts: dict[str, Any] = {"pid": event.pid, "comm": event.comm}
-    if isinstance(event, SpawnEvent):
-        entry_id = "event.spawn.thread" if event.thread else "event.spawn"
-        facts.update(child=event.child, how=event.how)
-        for flag in event.flags:
-            f.note(flag, ("flag",))
-    elif isinstance(event, ExecEvent):
-        entry_id = "event.exec"
-        facts.update(path=event.path, argv=" ".join(event.argv))
-    elif isinstance(event, ExitEvent):
-        entry_id = "event.exit.signal" if event.signal else "event.exit"
-        facts.update(status=event.status, signal=event.signal)
-    elif isinstance(event, OutputEvent):
-        entry_id = "event.output"
-        facts.update(stream=event.stream)
-    else:
-        return _generic(event.kind, event.kind)
-    entry = cat.get(entry_id)
-    if entry is None:
-        generic = _generic(event.kind, event.kind)
-        return dataclasses.replace(generic, missing=(entry_id,))
-    f.ids.insert(0, entry.id)
-    return _from_entry(entry, facts, f)
 
 
 def explain(event: Event, cat: Catalogue | None = None) -> Explanation:
@@ -455,6 +507,6 @@ def explain_names(syscall: str, names: Iterable[str], cat: Catalogue | None = No
         man=_join_man(main, *(cat[i] for i in f.ids[1:])),
         runtimes=main.runtimes,
         flags=tuple(f.notes),
-        result=error.what if error is not None else main.result,
+        result=error.meaning if error is not None else main.result,
         entries=tuple(f.ids),
     )

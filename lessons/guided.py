@@ -196,7 +196,9 @@ def _matcher(data: Any, path: Path, fld: str) -> dict[str, Any]:
     _expect(data, (dict,), path, fld)
     kind = data.get("type", "syscall")
     if kind not in EVENT_TYPES:
-        raise LessonError(path, f"{fld}.type", f"unknown event type {kind!r} (one of {', '.join(EVENT_TYPES)})")
+        raise LessonError(
+            path, f"{fld}.type", f"unknown event type {kind!r} (one of {', '.join(EVENT_TYPES)})"
+        )
     for key, value in data.items():
         if key not in MATCHER_KEYS:
             raise LessonError(path, f"{fld}.{key}", f"unknown key (known: {', '.join(MATCHER_KEYS)})")
@@ -224,7 +226,9 @@ def _check(data: Any, path: Path, fld: str) -> Check:
     kinds = [k for k in CHECK_KINDS if k in data]
     unknown = [k for k in data if k not in (*CHECK_KINDS, "claim")]
     if unknown:
-        raise LessonError(path, f"{fld}.{unknown[0]}", f"unknown key (a check has claim and one of {CHECK_KINDS})")
+        raise LessonError(
+            path, f"{fld}.{unknown[0]}", f"unknown key (a check has claim and one of {CHECK_KINDS})"
+        )
     if len(kinds) != 1:
         raise LessonError(path, fld, f"needs exactly one of {', '.join(CHECK_KINDS)}, has {len(kinds)}")
     kind = kinds[0]
@@ -566,7 +570,7 @@ def _check_exit(spec: dict[str, Any], outcome: Outcome) -> tuple[bool, str]:
 def _check_order(spec: list[dict[str, Any]], events: Sequence[Event]) -> tuple[bool, str]:
     ordered = sorted(events, key=lambda e: e.seq)
     start = 0
-    seqs = []
+    seqs: list[int] = []
     for m in spec:
         index = next((i for i in range(start, len(ordered)) if matches(ordered[i], m)), None)
         if index is None:
@@ -591,4 +595,3 @@ def evaluate(lesson: Lesson, events: Sequence[Event], outcome: Outcome) -> list[
             ok, detail = _check_order(check.spec, events)
         results.append(CheckResult(check, ok, detail))
     return results
-

@@ -1,8 +1,8 @@
 """Which chapter of the container story (``lessons.model.PHASES``) each event belongs to.
 
-The catalogue's own classifier (``boxtrace.lessons.phases``) is used when it is installed; until
-then (and for any event it leaves unclassified) a small rule set by category keeps the TUI's phase
-headings meaningful. The classifier is stateful because the same call means different things at
+The lessons package's classifier (``boxtrace.lessons.phases.PhaseTracker``) decides, so the TUI's
+headings match the exports' chapters; the small rule set here only answers for an event it leaves
+unclassified (or if that module is missing). The classifier is stateful because the same call means different things at
 different times: an ``execve`` before the container exists starts the runtime (prepare), one in a
 new pid namespace starts the container (exec); a cgroup ``rmdir`` after that is cleanup.
 """
@@ -29,13 +29,12 @@ _PIVOT_CALLS = frozenset({"pivot_root", "chroot"})
 
 
 def _catalogue_classifier() -> PhaseFn | None:
-    """The lessons package's per-event classifier, if that module exists yet (it is optional)."""
+    """A fresh ``lessons.phases.PhaseTracker`` (stateful, one per trace); None if not installed."""
     try:
-        from boxtrace.lessons import phases  # type: ignore[attr-defined, unused-ignore]
+        from boxtrace.lessons.phases import PhaseTracker
     except ImportError:
         return None
-    fn = getattr(phases, "phase_of", None) or getattr(phases, "classify_event", None)
-    return fn if callable(fn) else None
+    return PhaseTracker().phase
 
 
 class PhaseClassifier:

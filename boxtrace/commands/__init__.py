@@ -4,6 +4,6 @@ from __future__ import annotations
 
 from types import ModuleType
 
-from boxtrace.commands import export, lessons, run, trace
+from boxtrace.commands import explain, export, lessons, replay, run, serve, trace
 
-COMMANDS: tuple[ModuleType, ...] = (run, trace, export, lessons)
+COMMANDS: tuple[ModuleType, ...] = (run, trace, replay, serve, export, lessons, explain)

@@ -56,7 +56,9 @@ def add_parser(sub: Any) -> str:
     show.add_argument("--answers", action="store_true", help="also print the answers (for teachers)")
     run = actions.add_parser("run", help="run the lesson under the tracer and check its claims")
     run.add_argument("id", metavar="ID")
-    run.add_argument("--plain", action="store_true", help="plain text (the default until the TUI has lessons)")
+    run.add_argument(
+        "--plain", action="store_true", help="plain text (the default until the TUI has lessons)"
+    )
     run.add_argument("-o", "--output", metavar="FILE", help="also record the trace to FILE (JSON Lines)")
     return "lessons"
 
@@ -201,7 +203,9 @@ def run_lesson(
         os.chmod(work, 0o755)  # a lesson may drop privileges (setpriv) and still need its files
         command = prepare(lesson, work, f"bxlesson-{uuid.uuid4().hex[:10]}")
         try:
-            config = TraceConfig(command=command, output=record, cwd=work, env=dict(os.environ, PATH=LESSON_PATH))
+            config = TraceConfig(
+                command=command, output=record, cwd=work, env=dict(os.environ, PATH=LESSON_PATH)
+            )
             session = TraceSession(config, printer)
         except CommandNotFound as exc:
             raise RuntimeError(f"lesson {lesson.id}: {exc}") from None

@@ -6,6 +6,7 @@ import argparse
 
 from boxtrace.runtime.errors import RuntimeUsageError
 from boxtrace.runtime.options import add_run_arguments, options_from_args
+from boxtrace.tui_args import add_tui_arguments, check_tui_arguments
 from boxtrace.usage import UsageError
 
 TYPE_CHECKING = False  # typing costs ~5 ms: `boxtrace run` starts the runtime and must start fast
@@ -43,7 +44,8 @@ def add_parser(sub: Any) -> str:
     tracing.add_argument(
         "--all", action="store_true", help="trace every system call, not only the container set"
     )
-    tracing.add_argument("--plain", action="store_true", help="plain line output (the default for now)")
+    tracing.add_argument("--plain", action="store_true", help="plain line output, not the TUI (the default when stdout is not a terminal)")
+    add_tui_arguments(tracing)
     return "run"
 
 
@@ -53,19 +55,30 @@ def main(args: argparse.Namespace) -> int:
     except RuntimeUsageError as exc:
         raise UsageError(str(exc), prog="boxtrace run") from None
     if args.no_trace:
-        if args.output or args.all:
-            raise UsageError("-o and --all need tracing: drop --no-trace", prog="boxtrace run")
+        if args.output or args.all or args.step or args.present:
+            raise UsageError("-o, --all, --step and --present need tracing: drop --no-trace", prog="boxtrace run")
         from boxtrace.runtime.launch import run_with_options
 
         return run_with_options(opts)
     import sys
 
     from boxtrace.runtime.options import runtime_argv
-    from boxtrace.tracing import check_output_path, trace_plain
+    from boxtrace.tracing import check_output_path, trace_plain, trace_tui, use_tui
 
     if args.output is not None:
         check_output_path(args.output, "boxtrace run")
     # The runtime runs as its own process under the tracer: what is traced is exactly what
     # `boxtrace run --no-trace` (or `boxtrace-runtime run`) does.
     command = [sys.executable, "-m", "boxtrace.runtime", "run", *runtime_argv(opts)]
+    if check_tui_arguments(args, use_tui(args.plain), "boxtrace run"):
+        return trace_tui(
+            command,
+            "boxtrace run",
+            all_syscalls=args.all,
+            output=args.output,
+            grace=5.0,
+            step=args.step,
+            present=args.present,
+            pace=args.pace,
+        )
     return trace_plain(command, "boxtrace run", all_syscalls=args.all, output=args.output, grace=5.0)

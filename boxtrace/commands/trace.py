@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import argparse
 
+from boxtrace.tui_args import add_tui_arguments, check_tui_arguments
 from boxtrace.usage import UsageError
 
 TYPE_CHECKING = False  # typing costs ~5 ms of every start
@@ -32,12 +33,13 @@ def add_parser(sub: Any) -> str:
         help="trace any command (runc, crun, unshare, ...)",
         description=DESCRIPTION,
         formatter_class=argparse.RawDescriptionHelpFormatter,
-        usage="boxtrace trace [--all] [--plain] [-o FILE] -- CMD [ARG...]",
+        usage="boxtrace trace [--all] [--plain | --step | --present] [-o FILE] -- CMD [ARG...]",
     )
     parser.add_argument(
         "--all", action="store_true", help="trace every system call, not only the container set"
     )
-    parser.add_argument("--plain", action="store_true", help="plain line output (the default for now)")
+    parser.add_argument("--plain", action="store_true", help="plain line output, not the TUI (the default when stdout is not a terminal)")
+    add_tui_arguments(parser)
     parser.add_argument("-o", "--output", metavar="FILE", help="record the trace to FILE (JSON Lines)")
     parser.add_argument(
         "--grace",
@@ -62,8 +64,19 @@ def main(args: argparse.Namespace) -> int:
         )
     if args.grace < 0:
         raise UsageError("--grace must not be negative", "boxtrace trace")
-    from boxtrace.tracing import check_output_path, trace_plain
+    from boxtrace.tracing import check_output_path, trace_plain, trace_tui, use_tui
 
     if args.output is not None:
         check_output_path(args.output, "boxtrace trace")
+    if check_tui_arguments(args, use_tui(args.plain), "boxtrace trace"):
+        return trace_tui(
+            command,
+            "boxtrace trace",
+            all_syscalls=args.all,
+            output=args.output,
+            grace=args.grace,
+            step=args.step,
+            present=args.present,
+            pace=args.pace,
+        )
     return trace_plain(command, "boxtrace trace", all_syscalls=args.all, output=args.output, grace=args.grace)

@@ -81,27 +81,19 @@ class _CategoryPhases:
         return self.current
 
 
-def load_classifier() -> Callable[[Event], str]:
-    """A fresh per-trace phase classifier: called on the events in order, returns each event's phase.
+def load_classifier() -> Classify:
+    """A fresh per-trace phase classifier, fed the events in order (``PhaseTracker.phase``).
 
-    The real one (``boxtrace.lessons.phases``) may keep state across events (what came before an
-    exec decides whether a mount belongs to the set-up or to the running container), hence one
-    classifier object per export.
+    One object per export: the phase of an event depends on what came before it (a mount is
+    "prepare" on the host and "filesystem" inside the new mount namespace).
     """
     try:
         module = importlib.import_module("boxtrace.lessons.phases")
     except ImportError:
         return _CategoryPhases()
-    factory = getattr(module, "PhaseClassifier", None)
-    if factory is not None:
-        classifier: Callable[[Event], str] = factory()
-        if hasattr(classifier, "classify"):
-            return classifier.classify  # type: ignore[no-any-return]
-        return classifier
-    func = getattr(module, "phase_of", None) or getattr(module, "classify", None)
-    if func is not None:
-        return func  # type: ignore[no-any-return]
-    return _CategoryPhases()
+    tracker = module.PhaseTracker()
+    classify: Classify = tracker.phase
+    return classify
 
 
 def annotate(

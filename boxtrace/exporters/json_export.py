@@ -25,7 +25,9 @@ _encode = json.JSONEncoder(ensure_ascii=False, separators=(",", ":")).encode
 
 def _text(obj: dict[str, Any]) -> str:
     # Undecodable bytes read from a tracee are surrogate escapes: write them as \udcXX, like trace files.
-    return _encode(obj).encode("utf-8", "backslashreplace").decode("utf-8")
+    text = _encode(obj)
+    # Almost every line is ASCII; only others can hold surrogate escapes from undecodable tracee bytes.
+    return text if text.isascii() else text.encode("utf-8", "backslashreplace").decode("utf-8")
 
 
 def export(

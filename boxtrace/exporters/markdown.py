@@ -14,7 +14,7 @@ from collections.abc import Iterable
 from typing import TextIO
 
 from boxtrace.exporters.annotate import Annotated, Classify, Explain, annotate, describe, process_label
-from boxtrace.lessons.model import PHASES, Explanation
+from boxtrace.lessons.model import Explanation
 from boxtrace.tracer.events import Event, TraceHeader
 
 DESCRIPTION = "Markdown handout: chapters by phase, each event with its explanation"
@@ -97,15 +97,22 @@ def _group_lines(group: list[Annotated]) -> list[str]:
     return lines
 
 
-def _write_group(group: list[Annotated], out: TextIO) -> None:
+def _write_group(group: list[Annotated], out: TextIO, cache: dict[Explanation, str]) -> None:
     ex = group[0].explanation
-    notes: dict[str, str] = {}
-    for a in group:
-        for f in a.explanation.flags:
-            notes.setdefault(f.name, f.meaning)
     out.write(code_block(_group_lines(group)))
     out.write("\n")
-    out.write("\n".join(_explanation_md(ex, notes)))
+    if len(group) == 1:
+        # Most groups are one event; the same explanation recurs across a trace: render it once.
+        text = cache.get(ex)
+        if text is None:
+            text = cache[ex] = "\n".join(_explanation_md(ex, {f.name: f.meaning for f in ex.flags}))
+        out.write(text)
+    else:
+        notes: dict[str, str] = {}
+        for a in group:
+            for f in a.explanation.flags:
+                notes.setdefault(f.name, f.meaning)
+        out.write("\n".join(_explanation_md(ex, notes)))
     out.write("\n")
 
 
@@ -117,9 +124,11 @@ def export(
     classify: Classify | None = None,
 ) -> None:
     annotated = list(annotate(events, explain, classify))
-    counts = {p: 0 for p in PHASES}
+    # Chapters are numbered in the order the trace reaches them (normally the story's order, PHASES).
+    counts: dict[str, int] = {}
     for a in annotated:
-        counts[a.phase] += 1
+        counts[a.phase] = counts.get(a.phase, 0) + 1
+    numbers = {phase: i for i, phase in enumerate(counts, 1)}
     command = shlex.join(header.command)
     out.write("# How this container was made, one system call at a time\n\n")
     out.write(f"Trace of {code_span(command)}\n\n")
@@ -132,27 +141,21 @@ def export(
     ):
         out.write(f"| {label} | {code_span(value)} |\n")
     out.write("\n## Chapters\n\n")
-    number = 0
-    numbers: dict[str, int] = {}
-    for phase in PHASES:
-        if counts[phase]:
-            number += 1
-            numbers[phase] = number
-            out.write(
-                f"{number}. [{phase.capitalize()}](#{number}-{anchor(phase)}) — {counts[phase]} events\n"
-            )
+    for phase, number in numbers.items():
+        out.write(f"{number}. [{phase.capitalize()}](#{number}-{anchor(phase)}) — {counts[phase]} events\n")
     out.write(
         "\nEach chapter lists the calls as `boxtrace trace` printed them (`#seq` first), then what they do,"
         " why a container runtime makes them and what would go wrong without them.\n"
     )
-    # Chapters keep the trace's order inside; a phase that recurs later (e.g. the filesystem set-up of a
-    # second container) is shown again under its chapter heading, so each heading appears once per run.
+    # The trace's order is kept: a phase that recurs later (the set-up of a second container in one
+    # trace) gets its heading again, with its number.
     current: str | None = None
     group: list[Annotated] = []
+    cache: dict[Explanation, str] = {}
     for a in annotated:
         if a.phase != current:
             if group:
-                _write_group(group, out)
+                _write_group(group, out, cache)
                 group = []
             current = a.phase
             out.write(f"\n## {numbers[current]}. {current.capitalize()}\n\n")
@@ -160,8 +163,8 @@ def export(
             _body_key(group[0].explanation) != _body_key(a.explanation)
             or group[0].explanation.title.split("(")[0] != a.explanation.title.split("(")[0]
         ):
-            _write_group(group, out)
+            _write_group(group, out, cache)
             group = []
         group.append(a)
     if group:
-        _write_group(group, out)
+        _write_group(group, out, cache)

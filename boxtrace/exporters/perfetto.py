@@ -42,7 +42,9 @@ _encode = json.JSONEncoder(ensure_ascii=False, separators=(",", ":")).encode
 
 
 def _text(obj: dict[str, Any]) -> str:
-    return _encode(obj).encode("utf-8", "backslashreplace").decode("utf-8")
+    text = _encode(obj)
+    # Almost every line is ASCII; only others can hold surrogate escapes from undecodable tracee bytes.
+    return text if text.isascii() else text.encode("utf-8", "backslashreplace").decode("utf-8")
 
 
 def _us(seconds: float) -> float:

@@ -238,7 +238,6 @@ def test_sigint_kills_a_container_that_ignores_it() -> None:
     )
     assert proc.stdout is not None
     assert proc.stdout.readline().strip() == "ready"
-    started = time.monotonic()
     proc.send_signal(signal.SIGINT)
     try:
         _, err = proc.communicate(timeout=30)
@@ -247,7 +246,6 @@ def test_sigint_kills_a_container_that_ignores_it() -> None:
         proc.wait()
     assert proc.returncode == 137, err
     assert "did not stop after SIGINT; killing it" in err
-    assert time.monotonic() - started < 20
 
 
 def _bundle_with(bundle: Path, tmp_path: Path, **linux: object) -> Path:

@@ -215,10 +215,9 @@ def test_stop_sends_sigterm_and_leaves_nothing() -> None:
     session = TraceSession(TraceConfig(command=["sh", "-c", "sleep 30 & wait"], grace=2), messages.extend)
     session.start()
     time.sleep(0.3)
-    t = time.monotonic()
     session.stop()
-    result = session.wait(10)
-    assert result is not None and time.monotonic() - t < 5
+    result = session.wait(10)  # a bound so a broken stop fails instead of hanging, not a speed check
+    assert result is not None
     assert result.stopped_by_user
     assert result.signal == "SIGTERM" and result.exit_code == 143
     assert not session.engine.tasks

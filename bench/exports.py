@@ -1,0 +1,162 @@
+"""Export benchmark: 100,000 events to each format (md, html, json, perfetto, strace).
+
+The events are a real trace repeated: a trace of the built-in runtime starting a container is
+recorded (as root; or pass ``--trace FILE``), and its events are copied with fresh ``seq`` and
+``time`` until there are ``--events`` of them, written to a trace file. Each format is then timed the
+way ``boxtrace export FILE --format F -o OUT`` runs it (read the file, explain, classify, write), in
+one process, best and mean of ``--runs``. Target: under 3 s each. Results go to docs/benchmarks.md,
+section "## Exports".
+
+    .venv/bin/python -m bench.exports [--events N] [--runs N] [--trace FILE] [--no-write]
+"""
+
+from __future__ import annotations
+
+import argparse
+import copy
+import os
+import statistics
+import subprocess
+import sys
+import tempfile
+import time
+from pathlib import Path
+
+from bench.common import machine_line, write_section
+
+FORMATS = ("md", "html", "json", "perfetto", "strace")
+TARGET = 3.0
+
+
+def record_trace(path: Path) -> None:
+    if os.geteuid() != 0:
+        raise SystemExit("recording a trace needs root; pass --trace FILE to use an existing one")
+    command = [
+        sys.executable,
+        "-m",
+        "boxtrace",
+        "trace",
+        "-o",
+        str(path),
+        "--",
+        sys.executable,
+        "-m",
+        "boxtrace.runtime",
+        "run",
+        "--",
+        "sh",
+        "-c",
+        "echo hello; ls / > /dev/null",
+    ]
+    subprocess.run(command, check=True, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+
+
+def synthesise(source: Path, target: Path, count: int) -> int:
+    """Repeat ``source``'s events into ``target`` until it holds ``count``; returns the source's size."""
+    from boxtrace.tracer.tracefile import TraceWriter, read_trace
+
+    header, events = read_trace(str(source))
+    span = max((e.time for e in events), default=0.0) + 0.001
+    with TraceWriter(str(target), header) as writer:
+        batch = []
+        for i in range(count):
+            round_, index = divmod(i, len(events))
+            ev = copy.copy(events[index])
+            ev.seq = i + 1
+            ev.time = round(events[index].time + round_ * span, 6)
+            batch.append(ev)
+            if len(batch) == 5000:
+                writer.write_events(batch)
+                batch = []
+        writer.write_events(batch)
+    return len(events)
+
+
+def time_read(trace: Path) -> float:
+    from boxtrace.tracer.tracefile import read_trace
+
+    started = time.perf_counter()
+    read_trace(str(trace))
+    return time.perf_counter() - started
+
+
+def time_export(fmt: str, trace: Path, out: Path) -> tuple[float, float]:
+    """(export alone, the events already in memory; the whole of `boxtrace export`: read + export)."""
+    from boxtrace.exporters import get_exporter
+    from boxtrace.tracer.tracefile import TraceReader
+
+    exporter = get_exporter(fmt)
+    with TraceReader(str(trace)) as reader:
+        header, events = reader.header, list(reader)
+    started = time.perf_counter()
+    with open(out, "w", encoding="utf-8") as handle:
+        exporter.export(header, events, handle)
+    alone = time.perf_counter() - started
+    started = time.perf_counter()
+    with TraceReader(str(trace)) as reader, open(out, "w", encoding="utf-8") as handle:
+        exporter.export(reader.header, reader, handle)
+    return alone, time.perf_counter() - started
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(
+        description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
+    )
+    parser.add_argument("--events", type=int, default=100_000)
+    parser.add_argument("--runs", type=int, default=3)
+    parser.add_argument("--trace", type=Path, help="a recorded trace to repeat (default: record one)")
+    parser.add_argument("--no-write", action="store_true", help="print, do not update docs/benchmarks.md")
+    args = parser.parse_args()
+    with tempfile.TemporaryDirectory(prefix="boxtrace-bench-") as tmp:
+        work = Path(tmp)
+        source = args.trace or work / "source.jsonl"
+        if args.trace is None:
+            record_trace(source)
+        trace = work / "big.jsonl"
+        base = synthesise(source, trace, args.events)
+        reads = [time_read(trace) for _ in range(args.runs)]
+        rows = [
+            "| format | export, best (s) | export, mean (s) | read + export, best (s) | out (MB) | < 3 s |",
+            "| --- | ---: | ---: | ---: | ---: | --- |",
+        ]
+        for fmt in FORMATS:
+            out = work / f"out.{fmt}"
+            times = [time_export(fmt, trace, out) for _ in range(args.runs)]
+            alone = [t[0] for t in times]
+            size = out.stat().st_size / 1e6
+            ok = "yes" if min(alone) < TARGET else "**no**"
+            rows.append(
+                f"| {fmt} | {min(alone):.2f} | {statistics.mean(alone):.2f} | {min(t[1] for t in times):.2f} "
+                f"| {size:.1f} | {ok} |"
+            )
+            print(rows[-1], flush=True)
+    text = "\n".join(
+        [
+            "## Exports",
+            "",
+            f"`boxtrace export` of {args.events:,} events (a {base}-event trace of the built-in runtime,",
+            f"repeated with fresh seq and time) to each format, {args.runs} runs each. *Export* has the",
+            "events in memory; *read + export* is the whole command, trace file in, output file out:",
+            "",
+            "```console",
+            f"# .venv/bin/python -m bench.exports --events {args.events} --runs {args.runs}",
+            "```",
+            "",
+            *rows,
+            "",
+            f"Reading the trace file alone (`TraceReader`, JSON Lines to events): best {min(reads):.2f} s,",
+            f"mean {statistics.mean(reads):.2f} s; every `boxtrace export` run includes it.",
+            "",
+            f"Machine: {machine_line()}.",
+            "",
+        ]
+    )
+    if args.no_write:
+        print(text)
+    else:
+        write_section("## Exports", text)
+        print("docs/benchmarks.md: section ## Exports updated")
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,81 @@
+"""`boxtrace replay FILE`: step through a recorded trace in the TUI (no privileges needed)."""
+
+from __future__ import annotations
+
+import argparse
+import os
+
+from boxtrace.tui_args import add_tui_arguments
+from boxtrace.usage import UsageError
+
+TYPE_CHECKING = False
+if TYPE_CHECKING:
+    from typing import Any
+
+DESCRIPTION = """\
+Open a trace recorded with 'boxtrace run -o FILE' (or 'boxtrace trace -o FILE') in the TUI and
+step through it, forward and backward, with the same panes and keys as a live trace. Nothing is
+run and no privileges are needed.
+
+examples:
+  boxtrace replay start.jsonl
+  boxtrace replay start.jsonl --present --pace 5
+"""
+
+
+def add_parser(sub: Any) -> str:
+    parser = sub.add_parser(
+        "replay",
+        help="step through a recorded trace in the TUI",
+        description=DESCRIPTION,
+        formatter_class=argparse.RawDescriptionHelpFormatter,
+    )
+    parser.add_argument("file", metavar="FILE", help="a trace file (JSON Lines)")
+    add_tui_arguments(parser, live=False)
+    parser.add_argument(
+        "--break",
+        dest="breaks",
+        action="append",
+        default=[],
+        metavar="SYSCALL|CATEGORY/",
+        help="breakpoint on a syscall name, or on a category with a trailing slash (mount/); repeatable",
+    )
+    return "replay"
+
+
+def replay_options(args: argparse.Namespace, title: str) -> Any:
+    """TuiOptions for a replay: the user's keys, the CLI's exporters, the breakpoints asked for."""
+    from boxtrace.tracing import tui_export_options
+    from boxtrace.tui.launch import load_keymap
+    from boxtrace.tui.options import TuiOptions
+
+    formats, exporter = tui_export_options()
+    names = frozenset(b for b in args.breaks if not b.endswith("/"))
+    categories = frozenset(b.rstrip("/") for b in args.breaks if b.endswith("/"))
+    return TuiOptions(
+        title=title,
+        present=args.present,
+        pace=args.pace,
+        break_names=names,
+        break_categories=categories,
+        keymap=load_keymap(),
+        export_formats=formats,
+        exporter=exporter,  # type: ignore[arg-type]
+    )
+
+
+def main(args: argparse.Namespace) -> int:
+    if not os.path.isfile(args.file):
+        raise UsageError(f"{args.file}: no such file", "boxtrace replay")
+    if args.pace <= 0:
+        raise UsageError("--pace must be positive", "boxtrace replay")
+    from boxtrace.tracer.tracefile import TraceFormatError, TraceReader
+
+    try:  # a bad header is reported here, before the screen switches to the app
+        TraceReader(args.file).close()
+    except (OSError, TraceFormatError) as exc:
+        print(f"boxtrace replay: {exc}")
+        return 1
+    from boxtrace.tui.launch import run_replay
+
+    return run_replay(args.file, replay_options(args, f"boxtrace replay {os.path.basename(args.file)}"))

@@ -1,0 +1,1 @@
+"""The TUI tests need the Textual test tools; the snapshot plugin comes from pytest-textual-snapshot."""

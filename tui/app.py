@@ -1,0 +1,737 @@
+"""The boxtrace app: one UI over a live trace session or a recorded trace.
+
+Threads (REFERENCE.md §8): the session's tracer thread owns every ptrace call; its delivery thread
+hands batches of messages (at most every 20 ms) to :meth:`BoxtraceApp.feed`, which only posts them
+as one textual message. Everything else runs on the UI thread. A replay reads its file on a worker
+thread and posts chunks the same way, so both modes build the same model through the same code.
+
+Steering goes the other way through a :class:`Steering` (a ``TraceSession`` in real use): step,
+resume, pause, breakpoints, stop. A replay has no steering; its steps move a cursor through the
+recorded events, backward too.
+"""
+
+from __future__ import annotations
+
+import os
+import threading
+import time
+from bisect import bisect_right
+from collections.abc import Callable, Iterator
+from dataclasses import dataclass
+from typing import ClassVar, Literal, Protocol
+
+from rich.text import Text
+from textual import work
+from textual.app import App, ComposeResult
+from textual.binding import Binding, BindingType
+from textual.containers import Horizontal, Vertical, VerticalScroll
+from textual.message import Message as TMessage
+from textual.timer import Timer
+from textual.widgets import Footer, Header, Markdown, Static
+
+from boxtrace.lessons.model import Explanation
+from boxtrace.tracer.events import Event, OutputEvent, SyscallEvent, TraceHeader
+from boxtrace.tracer.messages import (
+    Ended,
+    Held,
+    Message,
+    Notice,
+    ProcessEvent,
+    Resumed,
+    Started,
+    SyscallEntered,
+    SyscallFinished,
+    TraceResult,
+)
+from boxtrace.tui import panes
+from boxtrace.tui.event_list import EventList
+from boxtrace.tui.mountinfo import read_mountinfo
+from boxtrace.tui.options import TuiOptions
+from boxtrace.tui.screens import BreakpointScreen, ExportScreen, FilterScreen, HelpScreen, SearchScreen
+from boxtrace.tui.timeline import TraceModel
+from boxtrace.tui.world import WorldTimeline
+
+Mode = Literal["live", "replay"]
+
+
+class Steering(Protocol):
+    """What the app asks of a live trace (``TraceSession`` has exactly these)."""
+
+    def step(self) -> None: ...
+    def resume(self) -> None: ...
+    def pause(self) -> None: ...
+    def set_breakpoints(self, names: set[str], categories: set[str]) -> None: ...
+    def stop(self, force: bool = False) -> None: ...
+
+
+class TraceBatch(TMessage):
+    """Messages the session's delivery thread handed over, in order."""
+
+    def __init__(self, messages: list[Message]) -> None:
+        super().__init__()
+        self.messages = messages
+
+
+class ReplayChunk(TMessage):
+    """Events read from a trace file by the loader thread; ``done`` on the last chunk."""
+
+    def __init__(self, header: TraceHeader | None, events: list[Event], done: bool, error: str | None = None):
+        super().__init__()
+        self.header = header
+        self.events = events
+        self.done = done
+        self.error = error
+
+
+@dataclass(slots=True)
+class ReplaySource:
+    """Where a replay's events come from: a file read on a thread, or events already in memory."""
+
+    path: str | None = None
+    header: TraceHeader | None = None
+    events: list[Event] | None = None
+
+
+CHUNK = 5000  # events per replay chunk: the first screen shows after one chunk, not the whole file
+
+
+class BoxtraceApp(App[int]):
+    CSS_PATH = "app.tcss"
+    TITLE = "boxtrace"
+    ENABLE_COMMAND_PALETTE = False
+
+    BINDINGS: ClassVar[list[BindingType]] = [
+        Binding("n,space", "step", "Step", id="step"),
+        Binding("backspace", "step_back", "Back", id="step_back"),
+        Binding("c", "resume", "Continue", id="continue"),
+        Binding("p", "pause", "Pause", id="pause"),
+        Binding("b", "breakpoint", "Break", id="breakpoint"),
+        Binding("N", "phase(1)", "Next phase", id="next_phase"),
+        Binding("P", "phase(-1)", "Prev phase", id="prev_phase"),
+        Binding("slash", "search", "Search", id="search"),
+        Binding("f", "filter", "Filter", id="filter"),
+        Binding("e", "export", "Export", id="export"),
+        Binding("plus", "pace(-0.5)", "Faster", id="faster"),
+        Binding("minus", "pace(0.5)", "Slower", id="slower"),
+        Binding("question_mark", "help", "Help", id="help"),
+        Binding("q", "quit", "Quit", id="quit"),
+        Binding("ctrl+c", "quit", "Quit", show=False, priority=True, id="quit_ctrl_c"),
+    ]
+
+    def __init__(
+        self,
+        mode: Mode,
+        options: TuiOptions | None = None,
+        *,
+        steering: Steering | None = None,
+        replay: ReplaySource | None = None,
+    ) -> None:
+        super().__init__()
+        self.mode: Mode = mode
+        self.options = options or TuiOptions()
+        self.steering = steering
+        self.replay = replay
+        self.model = TraceModel()
+        self.timeline = WorldTimeline(self.model.events)
+        self.header: TraceHeader | None = None
+        self.result: TraceResult | None = None
+        self.cursor = -1
+        self.held = -1
+        self.follow = True  # live: the cursor follows the newest (or held) event
+        self.ended = mode == "replay"  # nothing runs in a replay
+        self.loaded = mode == "live"
+        self.running = False  # live: the tracee runs (not held, not ended)
+        self.auto = False  # presenter: auto-advance every `pace` seconds
+        self.pace = self.options.pace
+        self.search_text = ""
+        self.break_names = set(self.options.break_names)
+        self.break_categories = set(self.options.break_categories)
+        self.quitting = False
+        self.error: str | None = None
+        self.notices: list[str] = []
+        self.output_indices: list[int] = []
+        self.first_paint: float | None = None  # monotonic time of the first paint with events
+        self._auto_timer: Timer | None = None
+        self._panes_due = False
+        self._host_mounts: set[tuple[str, str, str]] | None = None
+        self.explainer: Callable[[Event], Explanation | None] = panes.explain_event
+        self._feed_lock = threading.Lock()
+        self._accepting = False
+        self._early: list[list[Message]] = []
+        self.title = self.options.title
+        self.sub_title = "live" if mode == "live" else "replay"
+
+    # ---- layout ----
+
+    def compose(self) -> ComposeResult:
+        yield Header(show_clock=False, icon="▣")
+        yield Static(id="status")
+        if self.options.present:
+            with Vertical(id="presenter"):
+                yield Static(id="present-step")
+                yield Static(id="present-title")
+                with Horizontal(id="present-body"):
+                    with VerticalScroll(id="present-explanation-box"):
+                        yield Markdown(id="present-explanation")
+                    with Vertical(id="present-diagram"):
+                        yield Static(id="present-ns")
+                        yield Static(id="present-mounts")
+            yield EventList(self.model, id="events")  # kept for state; hidden by CSS in presenter mode
+        else:
+            with Horizontal(id="main"):
+                with Vertical(id="left"):
+                    yield EventList(self.model, id="events")
+                    yield VerticalScroll(Static(id="output"), id="output-box")
+                with Vertical(id="right"):
+                    with VerticalScroll(id="explanation-box"):
+                        yield Markdown(id="explanation")
+                    yield VerticalScroll(Static(id="processes"), id="processes-box")
+                    with Horizontal(id="state"):
+                        yield VerticalScroll(Static(id="mounts"), id="mounts-box")
+                        yield VerticalScroll(Static(id="cgroups"), id="cgroups-box")
+        yield Footer()
+
+    def on_mount(self) -> None:
+        if self.options.present:
+            self.add_class("presenter")
+        for box, title in (
+            ("#events", "Events"),
+            ("#output-box", "Container output"),
+            ("#explanation-box", "Explanation"),
+            ("#processes-box", "Processes and namespaces"),
+            ("#mounts-box", "Mounts"),
+            ("#cgroups-box", "Cgroups and limits"),
+        ):
+            for widget in self.query(box):
+                widget.border_title = title
+        if self.options.keymap:
+            self.set_keymap(self.options.keymap)
+        if self.steering is not None and (self.break_names or self.break_categories):
+            self.steering.set_breakpoints(self.break_names, self.break_categories)
+        self.event_list.set_breakpoints(frozenset(self.break_names), frozenset(self.break_categories))
+        if self.mode == "replay" and self.replay is not None:
+            if self.replay.events is not None:
+                self.post_message(ReplayChunk(self.replay.header, self.replay.events, True))
+            elif self.replay.path is not None:
+                self._load(self.replay.path)
+        self.event_list.focus()
+        self._refresh_all()
+        self._accept_feed()
+
+    @property
+    def event_list(self) -> EventList:
+        return self.query_one("#events", EventList)
+
+    # ---- feeding (called on the session's delivery thread) ----
+
+    def feed(self, batch: list[Message]) -> None:
+        """The session's consumer: one post per batch, never a call per event (thread-safe).
+
+        Batches that come before the app is mounted (the session starts first) are kept and
+        posted from ``on_mount``, in order.
+        """
+        with self._feed_lock:
+            if not self._accepting:
+                self._early.append(batch)
+                return
+        self.post_message(TraceBatch(batch))
+
+    def _accept_feed(self) -> None:
+        with self._feed_lock:
+            self._accepting = True
+            early, self._early = self._early, []
+        for batch in early:
+            self.post_message(TraceBatch(batch))
+
+    @work(thread=True, exclusive=True, group="replay-load")
+    def _load(self, path: str) -> None:
+        from boxtrace.tracer.tracefile import TraceFormatError, TraceReader
+
+        try:
+            with TraceReader(path) as reader:
+                chunk: list[Event] = []
+                for event in reader:
+                    chunk.append(event)
+                    if len(chunk) >= CHUNK:
+                        self.post_message(ReplayChunk(reader.header, chunk, False))
+                        chunk = []
+                self.post_message(ReplayChunk(reader.header, chunk, True))
+        except (OSError, TraceFormatError) as exc:
+            self.post_message(ReplayChunk(None, [], True, error=str(exc)))
+
+    def on_replay_chunk(self, chunk: ReplayChunk) -> None:
+        if chunk.header is not None:
+            self.header = chunk.header
+        if chunk.error:
+            self.error = chunk.error
+            self.notify(chunk.error, severity="error", timeout=10)
+        first = len(self.model) == 0
+        for event in chunk.events:
+            self._add(event)
+        self.loaded = chunk.done
+        if first and len(self.model):
+            self.cursor = self.model.nearest_visible(0) or 0
+        self._refresh_all()
+
+    def on_trace_batch(self, batch: TraceBatch) -> None:
+        for msg in batch.messages:
+            self._handle(msg)
+        self._refresh_all()
+
+    def _add(self, event: Event) -> int:
+        known = self.model.index_of_seq(event.seq)
+        index = self.model.add(event)
+        if known is not None:
+            self.timeline.invalidate_from(index)
+        elif isinstance(event, OutputEvent):
+            self.output_indices.append(index)
+        return index
+
+    def _handle(self, msg: Message) -> None:
+        kind = type(msg)
+        if kind is SyscallEntered or kind is SyscallFinished or kind is ProcessEvent:
+            index = self._add(msg.event)  # type: ignore[union-attr]
+            if self.follow and self.held < 0:
+                self.cursor = index
+        elif kind is Held:
+            assert isinstance(msg, Held)
+            index = self.model.index_of_seq(msg.event.seq)
+            if index is None:
+                index = self._add(msg.event)
+            self.held = index
+            self.running = False
+            self.follow = True
+            self.cursor = index
+            if self.auto and msg.reason == "breakpoint" or self._is_lesson_break(msg.event):
+                self._set_auto(False)
+        elif kind is Resumed:
+            self.held = -1
+            self.running = not self.ended
+        elif kind is Started:
+            assert isinstance(msg, Started)
+            self.header = msg.header
+            self.running = True
+        elif kind is Notice:
+            assert isinstance(msg, Notice)
+            self.notices.append(msg.text)
+            severity = {"error": "error", "warning": "warning"}.get(msg.level, "information")
+            self.notify(msg.text, severity=severity, timeout=8)  # type: ignore[arg-type]
+            if msg.level == "error":
+                self.error = msg.text
+        elif kind is Ended:
+            assert isinstance(msg, Ended)
+            self.result = msg.result
+            self.ended = True
+            self.running = False
+            self.held = -1
+            self._set_auto(False)
+            if msg.result.error:
+                self.error = f"tracer error: {msg.result.error}"
+            if self.quitting:
+                self.exit(msg.result.exit_code)
+
+    def _is_lesson_break(self, event: Event) -> bool:
+        return TraceModel.matches_breakpoint(
+            event, frozenset(self.options.break_names), frozenset(self.options.break_categories)
+        )
+
+    # ---- refreshing ----
+
+    def _refresh_all(self, scroll: bool = True) -> None:
+        future = self.cursor + 1 if self.mode == "replay" and self.cursor >= 0 else -1
+        self.event_list.sync(cursor=self.cursor, held=self.held, future_from=future, scroll=scroll)
+        self._update_status()
+        self.refresh_bindings()
+        if not self._panes_due:
+            # The side panes (Markdown, trees) cost more than the list: paint the list first.
+            self._panes_due = True
+            self.call_after_refresh(self._update_panes)
+        if self.first_paint is None and len(self.model):
+            self.call_after_refresh(self._mark_first_paint)
+
+    def _mark_first_paint(self) -> None:
+        if self.first_paint is None:
+            self.first_paint = time.monotonic()
+
+    def current_event(self) -> Event | None:
+        if 0 <= self.cursor < len(self.model):
+            return self.model.events[self.cursor]
+        return None
+
+    def _update_status(self) -> None:
+        text = Text(no_wrap=True, overflow="ellipsis")
+        n = len(self.model)
+        if self.mode == "live":
+            if self.quitting:
+                text.append(" STOPPING ", "bold white on red")
+            elif self.ended:
+                text.append(" ENDED ", "bold white on blue")
+            elif self.held >= 0:
+                text.append(" HELD ", "bold black on yellow")
+            elif self.running:
+                text.append(" RUNNING ", "bold black on green")
+            else:
+                text.append(" STARTING ", "bold black on cyan")
+        else:
+            text.append(" REPLAY ", "bold white on blue")
+            if not self.loaded:
+                text.append(" loading… ", "yellow")
+        if self.cursor >= 0:
+            text.append(f"  step {self.cursor + 1}/{n}  ", "bold")
+            text.append(f"phase: {self.model.phase_name(self.cursor)}", "magenta")
+        else:
+            text.append(f"  {n} events")
+        if self.auto:
+            text.append(f"  auto every {self.pace:.1f}s", "green")
+        if self.model.categories is not None:
+            text.append("  filter: " + ",".join(sorted(self.model.categories)), "cyan")
+        if self.search_text:
+            text.append(f"  search: {self.search_text}", "cyan")
+        marks = sorted(self.break_names) + [f"{c}/*" for c in sorted(self.break_categories)]
+        if marks:
+            text.append("  ● " + ", ".join(marks), "yellow")
+        if self.result is not None:
+            r = self.result
+            how = f"killed by {r.signal}" if r.signal else f"exit status {r.exit_status}"
+            text.append(f"  done: {how}", "bold")
+        if self.error:
+            text.append(f"  {self.error}", "bold red")
+        self.query_one("#status", Static).update(text)
+
+    def _update_panes(self) -> None:
+        self._panes_due = False
+        event = self.current_event()
+        world = self.timeline.at(self.cursor)
+        phase = self.model.phase_name(self.cursor) if event is not None else ""
+        held = self.cursor >= 0 and self.cursor == self.held
+        markdown = panes.explanation_markdown(
+            event, phase, held=held, intro=self.options.intro, explainer=self.explainer
+        )
+        if self.options.present:
+            self._update_presenter(event, world, markdown)
+            return
+        self.query_one("#explanation", Markdown).update(markdown)
+        self.query_one("#processes", Static).update(
+            panes.process_tree(world, event.pid if event is not None else None)
+        )
+        self.query_one("#mounts", Static).update(self._mounts_text(event, world))
+        self.query_one("#cgroups", Static).update(panes.cgroups(world))
+        upto = bisect_right(self.output_indices, self.cursor) if self.mode == "replay" else None
+        shown = self.output_indices[:upto] if upto is not None else self.output_indices
+        self.query_one("#output", Static).update(panes.output_text(self.model.events, shown))
+
+    def _mounts_text(self, event: Event | None, world: panes.World) -> Text:
+        # Live, while the process exists: what the kernel says now, at this step.
+        if self.mode == "live" and not self.ended and event is not None and event.pid in self._traced_pids():
+            entries = read_mountinfo(event.pid)
+            if entries is not None:
+                if self._host_mounts is None:
+                    own = read_mountinfo("self") or []
+                    self._host_mounts = {e.key for e in own}
+                return panes.live_mounts(entries, self._host_mounts, event.pid)
+        return panes.derived_mounts(world)
+
+    def _traced_pids(self) -> set[int]:
+        """Pids the session traces now: only their /proc is this trace's (a pid may be reused)."""
+        engine = getattr(self.steering, "engine", None)
+        live_pids = getattr(engine, "live_pids", None)
+        return set(live_pids()) if callable(live_pids) else set()
+
+    def _update_presenter(self, event: Event | None, world: panes.World, markdown: str) -> None:
+        n = len(self.model)
+        step = Text()
+        if event is not None:
+            step.append(f"Step {self.cursor + 1} of {n}", "bold")
+            step.append(f"   ·   chapter {self.model.phases[self.cursor] + 1}: ", "")
+            step.append(self.model.phase_name(self.cursor), "bold magenta")
+        else:
+            step.append("Waiting for the first step…", "dim")
+        if self.held >= 0 and self.held == self.cursor:
+            step.append("   ⏸ about to run", "yellow")
+        step.append(f"   {'▶ auto' if self.auto else '■ paused'} ({self.pace:.1f}s per step)", "green")
+        self.query_one("#present-step", Static).update(step)
+        exp = self.explainer(event) if event is not None else None
+        title = exp.title if exp is not None else (self.options.title if event is None else "")
+        self.query_one("#present-title", Static).update(Text(title, "bold"))
+        self.query_one("#present-explanation", Markdown).update(markdown)
+        self.query_one("#present-ns", Static).update(panes.namespace_diagram(world))
+        self.query_one("#present-mounts", Static).update(panes.mount_diagram(world))
+
+    # ---- bindings ----
+
+    def check_action(self, action: str, parameters: tuple[object, ...]) -> bool | None:
+        live = self.mode == "live"
+        n = len(self.model)
+        if action == "step":
+            if live:
+                return None if self.ended else True
+            return True if self._next_visible(1) is not None else None
+        if action == "step_back":
+            return True if self._next_visible(-1) is not None else None
+        if action == "resume":
+            if self.options.present:
+                return None if self.auto or (live and self.ended) else True
+            if live:
+                return True if self.held >= 0 and not self.ended else None
+            return True if self._next_visible(1) is not None else None
+        if action == "pause":
+            if self.options.present:
+                return True if self.auto else None
+            return True if live and self.running and not self.ended else None
+        if action in ("pace",):
+            return True if self.options.present else False
+        if action == "breakpoint":
+            return True if isinstance(self.current_event(), SyscallEvent) else None
+        if action in ("phase", "search", "filter", "export"):
+            return True if n else None
+        return True
+
+    # ---- actions ----
+
+    def _next_visible(self, direction: int) -> int | None:
+        if not len(self.model):
+            return None
+        start = self.cursor + direction
+        if start < 0 or start >= len(self.model):
+            return None
+        return self.model.nearest_visible(start, direction)
+
+    def _go(self, index: int | None) -> bool:
+        if index is None:
+            self.bell()
+            return False
+        self.cursor = index
+        self._refresh_all()
+        return True
+
+    def action_step(self) -> None:
+        if self.mode == "live":
+            if self.steering is None or self.ended:
+                return
+            self.follow = True
+            if self.held >= 0:
+                self.steering.step()  # let the held call run; hold again at the next one
+            else:
+                self.steering.pause()  # running: hold at the next traced call
+            return
+        self._go(self._next_visible(1))
+
+    def action_step_back(self) -> None:
+        if self.mode == "live":
+            self.follow = False
+        self._go(self._next_visible(-1))
+
+    def action_resume(self) -> None:
+        if self.options.present:
+            self._set_auto(True)
+            return
+        if self.mode == "live":
+            if self.steering is not None and not self.ended:
+                self.follow = True
+                self.steering.resume()
+            return
+        # Replay: run to the next breakpoint, like a live trace does, or to the end.
+        names, cats = frozenset(self.break_names), frozenset(self.break_categories)
+        i = self._next_visible(1)
+        while i is not None:
+            if (names or cats) and TraceModel.matches_breakpoint(self.model.events[i], names, cats):
+                break
+            nxt = self.model.nearest_visible(i + 1, 1) if i + 1 < len(self.model) else None
+            if nxt is None:
+                break
+            i = nxt
+        self._go(i)
+
+    def action_pause(self) -> None:
+        if self.options.present:
+            self._set_auto(False)
+            return
+        if self.mode == "live" and self.steering is not None and not self.ended:
+            self.steering.pause()
+
+    def action_pace(self, delta: float) -> None:
+        self.pace = max(0.5, min(30.0, self.pace + delta))
+        if self.auto:
+            self._set_auto(True)
+        self._refresh_all(scroll=False)
+
+    def _set_auto(self, on: bool) -> None:
+        if self._auto_timer is not None:
+            self._auto_timer.stop()
+            self._auto_timer = None
+        self.auto = on
+        if on:
+            self._auto_timer = self.set_interval(self.pace, self._auto_tick)
+        self._refresh_all(scroll=False)
+
+    def _auto_tick(self) -> None:
+        if self.mode == "live":
+            if self.ended:
+                self._set_auto(False)
+            elif self.held >= 0 and self.steering is not None:
+                self.steering.step()
+            return
+        nxt = self._next_visible(1)
+        if nxt is None:
+            self._set_auto(False)
+            return
+        self._go(nxt)
+        if self._is_lesson_break(self.model.events[nxt]) or TraceModel.matches_breakpoint(
+            self.model.events[nxt], frozenset(self.break_names), frozenset(self.break_categories)
+        ):
+            self._set_auto(False)
+
+    def action_phase(self, direction: int) -> None:
+        if self.mode == "live":
+            self.follow = False
+        start = self.cursor if self.cursor >= 0 else -1
+        self._go(self.model.next_phase(start, direction))
+
+    def on_event_list_moved(self, message: EventList.Moved) -> None:
+        if self.mode == "live":
+            self.follow = message.to_end
+            if message.to_end and self.held >= 0:
+                message.index = self.held
+        self.cursor = message.index
+        self._refresh_all()
+
+    def action_search(self) -> None:
+        def found(text: str | None) -> None:
+            if text is None:
+                return
+            self.search_text = text
+            self.event_list.set_search(text)
+            if text:
+                if self.mode == "live":
+                    self.follow = False
+                hit = self.model.search(text, self.cursor, 1)
+                if hit is None:
+                    self.notify(f"no event matches {text!r}", severity="warning")
+                self._go(hit)
+            else:
+                self._refresh_all()
+
+        self.push_screen(SearchScreen(self.search_text), found)
+
+    def action_filter(self) -> None:
+        counts: dict[str, int] = {}
+        for ev in self.model.events:
+            counts[ev.category] = counts.get(ev.category, 0) + 1
+
+        def chosen(categories: frozenset[str] | None) -> None:
+            if categories is None:
+                return
+            self.model.set_filter(categories or None)
+            if self.cursor >= 0 and not self.model.visible(self.cursor):
+                found = self.model.nearest_visible(self.cursor, 1)
+                if found is None:
+                    found = self.model.nearest_visible(self.cursor, -1)
+                if found is not None:
+                    self.cursor = found
+            self._refresh_all()
+
+        self.push_screen(FilterScreen(self.model.categories, counts), chosen)
+
+    def action_breakpoint(self) -> None:
+        event = self.current_event()
+        if not isinstance(event, SyscallEvent):
+            return
+        active = sorted(self.break_names) + [f"{c}/*" for c in sorted(self.break_categories)]
+
+        def chosen(choice: str | None) -> None:
+            if choice is None:
+                return
+            if choice == "clear":
+                self.break_names.clear()
+                self.break_categories.clear()
+            elif choice.startswith("name:"):
+                self.break_names ^= {choice[5:]}
+            elif choice.startswith("category:"):
+                self.break_categories ^= {choice[9:]}
+            self.apply_breakpoints()
+
+        self.push_screen(BreakpointScreen(event.name, event.category_name, active), chosen)
+
+    def apply_breakpoints(self) -> None:
+        if self.steering is not None and not self.ended:
+            self.steering.set_breakpoints(set(self.break_names), set(self.break_categories))
+        self.event_list.set_breakpoints(frozenset(self.break_names), frozenset(self.break_categories))
+        self._refresh_all(scroll=False)
+
+    def export_formats(self) -> list[str]:
+        return list(self.options.export_formats) + ["trace"]
+
+    def action_export(self) -> None:
+        formats = self.export_formats()
+        stamp = time.strftime("%Y%m%d-%H%M%S")
+
+        def chosen(choice: tuple[str, str] | None) -> None:
+            if choice is not None and choice[1]:
+                self.export_to(*choice)
+
+        self.push_screen(ExportScreen(formats, f"boxtrace-{stamp}.{formats[0]}"), chosen)
+
+    @work(thread=True, group="export")
+    def export_to(self, fmt: str, path: str) -> None:
+        """Write the events so far (a copy: the live list keeps growing) on a worker thread."""
+        events = list(self.model.events)
+        header = self.header or _placeholder_header()
+        try:
+            if fmt == "trace" or self.options.exporter is None:
+                from boxtrace.tracer.tracefile import TraceWriter
+
+                with TraceWriter(path, header) as writer:
+                    writer.write_events(events)
+            else:
+                self.options.exporter(fmt, header, events, path)
+        except (OSError, ValueError, KeyError) as exc:
+            self.call_from_thread(self.notify, f"export failed: {exc}", severity="error")
+            return
+        self.call_from_thread(self.notify, f"exported {len(events)} events to {os.path.abspath(path)}")
+
+    def action_help(self) -> None:
+        self.push_screen(HelpScreen(list(self.key_map()), self.mode == "live"))
+
+    def key_map(self) -> Iterator[tuple[str, str]]:
+        """(keys, description) of the bindings in force, with the user's remapping applied."""
+        keys: dict[str, list[str]] = {}
+        described: dict[str, str] = {}
+        for key, active in self.screen.active_bindings.items():
+            b = active.binding
+            if not b.description or not b.show:
+                continue
+            name = b.id or b.action
+            described.setdefault(name, b.description)
+            keys.setdefault(name, []).append(self.get_key_display(b.with_key(key)))
+        for name, shown in keys.items():
+            yield " ".join(dict.fromkeys(shown)), described[name]
+        yield "↑ ↓ PgUp PgDn Home End", "browse the event list"
+
+    async def action_quit(self) -> None:
+        if self.mode == "live" and self.steering is not None and not self.ended:
+            if self.quitting:
+                self.steering.stop(force=True)  # asked twice: kill every traced process now
+                return
+            self.quitting = True
+            self._set_auto(False)
+            self.steering.stop()  # SIGTERM to the root: the runtime removes its container
+            self.set_timer(self.options.grace + 3.0, self._give_up)
+            self._refresh_all(scroll=False)
+            return
+        self.exit(self.result.exit_code if self.result is not None else 0)
+
+    def _give_up(self) -> None:
+        if self.steering is not None:
+            self.steering.stop(force=True)
+        self.exit(130)
+
+
+def _placeholder_header() -> TraceHeader:
+    return TraceHeader(
+        version="1.0",
+        boxtrace_version="",
+        kernel=os.uname().release,
+        arch=os.uname().machine,
+        command=[],
+        start_time="",
+    )

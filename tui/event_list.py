@@ -1,0 +1,210 @@
+"""The event list: a virtualised ScrollView that renders only the lines on screen.
+
+Like toolong's log view: ``render_line(y)`` turns the row at ``scroll_y + y`` into a Strip, and an
+LRU cache keeps the Strips of recently shown rows, so scrolling through 100,000 events costs the
+same as scrolling through 100. A DataTable would build every row up front (seconds for 100k).
+The widget owns no state about the trace: it reads the model's rows and the app's cursor.
+"""
+
+from __future__ import annotations
+
+from rich.segment import Segment
+from rich.style import Style
+from rich.text import Text
+from textual import events
+from textual.binding import Binding
+from textual.cache import LRUCache
+from textual.geometry import Size
+from textual.message import Message
+from textual.scroll_view import ScrollView
+from textual.strip import Strip
+
+from boxtrace.lessons.model import PHASES
+from boxtrace.tui.render import styled_line
+from boxtrace.tui.timeline import TraceModel, heading_phase
+
+LINE_WIDTH = 400  # virtual width: lines are cut here, the explanation pane shows everything
+
+
+class EventList(ScrollView, can_focus=True):
+    """Rows of the model; the cursor row is highlighted, a held call is marked, future rows dim."""
+
+    COMPONENT_CLASSES = {  # noqa: RUF012 - textual's own class attribute
+        "event-list--cursor",
+        "event-list--heading",
+        "event-list--future",
+        "event-list--match",
+    }
+    BINDINGS = [  # noqa: RUF012 - textual's own class attribute
+        Binding("up,k", "move(-1)", "Up", show=False, id="list.up"),
+        Binding("down,j", "move(1)", "Down", show=False, id="list.down"),
+        Binding("pageup", "page(-1)", "Page up", show=False, id="list.page_up"),
+        Binding("pagedown", "page(1)", "Page down", show=False, id="list.page_down"),
+        Binding("home", "jump(0)", "First", show=False, id="list.home"),
+        Binding("end", "jump(-1)", "Last", show=False, id="list.end"),
+    ]
+
+    class Moved(Message):
+        """The user moved the selection to event ``index`` (browsing, not stepping)."""
+
+        def __init__(self, index: int, to_end: bool = False) -> None:
+            super().__init__()
+            self.index = index
+            self.to_end = to_end
+
+    def __init__(self, model: TraceModel, *, id: str | None = None) -> None:
+        super().__init__(id=id)
+        self.model = model
+        self.cursor = -1  # event index of the current step
+        self.held = -1  # event index held at syscall entry (live), -1 if none
+        self.future_from = -1  # replay: events at or after this index have not "happened" yet
+        self.search = ""
+        self.breakpoints: tuple[frozenset[str], frozenset[str]] = (frozenset(), frozenset())
+        self._cache: LRUCache[tuple[object, ...], Strip] = LRUCache(maxsize=2000)
+        self._version = -1
+
+    # ---- state from the app ----
+
+    def sync(self, *, cursor: int, held: int, future_from: int, scroll: bool = True) -> None:
+        """Take the app's state; repaint only what changed and keep the cursor in view."""
+        changed = (cursor, held, future_from) != (self.cursor, self.held, self.future_from)
+        self.cursor, self.held, self.future_from = cursor, held, future_from
+        if self.model.version != self._version:
+            self._version = self.model.version
+            self.virtual_size = Size(LINE_WIDTH, len(self.model.rows))
+            changed = True
+        if scroll:
+            self.scroll_to_cursor()
+        if changed:
+            self.refresh()
+
+    def set_search(self, text: str) -> None:
+        self.search = text.lower()
+        self._cache.clear()
+        self.refresh()
+
+    def set_breakpoints(self, names: frozenset[str], categories: frozenset[str]) -> None:
+        self.breakpoints = (names, categories)
+        self._cache.clear()
+        self.refresh()
+
+    def cursor_row(self) -> int:
+        if 0 <= self.cursor < len(self.model.event_row):
+            return self.model.event_row[self.cursor]
+        return -1
+
+    def scroll_to_cursor(self) -> None:
+        row = self.cursor_row()
+        if row < 0:
+            return
+        height = max(1, self.scrollable_content_region.height)
+        top = self.scroll_offset.y
+        if row < top + 1 or row >= top + height - 1:
+            # Keep a heading above the first event visible, and a little context below the cursor.
+            target = max(0, row - height // 3)
+            self.scroll_to(y=target, animate=False, immediate=True)
+
+    def on_resize(self, event: events.Resize) -> None:
+        self.virtual_size = Size(LINE_WIDTH, len(self.model.rows))
+        self.scroll_to_cursor()
+
+    # ---- rendering ----
+
+    def render_line(self, y: int) -> Strip:
+        scroll_x, scroll_y = self.scroll_offset
+        row_index = scroll_y + y
+        width = self.scrollable_content_region.width
+        rows = self.model.rows
+        if row_index >= len(rows) or row_index < 0:
+            return Strip.blank(width, self.rich_style)
+        row = rows[row_index]
+        if row < 0:
+            key: tuple[object, ...] = ("h", row, width)
+        else:
+            event = self.model.events[row]
+            key = (
+                row,
+                event.seq,
+                row == self.cursor,
+                row == self.held,
+                self.future_from >= 0 and row >= self.future_from,
+                event.finished if hasattr(event, "finished") else True,  # type: ignore[attr-defined]
+            )
+        strip = self._cache.get(key)
+        if strip is None:
+            strip = self._render_row(row, width)
+            self._cache[key] = strip
+        return strip.crop_extend(scroll_x, scroll_x + width, self.rich_style)
+
+    def _render_row(self, row: int, width: int) -> Strip:
+        base = self.rich_style
+        if row < 0:
+            phase = heading_phase(row)
+            label = f"── {phase + 1}. {PHASES[phase]} "
+            style = self.get_component_rich_style("event-list--heading")
+            text = Text(label + "─" * max(0, width - len(label)), style=style, no_wrap=True, end="")
+            return Strip(list(text.render(self.app.console)), text.cell_len).apply_style(base)
+        event = self.model.events[row]
+        text = styled_line(event)
+        if self.search and self.search in self.model.text_of(row):
+            text.highlight_words(
+                [self.search], self.get_component_rich_style("event-list--match"), case_sensitive=False
+            )
+        names, cats = self.breakpoints
+        mark = "  "
+        if row == self.held:
+            mark = "⏸ "
+        elif row == self.cursor:
+            mark = "▶ "
+        elif (names or cats) and TraceModel.matches_breakpoint(event, names, cats):
+            mark = "● "
+        line = Text(mark, style="bold yellow", no_wrap=True, end="")
+        line.append_text(text)
+        if row == self.cursor:
+            line.stylize(self.get_component_rich_style("event-list--cursor"))
+        elif self.future_from >= 0 and row >= self.future_from:
+            line.stylize(self.get_component_rich_style("event-list--future"))
+        segments = [Segment(s.text, base + s.style if s.style else base) for s in line.render(self.app.console)]
+        strip = Strip(segments, line.cell_len)
+        if row == self.cursor:
+            # The highlight spans the whole width, not just the text.
+            cursor_style = self.get_component_rich_style("event-list--cursor")
+            strip = strip.extend_cell_length(LINE_WIDTH, base + Style(bgcolor=cursor_style.bgcolor))
+        return strip
+
+    # ---- browsing (the app decides what a move means in live or replay mode) ----
+
+    def _row_event(self, row: int, direction: int) -> int | None:
+        rows = self.model.rows
+        while 0 <= row < len(rows):
+            if rows[row] >= 0:
+                return rows[row]
+            row += direction
+        return None
+
+    def action_move(self, delta: int) -> None:
+        row = self.cursor_row()
+        start = row + delta if row >= 0 else 0
+        found = self._row_event(start, 1 if delta > 0 else -1)
+        if found is not None:
+            self.post_message(self.Moved(found))
+
+    def action_page(self, direction: int) -> None:
+        height = max(1, self.scrollable_content_region.height - 1)
+        row = max(0, min(len(self.model.rows) - 1, self.cursor_row() + direction * height))
+        found = self._row_event(row, direction) or self._row_event(row, -direction)
+        if found is not None:
+            self.post_message(self.Moved(found))
+
+    def action_jump(self, where: int) -> None:
+        rows = self.model.rows
+        if not rows:
+            return
+        found = self._row_event(0, 1) if where == 0 else self._row_event(len(rows) - 1, -1)
+        if found is not None:
+            self.post_message(self.Moved(found, to_end=where != 0))
+
+    def on_click(self, event: events.Click) -> None:
+        row = self.scroll_offset.y + event.y
+        if 0 <= row < len(self.model.rows) and self.model.rows[row] >= 0:
+            self.post_message(self.Moved(self.model.rows[row]))
