@@ -61,7 +61,11 @@ class PlainPrinter:
     """Prints finished syscalls, process events and the command's output as they arrive."""
 
     def __init__(
-        self, out: TextIO | None = None, err: TextIO | None = None, color: bool | None = None
+        self,
+        out: TextIO | None = None,
+        err: TextIO | None = None,
+        color: bool | None = None,
+        explain: bool = True,
     ) -> None:
         self.out = out if out is not None else sys.stdout
         self.err = err if err is not None else sys.stderr
@@ -69,6 +73,7 @@ class PlainPrinter:
             color = self.out.isatty()
         self.style: Styler = rich_styler() if color else _plain
         self._last_pid: int | None = None
+        self._annotator = Annotator() if explain else None
 
     def __call__(self, batch: list[Message]) -> None:
         lines: list[str] = []
@@ -102,6 +107,13 @@ class PlainPrinter:
 
     def _event(self, ev: Event, lines: list[str]) -> None:
         s = self.style
+        annotator = self._annotator
+        note = None
+        if annotator is not None:
+            heading, note = annotator.annotate(ev)
+            if heading is not None:
+                lines.append("\n" + s(f"── {heading} ──", "bold reverse") + "\n")
+                self._last_pid = None  # name the process again under a new chapter
         if ev.pid != self._last_pid:
             self._last_pid = ev.pid
             ns = f" ({'/'.join(str(p) for p in ev.nspid)})" if ev.nspid and len(ev.nspid) > 1 else ""
@@ -112,6 +124,8 @@ class PlainPrinter:
         lines.append(
             stamp + tid + s(f"{cat:<9}", CATEGORY_STYLES.get(cat, "")) + " " + self.describe(ev) + "\n"
         )
+        if note is not None:
+            lines.append(s(f"{'':20}↳ {note}", "dim italic") + "\n")
 
     def describe(self, ev: Event) -> str:
         s = self.style
@@ -140,6 +154,33 @@ class PlainPrinter:
         if isinstance(ev, OutputEvent):
             return s(f"│ {ev.stream}: ", "dim") + ev.text.rstrip("\n")
         return ev.kind
+
+
+class Annotator:
+    """The chapter (phase) each event belongs to and the title of its explanation.
+
+    Explanations come from the lessons catalogue; events it can only explain generically (most of
+    what --all adds) get no note, so the annotated output stays as readable as the plain one.
+    """
+
+    def __init__(self) -> None:
+        from boxtrace.lessons.explain import explain
+        from boxtrace.lessons.phases import PhaseTracker
+
+        self._explain = explain
+        self._phases = PhaseTracker()
+        self._phase: str | None = None
+
+    def annotate(self, ev: Event) -> tuple[str | None, str | None]:
+        """(the new chapter's name when this event starts one, the event's note)."""
+        if isinstance(ev, OutputEvent):
+            return None, None
+        phase = self._phases.phase(ev)
+        heading = None
+        if phase != self._phase:
+            self._phase = heading = phase
+        explanation = self._explain(ev)
+        return heading, None if explanation.fallback else explanation.title
 
 
 def _shell_word(arg: str) -> str:

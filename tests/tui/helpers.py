@@ -92,3 +92,8 @@ def fixed_explanation(event: Event) -> Explanation:
         man=(f"{name}(2)",),
         runtimes="What runc does here.",
     )
+
+
+def recorded_syscalls() -> tuple[TraceHeader, list[SyscallEvent]]:
+    header, events = recorded()
+    return header, [e for e in events if isinstance(e, SyscallEvent)]

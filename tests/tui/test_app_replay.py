@@ -240,4 +240,4 @@ async def test_quit_keys_end_a_replay(key: str) -> None:
         await pilot.pause()
         await pilot.press(key)
         await pilot.pause()
-    assert app.return_code == 0
+    assert app.return_value == 0
