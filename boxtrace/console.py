@@ -73,7 +73,7 @@ class PlainPrinter:
             color = self.out.isatty()
         self.style: Styler = rich_styler() if color else _plain
         self._last_pid: int | None = None
-        self._annotator = Annotator() if explain else None
+        self._annotator = _Chapters() if explain else None
 
     def __call__(self, batch: list[Message]) -> None:
         lines: list[str] = []
@@ -156,30 +156,28 @@ class PlainPrinter:
         return ev.kind
 
 
-class Annotator:
-    """The chapter (phase) each event belongs to and the title of its explanation.
+class _Chapters:
+    """Chapter headings and explanation notes for the plain output (see ``boxtrace.annotate``).
 
-    Explanations come from the lessons catalogue; events it can only explain generically (most of
-    what --all adds) get no note, so the annotated output stays as readable as the plain one.
+    Events the catalogue can only explain generically (most of what --all adds) get no note, so the
+    annotated output stays as readable as the plain one.
     """
 
     def __init__(self) -> None:
-        from boxtrace.lessons.explain import explain
-        from boxtrace.lessons.phases import PhaseTracker
+        from boxtrace.annotate import Annotator
 
-        self._explain = explain
-        self._phases = PhaseTracker()
+        self._annotator = Annotator()
         self._phase: str | None = None
 
     def annotate(self, ev: Event) -> tuple[str | None, str | None]:
         """(the new chapter's name when this event starts one, the event's note)."""
         if isinstance(ev, OutputEvent):
             return None, None
-        phase = self._phases.phase(ev)
+        phase = self._annotator.phase(ev)
         heading = None
         if phase != self._phase:
             self._phase = heading = phase
-        explanation = self._explain(ev)
+        explanation = self._annotator.explain(ev)
         return heading, None if explanation.fallback else explanation.title
 
 

@@ -20,6 +20,7 @@ from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 from typing import ClassVar, Literal, Protocol
 
+from rich.markdown import Markdown as RichMarkdown
 from rich.text import Text
 from textual import work
 from textual.app import App, ComposeResult
@@ -27,7 +28,7 @@ from textual.binding import Binding, BindingType
 from textual.containers import Horizontal, Vertical, VerticalScroll
 from textual.message import Message as TMessage
 from textual.timer import Timer
-from textual.widgets import Footer, Header, Markdown, Static
+from textual.widgets import Footer, Header, Static
 
 from boxtrace.lessons.model import Explanation
 from boxtrace.tracer.events import Event, OutputEvent, SyscallEvent, TraceHeader
@@ -155,6 +156,8 @@ class BoxtraceApp(App[int]):
         self._panes_due = False
         self._host_mounts: set[tuple[str, str, str]] | None = None
         self.explainer: Callable[[Event], Explanation | None] = panes.explain_event
+        self._pane_text: dict[str, str] = {}
+        self._chunk_taken = threading.Event()
         self._feed_lock = threading.Lock()
         self._accepting = False
         self._early: list[list[Message]] = []
@@ -172,7 +175,7 @@ class BoxtraceApp(App[int]):
                 yield Static(id="present-title")
                 with Horizontal(id="present-body"):
                     with VerticalScroll(id="present-explanation-box"):
-                        yield Markdown(id="present-explanation")
+                        yield Static(id="present-explanation")
                     with Vertical(id="present-diagram"):
                         yield Static(id="present-ns")
                         yield Static(id="present-mounts")
@@ -181,14 +184,14 @@ class BoxtraceApp(App[int]):
             with Horizontal(id="main"):
                 with Vertical(id="left"):
                     yield EventList(self.model, id="events")
-                    yield VerticalScroll(Static(id="output"), id="output-box")
+                    yield Static(id="output", classes="pane")
                 with Vertical(id="right"):
                     with VerticalScroll(id="explanation-box"):
-                        yield Markdown(id="explanation")
-                    yield VerticalScroll(Static(id="processes"), id="processes-box")
+                        yield Static(id="explanation")
+                    yield Static(id="processes", classes="pane")
                     with Horizontal(id="state"):
-                        yield VerticalScroll(Static(id="mounts"), id="mounts-box")
-                        yield VerticalScroll(Static(id="cgroups"), id="cgroups-box")
+                        yield Static(id="mounts", classes="pane")
+                        yield Static(id="cgroups", classes="pane")
         yield Footer()
 
     def on_mount(self) -> None:
@@ -196,11 +199,11 @@ class BoxtraceApp(App[int]):
             self.add_class("presenter")
         for box, title in (
             ("#events", "Events"),
-            ("#output-box", "Container output"),
+            ("#output", "Container output"),
             ("#explanation-box", "Explanation"),
-            ("#processes-box", "Processes and namespaces"),
-            ("#mounts-box", "Mounts"),
-            ("#cgroups-box", "Cgroups and limits"),
+            ("#processes", "Processes and namespaces"),
+            ("#mounts", "Mounts"),
+            ("#cgroups", "Cgroups and limits"),
         ):
             for widget in self.query(box):
                 widget.border_title = title
@@ -253,8 +256,14 @@ class BoxtraceApp(App[int]):
                 for event in reader:
                     chunk.append(event)
                     if len(chunk) >= CHUNK:
+                        # Back-pressure: wait until the app has taken the chunk and repainted, so
+                        # the first screen shows after one chunk, not after the whole file.
+                        self._chunk_taken.clear()
                         self.post_message(ReplayChunk(reader.header, chunk, False))
                         chunk = []
+                        while not self._chunk_taken.wait(0.5):
+                            if not self.is_running:
+                                return
                 self.post_message(ReplayChunk(reader.header, chunk, True))
         except (OSError, TraceFormatError) as exc:
             self.post_message(ReplayChunk(None, [], True, error=str(exc)))
@@ -272,6 +281,7 @@ class BoxtraceApp(App[int]):
         if first and len(self.model):
             self.cursor = self.model.nearest_visible(0) or 0
         self._refresh_all()
+        self.call_after_refresh(self._chunk_taken.set)
 
     def on_trace_batch(self, batch: TraceBatch) -> None:
         for msg in batch.messages:
@@ -396,7 +406,7 @@ class BoxtraceApp(App[int]):
             text.append(f"  done: {how}", "bold")
         if self.error:
             text.append(f"  {self.error}", "bold red")
-        self.query_one("#status", Static).update(text)
+        self.query_one("#status", Static).update(text, layout=False)
 
     def _update_panes(self) -> None:
         self._panes_due = False
@@ -410,15 +420,26 @@ class BoxtraceApp(App[int]):
         if self.options.present:
             self._update_presenter(event, world, markdown)
             return
-        self.query_one("#explanation", Markdown).update(markdown)
-        self.query_one("#processes", Static).update(
-            panes.process_tree(world, event.pid if event is not None else None)
-        )
-        self.query_one("#mounts", Static).update(self._mounts_text(event, world))
-        self.query_one("#cgroups", Static).update(panes.cgroups(world))
+        self._set("#explanation", markdown, layout=True)
+        self._set("#processes", panes.process_tree(world, event.pid if event is not None else None))
+        self._set("#mounts", self._mounts_text(event, world))
+        self._set("#cgroups", panes.cgroups(world))
         upto = bisect_right(self.output_indices, self.cursor) if self.mode == "replay" else None
         shown = self.output_indices[:upto] if upto is not None else self.output_indices
-        self.query_one("#output", Static).update(panes.output_text(self.model.events, shown))
+        self._set("#output", panes.output_text(self.model.events, shown, limit=8))
+
+    def _set(self, selector: str, content: Text | str, layout: bool = False) -> None:
+        """Update a pane only when its text changed. Markdown (str) scrolls and needs a layout pass;
+        the fixed-size panes only repaint, which keeps a key press well under a frame."""
+        key = content if isinstance(content, str) else content.plain
+        if self._pane_text.get(selector) == key:
+            return
+        self._pane_text[selector] = key
+        widget = self.query_one(selector, Static)
+        if isinstance(content, str):
+            widget.update(RichMarkdown(content), layout=layout)
+        else:
+            widget.update(content, layout=layout)
 
     def _mounts_text(self, event: Event | None, world: panes.World) -> Text:
         # Live, while the process exists: what the kernel says now, at this step.
@@ -449,13 +470,13 @@ class BoxtraceApp(App[int]):
         if self.held >= 0 and self.held == self.cursor:
             step.append("   ⏸ about to run", "yellow")
         step.append(f"   {'▶ auto' if self.auto else '■ paused'} ({self.pace:.1f}s per step)", "green")
-        self.query_one("#present-step", Static).update(step)
+        self._set("#present-step", step)
         exp = self.explainer(event) if event is not None else None
         title = exp.title if exp is not None else (self.options.title if event is None else "")
-        self.query_one("#present-title", Static).update(Text(title, "bold"))
-        self.query_one("#present-explanation", Markdown).update(markdown)
-        self.query_one("#present-ns", Static).update(panes.namespace_diagram(world))
-        self.query_one("#present-mounts", Static).update(panes.mount_diagram(world))
+        self._set("#present-title", Text(title, "bold"))
+        self._set("#present-explanation", markdown, layout=True)
+        self._set("#present-ns", panes.namespace_diagram(world), layout=True)
+        self._set("#present-mounts", panes.mount_diagram(world))
 
     # ---- bindings ----
 

@@ -80,7 +80,9 @@ def _ns_label(p: Proc) -> Text:
 def process_tree(world: World, selected_pid: int | None = None, limit: int = 60) -> Text:
     """Each process under its parent, with the namespaces it got anew in magenta."""
     out = Text(no_wrap=True)
-    roots = [p for p in world.procs.values() if p.parent is None or p.parent not in world.procs]
+    children: dict[int | None, list[Proc]] = {}
+    for p in world.procs.values():
+        children.setdefault(p.parent if p.parent in world.procs else None, []).append(p)
     lines = 0
 
     def walk(p: Proc, depth: int) -> None:
@@ -96,10 +98,11 @@ def process_tree(world: World, selected_pid: int | None = None, limit: int = 60)
             out.append(f" ({p.ended})", "dim")
         out.append_text(_ns_label(p))
         out.append("\n")
-        for child in world.children(p.pid):
+        for child in children.get(p.pid, ()):
             walk(child, depth + 1)
 
-    for root in roots:
+    # Newest first: in a long trace the processes of interest are the latest ones.
+    for root in reversed(children.get(None, [])):
         walk(root, 0)
     if lines >= limit:
         out.append(f"… {len(world.procs) - limit} more processes\n", "dim")

@@ -36,7 +36,7 @@ def add_parser(sub: Any) -> str:
 
 def main(args: argparse.Namespace) -> int:
     from boxtrace.exporters import get_exporter
-    from boxtrace.tracer.tracefile import TraceFormatError, TraceReader
+    from boxtrace.tracer.tracefile import TraceFormatError, TraceReader, gc_paused
 
     exporter = get_exporter(args.format)
     try:
@@ -49,7 +49,7 @@ def main(args: argparse.Namespace) -> int:
         print(f"boxtrace export: {exc}", file=sys.stderr)
         return 1
     try:
-        with reader:
+        with reader, gc_paused():
             if args.output is None:
                 exporter.export(reader.header, reader, sys.stdout)
             else:

@@ -132,12 +132,12 @@ class _LessonPrinter:
 
     def __init__(self, lesson: Lesson, out: TextIO, err: TextIO, color: bool | None) -> None:
         from boxtrace.console import PlainPrinter
-        from boxtrace.exporters.annotate import load_explain
+        from boxtrace.lessons.explain import explain
 
         self.lesson = lesson
         self.out = out
         self.printer = PlainPrinter(out, err, color)
-        self.explain = load_explain()
+        self.explain = explain
         self.events: list[Event] = []
         self.lock = threading.Lock()
         self.explain_error: str | None = None

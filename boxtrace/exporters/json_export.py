@@ -39,14 +39,16 @@ def export(
 ) -> None:
     head = header.to_json()
     out.write(f'{{"format":"{FORMAT}","version":"{VERSION}","header":{_text(head)},"events":[')
-    # Explanations repeat (the same call, the same flags): encode each distinct one once.
-    cache: dict[Explanation, str] = {}
+    # Explanations repeat (the annotator hands out one object per distinct call): encode each once.
+    # Keyed by id, holding the object so that its id cannot be reused while the export runs.
+    cache: dict[int, tuple[Explanation, str]] = {}
     sep = "\n"
     for a in annotate(events, explain, classify):
         ex = a.explanation
-        encoded = cache.get(ex)
-        if encoded is None:
-            encoded = cache[ex] = _text(explanation_json(ex))
+        hit = cache.get(id(ex))
+        if hit is None:
+            hit = cache[id(ex)] = (ex, _text(explanation_json(ex)))
+        encoded = hit[1]
         body = _text(a.event.to_json())
         out.write(f'{sep}{body[:-1]},"phase":{_encode(a.phase)},"explanation":{encoded}}}')
         sep = ",\n"
