@@ -5,9 +5,12 @@ from __future__ import annotations
 import argparse
 import os
 import sys
-from typing import Any
 
 from boxtrace.usage import UsageError
+
+TYPE_CHECKING = False  # typing costs ~5 ms of every boxtrace start
+if TYPE_CHECKING:
+    from typing import Any
 
 DESCRIPTION = """\
 Convert a trace recorded with 'boxtrace trace -o FILE' (or 'boxtrace run -o FILE') to another

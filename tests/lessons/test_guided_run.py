@@ -9,7 +9,7 @@ from pathlib import Path
 
 import pytest
 
-from boxtrace.commands.lessons import run_lesson
+from boxtrace.lesson_runner import run_lesson
 from boxtrace.lessons.guided import Check, find_lesson, load_lessons, missing_requirements
 from tests.conftest import IS_ROOT, boxtrace, needs_root
 
