@@ -34,7 +34,6 @@ class TraceFormatError(ValueError):
 
 def make_header(command: list[str], mode: str, extra: dict[str, Any] | None = None) -> TraceHeader:
     # Imported here: only a recording session needs them, and start-up time counts (bench/tracer.py).
-    import platform
     from datetime import UTC, datetime
 
     from boxtrace import __version__
@@ -42,7 +41,7 @@ def make_header(command: list[str], mode: str, extra: dict[str, Any] | None = No
     return TraceHeader(
         version=FORMAT_VERSION,
         boxtrace_version=__version__,
-        kernel=platform.release(),
+        kernel=os.uname().release,
         arch=os.uname().machine,
         command=list(command),
         start_time=datetime.now(UTC).isoformat(timespec="microseconds").replace("+00:00", "Z"),

@@ -8,17 +8,19 @@ adding its module and one entry in ``FORMATS``. Modules are imported only when t
 from __future__ import annotations
 
 import importlib
-from collections.abc import Iterable
-from typing import TYPE_CHECKING, Protocol, TextIO
 
-if TYPE_CHECKING:  # the CLI lists FORMATS at start-up; the event model loads only when exporting
+# The CLI lists FORMATS at every start: typing and the event model load only for type checkers.
+TYPE_CHECKING = False
+if TYPE_CHECKING:
+    from collections.abc import Iterable
+    from typing import Protocol, TextIO
+
     from boxtrace.tracer.events import Event, TraceHeader
 
+    class Exporter(Protocol):
+        DESCRIPTION: str
 
-class Exporter(Protocol):
-    DESCRIPTION: str
-
-    def export(self, header: TraceHeader, events: Iterable[Event], out: TextIO) -> None: ...
+        def export(self, header: TraceHeader, events: Iterable[Event], out: TextIO) -> None: ...
 
 
 # format name -> module under boxtrace.exporters
