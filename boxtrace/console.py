@@ -73,7 +73,10 @@ class PlainPrinter:
             color = self.out.isatty()
         self.style: Styler = rich_styler() if color else _plain
         self._last_pid: int | None = None
-        self._annotator = _Chapters() if explain else None
+        self._explain = explain
+        # Made at the first event, on the session's delivery thread: loading the catalogue then
+        # overlaps with the traced command's own start instead of delaying it.
+        self._annotator: _Chapters | None = None
 
     def __call__(self, batch: list[Message]) -> None:
         lines: list[str] = []
@@ -108,6 +111,8 @@ class PlainPrinter:
     def _event(self, ev: Event, lines: list[str]) -> None:
         s = self.style
         annotator = self._annotator
+        if annotator is None and self._explain:
+            annotator = self._annotator = _Chapters()
         note = None
         if annotator is not None:
             heading, note = annotator.annotate(ev)
