@@ -96,6 +96,30 @@ def write_section(section: str, text: str) -> None:
     DOC.write_text(doc if doc.endswith("\n") else doc + "\n")
 
 
+BENCH_VENV = REPO / "build" / "bench-venv"
+
+
+def regular_install() -> Path:
+    """boxtrace installed from this checkout as a user installs it (not editable), in its own venv.
+
+    An editable install adds an import hook that costs ~20 ms at every start; users do not pay it.
+    Returns the venv's bin directory.
+    """
+    import sys
+    import tempfile
+
+    python = BENCH_VENV / "bin" / "python"
+    if not python.exists():
+        subprocess.run([sys.executable, "-m", "venv", str(BENCH_VENV)], check=True)
+    pip = [str(python), "-m", "pip", "install", "-q", "--disable-pip-version-check"]
+    subprocess.run([*pip, "--force-reinstall", "--no-deps", str(REPO)], check=True, cwd=tempfile.gettempdir())
+    subprocess.run([*pip, str(REPO)], check=True, cwd=tempfile.gettempdir())  # the dependencies
+    # Compiled once here, as an installer does: with PYTHONDONTWRITEBYTECODE set every start recompiles.
+    subprocess.run([str(python), "-m", "compileall", "-q", str(BENCH_VENV / "lib")], check=False)
+    shutil.rmtree(REPO / "build" / "lib", ignore_errors=True)
+    return BENCH_VENV / "bin"
+
+
 def tool_version(argv: list[str]) -> str:
     try:
         out = subprocess.run(argv, capture_output=True, text=True, check=False).stdout

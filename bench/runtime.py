@@ -18,34 +18,18 @@ import sys
 import tempfile
 from pathlib import Path
 
-from bench.common import REPO, Case, build_bundle, machine_line, measure, table, tool_version, write_section
+from bench.common import (
+    Case,
+    build_bundle,
+    machine_line,
+    measure,
+    regular_install,
+    table,
+    tool_version,
+    write_section,
+)
 
 SECTION = "## Runtime"
-BENCH_VENV = REPO / "build" / "bench-venv"
-
-
-def regular_install() -> Path:
-    """boxtrace installed from the checkout without -e (no dependencies: --no-trace needs none)."""
-    python = BENCH_VENV / "bin" / "python"
-    if not python.exists():
-        subprocess.run([sys.executable, "-m", "venv", str(BENCH_VENV)], check=True)
-    subprocess.run(
-        [
-            str(python),
-            "-m",
-            "pip",
-            "install",
-            "-q",
-            "--disable-pip-version-check",
-            "--no-deps",
-            "--force-reinstall",
-            str(REPO),
-        ],
-        check=True,
-        cwd=tempfile.gettempdir(),
-    )
-    shutil.rmtree(REPO / "build" / "lib", ignore_errors=True)
-    return BENCH_VENV / "bin"
 
 
 def crun_works(bundle: str) -> str | None:

@@ -28,7 +28,7 @@ import tempfile
 from collections.abc import Callable
 from pathlib import Path
 
-from bench.common import REPO, Case, build_bundle, measure, table, tool_version, write_section
+from bench.common import Case, build_bundle, measure, regular_install, table, tool_version, write_section
 
 SECTION = "## Tracer"
 
@@ -52,20 +52,9 @@ def main(argv: list[str] | None = None) -> int:
     for tool in ("runc", "strace"):
         if shutil.which(tool) is None:
             raise SystemExit(f"bench.tracer needs {tool}")
-    boxtrace = str(Path(sys.executable).parent / "boxtrace")
-    # An installed package has its bytecode compiled; a checkout run with PYTHONDONTWRITEBYTECODE
-    # would recompile every module at every start and measure the compiler, not the tracer.
-    subprocess.run(
-        [
-            sys.executable,
-            "-m",
-            "compileall",
-            "-q",
-            *(str(REPO / d) for d in ("boxtrace", "tracer", "runtime")),
-        ],
-        check=False,
-        stdout=subprocess.DEVNULL,
-    )
+    # Measured as users install it (see bench.common.regular_install): no editable-install hook.
+    installed = regular_install()
+    boxtrace = str(installed / "boxtrace")
     trace_set = ",".join(default_set_names())
 
     with tempfile.TemporaryDirectory(prefix="boxtrace-bench-") as tmp:
@@ -104,7 +93,7 @@ def main(argv: list[str] | None = None) -> int:
                 "boxtrace trace -- /bin/true (start-up)", lambda c: [boxtrace, "trace", "--", "/bin/true"], []
             ),
         ]
-        runtime = shutil.which("boxtrace-runtime", path=str(Path(sys.executable).parent))
+        runtime = shutil.which("boxtrace-runtime", path=str(installed))
         if runtime is not None:
             cases += [
                 Case("boxtrace-runtime run (untraced)", lambda c: [runtime, "run", "--name", c, bundle], []),
