@@ -28,7 +28,7 @@ from boxtrace.tracer.arch import Arch
 from boxtrace.tracer.control import Control
 from boxtrace.tracer.decoders.base import CallContext, Decoded
 from boxtrace.tracer.events import ExecEvent, ExitEvent, SpawnEvent, SyscallEvent
-from boxtrace.tracer.memory import TaskMemory
+from boxtrace.tracer.memory import TaskMemory, VmReader
 from boxtrace.tracer.messages import (
     Held,
     Message,
@@ -90,13 +90,15 @@ class Task:
         "view",
     )
 
-    def __init__(self, tid: int, pid: int, comm: str, nspid: list[int] | None, fresh: bool) -> None:
+    def __init__(
+        self, tid: int, pid: int, comm: str, nspid: list[int] | None, fresh: bool, vm: VmReader
+    ) -> None:
         self.tid = tid
         self.pid = pid
         self.comm = comm  # inherited from the parent until ``fresh``
         self.nspid = nspid
         self.fresh = fresh  # comm/nspid/pid were read from this task's own /proc status
-        self.mem = TaskMemory(tid)
+        self.mem = TaskMemory(tid, vm)
         self.view = TaskProcView(tid)
         self.pending: Pending | None = None
         self.started = False  # its first (attach) stop has been seen
@@ -125,6 +127,7 @@ class Engine:
         self.step_all = step_all
         self.t0 = t0
         self.tasks: dict[int, Task] = {}
+        self.vm = VmReader()  # this engine's reusable process_vm_readv buffer (tracer thread only)
         # Tids reaped before their parent's fork/clone event stop was handled (the child's stops and
         # exit can come first): the late event must not bring them back as live tasks.
         self._reaped_early: set[int] = set()
@@ -146,7 +149,7 @@ class Engine:
         self.root_pid = pid
         tgid, comm, nspid = read_status(pid)
         # Not ``started``: its first stop after the seize is the attach trap, to be resumed.
-        self.tasks[pid] = Task(pid, tgid, comm, nspid, fresh=True)
+        self.tasks[pid] = Task(pid, tgid, comm, nspid, fresh=True, vm=self.vm)
 
     def _ident(self, task: Task) -> tuple[str, list[int] | None]:
         if not task.fresh:
@@ -161,7 +164,7 @@ class Engine:
     def _new_task(self, tid: int) -> Task:
         """A task seen before its parent's fork/clone event: ask /proc who it is."""
         tgid, comm, nspid = read_status(tid)
-        task = Task(tid, tgid, comm, nspid, fresh=True)
+        task = Task(tid, tgid, comm, nspid, fresh=True, vm=self.vm)
         task.announced = False
         self.tasks[tid] = task
         return task
@@ -371,7 +374,7 @@ class Engine:
             child.announced = True
         else:
             # A thread shares its process's identity; a new process has its own NSpid: read lazily.
-            child = Task(child_tid, task.pid if thread else child_tid, comm, nspid, fresh=thread)
+            child = Task(child_tid, task.pid if thread else child_tid, comm, nspid, fresh=thread, vm=self.vm)
             self.tasks[child_tid] = child
         new_ns = flags_value & (CLONE_NEW_MASK if how == "clone3" else CLONE_NEW_MASK_CLONE)
         if new_ns and pending is not None:
@@ -429,7 +432,7 @@ class Engine:
                 task.exec_info = old.exec_info
                 old.mem.close()
         task.mem.close()
-        task.mem = TaskMemory(task.tid)
+        task.mem = TaskMemory(task.tid, self.vm)
         if task.pending is not None:
             task.pending.ctx.mem = task.mem
         tgid, comm, nspid = read_status(task.tid)

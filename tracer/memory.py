@@ -30,25 +30,54 @@ _readv.argtypes = (
     ctypes.c_ulong,
 )
 
-_use_vm_readv = True
 
-# One page-sized buffer and iovec pair, reused: reads happen only on the tracer thread, and building
-# ctypes objects per read cost more than the read itself.
-_buf = ctypes.create_string_buffer(_PAGE)
-_buf_addr = ctypes.addressof(_buf)
-_local = _IoVec(_buf_addr, _PAGE)
-_remote = _IoVec(0, 0)
-_local_ref = ctypes.byref(_local)
-_remote_ref = ctypes.byref(_remote)
+class VmReader:
+    """process_vm_readv with one page-sized buffer and iovec pair, reused for every read.
+
+    One per engine: reads happen only on that engine's tracer thread, and building ctypes objects
+    per read cost more than the read itself. It also remembers when the kernel refused the call,
+    so that the engine's tasks go straight to /proc/TID/mem from then on.
+    """
+
+    __slots__ = ("buf", "buf_addr", "local", "local_ref", "remote", "remote_ref", "usable")
+
+    def __init__(self) -> None:
+        self.buf = ctypes.create_string_buffer(_PAGE)
+        self.buf_addr = ctypes.addressof(self.buf)
+        self.local = _IoVec(self.buf_addr, _PAGE)
+        self.remote = _IoVec(0, 0)
+        self.local_ref = ctypes.byref(self.local)
+        self.remote_ref = ctypes.byref(self.remote)
+        self.usable = True
+
+    def read(self, tid: int, addr: int, size: int) -> bytes | None:
+        """Up to ``size`` bytes (short at an unmapped page); None on error or once refused."""
+        if size > _PAGE:
+            big = ctypes.create_string_buffer(size)
+            buf_addr = ctypes.addressof(big)
+            local_ref = ctypes.byref(_IoVec(buf_addr, size))
+        else:
+            buf_addr = self.buf_addr
+            self.local.iov_len = size
+            local_ref = self.local_ref
+        self.remote.iov_base = addr
+        self.remote.iov_len = size
+        got = _readv(tid, local_ref, 1, self.remote_ref, 1, 0)
+        if got < 0:
+            if ctypes.get_errno() in (errno.ENOSYS, errno.EPERM):
+                self.usable = False
+            return None
+        return ctypes.string_at(buf_addr, got)
 
 
 class TaskMemory:
     """Memory of one task. Cheap to create: nothing is opened until the first read."""
 
-    __slots__ = ("_mem_fd", "tid")
+    __slots__ = ("_mem_fd", "tid", "vm")
 
-    def __init__(self, tid: int) -> None:
+    def __init__(self, tid: int, vm: VmReader) -> None:
         self.tid = tid
+        self.vm = vm
         self._mem_fd: int | None = None
 
     def close(self) -> None:
@@ -57,27 +86,6 @@ class TaskMemory:
                 os.close(self._mem_fd)
             finally:
                 self._mem_fd = None
-
-    def _read_vm(self, addr: int, size: int) -> bytes | None:
-        global _use_vm_readv
-        if size > _PAGE:
-            big = ctypes.create_string_buffer(size)
-            buf_addr = ctypes.addressof(big)
-            local_ref = ctypes.byref(_IoVec(buf_addr, size))
-        else:
-            buf_addr = _buf_addr
-            _local.iov_len = size
-            local_ref = _local_ref
-        _remote.iov_base = addr
-        _remote.iov_len = size
-        got = _readv(self.tid, local_ref, 1, _remote_ref, 1, 0)
-        if got < 0:
-            err = ctypes.get_errno()
-            if err in (errno.ENOSYS, errno.EPERM):
-                _use_vm_readv = False
-                return self._read_proc(addr, size)
-            return None
-        return ctypes.string_at(buf_addr, got)
 
     def _read_proc(self, addr: int, size: int) -> bytes | None:
         try:
@@ -89,8 +97,11 @@ class TaskMemory:
 
     def _read_some(self, addr: int, size: int) -> bytes | None:
         """Up to ``size`` bytes; may stop short at an unmapped page."""
-        if _use_vm_readv:
-            return self._read_vm(addr, size)
+        vm = self.vm
+        if vm.usable:
+            data = vm.read(self.tid, addr, size)
+            if data is not None or vm.usable:
+                return data
         return self._read_proc(addr, size)
 
     def read_bytes(self, addr: int, size: int) -> bytes | None:
