@@ -128,6 +128,7 @@ class Engine:
         self.t0 = t0
         self.tasks: dict[int, Task] = {}
         self.vm = VmReader()  # this engine's reusable process_vm_readv buffer (tracer thread only)
+        self.pt = ptrace_api.Buffers()  # and its ptrace result buffers
         # Tids reaped before their parent's fork/clone event stop was handled (the child's stops and
         # exit can come first): the late event must not bring them back as live tasks.
         self._reaped_early: set[int] = set()
@@ -236,18 +237,18 @@ class Engine:
                 # Only a pending call gets PTRACE_SYSCALL in filtered mode; a stray stop is resumed.
                 ptrace_api.cont(task.tid, 0)
             return
-        if ptrace_api.fetch_syscall_info(task.tid) == ptrace_api.OP_EXIT:
+        if self.pt.fetch_syscall_info(task.tid) == ptrace_api.OP_EXIT:
             if task.pending is not None:
                 self._on_exit(task, fetched=True)
             else:
                 ptrace_api.syscall(task.tid, 0)
         else:
-            self._on_entry(task, ptrace_api.entry_fields())
+            self._on_entry(task, self.pt.entry_fields())
 
     def _on_entry(self, task: Task, info: tuple[int, ...] | None = None) -> None:
         tid = task.tid
         if info is None:
-            info = ptrace_api.syscall_entry(tid)
+            info = self.pt.syscall_entry(tid)
         _op, arch, nr, a0, a1, a2, a3, a4, a5 = info
         if arch != self.arch.audit_arch or nr >= 0x40000000:
             # i386 (int 0x80) or x32 calls: numbers of another table; not decoded.
@@ -303,8 +304,8 @@ class Engine:
         task.pending = None
         tid = task.tid
         if not fetched:
-            ptrace_api.fetch_syscall_info(tid)
-        _, _, rval, is_error = ptrace_api.exit_fields()
+            self.pt.fetch_syscall_info(tid)
+        _, _, rval, is_error = self.pt.exit_fields()
         event = pending.event
         t = time.monotonic()
         event.duration = t - pending.t0
@@ -349,7 +350,7 @@ class Engine:
         self._resume(task)
 
     def _on_spawn(self, task: Task, event_how: str) -> None:
-        child_tid = ptrace_api.geteventmsg(task.tid)
+        child_tid = self.pt.geteventmsg(task.tid)
         pending = task.pending
         # The kernel's event kind says little (glibc's fork() is clone(SIGCHLD): a "fork" event);
         # students see the syscall that was made, from the trapped entry or the registers.
@@ -403,7 +404,7 @@ class Engine:
 
     def _clone_regs(self, task: Task, event_how: str) -> tuple[str, int]:
         """The spawning call's name and flags when its entry was not trapped (fork, threads...)."""
-        regs = ptrace_api.getregs(task.tid)
+        regs = self.pt.getregs(task.tid)
         name = self._names.get(regs.orig_syscall, event_how)
         if name == "clone3":
             return name, self._clone3_flags(task, regs.arg0)
@@ -422,7 +423,7 @@ class Engine:
         task.exec_info = (path, argv)
 
     def _on_exec(self, task: Task) -> None:
-        former = ptrace_api.geteventmsg(task.tid)
+        former = self.pt.geteventmsg(task.tid)
         if former != task.tid:
             # A non-leader thread exec'd: it took over the leader's tid and the old thread is gone
             # without an exit notification. Carry its state (the pending execve) over.

@@ -124,70 +124,78 @@ def detach(tid: int, sig: int = 0) -> None:
     ptrace(PTRACE_DETACH, tid, 0, sig)
 
 
-_msg = ctypes.c_ulong()
-_msg_addr = ctypes.addressof(_msg)
-
-
-def geteventmsg(tid: int) -> int:
-    """The new child's pid after a fork/vfork/clone event, the former tid after an exec event."""
-    if _ptrace(PTRACE_GETEVENTMSG, tid, 0, _msg_addr) == -1:
-        raise _fail(PTRACE_GETEVENTMSG, tid)
-    return _msg.value
-
-
-_info = ctypes.create_string_buffer(_INFO_SIZE)
-_info_addr = ctypes.addressof(_info)
 _unpack_entry = _ENTRY.unpack_from
 _unpack_exit = _EXIT.unpack_from
 
+# struct user_regs_struct on x86_64 is 27 unsigned longs; orig_rax is the syscall number and rdi
+# the first argument. Other architectures need their own indexes (or PTRACE_GETREGSET).
+_REGS_WORDS = 27
+_REG_ORIG_SYSCALL = 15
+_REG_ARG0 = 14
 
-def fetch_syscall_info(tid: int) -> int:
-    """Fetch the tracee's ptrace_syscall_info into the shared buffer; returns its op.
 
-    Read the rest with :func:`entry_fields` or :func:`exit_fields` (one ptrace call per stop).
+class Buffers:
+    """The buffers the kernel fills for PTRACE_GET_SYSCALL_INFO, GETEVENTMSG and GETREGS.
+
+    One per tracer thread (the engine owns one): allocated once, so a stop costs no ctypes object,
+    and never shared, so two traces in one process cannot overwrite each other's results.
     """
-    if _ptrace(PTRACE_GET_SYSCALL_INFO, tid, _INFO_SIZE, _info_addr) == -1:
-        raise _fail(PTRACE_GET_SYSCALL_INFO, tid)
-    return _info[0][0]
 
+    __slots__ = ("info", "info_addr", "msg", "msg_addr", "regs", "regs_addr")
 
-def entry_fields() -> tuple[int, int, int, int, int, int, int, int, int]:
-    """(op, arch, nr, arg0..arg5) of the last fetched info."""
-    return _unpack_entry(_info)
+    def __init__(self) -> None:
+        self.info = ctypes.create_string_buffer(_INFO_SIZE)
+        self.info_addr = ctypes.addressof(self.info)
+        self.msg = ctypes.c_ulong()
+        self.msg_addr = ctypes.addressof(self.msg)
+        self.regs = (ctypes.c_ulong * _REGS_WORDS)()
+        self.regs_addr = ctypes.addressof(self.regs)
 
+    def geteventmsg(self, tid: int) -> int:
+        """The new child's pid after a fork/vfork/clone event, the former tid after an exec event."""
+        if _ptrace(PTRACE_GETEVENTMSG, tid, 0, self.msg_addr) == -1:
+            raise _fail(PTRACE_GETEVENTMSG, tid)
+        return self.msg.value
 
-def exit_fields() -> tuple[int, int, int, int]:
-    """(op, arch, rval, is_error) of the last fetched info."""
-    return _unpack_exit(_info)
+    def fetch_syscall_info(self, tid: int) -> int:
+        """Fetch the tracee's ptrace_syscall_info into the buffer; returns its op.
 
+        Read the rest with :meth:`entry_fields` or :meth:`exit_fields` (one ptrace call per stop).
+        """
+        if _ptrace(PTRACE_GET_SYSCALL_INFO, tid, _INFO_SIZE, self.info_addr) == -1:
+            raise _fail(PTRACE_GET_SYSCALL_INFO, tid)
+        return self.info[0][0]
 
-def syscall_entry(tid: int) -> tuple[int, int, int, int, int, int, int, int, int]:
-    """At a seccomp or syscall-entry stop: (op, arch, nr, arg0..arg5)."""
-    if _ptrace(PTRACE_GET_SYSCALL_INFO, tid, _INFO_SIZE, _info_addr) == -1:
-        raise _fail(PTRACE_GET_SYSCALL_INFO, tid)
-    return _unpack_entry(_info)
+    def entry_fields(self) -> tuple[int, int, int, int, int, int, int, int, int]:
+        """(op, arch, nr, arg0..arg5) of the last fetched info."""
+        return _unpack_entry(self.info)
 
+    def exit_fields(self) -> tuple[int, int, int, int]:
+        """(op, arch, rval, is_error) of the last fetched info."""
+        return _unpack_exit(self.info)
 
-def syscall_exit(tid: int) -> tuple[int, int, int, int]:
-    """At a syscall-exit stop: (op, arch, rval, is_error); rval is -errno when is_error."""
-    if _ptrace(PTRACE_GET_SYSCALL_INFO, tid, _INFO_SIZE, _info_addr) == -1:
-        raise _fail(PTRACE_GET_SYSCALL_INFO, tid)
-    return _unpack_exit(_info)
+    def syscall_entry(self, tid: int) -> tuple[int, int, int, int, int, int, int, int, int]:
+        """At a seccomp or syscall-entry stop: (op, arch, nr, arg0..arg5)."""
+        self.fetch_syscall_info(tid)
+        return _unpack_entry(self.info)
+
+    def syscall_exit(self, tid: int) -> tuple[int, int, int, int]:
+        """At a syscall-exit stop: (op, arch, rval, is_error); rval is -errno when is_error."""
+        self.fetch_syscall_info(tid)
+        return _unpack_exit(self.info)
+
+    def getregs(self, tid: int) -> CallRegs:
+        """The syscall number and first argument at any stop (e.g. a clone event stop, where
+        PTRACE_GET_SYSCALL_INFO only says "no syscall")."""
+        if _ptrace(PTRACE_GETREGS, tid, 0, self.regs_addr) == -1:
+            raise _fail(PTRACE_GETREGS, tid)
+        return CallRegs(self.regs[_REG_ORIG_SYSCALL], self.regs[_REG_ARG0])
 
 
 @dataclass(slots=True, frozen=True)
-class SyscallInfo:
-    """A decoded ptrace_syscall_info, for callers off the hot path."""
-
-    op: int
-    arch: int
-    nr: int
-    args: tuple[int, int, int, int, int, int]
-
-
-def syscall_info(tid: int) -> SyscallInfo:
-    op, arch, nr, a0, a1, a2, a3, a4, a5 = syscall_entry(tid)
-    return SyscallInfo(op, arch, nr, (a0, a1, a2, a3, a4, a5))
+class CallRegs:
+    orig_syscall: int
+    arg0: int
 
 
 # ---- used by the forked child before exec (no ptrace there, but the same libc) ----
@@ -205,26 +213,3 @@ def prctl(option: int, arg2: int = 0, arg3: int = 0) -> None:
     if _prctl(option, arg2, arg3, 0, 0) != 0:
         err = _get_errno()
         raise OSError(err, f"prctl({option}): {os.strerror(err)}")
-
-
-# struct user_regs_struct on x86_64 is 27 unsigned longs; orig_rax is the syscall number and rdi
-# the first argument. Other architectures need their own indexes (or PTRACE_GETREGSET).
-_REGS_WORDS = 27
-_REG_ORIG_SYSCALL = 15
-_REG_ARG0 = 14
-_regs = (ctypes.c_ulong * _REGS_WORDS)()
-_regs_addr = ctypes.addressof(_regs)
-
-
-@dataclass(slots=True, frozen=True)
-class CallRegs:
-    orig_syscall: int
-    arg0: int
-
-
-def getregs(tid: int) -> CallRegs:
-    """The syscall number and first argument at any stop (e.g. a clone event stop, where
-    PTRACE_GET_SYSCALL_INFO only says "no syscall")."""
-    if _ptrace(PTRACE_GETREGS, tid, 0, _regs_addr) == -1:
-        raise _fail(PTRACE_GETREGS, tid)
-    return CallRegs(_regs[_REG_ORIG_SYSCALL], _regs[_REG_ARG0])
