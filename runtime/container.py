@@ -35,8 +35,13 @@ class Container:
     id: str
     spec: Spec
     rootless: bool
-    lower: str | None  # image directory under an overlay; None when the spec's rootfs is used as is
+    # The overlay's lower layers: one image directory, or an image's layer directories top first
+    # (lowerdir=top:...:base); None when the spec's rootfs is used as is.
+    lower: str | list[str] | None
     keep: bool = False
+    # The copied-rootfs fallback when overlayfs cannot be used: layer directories, base first, copied
+    # into the state directory by prepare_rootfs (and removed with it).
+    copy_layers: list[str] = field(default_factory=list)
     state: StateDir | None = None
     cgroup: cgroups.Cgroup | None = None
     cgroup_version: str = "v1"
@@ -98,7 +103,13 @@ def validate_spec(container: Container) -> None:
 def prepare_rootfs(container: Container) -> None:
     """The container's state directory; with an image, an overlay's empty upper and work dirs."""
     container.state = create_state_dir(container.id, container.rootless, overlay=container.lower is not None)
-    cwd = mounts.resolve_in_root(container.lower or container.spec.root_path, container.spec.process.cwd)
+    if container.copy_layers:
+        from boxtrace.runtime.images.flatten import flatten_layer_dirs  # parent only, before the clone
+
+        container.spec.root_path = os.path.join(container.state.path, "rootfs-copy")
+        flatten_layer_dirs(container.copy_layers, container.spec.root_path)
+    lower = container.lower if isinstance(container.lower, str | None) else container.lower[0]
+    cwd = mounts.resolve_in_root(lower or container.spec.root_path, container.spec.process.cwd)
     if container.lower is None and not os.path.isdir(cwd):
         os.makedirs(cwd, exist_ok=True)
 
@@ -235,6 +246,8 @@ def remove_container(container: Container) -> None:
     if container.state is not None:
         if container.keep and container.lower is not None:
             warn(f"kept the container's writable layer: {container.state.upper}")
+        elif container.keep and container.copy_layers:
+            warn(f"kept the container's copied rootfs: {container.spec.root_path}")
         remove_state_dir(container.state, keep_upper=container.keep)
 
 

@@ -25,19 +25,55 @@ def build_container(opts: RunOptions) -> Container:
     elif os.path.isfile(os.path.join(opts.image, "config.json")):
         lower = None
         spec = load_bundle_spec(opts.image)
-    elif os.path.isdir(opts.image):
-        raise RuntimeUsageError(
-            f"{opts.image} is a directory without config.json: give an OCI bundle (make one with 'runc spec')"
-        )
     else:
-        raise RuntimeUsageError(
-            f"unknown image {opts.image!r}: give an OCI bundle directory, or no image for the default one "
-            f"(a command goes after --, e.g. boxtrace run -- sh -c 'echo hi')"
-        )
+        return build_image_container(opts, opts.image)
     apply_options(spec, opts)
     return Container(
         id=opts.name or new_container_id(), spec=spec, rootless=opts.rootless, lower=lower, keep=opts.keep
     )
+
+
+def build_image_container(opts: RunOptions, reference: str, store_root: str | None = None) -> Container:
+    """An image's layers under an overlay, its config as the process (the OCI image spec's
+    conversion to a runtime config: Entrypoint + Cmd, a command after -- replacing Cmd; Env;
+    WorkingDir; User)."""
+    from boxtrace.runtime.images.resolve import needs_copy, resolve
+    from boxtrace.runtime.options import resolve_user
+    from boxtrace.runtime.spec import DEFAULT_PATH
+
+    image = resolve(reference, store_root)
+    config = image.config
+    spec = default_spec(image.lowers[0])
+    env = [e for e in config.get("Env") or [] if "=" in e]
+    if not any(e.startswith("PATH=") for e in env):
+        env.insert(0, f"PATH={DEFAULT_PATH}")  # Docker adds it too: images may rely on it
+    if not any(e.startswith("HOME=") for e in env):
+        env.append("HOME=/root")
+    spec.process.env = env
+    spec.process.cwd = config.get("WorkingDir") or "/"
+    if config.get("User"):
+        spec.process.user = resolve_user(config["User"], image.lowers)
+    apply_options(spec, opts, roots=image.lowers)
+    spec.process.args = list(config.get("Entrypoint") or []) + list(opts.command or config.get("Cmd") or [])
+    if not spec.process.args:
+        raise RuntimeUsageError(
+            f"image {image.name} has no command (no Entrypoint or Cmd in its config): "
+            f"give one after --, e.g. boxtrace run {reference} -- /bin/sh -c 'echo hi'"
+        )
+    container = Container(
+        id=opts.name or new_container_id(),
+        spec=spec,
+        rootless=opts.rootless,
+        lower=image.lowers,
+        keep=opts.keep,
+    )
+    reason = needs_copy(image, opts.rootless)
+    if reason is not None:
+        # Base layer first: the order the layers are applied in.
+        container.lower = None
+        container.copy_layers = list(reversed(image.lowers))
+        container.notes.append(f"image {image.name}: {reason}")
+    return container
 
 
 def run_with_options(opts: RunOptions) -> int:

@@ -110,8 +110,11 @@ def make_mounts_private(propagation: str) -> None:
     syscalls.mount(None, "/", None, PROPAGATION_OPTIONS[propagation])
 
 
-def mount_overlay_rootfs(lower: str, upper: str, work: str, target: str) -> None:
-    data = f"lowerdir={lower},upperdir={upper},workdir={work}"
+def mount_overlay_rootfs(lower: str | list[str], upper: str, work: str, target: str) -> None:
+    """One overlay mount: ``lower`` is one directory or an image's layers, top layer first
+    (overlayfs stacks lowerdir=top:...:base), all read-only; writes go to ``upper``."""
+    lowers = ":".join([lower] if isinstance(lower, str) else lower)
+    data = f"lowerdir={lowers},upperdir={upper},workdir={work}"
     syscalls.mount("overlay", target, "overlay", 0, data)
 
 

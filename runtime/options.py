@@ -41,7 +41,11 @@ def add_run_arguments(parser: argparse.ArgumentParser) -> None:
         "image",
         nargs="?",
         metavar="IMAGE",
-        help="an OCI runtime bundle (a directory with config.json); omit it for the embedded default image",
+        help=(
+            "an OCI image layout (DIR or DIR:TAG), a 'docker save' archive, a rootfs tarball or "
+            "directory, an image in the store (see 'boxtrace images'), or an OCI runtime bundle "
+            "(a directory with config.json); omit it for the embedded default image"
+        ),
     )
     limits = parser.add_argument_group("limits (cgroups)")
     limits.add_argument("--memory", "-m", metavar="SIZE", help="memory limit, e.g. 64m or 1g")
@@ -151,8 +155,11 @@ def new_container_id() -> str:
     return os.urandom(6).hex()
 
 
-def apply_options(spec: Spec, opts: RunOptions) -> None:
-    """Command-line options override the spec, as `docker run` flags override an image's config."""
+def apply_options(spec: Spec, opts: RunOptions, roots: list[str] | None = None) -> None:
+    """Command-line options override the spec, as `docker run` flags override an image's config.
+
+    ``roots``: where to look up user names (an image's layers, top first); the spec's root by default.
+    """
     if opts.command:
         spec.process.args = list(opts.command)
     if opts.hostname is not None:
@@ -171,15 +178,20 @@ def apply_options(spec: Spec, opts: RunOptions) -> None:
     if opts.workdir is not None:
         spec.process.cwd = opts.workdir
     if opts.user is not None:
-        spec.process.user = resolve_user(opts.user, spec.root_path)
+        spec.process.user = resolve_user(opts.user, roots or spec.root_path)
 
 
-def resolve_user(text: str, rootfs: str) -> User:
-    """UID[:GID] with numbers, or names looked up in the image's /etc/passwd and /etc/group."""
+def resolve_user(text: str, rootfs: str | list[str]) -> User:
+    """UID[:GID] with numbers, or names looked up in the image's /etc/passwd and /etc/group.
+
+    ``rootfs`` may be an image's layer directories, top first: the topmost copy of each file wins.
+    """
     from boxtrace.runtime.spec import User
+
+    roots = [rootfs] if isinstance(rootfs, str) else rootfs
     user_part, _, group_part = text.partition(":")
-    passwd = _read_db(os.path.join(rootfs, "etc/passwd"))
-    groups = _read_db(os.path.join(rootfs, "etc/group"))
+    passwd = next((db for root in roots if (db := _read_db(os.path.join(root, "etc/passwd")))), [])
+    groups = next((db for root in roots if (db := _read_db(os.path.join(root, "etc/group")))), [])
     if user_part.isdigit():
         uid = int(user_part)
         entry = next((e for e in passwd if e[2] == user_part), None)

@@ -16,6 +16,8 @@ FORBIDDEN = {
     "runtime": ("rich", "textual", "ptrace", "boxtrace.tracer", "boxtrace.lessons", "boxtrace.tui"),
     "tracer": ("rich", "textual", "boxtrace.runtime", "boxtrace.lessons", "boxtrace.tui"),
     "lessons": ("textual", "boxtrace.runtime", "boxtrace.tui"),
+    # The TUI sits under the CLI: exporters and commands are handed to it, never imported.
+    "tui": ("boxtrace.runtime", "boxtrace.commands", "boxtrace.exporters", "boxtrace.cli"),
 }
 
 

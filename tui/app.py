@@ -13,6 +13,7 @@ recorded events, backward too.
 from __future__ import annotations
 
 import os
+import sys
 import threading
 import time
 from bisect import bisect_right
@@ -97,7 +98,7 @@ CHUNK = 5000  # events per replay chunk: the first screen shows after one chunk,
 
 
 class BoxtraceApp(App[int]):
-    CSS_PATH = "app.tcss"
+    CSS_PATH = os.path.join(os.path.dirname(__file__), "app.tcss")  # absolute: subclasses live elsewhere
     TITLE = "boxtrace"
     ENABLE_COMMAND_PALETTE = False
 
@@ -217,6 +218,7 @@ class BoxtraceApp(App[int]):
                 self.post_message(ReplayChunk(self.replay.header, self.replay.events, True))
             elif self.replay.path is not None:
                 self._load(self.replay.path)
+        self.event_list.on_select = self.select_event
         self.event_list.focus()
         self._refresh_all()
         self._accept_feed()
@@ -276,6 +278,7 @@ class BoxtraceApp(App[int]):
             self.notify(chunk.error, severity="error", timeout=10)
         first = len(self.model) == 0
         for event in chunk.events:
+            _intern(event)
             self._add(event)
         self.loaded = chunk.done
         if first and len(self.model):
@@ -305,14 +308,13 @@ class BoxtraceApp(App[int]):
                 self.cursor = index
         elif kind is Held:
             assert isinstance(msg, Held)
-            index = self.model.index_of_seq(msg.event.seq)
-            if index is None:
-                index = self._add(msg.event)
+            known = self.model.index_of_seq(msg.event.seq)
+            index = known if known is not None else self._add(msg.event)
             self.held = index
             self.running = False
             self.follow = True
             self.cursor = index
-            if self.auto and msg.reason == "breakpoint" or self._is_lesson_break(msg.event):
+            if (self.auto and msg.reason == "breakpoint") or self._is_lesson_break(msg.event):
                 self._set_auto(False)
         elif kind is Resumed:
             self.held = -1
@@ -500,7 +502,7 @@ class BoxtraceApp(App[int]):
                 return True if self.auto else None
             return True if live and self.running and not self.ended else None
         if action in ("pace",):
-            return True if self.options.present else False
+            return bool(self.options.present)
         if action == "breakpoint":
             return True if isinstance(self.current_event(), SyscallEvent) else None
         if action in ("phase", "search", "filter", "export"):
@@ -609,11 +611,15 @@ class BoxtraceApp(App[int]):
         self._go(self.model.next_phase(start, direction))
 
     def on_event_list_moved(self, message: EventList.Moved) -> None:
+        self.select_event(message.index, message.to_end)
+
+    def select_event(self, index: int, to_end: bool = False) -> None:
+        """The user browsed to event ``index`` (arrows, page keys, a click)."""
         if self.mode == "live":
-            self.follow = message.to_end
-            if message.to_end and self.held >= 0:
-                message.index = self.held
-        self.cursor = message.index
+            self.follow = to_end
+            if to_end and self.held >= 0:
+                index = self.held
+        self.cursor = index
         self._refresh_all()
 
     def action_search(self) -> None:
@@ -680,7 +686,7 @@ class BoxtraceApp(App[int]):
         self._refresh_all(scroll=False)
 
     def export_formats(self) -> list[str]:
-        return list(self.options.export_formats) + ["trace"]
+        return [*self.options.export_formats, "trace"]
 
     def action_export(self) -> None:
         formats = self.export_formats()
@@ -745,6 +751,26 @@ class BoxtraceApp(App[int]):
         if self.steering is not None:
             self.steering.stop(force=True)
         self.exit(130)
+
+
+def _intern(event: Event) -> None:
+    """Share equal strings between events: a long trace repeats the same paths, flags and names,
+    and each parsed JSON line would otherwise hold its own copies (most of a replay's memory)."""
+    event.comm = sys.intern(event.comm)
+    if isinstance(event, SyscallEvent):
+        event.name = sys.intern(event.name)
+        event.category_name = sys.intern(event.category_name)
+        for arg in event.args:
+            arg.name = sys.intern(arg.name)
+            arg.text = sys.intern(arg.text)
+            if arg.flags:
+                arg.flags = [sys.intern(f) for f in arg.flags]
+        detail = event.detail
+        for key, value in detail.items():
+            if isinstance(value, str):
+                detail[key] = sys.intern(value)
+        if event.result_text is not None:
+            event.result_text = sys.intern(event.result_text)
 
 
 def _placeholder_header() -> TraceHeader:

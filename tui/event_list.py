@@ -8,6 +8,8 @@ The widget owns no state about the trace: it reads the model's rows and the app'
 
 from __future__ import annotations
 
+from collections.abc import Callable
+
 from rich.segment import Segment
 from rich.style import Style
 from rich.text import Text
@@ -20,6 +22,7 @@ from textual.scroll_view import ScrollView
 from textual.strip import Strip
 
 from boxtrace.lessons.model import PHASES
+from boxtrace.tracer.events import SyscallEvent
 from boxtrace.tui.render import styled_line
 from boxtrace.tui.timeline import TraceModel, heading_phase
 
@@ -61,6 +64,8 @@ class EventList(ScrollView, can_focus=True):
         self.search = ""
         self.breakpoints: tuple[frozenset[str], frozenset[str]] = (frozenset(), frozenset())
         self._cache: LRUCache[tuple[object, ...], Strip] = LRUCache(maxsize=2000)
+        # The app's handler, called synchronously so a key's move is in the very next paint.
+        self.on_select: Callable[[int, bool], None] | None = None
         self._version = -1
 
     # ---- state from the app ----
@@ -69,12 +74,16 @@ class EventList(ScrollView, can_focus=True):
         """Take the app's state; repaint only what changed and keep the cursor in view."""
         changed = (cursor, held, future_from) != (self.cursor, self.held, self.future_from)
         self.cursor, self.held, self.future_from = cursor, held, future_from
-        if self.model.version != self._version:
+        grown = self.model.version != self._version
+        if grown:
             self._version = self.model.version
             self.virtual_size = Size(LINE_WIDTH, len(self.model.rows))
             changed = True
         if scroll:
             self.scroll_to_cursor()
+            if grown:
+                # A scroll past the old virtual height is clamped until the next layout: redo it then.
+                self.call_after_refresh(self.scroll_to_cursor)
         if changed:
             self.refresh()
 
@@ -128,7 +137,7 @@ class EventList(ScrollView, can_focus=True):
                 row == self.cursor,
                 row == self.held,
                 self.future_from >= 0 and row >= self.future_from,
-                event.finished if hasattr(event, "finished") else True,  # type: ignore[attr-defined]
+                event.finished if isinstance(event, SyscallEvent) else True,
             )
         strip = self._cache.get(key)
         if strip is None:
@@ -164,7 +173,9 @@ class EventList(ScrollView, can_focus=True):
             line.stylize(self.get_component_rich_style("event-list--cursor"))
         elif self.future_from >= 0 and row >= self.future_from:
             line.stylize(self.get_component_rich_style("event-list--future"))
-        segments = [Segment(s.text, base + s.style if s.style else base) for s in line.render(self.app.console)]
+        segments = [
+            Segment(s.text, base + s.style if s.style else base) for s in line.render(self.app.console)
+        ]
         strip = Strip(segments, line.cell_len)
         if row == self.cursor:
             # The highlight spans the whole width, not just the text.
@@ -173,6 +184,12 @@ class EventList(ScrollView, can_focus=True):
         return strip
 
     # ---- browsing (the app decides what a move means in live or replay mode) ----
+
+    def _select(self, index: int, to_end: bool = False) -> None:
+        if self.on_select is not None:
+            self.on_select(index, to_end)
+        else:
+            self.post_message(self.Moved(index, to_end))
 
     def _row_event(self, row: int, direction: int) -> int | None:
         rows = self.model.rows
@@ -187,14 +204,14 @@ class EventList(ScrollView, can_focus=True):
         start = row + delta if row >= 0 else 0
         found = self._row_event(start, 1 if delta > 0 else -1)
         if found is not None:
-            self.post_message(self.Moved(found))
+            self._select(found)
 
     def action_page(self, direction: int) -> None:
         height = max(1, self.scrollable_content_region.height - 1)
         row = max(0, min(len(self.model.rows) - 1, self.cursor_row() + direction * height))
         found = self._row_event(row, direction) or self._row_event(row, -direction)
         if found is not None:
-            self.post_message(self.Moved(found))
+            self._select(found)
 
     def action_jump(self, where: int) -> None:
         rows = self.model.rows
@@ -202,9 +219,9 @@ class EventList(ScrollView, can_focus=True):
             return
         found = self._row_event(0, 1) if where == 0 else self._row_event(len(rows) - 1, -1)
         if found is not None:
-            self.post_message(self.Moved(found, to_end=where != 0))
+            self._select(found, where != 0)
 
     def on_click(self, event: events.Click) -> None:
         row = self.scroll_offset.y + event.y
         if 0 <= row < len(self.model.rows) and self.model.rows[row] >= 0:
-            self.post_message(self.Moved(self.model.rows[row]))
+            self._select(self.model.rows[row])

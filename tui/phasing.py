@@ -2,9 +2,9 @@
 
 The lessons package's classifier (``boxtrace.lessons.phases.PhaseTracker``) decides, so the TUI's
 headings match the exports' chapters; the small rule set here only answers for an event it leaves
-unclassified (or if that module is missing). The classifier is stateful because the same call means different things at
-different times: an ``execve`` before the container exists starts the runtime (prepare), one in a
-new pid namespace starts the container (exec); a cgroup ``rmdir`` after that is cleanup.
+unclassified (or if that module is missing). Classifying is stateful because the same call means
+different things at different times: an ``execve`` before the container exists starts the runtime
+(prepare), one in a new pid namespace starts the container (exec); a cgroup ``rmdir`` after that is cleanup.
 """
 
 from __future__ import annotations

@@ -155,7 +155,9 @@ class ExportScreen(ModalScreen[tuple[str, str] | None]):
     def compose(self) -> ComposeResult:
         with Vertical(classes="dialog"):
             yield Label("Export the trace so far")
-            yield Select([(f, f) for f in self.formats], value=self.formats[0], allow_blank=False, id="format")
+            yield Select(
+                [(f, f) for f in self.formats], value=self.formats[0], allow_blank=False, id="format"
+            )
             yield Input(value=self.default_path, id="export-path")
             with Horizontal(classes="buttons"):
                 yield Button("Export", variant="primary", id="export")

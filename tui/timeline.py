@@ -7,6 +7,7 @@ heading) so that 100,000 events cost a few MB, not a few hundred.
 
 from __future__ import annotations
 
+from bisect import bisect_right
 from collections.abc import Iterable
 
 from boxtrace.lessons.model import PHASES
@@ -34,6 +35,7 @@ class TraceModel:
         self.phases: list[int] = []  # phase number per event
         self.rows: list[int] = []  # what the list shows: event index >= 0, heading < 0
         self.event_row: list[int] = []  # row of each event, -1 when filtered out
+        self.heading_rows: list[int] = []  # row numbers of the phase headings, ascending
         self.categories: frozenset[str] | None = None  # None: every category
         self._classifier = classifier or PhaseClassifier()
         self._by_seq: dict[int, int] = {}
@@ -76,6 +78,7 @@ class TraceModel:
 
     def _append_row(self, index: int, phase: int) -> None:
         if phase != self._last_visible_phase:
+            self.heading_rows.append(len(self.rows))
             self.rows.append(heading_row(phase))
             self._last_visible_phase = phase
         self.event_row[index] = len(self.rows)
@@ -87,6 +90,7 @@ class TraceModel:
     def set_filter(self, categories: Iterable[str] | None) -> None:
         self.categories = None if categories is None else frozenset(categories)
         self.rows = []
+        self.heading_rows = []
         self.event_row = [-1] * len(self.events)
         self._last_visible_phase = -1
         for index, event in enumerate(self.events):
@@ -113,18 +117,20 @@ class TraceModel:
 
     def phase_starts(self) -> list[int]:
         """Event index of the first visible event under each heading, in order."""
-        return [self.rows[r + 1] for r, row in enumerate(self.rows) if row < 0 and r + 1 < len(self.rows)]
+        return [self.rows[r + 1] for r in self.heading_rows if r + 1 < len(self.rows)]
 
     def next_phase(self, index: int, direction: int) -> int | None:
         """The first event of the next (+1) or previous (-1) phase run from ``index``."""
-        starts = self.phase_starts()
-        if direction > 0:
-            return next((s for s in starts if s > index), None)
-        # Backward from inside a run goes to the start of the run before it, not this run's start.
-        before = [s for s in starts if s <= index]
-        if len(before) >= 2:
-            return before[-2]
-        return None
+        headings = self.heading_rows
+        row = self.event_row[index] if 0 <= index < len(self.event_row) else -1
+        if row < 0:  # no current event (or filtered out): from the top
+            row = -1 if direction > 0 else len(self.rows)
+        # headings[k] is the k-th heading's row; the run holding ``row`` starts at headings[k].
+        k = bisect_right(headings, row) - 1
+        target = k + 1 if direction > 0 else k - 1
+        if target < 0 or target >= len(headings) or headings[target] + 1 >= len(self.rows):
+            return None
+        return self.rows[headings[target] + 1]
 
     # ---- search ----
 
@@ -152,6 +158,4 @@ class TraceModel:
 
     @staticmethod
     def matches_breakpoint(event: Event, names: frozenset[str], categories: frozenset[str]) -> bool:
-        return isinstance(event, SyscallEvent) and (
-            event.name in names or event.category_name in categories
-        )
+        return isinstance(event, SyscallEvent) and (event.name in names or event.category_name in categories)

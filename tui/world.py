@@ -15,7 +15,7 @@ from typing import Any
 
 from boxtrace.tracer.events import Event, ExecEvent, ExitEvent, SpawnEvent, SyscallEvent
 
-CHECKPOINT_EVERY = 2000
+CHECKPOINT_EVERY = 1000  # a step back refolds at most this many events (~30 ms at 100k)
 
 
 @dataclass(slots=True)

@@ -4,6 +4,6 @@ from __future__ import annotations
 
 from types import ModuleType
 
-from boxtrace.commands import explain, export, lessons, replay, run, serve, trace
+from boxtrace.commands import explain, export, images, lessons, replay, rmi, run, serve, trace
 
-COMMANDS: tuple[ModuleType, ...] = (run, trace, replay, serve, export, lessons, explain)
+COMMANDS: tuple[ModuleType, ...] = (run, trace, replay, serve, export, lessons, explain, images, rmi)

@@ -44,7 +44,11 @@ def add_parser(sub: Any) -> str:
     tracing.add_argument(
         "--all", action="store_true", help="trace every system call, not only the container set"
     )
-    tracing.add_argument("--plain", action="store_true", help="plain line output, not the TUI (the default when stdout is not a terminal)")
+    tracing.add_argument(
+        "--plain",
+        action="store_true",
+        help="plain line output, not the TUI (the default when stdout is not a terminal)",
+    )
     add_tui_arguments(tracing)
     return "run"
 
@@ -56,7 +60,9 @@ def main(args: argparse.Namespace) -> int:
         raise UsageError(str(exc), prog="boxtrace run") from None
     if args.no_trace:
         if args.output or args.all or args.step or args.present:
-            raise UsageError("-o, --all, --step and --present need tracing: drop --no-trace", prog="boxtrace run")
+            raise UsageError(
+                "-o, --all, --step and --present need tracing: drop --no-trace", prog="boxtrace run"
+            )
         from boxtrace.runtime.launch import run_with_options
 
         return run_with_options(opts)

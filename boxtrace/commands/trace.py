@@ -38,7 +38,11 @@ def add_parser(sub: Any) -> str:
     parser.add_argument(
         "--all", action="store_true", help="trace every system call, not only the container set"
     )
-    parser.add_argument("--plain", action="store_true", help="plain line output, not the TUI (the default when stdout is not a terminal)")
+    parser.add_argument(
+        "--plain",
+        action="store_true",
+        help="plain line output, not the TUI (the default when stdout is not a terminal)",
+    )
     add_tui_arguments(parser)
     parser.add_argument("-o", "--output", metavar="FILE", help="record the trace to FILE (JSON Lines)")
     parser.add_argument(
