@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import os
 import re
 import shutil
 import subprocess
@@ -61,4 +62,7 @@ def test_step_continue_quit_in_a_real_terminal(tmp_path: Path) -> None:
         assert status.read_text().strip() == "0"
     finally:
         tmux(server, "kill-server")
+        # tmux may leave its socket file behind; it is ours, remove it too.
+        socket = Path(os.environ.get("TMUX_TMPDIR", "/tmp"), f"tmux-{os.getuid()}", server)
+        socket.unlink(missing_ok=True)
     # mounts, cgroups and stopped tracees left on the host: the autouse host_left_clean fixture
