@@ -86,6 +86,19 @@ def spawn_traced(
     return Spawned(pid=pid, filtered=filtered, no_new_privs=filtered and _TRY_NNP in steps)
 
 
+def _default_signals() -> None:  # pragma: no cover - child side
+    """Give the command default signal dispositions, as subprocess's restore_signals does.
+
+    The child runs Python until its exec: a handler the tracing process installed (Textual's
+    SIGCONT handler, say) would run here on the SIGCONT that ends the seize, and Python itself
+    ignores SIGPIPE and SIGXFSZ, which exec would pass on to the command.
+    """
+    for sig in signal.valid_signals():
+        handler = signal.getsignal(sig)
+        if callable(handler) or (sig in (signal.SIGPIPE, signal.SIGXFSZ) and handler == signal.SIG_IGN):
+            signal.signal(sig, signal.SIG_DFL)
+
+
 def _child(
     path: str,
     argv: list[str],
@@ -96,6 +109,7 @@ def _child(
     cwd: str | None,
     ready_w: int,
 ) -> None:  # pragma: no cover - child side
+    _default_signals()
     # If the tracer thread dies before the seize, do not linger SIGSTOPped forever.
     ptrace_api.prctl(PR_SET_PDEATHSIG, signal.SIGKILL)
     if stdout_fd is not None:

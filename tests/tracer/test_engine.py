@@ -239,3 +239,28 @@ def test_stop_kills_after_grace_when_sigterm_is_ignored() -> None:
 def test_unknown_command_is_reported_before_anything_runs() -> None:
     with pytest.raises(CommandNotFound):
         TraceSession(TraceConfig(command=["boxtrace-no-such-command-xyz"]))
+
+
+def test_command_starts_with_default_signal_dispositions() -> None:
+    # A handler of the tracing process (Textual installs one for SIGCONT) must not run in the child
+    # before its exec, and Python's own SIG_IGN of SIGPIPE must not reach the command.
+    import signal
+
+    from boxtrace.tracer.events import OutputEvent
+    from boxtrace.tracer.messages import ProcessEvent
+
+    def refuse(signum: int, frame: object) -> None:
+        os._exit(99)
+
+    previous = signal.signal(signal.SIGCONT, refuse)
+    try:
+        messages: list[Message] = []
+        session = TraceSession(TraceConfig(command=["grep", "SigIgn", "/proc/self/status"]), messages.extend)
+        result = session.run()
+    finally:
+        signal.signal(signal.SIGCONT, previous)
+    assert result.exit_code == 0
+    out = "".join(
+        m.event.text for m in messages if isinstance(m, ProcessEvent) and isinstance(m.event, OutputEvent)
+    )
+    assert out.split() == ["SigIgn:", "0000000000000000"]
