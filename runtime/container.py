@@ -263,7 +263,7 @@ def _child_main(container: Container, release: int, errors: int) -> None:
     step = "wait for the parent"
     try:
         syscalls.prctl(PR_SET_PDEATHSIG, signal.SIGKILL)
-        for sig in (signal.SIGINT, signal.SIGTERM, signal.SIGPIPE, signal.SIGXFSZ):
+        for sig in (*_SignalForwarder.SIGNALS, signal.SIGPIPE, signal.SIGXFSZ):
             signal.signal(sig, signal.SIG_DFL)
         if os.read(release, 1) != b"1":
             os._exit(125)  # the parent went away before releasing us
