@@ -154,6 +154,46 @@ def run_lesson(
     return LessonRun(lesson, result, events, evaluate(lesson, events, outcome))
 
 
+def run_lesson_tui(lesson: Lesson, record: str | None = None) -> LessonRun:
+    """Run ``lesson`` in the TUI: its text first, held at the start and at every call it discusses.
+
+    Raises ``RuntimeError`` like :func:`run_lesson` when the lesson cannot run here.
+    """
+    from boxtrace.lessons.guided import Outcome, evaluate, missing_requirements, prepare
+    from boxtrace.tracer.session import CommandNotFound, TraceConfig
+    from boxtrace.tracing import tui_export_options
+    from boxtrace.tui.launch import load_keymap, run_live
+    from boxtrace.tui.options import TuiOptions
+
+    missing = missing_requirements(lesson)
+    if missing:
+        raise RuntimeError(f"lesson {lesson.id} needs {', '.join(missing)}")
+    formats, exporter = tui_export_options()
+    options = TuiOptions(
+        title=lesson.title,
+        intro=lesson.text,
+        step=True,
+        break_names=lesson.break_syscalls,
+        break_categories=lesson.break_categories,
+        keymap=load_keymap(),
+        export_formats=formats,
+        exporter=exporter,  # type: ignore[arg-type]
+    )
+    with tempfile.TemporaryDirectory(prefix=f"boxtrace-lesson-{lesson.id}-") as work:
+        os.chmod(work, 0o755)  # a lesson may drop privileges (setpriv) and still need its files
+        command = prepare(lesson, work, f"bxlesson-{uuid.uuid4().hex[:10]}")
+        config = TraceConfig(command=command, output=record, cwd=work, env=dict(os.environ, PATH=LESSON_PATH))
+        try:
+            outcome = run_live(config, options)
+        except CommandNotFound as exc:
+            raise RuntimeError(f"lesson {lesson.id}: {exc}") from None
+    if outcome.result is None:
+        raise RuntimeError(f"lesson {lesson.id}: {outcome.error or 'the trace did not finish'}")
+    result = outcome.result
+    checks = evaluate(lesson, outcome.events, Outcome(result.exit_code, result.exit_status, result.signal))
+    return LessonRun(lesson, result, list(outcome.events), checks)
+
+
 def print_checks(run: LessonRun, out: TextIO, color: bool) -> None:
     from boxtrace.console import _plain, rich_styler
 
@@ -167,14 +207,15 @@ def print_checks(run: LessonRun, out: TextIO, color: bool) -> None:
     out.write(style(summary, "bold green" if not failed else "bold red") + "\n")
 
 
-def run_command(lesson: Lesson, record: str | None) -> int:
+def run_command(lesson: Lesson, record: str | None, tui: bool = False) -> int:
     out = sys.stdout
     color = out.isatty()
-    out.write(lesson_text(lesson).split("## Questions")[0])
-    out.write("## Live trace\n\n")
-    out.flush()
+    if not tui:
+        out.write(lesson_text(lesson).split("## Questions")[0])
+        out.write("## Live trace\n\n")
+        out.flush()
     try:
-        run = run_lesson(lesson, out, sys.stderr, color, record)
+        run = run_lesson_tui(lesson, record) if tui else run_lesson(lesson, out, sys.stderr, color, record)
     except RuntimeError as exc:
         print(f"boxtrace lessons: {exc}", file=sys.stderr)
         return EXIT_CANNOT_RUN

@@ -29,6 +29,7 @@ examples:
   sudo boxtrace lessons run pid-namespace --plain
 """
 
+
 def add_parser(sub: Any) -> str:
     parser = sub.add_parser(
         "lessons",
@@ -44,7 +45,9 @@ def add_parser(sub: Any) -> str:
     run = actions.add_parser("run", help="run the lesson under the tracer and check its claims")
     run.add_argument("id", metavar="ID")
     run.add_argument(
-        "--plain", action="store_true", help="plain text (the default until the TUI has lessons)"
+        "--plain",
+        action="store_true",
+        help="plain text, not the TUI (the default when stdout is not a terminal)",
     )
     run.add_argument("-o", "--output", metavar="FILE", help="also record the trace to FILE (JSON Lines)")
     return "lessons"
@@ -83,6 +86,6 @@ def main(args: argparse.Namespace) -> int:
     if args.action == "show":
         sys.stdout.write(lesson_text(lesson, answers=args.answers))
         return 0
-    return run_command(lesson, args.output)
+    from boxtrace.tracing import use_tui
 
-
+    return run_command(lesson, args.output, tui=use_tui(args.plain))

@@ -17,15 +17,19 @@ DESCRIPTION = """\
 Run a container with boxtrace's built-in runtime and show every namespace, mount and cgroup
 system call it makes to build it.
 
-IMAGE is an OCI runtime bundle (a directory with config.json, as 'runc spec' makes); without it
-the embedded default image is used (busybox). The container's command goes after --.
-The exit status is the container's (128+N when it was killed by signal N).
+IMAGE is an OCI runtime bundle (a directory with config.json, as 'runc spec' makes), an OCI image
+layout (DIR or DIR:TAG), a 'docker save' archive, a rootfs tarball or directory, or an image in the
+local store ('boxtrace images'); without it the embedded default image is used (busybox).
+The container's command goes after --. On a terminal the trace opens in the TUI; --plain (or a
+pipe) prints it as annotated lines. The exit status is the container's (128+N when killed by signal N).
 
 examples:
   boxtrace run                                  the default container, explained
   boxtrace run -- sh -c 'echo hi; hostname'     your own command in the default image
   boxtrace run --memory 64m --pids 32 -- sh     with limits
+  boxtrace run --step -- sh -c 'echo hi'        held before the first call: step with n
   boxtrace run --no-trace ./bundle              just run an OCI bundle, like runc run
+  boxtrace run ./alpine-oci:latest -- ls /      an OCI image layout (skopeo copy ... oci:DIR:TAG)
 """
 
 
