@@ -55,15 +55,21 @@ class Container:
 
 
 def run(container: Container) -> int:
-    """Run the container to completion and return its exit status (128+N if killed by signal N)."""
-    try:
-        validate_spec(container)
-        prepare_rootfs(container)
-        create_cgroup_and_set_limits(container)
-        for note in container.spec.warnings + container.notes:
-            warn(note)
-        container.notes.clear()
-        with _SignalForwarder() as forwarder:
+    """Run the container to completion and return its exit status (128+N if killed by signal N).
+
+    SIGINT, SIGTERM, SIGHUP and SIGQUIT are handled from the first step on: before the container
+    exists they abort the start, once it runs they are forwarded to it, and while the runtime
+    removes what it made they are ignored, so that an impatient second Ctrl-C (or the tracer's
+    SIGTERM) cannot leave a cgroup or a state directory behind.
+    """
+    with _SignalForwarder() as forwarder:
+        try:
+            validate_spec(container)
+            prepare_rootfs(container)
+            create_cgroup_and_set_limits(container)
+            for note in container.spec.warnings + container.notes:
+                warn(note)
+            container.notes.clear()
             release, errors = clone_into_namespaces(container)
             forwarder.target = container.pid
             write_id_maps(container)
@@ -72,10 +78,11 @@ def run(container: Container) -> int:
             os.close(release)
             wait_for_exec(container, errors)
             status = wait_for_container(container, forwarder)
-        report_oom(container, status)
-        return status
-    finally:
-        remove_container(container)
+            report_oom(container, status)
+            return status
+        finally:
+            forwarder.ignore()
+            remove_container(container)
 
 
 # --- parent steps ---------------------------------------------------------------------------------
@@ -505,6 +512,10 @@ class _SignalForwarder:
             return
         if self.deadline is None:
             self.deadline = time.monotonic() + STOP_GRACE_SECONDS
+
+    def ignore(self) -> None:
+        for sig in self.SIGNALS:
+            signal.signal(sig, signal.SIG_IGN)
 
     def drain(self) -> None:
         try:

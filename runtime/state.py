@@ -9,6 +9,7 @@ from __future__ import annotations
 import contextlib
 import json
 import os
+import time
 
 from boxtrace.runtime.cgroups import remove_cgroup_dir
 from boxtrace.runtime.errors import RuntimeUsageError
@@ -51,8 +52,11 @@ class StateDir:
         except (OSError, ValueError):
             state = {}
         state.update(facts)
-        with open(path, "w") as handle:
+        # Written aside and renamed: a runtime killed mid-write never leaves an empty state.json,
+        # which the sweeper could not read and would never remove.
+        with open(f"{path}.tmp", "w") as handle:
             json.dump(state, handle)
+        os.replace(f"{path}.tmp", path)
 
 
 def create_state_dir(container_id: str, rootless: bool, overlay: bool) -> StateDir:
@@ -67,10 +71,14 @@ def create_state_dir(container_id: str, rootless: bool, overlay: bool) -> StateD
             f"a container named {container_id!r} is already running; pick another --name"
         ) from None
     state = StateDir(path)
-    state.record(runtime_pid=os.getpid())
-    if overlay:
-        for sub in (state.upper, state.work, state.merged):
-            os.mkdir(sub, 0o755)
+    try:
+        state.record(runtime_pid=os.getpid())
+        if overlay:
+            for sub in (state.upper, state.work, state.merged):
+                os.mkdir(sub, 0o755)
+    except BaseException:  # an interrupt before the caller holds the StateDir: it cannot clean up
+        _remove_tree(path)
+        raise
     return state
 
 
@@ -102,6 +110,11 @@ def _remove_tree(path: str) -> None:
     os.rmdir(path)
 
 
+# A state directory without a readable state.json is being created; after this long it is a leftover
+# of a runtime killed between mkdir and its first record.
+UNREADABLE_STATE_GRACE = 60.0
+
+
 def sweep_stale_containers(root: str) -> None:
     """Remove the state and cgroups of containers whose runtime process no longer exists."""
     try:
@@ -118,8 +131,14 @@ def sweep_stale_containers(root: str) -> None:
         except ProcessLookupError:
             pass
         except (OSError, ValueError, KeyError, TypeError):
-            continue  # being created, or not ours to judge
+            try:
+                if time.time() - os.stat(path).st_mtime < UNREADABLE_STATE_GRACE:
+                    continue
+            except OSError:
+                continue
+            state = {}
         for cgroup_dir in state.get("cgroups", []):
             with contextlib.suppress(OSError):
                 remove_cgroup_dir(cgroup_dir, timeout=0.2)
-        _remove_tree(path)
+        with contextlib.suppress(OSError):
+            _remove_tree(path)

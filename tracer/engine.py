@@ -508,6 +508,18 @@ class Engine:
             with contextlib.suppress(ProcessLookupError, PermissionError):
                 os.kill(tid, signal.SIGKILL)
 
+    def kill_all_but_root(self) -> None:
+        """SIGKILL every tracee outside the root process (any thread may call this).
+
+        A forced stop kills what the command started (a container) at once, but leaves the root (a
+        runtime) its grace period to remove what it made: it has nothing left to wait for.
+        """
+        root = self.root_pid
+        for tid, task in list(self.tasks.items()):
+            if task.pid != root:
+                with contextlib.suppress(ProcessLookupError, PermissionError):
+                    os.kill(tid, signal.SIGKILL)
+
     def reap_all(self, deadline: float) -> None:
         """After kill_all: collect every tracee so none is left behind (tracer thread only)."""
         while time.monotonic() < deadline:

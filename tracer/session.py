@@ -10,7 +10,8 @@ Threads:
 
 Stopping (``stop()``, Ctrl-C, the consumer raising, the engine failing) never leaves a tracee behind:
 SIGTERM goes to the root tracee (a runtime then removes its container), tracing goes on without
-holds, and after ``grace`` seconds (or a second ``stop(force=True)``) every tracee gets SIGKILL. The
+holds, and after ``grace`` seconds every tracee gets SIGKILL (a second ``stop(force=True)`` kills all
+but the root at once, so that a runtime can still clean up). The
 engine never detaches: a tracee with the seccomp filter and no tracer gets ENOSYS from traced calls.
 """
 
@@ -179,25 +180,31 @@ class TraceSession:
         return self.control.held
 
     def stop(self, force: bool = False) -> None:
-        """End the trace: SIGTERM to the root tracee, SIGKILL to all after the grace period or if forced."""
+        """End the trace: SIGTERM to the root tracee, SIGKILL to all after the grace period.
+
+        ``force`` (a second Ctrl-C) kills every other tracee at once; the root keeps what is left of
+        its grace period, so a runtime still removes its cgroup and state instead of leaking them.
+        """
         with self._stop_lock:
             first = not self._stop_requested
             self._stop_requested = True
         self.control.request_stop()
+        if first:
+            self._outbox.append(Notice(f"stopping: SIGTERM sent to {self.engine.root_pid}", "warning"))
+            root = self.engine.root_pid
+            if root:
+                with contextlib.suppress(ProcessLookupError):
+                    os.kill(root, signal.SIGTERM)
+            self._kill_timer = threading.Timer(self.config.grace, self.engine.kill_all)
+            self._kill_timer.daemon = True
+            self._kill_timer.start()
         if force:
-            self._outbox.append(Notice("killing every traced process", "warning"))
-            self.engine.kill_all()
-            return
-        if not first:
-            return
-        self._outbox.append(Notice(f"stopping: SIGTERM sent to {self.engine.root_pid}", "warning"))
-        root = self.engine.root_pid
-        if root:
-            with contextlib.suppress(ProcessLookupError):
-                os.kill(root, signal.SIGTERM)
-        self._kill_timer = threading.Timer(self.config.grace, self.engine.kill_all)
-        self._kill_timer.daemon = True
-        self._kill_timer.start()
+            self._outbox.append(
+                Notice(
+                    f"killing every traced process; {self.engine.root_pid} gets its grace period", "warning"
+                )
+            )
+            self.engine.kill_all_but_root()
 
     # ---- tracer thread ----
 

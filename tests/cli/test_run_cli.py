@@ -50,10 +50,11 @@ def test_user_mistakes_are_one_line_exit_2(argv: list[str], fragment: str) -> No
     assert "Traceback" not in result.stderr
 
 
-def test_directory_without_config(tmp_path: Path) -> None:
+def test_empty_rootfs_directory_needs_a_command(tmp_path: Path) -> None:
+    # A directory without config.json is a rootfs; an empty one has no image config to run.
     result = boxtrace("run", "--no-trace", str(tmp_path))
     assert result.returncode == 2
-    assert "without config.json" in result.stderr
+    assert "has no command" in result.stderr and len(result.stderr.strip().splitlines()) == 1
 
 
 def test_malformed_bundle_is_exit_2(tmp_path: Path) -> None:
