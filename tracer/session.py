@@ -149,17 +149,36 @@ class TraceSession:
         return self.result
 
     def run(self) -> TraceResult:
-        """start() and wait(); Ctrl-C stops the trace (a second one kills every tracee)."""
-        self.start()
+        """start() and wait(). Ctrl-C, SIGTERM or SIGHUP stop the trace; a second one forces it.
+
+        The handler only counts the signals; this loop acts on them. Raising KeyboardInterrupt into
+        threading's lock code can leave a lock held, and stopping from inside the handler could
+        deadlock on a lock the interrupted code holds.
+        """
         interrupts = 0
-        while True:
-            try:
-                result = self.wait(0.2)
+
+        def on_signal(signum: int, frame: object) -> None:
+            nonlocal interrupts
+            interrupts += 1
+
+        main_thread = threading.current_thread() is threading.main_thread()
+        previous = {}
+        if main_thread:
+            for sig in (signal.SIGINT, signal.SIGTERM, signal.SIGHUP):
+                previous[sig] = signal.signal(sig, on_signal)
+        try:
+            self.start()
+            handled = 0
+            while True:
+                result = self.wait(0.1)
                 if result is not None:
                     return result
-            except KeyboardInterrupt:
-                interrupts += 1
-                self.stop(force=interrupts > 1)
+                if interrupts > handled:
+                    handled = interrupts
+                    self.stop(force=handled > 1)
+        finally:
+            for sig, handler in previous.items():
+                signal.signal(sig, handler)
 
     # ---- steering (any thread) ----
 
