@@ -8,6 +8,7 @@ forwards signals, returns the container's exit status and removes everything it 
 
 from __future__ import annotations
 
+import contextlib
 import json
 import os
 import select
@@ -22,6 +23,10 @@ from boxtrace.runtime.errors import ContainerError, RuntimeUsageError
 from boxtrace.runtime.records import field, record
 from boxtrace.runtime.spec import IdMapping, Namespace, Spec, namespace_flags
 from boxtrace.runtime.state import StateDir, create_state_dir, remove_state_dir
+
+TYPE_CHECKING = False
+if TYPE_CHECKING:
+    from collections.abc import Iterator
 
 # How long a container has to stop after a forwarded SIGINT/SIGTERM before it is killed. A pid-1
 # process ignores signals it has no handler for, so without this Ctrl-C could never end it.
@@ -109,7 +114,10 @@ def validate_spec(container: Container) -> None:
 
 def prepare_rootfs(container: Container) -> None:
     """The container's state directory; with an image, an overlay's empty upper and work dirs."""
-    container.state = create_state_dir(container.id, container.rootless, overlay=container.lower is not None)
+    with _signals_deferred():
+        container.state = create_state_dir(
+            container.id, container.rootless, overlay=container.lower is not None
+        )
     if container.copy_layers:
         from boxtrace.runtime.images.flatten import flatten_layer_dirs  # parent only, before the clone
 
@@ -134,7 +142,8 @@ def create_cgroup_and_set_limits(container: Container) -> None:
         if value is not None
     ]
     try:
-        container.cgroup = cgroups.create_cgroup(f"boxtrace-{container.id}", resources)
+        with _signals_deferred():
+            container.cgroup = cgroups.create_cgroup(f"boxtrace-{container.id}", resources)
     except PermissionError:
         if asked:
             container.notes.append(
@@ -448,6 +457,20 @@ INIT_STEPS = (
 
 def warn(message: str) -> None:
     print(f"boxtrace: {message}", file=sys.stderr, flush=True)
+
+
+@contextlib.contextmanager
+def _signals_deferred() -> Iterator[None]:
+    """Hold the forwarded signals while a resource is made and recorded in the Container.
+
+    An interrupt between mkdir and the assignment would leave a directory no cleanup knows of;
+    blocked, the signal is delivered right after, and the cleanup then finds what was made.
+    """
+    blocked = signal.pthread_sigmask(signal.SIG_BLOCK, _SignalForwarder.SIGNALS)
+    try:
+        yield
+    finally:
+        signal.pthread_sigmask(signal.SIG_SETMASK, blocked)
 
 
 def _setns_path(path: str, nstype: int) -> None:
