@@ -9,6 +9,8 @@ import sys
 import time
 from pathlib import Path
 
+import pytest
+
 from boxtrace.tracer.events import SyscallEvent
 from boxtrace.tracer.tracefile import read_trace
 from tests.conftest import boxtrace, needs_root
@@ -66,3 +68,31 @@ def test_interrupting_a_traced_run_cleans_up() -> None:
         proc.wait()
     assert proc.returncode != 0
     # the autouse fixture then checks: no mounts, cgroups or stopped processes left
+
+
+@pytest.mark.parametrize("traced", [True, False], ids=["traced", "untraced"])
+def test_interrupts_at_random_moments_leave_nothing(traced: bool) -> None:
+    """Ctrl-C (once or twice) at random moments of a container start: nothing may be left behind."""
+    import os
+    import random
+
+    rng = random.Random(1234 + traced)
+    before = set(os.listdir("/run/boxtrace")) if os.path.isdir("/run/boxtrace") else set()
+    for _ in range(6):
+        args = [sys.executable, "-m", "boxtrace", "run", *([] if traced else ["--no-trace"]), "--pids", "50"]
+        proc = subprocess.Popen(
+            [*args, "--", "sleep", "5"], stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL
+        )
+        try:
+            time.sleep(rng.uniform(0.0, 0.6))
+            proc.send_signal(signal.SIGINT)
+            if rng.random() < 0.4:
+                time.sleep(0.05)
+                proc.send_signal(signal.SIGINT)
+            proc.wait(timeout=30)
+        finally:
+            proc.kill()
+            proc.wait()
+        after = set(os.listdir("/run/boxtrace")) if os.path.isdir("/run/boxtrace") else set()
+        assert after <= before, f"state left behind: {sorted(after - before)}"
+    # the autouse fixture checks mounts, cgroups and stopped processes
