@@ -7,6 +7,7 @@ starts as fast as the runtime itself.
 
 from __future__ import annotations
 
+import importlib
 import sys
 from collections.abc import Sequence
 
@@ -28,12 +29,14 @@ def main(argv: Sequence[str] | None = None) -> int:
     )
     parser.add_argument("--version", action="version", version=f"boxtrace {__version__}")
     sub = parser.add_subparsers(dest="command", metavar="COMMAND")
-    modules = {}
-    for module in COMMANDS:
-        name = module.add_parser(sub)
-        modules[name] = module
     # A container's (or traced program's) command follows "--" and is never parsed as our options.
     own, command_argv = split_command(args_list)
+    # Only the named command's parser is built; all of them for --help or a mistyped command.
+    wanted = [own[0]] if own and own[0] in COMMANDS else list(COMMANDS)
+    modules = {}
+    for name in wanted:
+        module = importlib.import_module(f"boxtrace.commands.{name}")
+        modules[module.add_parser(sub)] = module
     try:
         args = parser.parse_args(own)
         args.command_argv = command_argv
