@@ -12,19 +12,23 @@ teaching material fails the test suite instead of showing a half-empty explanati
 
 from __future__ import annotations
 
+import json
+import os
 import re
 import string
-import tomllib
 from collections.abc import Iterator, Mapping
 from dataclasses import dataclass, field
 from functools import cache
-from pathlib import Path
 from types import MappingProxyType
 from typing import Any
 
 from boxtrace.lessons.model import FlagNote
 
-CATALOGUE_DIR = Path(__file__).resolve().parent / "catalogue"
+CATALOGUE_DIR = os.path.join(os.path.dirname(os.path.abspath(__file__)), "catalogue")
+# Bump when the cache's layout changes.
+_CACHE_VERSION = 1
+
+StrPath = str | os.PathLike[str]
 
 # What an id's first part may be, and what it names.
 KINDS: Mapping[str, str] = MappingProxyType(
@@ -67,7 +71,7 @@ TITLE_MAX = 80
 class CatalogueError(ValueError):
     """A catalogue file that cannot be used: the message names the file and the entry."""
 
-    def __init__(self, path: Path | str, entry: str | None, problem: str) -> None:
+    def __init__(self, path: StrPath, entry: str | None, problem: str) -> None:
         where = f"{path}: entry {entry}" if entry is not None else f"{path}"
         super().__init__(f"{where}: {problem}")
         self.path = str(path)
@@ -161,7 +165,7 @@ class Catalogue:
         return tuple(self._by_id[i] for i in ids)
 
 
-def _check_entry(path: Path, index: int, raw: object, defaults: Mapping[str, Any]) -> Entry:
+def _check_entry(path: StrPath, index: int, raw: object, defaults: Mapping[str, Any]) -> Entry:
     label = f"#{index + 1}"
     if not isinstance(raw, dict):
         raise CatalogueError(path, label, "is not a table")
@@ -223,17 +227,26 @@ def _check_entry(path: Path, index: int, raw: object, defaults: Mapping[str, Any
         fix=data["fix"].strip() if "fix" in data else None,
         docs=tuple(docs),
         since=data.get("since"),
-        source=path.name,
+        source=os.path.basename(path),
     )
 
 
-def load_file(path: Path) -> list[Entry]:
+def load_file(path: StrPath) -> list[Entry]:
     """The entries of one catalogue file, validated."""
+    return _check_file(path, _parse_toml(path))
+
+
+def _parse_toml(path: StrPath) -> dict[str, Any]:
+    import tomllib  # only when the parsed-file cache is stale: tomllib is slow to import and to run
+
     try:
         with open(path, "rb") as handle:
-            data = tomllib.load(handle)
+            return tomllib.load(handle)
     except tomllib.TOMLDecodeError as exc:
         raise CatalogueError(path, None, f"not valid TOML ({exc})") from None
+
+
+def _check_file(path: StrPath, data: dict[str, Any]) -> list[Entry]:
     unknown = sorted(set(data) - {"entry", "defaults"})
     if unknown:
         raise CatalogueError(path, None, f"unknown top-level key(s) {', '.join(unknown)}; use [[entry]]")
@@ -249,20 +262,62 @@ def load_file(path: Path) -> list[Entry]:
     return [_check_entry(path, i, raw, defaults) for i, raw in enumerate(entries)]
 
 
-def load_catalogue(directory: Path | str | None = None) -> Catalogue:
-    """Load and validate every ``*.toml`` in ``directory`` (the packaged catalogue by default)."""
-    root = Path(directory) if directory is not None else CATALOGUE_DIR
-    files = sorted(root.glob("*.toml"))
-    if not files:
+def load_catalogue(directory: StrPath | None = None, cache_dir: str | None = None) -> Catalogue:
+    """Load and validate every ``*.toml`` in ``directory`` (the packaged catalogue by default).
+
+    Parsing TOML in pure Python takes tens of milliseconds, paid by every traced run; the parsed
+    files are kept as JSON in ``cache_dir`` (for the packaged catalogue: the user's cache) and used
+    while the files' sizes and times are unchanged. Validation runs on every load either way.
+    """
+    root = os.fspath(directory) if directory is not None else CATALOGUE_DIR
+    names = sorted(n for n in os.listdir(root) if n.endswith(".toml")) if os.path.isdir(root) else []
+    if not names:
         raise CatalogueError(root, None, "no catalogue files (*.toml)")
+    paths = [os.path.join(root, n) for n in names]
+    if cache_dir is None and directory is None:
+        cache_dir = _cache_dir()  # only the packaged catalogue is cached by default
+    parsed = _parsed_files(paths, cache_dir) if cache_dir is not None else {p: _parse_toml(p) for p in paths}
     entries: dict[str, Entry] = {}
-    for path in files:
-        for entry in load_file(path):
+    for path in paths:
+        for entry in _check_file(path, parsed[path]):
             first = entries.get(entry.id)
             if first is not None:
                 raise CatalogueError(path, entry.id, f"duplicate id, first defined in {first.source}")
             entries[entry.id] = entry
-    return Catalogue(entries, tuple(p.name for p in files))
+    return Catalogue(entries, tuple(names))
+
+
+def _cache_dir() -> str:
+    if os.geteuid() == 0:
+        return "/var/cache/boxtrace"
+    base = os.environ.get("XDG_CACHE_HOME") or os.path.join(os.path.expanduser("~"), ".cache")
+    return os.path.join(base, "boxtrace")
+
+
+def _parsed_files(paths: list[str], cache_dir: str) -> dict[str, dict[str, Any]]:
+    stats = [os.stat(p) for p in paths]
+    signature = [
+        _CACHE_VERSION,
+        *([p, st.st_size, st.st_mtime_ns] for p, st in zip(paths, stats, strict=True)),
+    ]
+    cache_file = os.path.join(cache_dir, "catalogue-parsed.json")
+    try:
+        with open(cache_file, encoding="utf-8") as handle:
+            cached = json.load(handle)
+        if cached["signature"] == signature:
+            return dict(cached["files"])
+    except (OSError, ValueError, KeyError, TypeError):
+        pass
+    files = {p: _parse_toml(p) for p in paths}
+    try:  # a cache that cannot be written (read-only home) only costs speed
+        os.makedirs(cache_dir, exist_ok=True)
+        tmp = f"{cache_file}.{os.getpid()}.tmp"
+        with open(tmp, "w", encoding="utf-8") as handle:
+            json.dump({"signature": signature, "files": files}, handle)
+        os.replace(tmp, cache_file)
+    except (OSError, TypeError, ValueError):
+        pass
+    return files
 
 
 @cache

@@ -259,3 +259,24 @@ def test_defaults_fill_entries_but_cannot_set_ids(tmp_path: Path) -> None:
 def test_an_empty_directory_is_an_error(tmp_path: Path) -> None:
     with pytest.raises(CatalogueError, match="no catalogue files"):
         load_catalogue(tmp_path)
+
+
+def test_parsed_files_are_cached_and_the_cache_follows_edits(tmp_path: Path) -> None:
+    source = tmp_path / "cat"
+    source.mkdir()
+    entry = (
+        '[[entry]]\nid = "syscall.mount"\ntitle = "Mount"\nwhat = "Mounts."\nwhy = "Why."\n'
+        'without = "Without."\nman = ["mount(2)"]\nruntimes = "runc mounts."\n'
+    )
+    (source / "a.toml").write_text(entry)
+    cache = tmp_path / "cache"
+    assert load_catalogue(source, cache_dir=str(cache))["syscall.mount"].title == "Mount"
+    assert (cache / "catalogue-parsed.json").exists()
+    # the cached copy is used as long as the file is unchanged ...
+    assert load_catalogue(source, cache_dir=str(cache))["syscall.mount"].title == "Mount"
+    # ... and an edit (new size and time) is read again, and validated again
+    (source / "a.toml").write_text(entry.replace('title = "Mount"', 'title = "Mount a filesystem"'))
+    assert load_catalogue(source, cache_dir=str(cache))["syscall.mount"].title == "Mount a filesystem"
+    (source / "a.toml").write_text(entry.replace('man = ["mount(2)"]', 'man = ["mount"]'))
+    with pytest.raises(CatalogueError, match="not of the form name"):
+        load_catalogue(source, cache_dir=str(cache))
