@@ -13,26 +13,18 @@ import sys
 from collections.abc import Callable
 from typing import TextIO
 
-from boxtrace.tracer.events import Event, ExecEvent, ExitEvent, OutputEvent, SpawnEvent, SyscallEvent
+from boxtrace.tracer.events import (
+    CATEGORY_STYLES,
+    Event,
+    ExecEvent,
+    ExitEvent,
+    OutputEvent,
+    SpawnEvent,
+    SyscallEvent,
+)
 from boxtrace.tracer.messages import Ended, Message, Notice, ProcessEvent, Started, SyscallFinished
 
 Styler = Callable[[str, str], str]
-
-# Styles per category (rich style syntax), used only on a terminal.
-CATEGORY_STYLES: dict[str, str] = {
-    "namespace": "bold magenta",
-    "mount": "bold blue",
-    "cgroup": "bold green",
-    "idmap": "bold yellow",
-    "device": "cyan",
-    "identity": "yellow",
-    "security": "bold red",
-    "exec": "bold white",
-    "file": "white",
-    "process": "dim",
-    "other": "dim",
-    "output": "dim",
-}
 
 
 def _plain(text: str, style: str) -> str:
@@ -182,6 +174,8 @@ class _Chapters:
         heading = None
         if phase != self._phase:
             self._phase = heading = phase
+        if ev.category == "other":  # what --all adds: the catalogue has generic text only
+            return heading, None
         explanation = self._annotator.explain(ev)
         return heading, None if explanation.fallback else explanation.title
 

@@ -25,6 +25,23 @@ CATEGORIES: tuple[str, ...] = (
     "other",  # anything else (only with --all)
 )
 
+# How each category is shown (rich style names), by the console printer and the TUI alike, so that
+# both read the same; plain strings, so that using them costs no rich import.
+CATEGORY_STYLES: dict[str, str] = {
+    "namespace": "bold magenta",
+    "mount": "bold blue",
+    "cgroup": "bold green",
+    "idmap": "bold yellow",
+    "device": "cyan",
+    "identity": "yellow",
+    "security": "bold red",
+    "exec": "bold",
+    "file": "",
+    "process": "dim",
+    "other": "dim",
+    "output": "dim italic",
+}
+
 
 @dataclass(slots=True)
 class Arg:

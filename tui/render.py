@@ -7,23 +7,15 @@ from __future__ import annotations
 
 from rich.text import Text
 
-from boxtrace.tracer.events import Event, ExecEvent, ExitEvent, OutputEvent, SpawnEvent, SyscallEvent
-
-# Colour per category: the same hues as the plain console printer, so both outputs read alike.
-CATEGORY_STYLES: dict[str, str] = {
-    "namespace": "bold magenta",
-    "mount": "bold blue",
-    "cgroup": "bold green",
-    "idmap": "bold yellow",
-    "device": "cyan",
-    "identity": "yellow",
-    "security": "bold red",
-    "exec": "bold",
-    "file": "",
-    "process": "dim",
-    "other": "dim",
-    "output": "dim italic",
-}
+from boxtrace.tracer.events import (
+    CATEGORY_STYLES,
+    Event,
+    ExecEvent,
+    ExitEvent,
+    OutputEvent,
+    SpawnEvent,
+    SyscallEvent,
+)
 
 MAX_ARG_TEXT = 160  # one argument longer than this is cut: lines are for scanning, the pane has the rest
 
