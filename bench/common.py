@@ -3,7 +3,6 @@ the section of docs/benchmarks.md it replaces."""
 
 from __future__ import annotations
 
-import json
 import os
 import platform
 import shutil
@@ -30,24 +29,13 @@ class Case:
 
 
 def build_bundle(root: Path, args: list[str] | None = None) -> Path:
-    """A busybox OCI bundle from ``runc spec``, running /bin/true without a terminal."""
-    busybox = shutil.which("busybox")
-    if busybox is None:
-        raise SystemExit("the benchmarks need busybox (Debian package busybox-static)")
-    bundle = root / "bundle"
-    (bundle / "rootfs" / "bin").mkdir(parents=True)
-    shutil.copy2(busybox, bundle / "rootfs" / "bin" / "busybox")
-    # Relative links: `busybox --install -s` would point them at the host path of the binary.
-    applets = subprocess.run([busybox, "--list"], capture_output=True, text=True, check=True).stdout.split()
-    for applet in applets:
-        if applet != "busybox":
-            (bundle / "rootfs" / "bin" / applet).symlink_to("busybox")
-    subprocess.run(["runc", "spec"], cwd=bundle, check=True)
-    config = json.loads((bundle / "config.json").read_text())
-    config["process"]["args"] = args or ["/bin/true"]
-    config["process"]["terminal"] = False
-    (bundle / "config.json").write_text(json.dumps(config, indent=2))
-    return bundle
+    """A busybox OCI bundle from ``runc spec``, running /bin/true without a terminal (the lessons'
+    bundle builder: one recipe for lessons, benchmarks and tests)."""
+    from boxtrace.lessons.guided import build_bundle as lesson_bundle
+
+    if shutil.which("busybox") is None or shutil.which("runc") is None:
+        raise SystemExit("the benchmarks need busybox and runc (Debian packages busybox-static, runc)")
+    return lesson_bundle(root / "bundle", {"args": args or ["/bin/true"]})
 
 
 def measure(cases: list[Case], runs: int, warmup: int, cleanup: Callable[[str], None]) -> None:

@@ -81,20 +81,21 @@ def time_read(trace: Path) -> float:
 
 
 def time_export(fmt: str, trace: Path, out: Path) -> tuple[float, float]:
-    """(export alone, the events already in memory; the whole of `boxtrace export`: read + export)."""
+    """(export alone, the events already in memory; the whole `boxtrace export` command, run as a
+    user runs it: process start, read, export, write)."""
     from boxtrace.exporters import get_exporter
-    from boxtrace.tracer.tracefile import TraceReader
+    from boxtrace.tracer.tracefile import TraceReader, gc_paused
 
     exporter = get_exporter(fmt)
     with TraceReader(str(trace)) as reader:
         header, events = reader.header, list(reader)
     started = time.perf_counter()
-    with open(out, "w", encoding="utf-8") as handle:
+    with open(out, "w", encoding="utf-8") as handle, gc_paused():  # as the command does
         exporter.export(header, events, handle)
     alone = time.perf_counter() - started
+    command = [sys.executable, "-m", "boxtrace", "export", str(trace), "--format", fmt, "-o", str(out)]
     started = time.perf_counter()
-    with TraceReader(str(trace)) as reader, open(out, "w", encoding="utf-8") as handle:
-        exporter.export(reader.header, reader, handle)
+    subprocess.run(command, check=True)
     return alone, time.perf_counter() - started
 
 
@@ -116,7 +117,7 @@ def main() -> None:
         base = synthesise(source, trace, args.events)
         reads = [time_read(trace) for _ in range(args.runs)]
         rows = [
-            "| format | export, best (s) | export, mean (s) | read + export, best (s) | out (MB) | < 3 s |",
+            "| format | export, best (s) | export, mean (s) | command, best (s) | out (MB) | command < 3 s |",
             "| --- | ---: | ---: | ---: | ---: | --- |",
         ]
         for fmt in FORMATS:
@@ -124,9 +125,10 @@ def main() -> None:
             times = [time_export(fmt, trace, out) for _ in range(args.runs)]
             alone = [t[0] for t in times]
             size = out.stat().st_size / 1e6
-            ok = "yes" if min(alone) < TARGET else "**no**"
+            whole = min(t[1] for t in times)
+            ok = "yes" if whole < TARGET else "**no**"
             rows.append(
-                f"| {fmt} | {min(alone):.2f} | {statistics.mean(alone):.2f} | {min(t[1] for t in times):.2f} "
+                f"| {fmt} | {min(alone):.2f} | {statistics.mean(alone):.2f} | {whole:.2f} "
                 f"| {size:.1f} | {ok} |"
             )
             print(rows[-1], flush=True)
@@ -136,7 +138,8 @@ def main() -> None:
             "",
             f"`boxtrace export` of {args.events:,} events (a {base}-event trace of the built-in runtime,",
             f"repeated with fresh seq and time) to each format, {args.runs} runs each. *Export* has the",
-            "events in memory; *read + export* is the whole command, trace file in, output file out:",
+            "events in memory; *whole command* is `boxtrace export FILE --format F -o OUT` run as a process",
+            "(start-up, reading the trace file, export, writing); the 3 s target is judged on it:",
             "",
             "```console",
             f"# .venv/bin/python -m bench.exports --events {args.events} --runs {args.runs}",

@@ -84,21 +84,13 @@ def boxtrace(*args: str, timeout: float = 60, **kwargs: object) -> subprocess.Co
 
 
 def make_busybox_bundle(path: Path, args: list[str] | None = None) -> Path:
-    """An OCI bundle with a busybox rootfs and `runc spec`-like defaults (no terminal)."""
-    busybox = shutil.which("busybox")
-    if busybox is None:
+    """An OCI bundle with a busybox rootfs (the lessons' recipe) and a config of the tests' own."""
+    if shutil.which("busybox") is None:
         pytest.skip("needs busybox (Debian package busybox-static)")
-    rootfs = path / "rootfs"
-    (rootfs / "bin").mkdir(parents=True)
-    shutil.copy2(busybox, rootfs / "bin" / "busybox")
-    applets = subprocess.run([busybox, "--list"], capture_output=True, text=True, check=True).stdout.split()
-    for applet in applets:
-        if applet != "busybox":
-            (rootfs / "bin" / applet).symlink_to("busybox")
-    for d in ("proc", "sys", "dev", "tmp", "etc", "root"):
-        (rootfs / d).mkdir(exist_ok=True)
-    (rootfs / "etc" / "passwd").write_text("root:x:0:0:root:/root:/bin/sh\nnobody:x:65534:65534::/:/bin/sh\n")
-    (rootfs / "etc" / "group").write_text("root:x:0:\nnogroup:x:65534:\n")
+    from boxtrace.lessons.guided import build_bundle
+
+    path.mkdir(parents=True, exist_ok=True)
+    build_bundle(path, {})
     config = {
         "ociVersion": "1.0.2",
         "process": {
