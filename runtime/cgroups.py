@@ -152,12 +152,7 @@ def _create_v1(cgroup: Cgroup, resources: Resources, root: str) -> None:
         path = os.path.join(hierarchy, cgroup.name)
         os.mkdir(path)
         cgroup.dirs.append(path)
-        for filename, value in writes:
-            optional = filename.endswith("?")
-            target = os.path.join(path, filename.rstrip("?"))
-            if optional and not os.path.exists(target):
-                continue
-            _write(target, value)
+        _write_limits(path, writes)
 
 
 # --- v2 -------------------------------------------------------------------------------------------
@@ -201,14 +196,18 @@ def _create_v2(cgroup: Cgroup, resources: Resources, root: str) -> None:
     path = os.path.join(root, cgroup.name)
     os.mkdir(path)
     cgroup.dirs.append(path)
-    for filename, value in writes:
-        optional = filename.endswith("?")
-        target = os.path.join(path, filename.rstrip("?"))
-        if filename.split(".", 1)[0] not in available or (optional and not os.path.exists(target)):
-            continue
-        _write(target, value)
+    _write_limits(path, [(f, v) for f, v in writes if f.split(".", 1)[0] in available])
     if resources.devices:
         cgroup.skipped.append("linux.resources.devices: device rules need an eBPF program on cgroup v2")
+
+
+def _write_limits(path: str, writes: list[tuple[str, str]]) -> None:
+    """Write each (file, value) in order; a name ending in "?" only where the kernel offers that file."""
+    for filename, value in writes:
+        target = os.path.join(path, filename.rstrip("?"))
+        if filename.endswith("?") and not os.path.exists(target):
+            continue
+        _write(target, value)
 
 
 def _pids_value(limit: int) -> str:

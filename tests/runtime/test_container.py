@@ -189,61 +189,39 @@ def test_bundle_runs_with_its_spec(busybox_bundle: Path) -> None:
     assert not (busybox_bundle / "rootfs" / "x").exists()
 
 
-def test_sigterm_is_forwarded_and_everything_removed() -> None:
+def start_container(script: str) -> subprocess.Popen[str]:
+    """`boxtrace run --no-trace -- sh -c SCRIPT`, returned once the script printed "ready"."""
     proc = subprocess.Popen(
-        [
-            sys.executable,
-            "-m",
-            "boxtrace",
-            "run",
-            "--no-trace",
-            "--",
-            "sh",
-            "-c",
-            "trap 'echo got-term; exit 3' TERM; echo ready; while :; do sleep 0.1; done",
-        ],
+        [sys.executable, "-m", "boxtrace", "run", "--no-trace", "--", "sh", "-c", script],
         stdout=subprocess.PIPE,
         stderr=subprocess.PIPE,
         text=True,
     )
     assert proc.stdout is not None
     assert proc.stdout.readline().strip() == "ready"
-    proc.send_signal(signal.SIGTERM)
+    return proc
+
+
+def signal_and_wait(proc: subprocess.Popen[str], sig: int) -> tuple[str, str]:
+    proc.send_signal(sig)
     try:
-        out, _ = proc.communicate(timeout=30)
+        return proc.communicate(timeout=30)
     finally:
-        proc.kill()
+        proc.kill()  # only matters when the test fails: never leave a container behind
         proc.wait()
+
+
+def test_sigterm_is_forwarded_and_everything_removed() -> None:
+    proc = start_container("trap 'echo got-term; exit 3' TERM; echo ready; while :; do sleep 0.1; done")
+    out, _ = signal_and_wait(proc, signal.SIGTERM)
     assert "got-term" in out
     assert proc.returncode == 3
 
 
 def test_sigint_kills_a_container_that_ignores_it() -> None:
-    proc = subprocess.Popen(
-        [
-            sys.executable,
-            "-m",
-            "boxtrace",
-            "run",
-            "--no-trace",
-            "--",
-            "sh",
-            "-c",
-            # trap '' INT: ignore SIGINT for sure (a shell may catch it itself and exit 130)
-            "trap '' INT; echo ready; while :; do sleep 1; done",
-        ],
-        stdout=subprocess.PIPE,
-        stderr=subprocess.PIPE,
-        text=True,
-    )
-    assert proc.stdout is not None
-    assert proc.stdout.readline().strip() == "ready"
-    proc.send_signal(signal.SIGINT)
-    try:
-        _, err = proc.communicate(timeout=30)
-    finally:
-        proc.kill()  # only matters when the test fails: never leave a container behind
-        proc.wait()
+    # trap '' INT: ignore SIGINT for sure (a shell may catch it itself and exit 130)
+    proc = start_container("trap '' INT; echo ready; while :; do sleep 1; done")
+    _, err = signal_and_wait(proc, signal.SIGINT)
     assert proc.returncode == 137, err
     assert "did not stop after SIGINT; killing it" in err
 
