@@ -20,11 +20,9 @@ NS_ORDER = ("user", "mnt", "pid", "net", "uts", "ipc", "cgroup", "time")
 
 
 def explain_event(event: Event) -> Explanation | None:
-    """The catalogue's explanation; None if the catalogue fails (a bad entry must not kill the UI)."""
-    try:
-        from boxtrace.lessons.explain import explain
-    except ImportError:
-        return None
+    """The catalogue's explanation; None if explaining fails (a catalogue bug must not kill the UI)."""
+    from boxtrace.lessons.explain import explain
+
     try:
         return explain(event)
     except Exception:

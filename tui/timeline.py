@@ -11,8 +11,8 @@ from bisect import bisect_right
 from collections.abc import Iterable
 
 from boxtrace.lessons.model import PHASES
+from boxtrace.lessons.phases import PhaseTracker
 from boxtrace.tracer.events import Event, SyscallEvent
-from boxtrace.tui.phasing import PhaseClassifier
 from boxtrace.tui.render import plain_line
 
 PHASE_INDEX: dict[str, int] = {name: i for i, name in enumerate(PHASES)}
@@ -30,14 +30,15 @@ def heading_phase(row: int) -> int:
 class TraceModel:
     """Events, their phases, a category filter and the visible rows (headings included)."""
 
-    def __init__(self, classifier: PhaseClassifier | None = None) -> None:
+    def __init__(self, classifier: PhaseTracker | None = None) -> None:
         self.events: list[Event] = []
         self.phases: list[int] = []  # phase number per event
         self.rows: list[int] = []  # what the list shows: event index >= 0, heading < 0
         self.event_row: list[int] = []  # row of each event, -1 when filtered out
         self.heading_rows: list[int] = []  # row numbers of the phase headings, ascending
         self.categories: frozenset[str] | None = None  # None: every category
-        self._classifier = classifier or PhaseClassifier()
+        # The lessons' classifier, as the exports use: the TUI's headings are the handout's chapters.
+        self._classifier = classifier or PhaseTracker()
         self._by_seq: dict[int, int] = {}
         self._search_text: list[str | None] = []
         self._last_visible_phase = -1
