@@ -1,10 +1,24 @@
-"""The TUI's options shared by `boxtrace run`, `trace` and `replay` (argparse only: no textual here)."""
+"""Tracing and TUI options shared by `boxtrace run`, `trace` and `replay` (argparse only: no textual)."""
 
 from __future__ import annotations
 
 import argparse
 
 from boxtrace.usage import UsageError
+
+
+def add_trace_arguments(group: argparse._ActionsContainer) -> None:
+    """What `boxtrace run` and `boxtrace trace` share: recording, --all, plain or TUI output."""
+    group.add_argument("-o", "--output", metavar="FILE", help="record the trace to FILE (JSON Lines)")
+    group.add_argument(
+        "--all", action="store_true", help="trace every system call, not only the container set"
+    )
+    group.add_argument(
+        "--plain",
+        action="store_true",
+        help="plain line output, not the TUI (the default when stdout is not a terminal)",
+    )
+    add_tui_arguments(group)
 
 
 def add_tui_arguments(group: argparse._ActionsContainer, *, live: bool = True) -> None:

@@ -6,7 +6,7 @@ import argparse
 
 from boxtrace.runtime.errors import RuntimeUsageError
 from boxtrace.runtime.options import add_run_arguments, options_from_args
-from boxtrace.tui_args import add_tui_arguments, check_tui_arguments
+from boxtrace.tui_args import add_trace_arguments, check_tui_arguments
 from boxtrace.usage import UsageError
 
 TYPE_CHECKING = False  # typing costs ~5 ms: `boxtrace run` starts the runtime and must start fast
@@ -44,16 +44,7 @@ def add_parser(sub: Any) -> str:
     add_run_arguments(parser)
     tracing = parser.add_argument_group("tracing")
     tracing.add_argument("--no-trace", action="store_true", help="run the container without tracing it")
-    tracing.add_argument("-o", "--output", metavar="FILE", help="record the trace to FILE (JSON Lines)")
-    tracing.add_argument(
-        "--all", action="store_true", help="trace every system call, not only the container set"
-    )
-    tracing.add_argument(
-        "--plain",
-        action="store_true",
-        help="plain line output, not the TUI (the default when stdout is not a terminal)",
-    )
-    add_tui_arguments(tracing)
+    add_trace_arguments(tracing)
     return "run"
 
 

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import argparse
 
-from boxtrace.tui_args import add_tui_arguments, check_tui_arguments
+from boxtrace.tui_args import add_trace_arguments, check_tui_arguments
 from boxtrace.usage import UsageError
 
 TYPE_CHECKING = False  # typing costs ~5 ms of every start
@@ -35,16 +35,7 @@ def add_parser(sub: Any) -> str:
         formatter_class=argparse.RawDescriptionHelpFormatter,
         usage="boxtrace trace [--all] [--plain | --step | --present] [-o FILE] -- CMD [ARG...]",
     )
-    parser.add_argument(
-        "--all", action="store_true", help="trace every system call, not only the container set"
-    )
-    parser.add_argument(
-        "--plain",
-        action="store_true",
-        help="plain line output, not the TUI (the default when stdout is not a terminal)",
-    )
-    add_tui_arguments(parser)
-    parser.add_argument("-o", "--output", metavar="FILE", help="record the trace to FILE (JSON Lines)")
+    add_trace_arguments(parser)
     parser.add_argument(
         "--grace",
         type=float,
