@@ -141,18 +141,33 @@ def _creat(ctx: CallContext) -> Decoded | None:
     return decoded
 
 
+def _dir_and_path(
+    ctx: CallContext,
+    at: bool,
+    dirfd: int,
+    path_addr: int,
+    resolved: dict[str, str],
+    dir_name: str = "dirfd",
+    path_name: str = "pathname",
+) -> tuple[list[Arg], str | None]:
+    """The *at variant's dirfd argument (if any) and the path argument, resolved against it."""
+    args: list[Arg] = []
+    dir_path = None
+    if at:
+        dir_a, dir_path = dirfd_arg(ctx, dir_name, dirfd, needed=False)
+        args.append(dir_a)
+    path_a, path = path_arg(ctx, path_name, path_addr, resolved, dirfd, dir_path)
+    args.append(path_a)
+    return args, path
+
+
 # --- directories ----------------------------------------------------------------------------------
 
 
 def _mkdir_common(ctx: CallContext, dirfd: int, path_addr: int, mode: int, at: bool) -> Decoded | None:
     resolved: dict[str, str] = {}
-    args: list[Arg] = []
-    dir_path = None
-    if at:
-        dir_a, dir_path = dirfd_arg(ctx, "dirfd", dirfd, needed=False)
-        args.append(dir_a)
-    path_a, path = path_arg(ctx, "pathname", path_addr, resolved, dirfd, dir_path)
-    args += [path_a, Arg("mode", mode & 0o7777, octal_text(mode & 0o7777))]
+    args, path = _dir_and_path(ctx, at, dirfd, path_addr, resolved)
+    args.append(Arg("mode", mode & 0o7777, octal_text(mode & 0o7777)))
     detail: dict[str, Any] = {"path": path}
     category: str | None = None
     if path is not None:
@@ -214,14 +229,9 @@ def _mknod_common(
     ctx: CallContext, dirfd: int, path_addr: int, mode: int, dev: int, at: bool
 ) -> Decoded | None:
     resolved: dict[str, str] = {}
-    args: list[Arg] = []
-    dir_path = None
-    if at:
-        dir_a, dir_path = dirfd_arg(ctx, "dirfd", dirfd, needed=False)
-        args.append(dir_a)
-    path_a, path = path_arg(ctx, "pathname", path_addr, resolved, dirfd, dir_path)
+    args, path = _dir_and_path(ctx, at, dirfd, path_addr, resolved)
     kind = mode & S_IFMT
-    args += [path_a, Arg("mode", mode, mode_text(mode))]
+    args.append(Arg("mode", mode, mode_text(mode)))
     detail: dict[str, Any] = {
         "path": path,
         "type": FILE_TYPE_WORDS.get(kind, "regular file" if not kind else f"{kind:#o}"),
@@ -250,13 +260,8 @@ def _symlink_common(
     resolved: dict[str, str] = {}
     # The target is stored in the link as given; it is never resolved now.
     target_a, target = string_arg(ctx, "target", target_addr)
-    args = [target_a]
-    dir_path = None
-    if at:
-        dir_a, dir_path = dirfd_arg(ctx, "newdirfd", dirfd, needed=False)
-        args.append(dir_a)
-    link_a, link = path_arg(ctx, "linkpath", link_addr, resolved, dirfd, dir_path)
-    args.append(link_a)
+    link_args, link = _dir_and_path(ctx, at, dirfd, link_addr, resolved, "newdirfd", "linkpath")
+    args = [target_a, *link_args]
     detail: dict[str, Any] = {"path": link, "target": target}
     category = "device" if link is not None and is_dev_path(link) else None
     return _decoded(ctx, category, args, detail, resolved)
