@@ -1,0 +1,87 @@
+"""The trace spool: where traces recorded in the background (by ``boxtrace-runc`` and by
+``boxtrace-runtime`` with recording on) are written, and how ``boxtrace traces`` and
+``boxtrace replay --latest`` find them.
+
+The directory is ``$BOXTRACE_SPOOL`` if set, else ``/var/lib/boxtrace/traces`` for root and
+``$XDG_STATE_HOME/boxtrace/traces`` (``~/.local/state/boxtrace/traces``) for other users. A trace
+is written under a name starting with a dot and renamed to its final name once complete, so a
+listing never shows half a trace as finished; ``list_traces`` reports both, oldest first.
+"""
+
+from __future__ import annotations
+
+import os
+import re
+import time
+
+SPOOL_ENV = "BOXTRACE_SPOOL"
+SUFFIX = ".jsonl"
+# Part of a label that may go into a file name: a runtime's subcommand and container id.
+_UNSAFE = re.compile(r"[^A-Za-z0-9_.-]+")
+
+
+def spool_dir() -> str:
+    configured = os.environ.get(SPOOL_ENV)
+    if configured:
+        return configured
+    if os.geteuid() == 0:
+        return "/var/lib/boxtrace/traces"
+    state = os.environ.get("XDG_STATE_HOME") or os.path.join(os.path.expanduser("~"), ".local", "state")
+    return os.path.join(state, "boxtrace", "traces")
+
+
+def new_trace_path(label: str, directory: str | None = None) -> str:
+    """A fresh path for a trace being recorded: ``.YYYYmmdd-HHMMSS.ffffff-LABEL-PID.jsonl`` (hidden
+    while in progress; ``finish_trace`` gives it its final name)."""
+    directory = directory or spool_dir()
+    os.makedirs(directory, mode=0o700, exist_ok=True)
+    now = time.time()
+    stamp = time.strftime("%Y%m%d-%H%M%S", time.gmtime(now)) + f".{int(now % 1 * 1e6):06d}"
+    safe = _UNSAFE.sub("_", label).strip("_")[:80] or "trace"
+    return os.path.join(directory, f".{stamp}-{safe}-{os.getpid()}{SUFFIX}")
+
+
+def finish_trace(path: str) -> str:
+    """Rename an in-progress trace to its final (visible) name; returns the new path."""
+    head, name = os.path.split(path)
+    final = os.path.join(head, name.lstrip("."))
+    os.replace(path, final)
+    return final
+
+
+class SpoolEntry:
+    __slots__ = ("path", "name", "in_progress", "size", "mtime")
+
+    def __init__(self, path: str, in_progress: bool, size: int, mtime: float) -> None:
+        self.path = path
+        self.name = os.path.basename(path).lstrip(".")
+        self.in_progress = in_progress
+        self.size = size
+        self.mtime = mtime
+
+
+def list_traces(directory: str | None = None) -> list[SpoolEntry]:
+    """The spool's traces, oldest first (by the time stamp in their names, which is their start)."""
+    directory = directory or spool_dir()
+    try:
+        names = os.listdir(directory)
+    except FileNotFoundError:
+        return []
+    entries = []
+    for name in names:
+        if not name.endswith(SUFFIX):
+            continue
+        path = os.path.join(directory, name)
+        try:
+            st = os.stat(path)
+        except FileNotFoundError:  # finished (renamed) or removed while we listed
+            continue
+        entries.append(SpoolEntry(path, name.startswith("."), st.st_size, st.st_mtime))
+    entries.sort(key=lambda e: (e.name, e.mtime))
+    return entries
+
+
+def latest_trace(directory: str | None = None) -> SpoolEntry | None:
+    """The trace started last (finished or not: an unfinished trace reads as the prefix it has)."""
+    entries = list_traces(directory)
+    return entries[-1] if entries else None
