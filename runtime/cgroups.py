@@ -149,8 +149,8 @@ def _create_v1(cgroup: Cgroup, resources: Resources, root: str) -> None:
             if writes:
                 cgroup.skipped.append(f"{controller} limits: no {controller} hierarchy at {hierarchy}")
             continue
-        path = os.path.join(hierarchy, cgroup.name)
-        os.mkdir(path)
+        path = os.path.join(hierarchy, cgroup.name.lstrip("/"))
+        _make_cgroup_dir(path)
         cgroup.dirs.append(path)
         _write_limits(path, writes)
 
@@ -186,19 +186,34 @@ def _create_v2(cgroup: Cgroup, resources: Resources, root: str) -> None:
     except OSError:
         available = set()
     enable = sorted(wanted & available)
-    if enable:
-        # A v2 controller is usable in a child only once the parent lists it in subtree_control.
-        _write(os.path.join(root, "cgroup.subtree_control"), " ".join(f"+{c}" for c in enable))
+    # A v2 controller is usable in a child only once the parent lists it in subtree_control, and
+    # that holds at every level of a nested cgroupsPath such as /libpod_parent/libpod-ID.
+    parent = root
+    for part in [*[p for p in cgroup.name.split("/") if p][:-1], ""]:
+        if enable:
+            _write(os.path.join(parent, "cgroup.subtree_control"), " ".join(f"+{c}" for c in enable))
+        if part:
+            parent = os.path.join(parent, part)
+            os.makedirs(parent, exist_ok=True)
     for filename, _ in writes:
         controller = filename.split(".", 1)[0]
         if controller not in available:
             cgroup.skipped.append(f"{filename.rstrip('?')}: the {controller} controller is not available")
-    path = os.path.join(root, cgroup.name)
-    os.mkdir(path)
+    path = os.path.join(root, cgroup.name.lstrip("/"))
+    _make_cgroup_dir(path)
     cgroup.dirs.append(path)
     _write_limits(path, [(f, v) for f, v in writes if f.split(".", 1)[0] in available])
     if resources.devices:
         cgroup.skipped.append("linux.resources.devices: device rules need an eBPF program on cgroup v2")
+
+
+def _make_cgroup_dir(path: str) -> None:
+    """mkdir the cgroup; its parents too when the spec's cgroupsPath nests it (they are left in
+    place on removal, as runc leaves /docker or /libpod_parent)."""
+    parent = os.path.dirname(path)
+    if not os.path.isdir(parent):
+        os.makedirs(parent, exist_ok=True)
+    os.mkdir(path)
 
 
 def _write_limits(path: str, writes: list[tuple[str, str]]) -> None:
