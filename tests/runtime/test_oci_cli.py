@@ -213,7 +213,8 @@ def test_unknown_container_is_one_line_exit_1_saying_does_not_exist(
     result = runtime("--root", str(tmp_path), *command, "nosuch")
     assert result.returncode == 1
     assert result.stderr.splitlines() == [
-        f"boxtrace-runtime: error: container 'nosuch' does not exist in {tmp_path} (see 'boxtrace-runtime list')"
+        f"boxtrace-runtime: error: container 'nosuch' does not exist in {tmp_path} "
+        "(see 'boxtrace-runtime list')"
     ]
 
 

@@ -22,6 +22,7 @@ import pytest
 from tests.conftest import boxtrace_cgroups, host_mounts, make_busybox_bundle, needs_root
 
 pytestmark = needs_root
+RUNTIME = [sys.executable, "-m", "boxtrace.runtime"]
 
 
 class Runtime:
@@ -159,7 +160,8 @@ def test_a_created_container_is_killed_by_delete(rt: Runtime, tmp_path: Path) ->
     rt("create", "--bundle", str(bundle), "lc-3")
     pid = int(rt.json("state", "lc-3")["pid"])  # type: ignore[call-overload]
     assert rt("delete", "lc-3").returncode == 0  # runc kills a created container without --force
-    assert not os.path.exists(f"/proc/{pid}") or open(f"/proc/{pid}/stat").read().split()[2] == "Z"
+    stat = Path(f"/proc/{pid}/stat")
+    assert not stat.exists() or stat.read_text().rsplit(")", 1)[1].split()[0] == "Z"
     assert rt.output() == ""
 
 
@@ -254,13 +256,23 @@ def test_console_socket_receives_the_pty_master(rt: Runtime, tmp_path: Path) -> 
     )
     (bundle / "config.json").write_text(json.dumps(config))
     path = tmp_path / "console.sock"
+    cid = "lc-10"
     with socket.socket(socket.AF_UNIX, socket.SOCK_STREAM) as server:
         server.bind(str(path))
         server.listen(1)
         server.settimeout(30)
         creating = subprocess.Popen(
-            [sys.executable, "-m", "boxtrace.runtime", "--root", str(rt.root), "create"]
-            + ["--bundle", str(bundle), "--console-socket", str(path), "lc-10"],
+            [
+                *RUNTIME,
+                "--root",
+                str(rt.root),
+                "create",
+                "-b",
+                str(bundle),
+                "--console-socket",
+                str(path),
+                "c",
+            ],
             stdin=subprocess.DEVNULL,
         )
         connection, _ = server.accept()
@@ -270,7 +282,7 @@ def test_console_socket_receives_the_pty_master(rt: Runtime, tmp_path: Path) -> 
     assert name == b"/dev/ptmx" and len(fds) == 1
     master = fds[0]
     try:
-        rt("start", "lc-10")
+        rt("start", cid)
         received = b""
         deadline = time.monotonic() + 20
         while b"via-the-pty" not in received and time.monotonic() < deadline:
@@ -282,8 +294,8 @@ def test_console_socket_receives_the_pty_master(rt: Runtime, tmp_path: Path) -> 
         os.close(master)
     assert received.replace(b"\r\n", b"\n").startswith(b"/dev/pts/0\nvia-the-pty")
     assert rt.output() == ""  # nothing went to the inherited stdout
-    wait_for(lambda: rt.status("lc-10") == "stopped", "the container to exit")
-    rt("delete", "lc-10")
+    wait_for(lambda: rt.status(cid) == "stopped", "the container to exit")
+    rt("delete", cid)
 
 
 def test_terminal_without_console_socket_is_refused(rt: Runtime, tmp_path: Path) -> None:
@@ -306,9 +318,11 @@ def test_no_pivot_preserve_fds_sysctl_and_keyring(rt: Runtime, tmp_path: Path) -
     with open(rt.out, "a") as out:
         # The shell opens fd 3 and execs the runtime, as conmon passes fds with --preserve-fds.
         done = subprocess.run(
-            ["sh", "-c", 'exec 3<"$0"; exec "$@"', str(tmp_path / "passed"), sys.executable]
-            + ["-m", "boxtrace.runtime", "--root", str(rt.root), "create", "--no-pivot"]
-            + ["--preserve-fds", "1", "--bundle", str(bundle), "lc-12"],
+            [
+                *("sh", "-c", 'exec 3<"$0"; exec "$@"', str(tmp_path / "passed")),
+                *(*RUNTIME, "--root", str(rt.root), "create", "--no-pivot"),
+                *("--preserve-fds", "1", "--bundle", str(bundle), "lc-12"),
+            ],
             stdin=subprocess.DEVNULL,
             stdout=out,
             check=False,
@@ -335,8 +349,7 @@ def test_sigterm_to_create_removes_everything(rt: Runtime, tmp_path: Path) -> No
     hook = {"path": "/bin/sleep", "args": ["sleep", "60"]}  # holds create in its prestart step
     bundle = bundle_with(tmp_path / "b", ["true"], hooks={"prestart": [hook]})
     creating = subprocess.Popen(
-        [sys.executable, "-m", "boxtrace.runtime", "--root", str(rt.root), "create"]
-        + ["--bundle", str(bundle), "lc-15"],
+        [*RUNTIME, "--root", str(rt.root), "create", "--bundle", str(bundle), "lc-15"],
         stdin=subprocess.DEVNULL,
         stderr=subprocess.PIPE,
         text=True,
