@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import json
 import os
+import select
 import signal
 import socket
 import subprocess
@@ -271,7 +272,7 @@ def test_console_socket_receives_the_pty_master(rt: Runtime, tmp_path: Path) -> 
                 str(bundle),
                 "--console-socket",
                 str(path),
-                "c",
+                cid,
             ],
             stdin=subprocess.DEVNULL,
         )
@@ -286,6 +287,8 @@ def test_console_socket_receives_the_pty_master(rt: Runtime, tmp_path: Path) -> 
         received = b""
         deadline = time.monotonic() + 20
         while b"via-the-pty" not in received and time.monotonic() < deadline:
+            if not select.select([master], [], [], 1)[0]:
+                continue  # never block past the deadline when the container stays silent
             try:
                 received += os.read(master, 1024)
             except OSError:  # EIO once the container closed the slave
