@@ -45,6 +45,9 @@ TRACE_OPTIONS = (
     | PTRACE_O_TRACESECCOMP
     | PTRACE_O_EXITKILL
 )
+# For tracees that must outlive the tracer (attached with --pid, or a runtime recorded in the
+# background, which is let go once its container runs): no EXITKILL.
+KEEP_ALIVE_OPTIONS = TRACE_OPTIONS & ~PTRACE_O_EXITKILL
 
 # Events, as found in ``status >> 16`` of a stop.
 EVENT_FORK = 1

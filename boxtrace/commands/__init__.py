@@ -10,6 +10,7 @@ COMMANDS: tuple[str, ...] = (
     "run",
     "trace",
     "replay",
+    "traces",
     "serve",
     "export",
     "lessons",
