@@ -80,7 +80,7 @@ def main(args: argparse.Namespace) -> int:
         latest = latest_trace()
         if latest is None:
             where = spool_dir()
-            print(f"boxtrace replay: no traces in {where} yet (see 'boxtrace traces --help')", file=sys.stderr)
+            print(f"boxtrace replay: no traces in {where} yet (see 'boxtrace traces')", file=sys.stderr)
             return 1
         args.file = latest.path
     elif args.file is None:
