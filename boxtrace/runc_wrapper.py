@@ -17,7 +17,7 @@ Options come first, before runc's own arguments (as Docker's runtimeArgs and pod
 put them), or from the environment:
   --boxtrace-runtime=PATH   the runtime to run (BOXTRACE_RUNTIME; default: runc on PATH)
   --boxtrace-spool=DIR      where traces go (BOXTRACE_SPOOL; default /var/lib/boxtrace/traces)
-  --boxtrace-record=LIST    subcommands recorded, comma-separated (BOXTRACE_RECORD;
+  --boxtrace-record=LIST    subcommands recorded, comma-separated (BOXTRACE_RECORD_COMMANDS;
                             default create,run,start,exec,delete; "none" records nothing)
 Other subcommands (state, kill, features, ...) run the runtime directly, untraced.
 """
@@ -42,7 +42,7 @@ def split_own_options(argv: list[str], environ: dict[str, str]) -> tuple[dict[st
     settings = {
         "runtime": environ.get("BOXTRACE_RUNTIME", ""),
         "spool": environ.get("BOXTRACE_SPOOL", ""),
-        "record": environ.get("BOXTRACE_RECORD", DEFAULT_RECORD),
+        "record": environ.get("BOXTRACE_RECORD_COMMANDS", DEFAULT_RECORD),
     }
     keys = {"--boxtrace-runtime": "runtime", "--boxtrace-spool": "spool", "--boxtrace-record": "record"}
     i = 0
