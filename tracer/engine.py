@@ -61,6 +61,8 @@ _NS_CALLS = frozenset({"unshare", "setns"})
 _CLONE_CALLS = frozenset({"clone", "clone3"})
 _EXEC_CALLS = frozenset({"execve", "execveat"})
 _PR_SET_NAME = 15
+_OPEN_CALLS = frozenset({"open", "openat", "openat2", "creat"})
+_WATCHED_FILES = frozenset({"cgroup", "idmap"})
 _HOW = {ptrace_api.EVENT_FORK: "fork", ptrace_api.EVENT_VFORK: "vfork", ptrace_api.EVENT_CLONE: "clone"}
 
 
@@ -93,6 +95,7 @@ class Task:
         "started",
         "tid",
         "view",
+        "watch_stdio",
     )
 
     def __init__(
@@ -110,6 +113,9 @@ class Task:
         self.exec_info: tuple[str, list[str]] | None = None
         self.child_ns: dict[str, int] | None = None  # namespaces of the child its clone just made
         self.announced = True  # its parent's fork/clone event was seen (or it is the root)
+        # It opened a cgroup or id-map file for writing: the filter does not trap writes to fds
+        # 0-2 (they are output), so this task (and its children) stop at every syscall instead.
+        self.watch_stdio = False
 
 
 class Engine:
@@ -260,9 +266,10 @@ class Engine:
                     if sig == _SYSCALL_STOP:
                         on_syscall_stop(task)
                     elif event == ptrace_api.EVENT_SECCOMP:
-                        if step_all:
-                            # Another seccomp filter of the tracee's own asked for a trace stop;
-                            # in --all mode the syscall-entry stop already reported this call.
+                        # A stepping task's syscall-entry stop comes before its seccomp stop (Linux
+                        # >= 4.8) and has already reported the call; a watched task may have been
+                        # resumed without stepping before it was watched (pending tells).
+                        if step_all or (task.watch_stdio and task.pending is not None):
                             syscall(tid, 0)
                         else:
                             on_seccomp(task)
@@ -270,7 +277,7 @@ class Engine:
                         self._on_event(task, event, sig)
                     else:
                         # Signal-delivery stop: give the signal back to the tracee.
-                        if task.pending is not None or step_all:
+                        if task.pending is not None or step_all or task.watch_stdio:
                             syscall(tid, sig)
                         else:
                             cont(tid, sig)
@@ -282,13 +289,13 @@ class Engine:
                 self._on_gone(tid, status)
 
     def _resume(self, task: Task, sig: int = 0) -> None:
-        if task.pending is not None or self.step_all:
+        if task.pending is not None or self.step_all or task.watch_stdio:
             ptrace_api.syscall(task.tid, sig)
         else:
             ptrace_api.cont(task.tid, sig)
 
     def _on_syscall_stop(self, task: Task) -> None:
-        if not self.step_all:
+        if not (self.step_all or task.watch_stdio):
             if task.pending is not None:
                 self._on_exit(task)
             else:
@@ -318,10 +325,12 @@ class Engine:
         args = (a0, a1, a2, a3, a4, a5)
         if name in _EXEC_CALLS:
             self._remember_exec(task, name, args)
-        ctx = CallContext(task.pid, tid, nr, name, args, task.mem, task.view, self.report_all)
+        ctx = CallContext(
+            task.pid, tid, nr, name, args, task.mem, task.view, self.report_all, task.watch_stdio
+        )
         decoded = decoders.decode_entry(ctx)
         if decoded is None:
-            if self.step_all:
+            if self.step_all or task.watch_stdio:
                 ptrace_api.syscall(tid, 0)
             else:
                 ptrace_api.cont(tid, 0)
@@ -381,8 +390,10 @@ class Engine:
                 event.ns_changed = ns_diff(read_ns_ids(tid), task.child_ns)
             elif name == "prctl" and pending.ctx.args[0] == _PR_SET_NAME:
                 task.comm = read_comm(tid) or task.comm
+            elif name in _OPEN_CALLS and event.category_name in _WATCHED_FILES:
+                task.watch_stdio = True
         task.child_ns = None
-        if self.step_all:
+        if self.step_all or task.watch_stdio:
             ptrace_api.syscall(tid, 0)
         else:
             ptrace_api.cont(tid, 0)
@@ -491,6 +502,8 @@ class Engine:
             # A thread shares its process's identity; a new process has its own NSpid: read lazily.
             child = Task(child_tid, task.pid if thread else child_tid, comm, nspid, fresh=thread, vm=self.vm)
             self.tasks[child_tid] = child
+        if child is not None and task.watch_stdio:
+            child.watch_stdio = True  # it shares or inherits the open file
         new_ns = flags_value & (CLONE_NEW_MASK if how == "clone3" else CLONE_NEW_MASK_CLONE)
         if new_ns and pending is not None:
             task.child_ns = read_ns_ids(child_tid)

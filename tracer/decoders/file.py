@@ -281,7 +281,7 @@ def _symlinkat(ctx: CallContext) -> Decoded | None:
 def _write(ctx: CallContext) -> Decoded | None:
     fd = s32(ctx.args[0])
     buf, count = ctx.args[1], ctx.args[2]
-    if fd <= 2 and not ctx.report_all:
+    if fd <= 2 and not (ctx.report_all or ctx.watch_stdio):
         return None
     path = fd_path(ctx, fd)
     special = _special(ctx, path, is_file=True) if path is not None and path.startswith("/") else None
