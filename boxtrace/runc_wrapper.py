@@ -13,8 +13,9 @@ init until it execs the container's program (in the container's mount namespace)
 there, and files the trace. It installs no seccomp filter (a filter would stay in the container and
 fail its calls with ENOSYS once detached), so runc stops at every syscall while recorded.
 
-Options come first, before runc's own arguments (as Docker's runtimeArgs and podman's runtime flags
-put them), or from the environment:
+Options go among runc's global options, before the subcommand (where Docker's runtimeArgs and
+podman's --runtime-flag put them), or come from the environment (podman does not pass its own
+environment on to the runtime; Docker does):
   --boxtrace-runtime=PATH   the runtime to run (BOXTRACE_RUNTIME; default: runc on PATH)
   --boxtrace-spool=DIR      where traces go (BOXTRACE_SPOOL; default /var/lib/boxtrace/traces)
   --boxtrace-record=LIST    subcommands recorded, comma-separated (BOXTRACE_RECORD_COMMANDS;
@@ -38,16 +39,31 @@ class WrapperError(Exception):
 
 
 def split_own_options(argv: list[str], environ: dict[str, str]) -> tuple[dict[str, str], list[str]]:
-    """Our leading ``--boxtrace-NAME=VALUE`` options (over the environment), and runc's arguments."""
+    """Our ``--boxtrace-NAME=VALUE`` options (over the environment), and runc's arguments.
+
+    Ours may sit anywhere among runc's global options, before the subcommand: podman appends its
+    ``--runtime-flag`` flags after its own ``--root``/``--log``."""
     settings = {
         "runtime": environ.get("BOXTRACE_RUNTIME", ""),
         "spool": environ.get("BOXTRACE_SPOOL", ""),
         "record": environ.get("BOXTRACE_RECORD_COMMANDS", DEFAULT_RECORD),
     }
     keys = {"--boxtrace-runtime": "runtime", "--boxtrace-spool": "spool", "--boxtrace-record": "record"}
+    rest: list[str] = []
     i = 0
-    while i < len(argv) and argv[i].startswith("--boxtrace-"):
-        name, eq, value = argv[i].partition("=")
+    while i < len(argv):
+        arg = argv[i]
+        if not arg.startswith("-"):  # the subcommand: everything from here on is runc's
+            rest += argv[i:]
+            break
+        if not arg.startswith("--boxtrace-"):
+            rest.append(arg)
+            if arg in _GLOBAL_WITH_VALUE and i + 1 < len(argv):
+                rest.append(argv[i + 1])
+                i += 1
+            i += 1
+            continue
+        name, eq, value = arg.partition("=")
         if name not in keys:
             raise WrapperError(f"unknown option {name} (known: {', '.join(sorted(keys))})")
         if not eq:
@@ -57,7 +73,7 @@ def split_own_options(argv: list[str], environ: dict[str, str]) -> tuple[dict[st
             value = argv[i]
         settings[keys[name]] = value
         i += 1
-    return settings, argv[i:]
+    return settings, rest
 
 
 def subcommand(args: list[str]) -> tuple[str, str]:

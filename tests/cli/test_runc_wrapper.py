@@ -29,6 +29,13 @@ def test_own_options_come_first_and_win_over_the_environment() -> None:
     )
     assert settings == {"runtime": "/opt/runc", "spool": "/env/spool", "record": "create"}
     assert rest == ["--root", "/r", "create", "x"]
+    # podman puts --runtime-flag flags after its own global options.
+    settings, rest = split_own_options(
+        ["--root", "/r", "--boxtrace-spool=/s", "--log", "/l", "start", "x"], {}
+    )
+    assert settings["spool"] == "/s" and rest == ["--root", "/r", "--log", "/l", "start", "x"]
+    # After the subcommand everything is runc's, even what looks like ours.
+    assert split_own_options(["start", "--boxtrace-spool=/s"], {})[1] == ["start", "--boxtrace-spool=/s"]
     with pytest.raises(WrapperError, match="unknown option --boxtrace-nope"):
         split_own_options(["--boxtrace-nope=1"], {})
     with pytest.raises(WrapperError, match="needs a value"):
@@ -175,3 +182,94 @@ def test_untraced_subcommands_and_runc_errors_pass_through(
     )
     assert missing.returncode == direct.returncode != 0
     assert "container does not exist" in missing.stderr
+
+
+needs_podman = pytest.mark.skipif(
+    shutil.which("podman") is None, reason="needs podman (Debian package podman)"
+)
+
+
+@pytest.fixture
+def podman(tmp_path: Path) -> Iterator[list[str]]:
+    """podman with storage of the test's own (removed at the end) and a busybox image imported
+    from a tarball (no registry needed): localhost/boxtrace-test-bb:1."""
+    busybox = shutil.which("busybox")
+    if busybox is None:
+        pytest.skip("needs busybox (Debian package busybox-static)")
+    # podman refuses a runroot path longer than 50 characters: pytest's tmp_path is too long.
+    store = Path(tempfile.mkdtemp(prefix="boxtrace-pm-"))
+    command = [
+        "podman",
+        "--root",
+        str(store / "root"),
+        "--runroot",
+        str(store / "runroot"),
+        "--storage-driver",
+        "vfs",
+        "--cgroup-manager",
+        "cgroupfs",
+        "--events-backend",
+        "none",
+    ]
+    rootfs = tmp_path / "rootfs"
+    (rootfs / "bin").mkdir(parents=True)
+    shutil.copy(busybox, rootfs / "bin" / "busybox")
+    for applet in ("sh", "echo", "cat"):
+        (rootfs / "bin" / applet).symlink_to("busybox")
+    tarball = tmp_path / "rootfs.tar"
+    subprocess.run(["tar", "-C", str(rootfs), "-cf", str(tarball), "."], check=True)
+    imported = subprocess.run(
+        [*command, "import", str(tarball), "localhost/boxtrace-test-bb:1"], capture_output=True, text=True
+    )
+    assert imported.returncode == 0, imported.stderr
+    try:
+        yield command
+    finally:
+        subprocess.run([*command, "rm", "--all", "--force"], capture_output=True, check=False, timeout=60)
+        subprocess.run([*command, "system", "reset", "--force"], capture_output=True, check=False, timeout=60)
+        subprocess.run(["umount", "-R", str(store)], capture_output=True, check=False)
+        shutil.rmtree(store, ignore_errors=True)
+
+
+@needs_root
+@needs_runc
+@needs_podman
+def test_podman_runs_a_container_through_the_wrapper_and_the_start_is_recorded(
+    tmp_path: Path, podman: list[str]
+) -> None:
+    spool = tmp_path / "spool"
+    done = subprocess.run(
+        [
+            *podman,
+            "--runtime",
+            str(WRAPPER),
+            "--runtime-flag",
+            f"boxtrace-spool={spool}",
+            "run",
+            "--rm",
+            "--network",
+            "none",
+            "--ulimit",
+            "nofile=1024:1024",
+            "--ulimit",
+            "nproc=1024:1024",
+            "localhost/boxtrace-test-bb:1",
+            "echo",
+            "hi from podman",
+        ],
+        capture_output=True,
+        text=True,
+        timeout=120,
+    )
+    assert done.returncode == 0, done.stderr
+    assert done.stdout.strip() == "hi from podman"
+    deadline = time.monotonic() + 20
+    while any(e.in_progress for e in list_traces(str(spool))) and time.monotonic() < deadline:
+        time.sleep(0.05)
+    traces = list_traces(str(spool))
+    kinds = [e.name.split("-")[3] for e in traces]  # STAMP-TIME-runc-SUBCOMMAND-ID-PID.jsonl
+    assert kinds[:2] == ["create", "start"] and not any(e.in_progress for e in traces)
+    _, events = read_trace(traces[0].path)
+    calls = {getattr(e, "name", None) for e in events}
+    assert {"unshare", "pivot_root", "mount", "execve"} <= calls
+    wait_for_recorders_to_end(str(spool))
