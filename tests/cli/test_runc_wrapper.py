@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import contextlib
 import json
 import os
 import shutil
@@ -229,6 +230,21 @@ def podman(tmp_path: Path) -> Iterator[list[str]]:
         subprocess.run([*command, "system", "reset", "--force"], capture_output=True, check=False, timeout=60)
         subprocess.run(["umount", "-R", str(store)], capture_output=True, check=False)
         shutil.rmtree(store, ignore_errors=True)
+        remove_podman_cgroups()
+
+
+def remove_podman_cgroups() -> None:
+    """podman (cgroupfs manager) leaves libpod_parent/ and libpod_parent/conmon/ behind, empty."""
+    import glob
+
+    for pattern in ("/sys/fs/cgroup/*/libpod_parent/conmon", "/sys/fs/cgroup/libpod_parent/conmon"):
+        for path in glob.glob(pattern):
+            with contextlib.suppress(OSError):
+                os.rmdir(path)
+    for pattern in ("/sys/fs/cgroup/*/libpod_parent", "/sys/fs/cgroup/libpod_parent"):
+        for path in glob.glob(pattern):
+            with contextlib.suppress(OSError):
+                os.rmdir(path)
 
 
 @needs_root
