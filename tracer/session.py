@@ -25,6 +25,7 @@ from __future__ import annotations
 import contextlib
 import os
 import signal
+import sys
 import threading
 import time
 from collections import deque
@@ -51,6 +52,7 @@ from boxtrace.tracer.spawn import SpawnError, spawn_traced
 from boxtrace.tracer.tracefile import TraceWriter, make_header
 
 Consumer = Callable[[list[Message]], None]
+TRACING_SWITCH_INTERVAL = 0.0005  # seconds; see TraceSession.start
 
 
 class CommandNotFound(Exception):
@@ -159,11 +161,16 @@ class TraceSession:
         self._stop_lock = threading.Lock()
         self._stop_requested = False
         self._spawn_error: BaseException | None = None
+        self._switch_interval = sys.getswitchinterval()
 
     # ---- lifecycle ----
 
     def start(self) -> None:
         """Fork the command under the tracer and start delivering messages. Returns once it runs."""
+        # The tracer thread needs the GIL after every waitpid; when the delivery thread holds it,
+        # CPython hands it over only after the switch interval (5 ms by default), per stop.
+        self._switch_interval = sys.getswitchinterval()
+        sys.setswitchinterval(min(self._switch_interval, TRACING_SWITCH_INTERVAL))
         pipes: list[tuple[str, int, int]] = []
         if self.config.capture_output:
             for stream in ("stdout", "stderr"):
@@ -177,6 +184,7 @@ class TraceSession:
         self._started.wait()
         if self._spawn_error is not None:
             self._tracer_thread.join()
+            sys.setswitchinterval(self._switch_interval)
             raise self._spawn_error
         self._delivery_thread.start()
 
@@ -393,6 +401,7 @@ class TraceSession:
                     break
         if self._writer is not None:
             self._writer.close()
+        sys.setswitchinterval(self._switch_interval)
         self._done.set()
 
     def _deliver_batch(self, batch: list[Message]) -> None:
