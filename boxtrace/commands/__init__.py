@@ -14,6 +14,7 @@ COMMANDS: tuple[str, ...] = (
     "export",
     "lessons",
     "explain",
+    "pull",
     "images",
     "rmi",
 )
