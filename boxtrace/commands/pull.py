@@ -86,14 +86,25 @@ def main(args: argparse.Namespace) -> int:
         print(f"boxtrace pull: error: {exc}", file=sys.stderr)
         return 1
     except OSError as exc:  # the store: a full disk, no permission
-        print(f"boxtrace pull: error: cannot write the image store: {exc}", file=sys.stderr)
+        print(f"boxtrace pull: error: {exc}", file=sys.stderr)
         return 1
     if not args.quiet:
-        print(f"Digest: {pulled.digest}")
+        _say(f"Digest: {pulled.digest}")
         status = "Image is up to date" if pulled.up_to_date else "Downloaded newer image"
-        print(f"Status: {status} for {pulled.name}")
-    print(ref)
+        _say(f"Status: {status} for {pulled.name}")
+    _say(str(ref))
     return 0
+
+
+def _say(line: str) -> None:
+    """Print a line; a reader that went away (`| head`) does not stop the pull."""
+    try:
+        print(line, flush=True)
+    except BrokenPipeError:
+        import os
+
+        # Later writes (and the flush at exit) go nowhere instead of failing again.
+        os.dup2(os.open(os.devnull, os.O_WRONLY), sys.stdout.fileno())
 
 
 def _short(digest: str) -> str:
@@ -115,16 +126,15 @@ def _lines() -> PullListener:
             sys.stdout.flush()
 
         def message(self, text: str) -> None:
-            print(text, flush=True)
-
-        def layers(self, layers: list[tuple[str, int]]) -> None:
-            for digest, _ in layers:
-                print(f"{_short(digest)}: Pulling fs layer", flush=True)
+            _say(text)
 
         def layer(self, digest: str, state: str, done: int = 0, total: int = 0) -> None:
-            if self.states.get(digest) != state:
-                self.states[digest] = state
-                print(f"{_short(digest)}: {STATES[state]}", flush=True)
+            if self.states.get(digest) == state:
+                return  # progress within a state: one line per state is enough
+            if digest not in self.states and state != "exists":
+                _say(f"{_short(digest)}: Pulling fs layer")
+            self.states[digest] = state
+            _say(f"{_short(digest)}: {STATES[state]}")
 
     return Lines()
 

@@ -341,10 +341,12 @@ def write_blob(root: Path, data: bytes) -> dict[str, Any]:
     return {"digest": f"sha256:{digest}", "size": len(data)}
 
 
-def multi_platform_layout(root: Path, tag: str, platforms: list[str]) -> dict[str, str]:
+def multi_platform_layout(
+    root: Path, tag: str, platforms: list[str], base: tuple[bytes, str] | None = None
+) -> dict[str, str]:
     """An OCI layout whose TAG is an image index with one image per platform ("linux/arm64/v8");
-    each image's only layer holds /etc/platform naming its platform. Returns platform -> the
-    digest of that image's layer blob."""
+    each image's top layer holds /etc/platform naming its platform (over ``base``, a layer all
+    share, if given). Returns platform -> the digest of that image's top layer blob."""
     root.mkdir(parents=True, exist_ok=True)
     (root / "oci-layout").write_text('{"imageLayoutVersion": "1.0.0"}')
     manifests, layers = [], {}
@@ -355,7 +357,7 @@ def multi_platform_layout(root: Path, tag: str, platforms: list[str]) -> dict[st
         config = {
             **place,
             "config": {"Cmd": ["cat", "/etc/platform"]},
-            "rootfs": {"type": "layers", "diff_ids": [diff_id]},
+            "rootfs": {"type": "layers", "diff_ids": [*([base[1]] if base else []), diff_id]},
         }
         layer = write_blob(root, blob)
         layers[name] = str(layer["digest"])
@@ -366,7 +368,10 @@ def multi_platform_layout(root: Path, tag: str, platforms: list[str]) -> dict[st
                 "mediaType": "application/vnd.oci.image.config.v1+json",
                 **write_blob(root, json.dumps(config).encode()),
             },
-            "layers": [{"mediaType": "application/vnd.oci.image.layer.v1.tar+gzip", **layer}],
+            "layers": [
+                {"mediaType": "application/vnd.oci.image.layer.v1.tar+gzip", **blob}
+                for blob in [*([write_blob(root, base[0])] if base else []), layer]
+            ],
         }
         manifests.append(
             {

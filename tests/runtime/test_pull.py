@@ -8,7 +8,11 @@ from __future__ import annotations
 
 import hashlib
 import json
+import os
+import shlex
+import shutil
 import subprocess
+import sys
 from collections.abc import Iterator
 from pathlib import Path
 
@@ -18,7 +22,7 @@ from boxtrace.runtime.images.platform import host_platform
 from boxtrace.runtime.images.registry import Registry, RegistryError
 from boxtrace.runtime.images.resolve import resolve
 from boxtrace.runtime.images.store import Store
-from tests.conftest import needs_root
+from tests.conftest import REPO, needs_root
 from tests.runtime.registry_server import RegistryServer, free_port, multi_platform_layout, needs_registry
 from tests.runtime.test_images import BASE, UPPER, busybox_entries, layer_tar, oci_layout, run_cli
 
@@ -243,3 +247,24 @@ def test_pulled_image_runs(registry: RegistryServer, tmp_path: Path, store: Path
     assert lines[:2] == ["upper", "hello"] and "No such file or directory" in lines[2]
     replaced = run_cli("run", "--no-trace", ref, "--", "sh", "-c", "cat /etc/msg; id -u", env=env)
     assert replaced.stdout.splitlines() == ["upper", "0"], replaced.stderr
+
+
+def test_progress_bar_on_a_terminal(registry: RegistryServer, tmp_path: Path, store: Path) -> None:
+    """On a terminal the layers are rich progress bars; the summary lines follow them."""
+    if shutil.which("script") is None:
+        pytest.skip("needs script (Debian util-linux) for a terminal")
+    ref = registry.push(oci_layout(tmp_path / "layout", [layer_tar(BASE)]), "latest", "demo/tty:v1")
+    command = shlex.join([sys.executable, "-m", "boxtrace", "pull", ref])
+    result = subprocess.run(
+        ["script", "-qec", command, "/dev/null"],
+        capture_output=True,
+        text=True,
+        timeout=120,
+        check=False,
+        cwd=REPO,
+        env={**os.environ, "BOXTRACE_STORE": str(store), "COLUMNS": "100", "TERM": "xterm"},
+    )
+    assert result.returncode == 0, result.stdout
+    assert "━" in result.stdout and "\x1b[" in result.stdout  # drawn bars, not plain lines
+    assert "Pull complete" in result.stdout and "Pulling fs layer" not in result.stdout
+    assert result.stdout.replace("\r", "").splitlines()[-1] == ref
