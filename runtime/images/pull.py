@@ -140,9 +140,12 @@ def pull(
 
     before = store.find_by_name(ref.name)
     up_to_date = before is not None and before["id"] == config_digest and not downloaded
+    known: list[str] = next(
+        (r.get("repo_digests", []) for r in store.records() if r["id"] == config_digest), []
+    )
     saved = _save(store, config, config_digest, [ref.name], f"pull:{ref}", metas)
-    repo_digest = f"{ref.familiar}@{digest}"
-    saved["repo_digests"] = sorted({*saved.get("repo_digests", []), repo_digest})
+    # Docker's RepoDigests: NAME@DIGEST pulls this very image again, whatever its tag says by then
+    saved["repo_digests"] = sorted({*known, f"{ref.familiar}@{digest}"})
     store.save_record(saved)
     return Pulled(
         name=ref.name,

@@ -213,8 +213,12 @@ class Registry:
         """Up to ``limit`` tags of the repository (for error messages)."""
         scope = f"repository:{repository}:pull"
         with self.open(f"/v2/{repository}/tags/list?n={limit}", scope) as response:
-            data = json.loads(_read_limited(response, MANIFEST_MAX, f"tags of {repository}"))
-        return [str(t) for t in (data.get("tags") or [])][:limit]
+            body = _read_limited(response, MANIFEST_MAX, f"tags of {repository}")
+        try:
+            tags = json.loads(body).get("tags") or []
+        except (ValueError, AttributeError):
+            raise RegistryError(f"registry {self.host}: the tag list of {repository} is not JSON") from None
+        return [str(t) for t in tags][:limit]
 
     # --- HTTP with auth and redirects ---
 

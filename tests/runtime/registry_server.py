@@ -153,13 +153,20 @@ class RegistryServer:
         hex_digest = digest.removeprefix("sha256:")
         return self.storage / "docker/registry/v2/blobs/sha256" / hex_digest[:2] / hex_digest / "data"
 
-    def requests(self, pattern: str) -> list[str]:
-        """Access-log lines ("GET /v2/... HTTP/1.1" 200 ...) matching ``pattern``."""
-        return [
-            line
-            for line in self.log.read_text(errors="replace").splitlines()
-            if line.startswith("127.0.0.1 - ") and re.search(pattern, line)
-        ]
+    def requests(self, pattern: str, expect: int = 0) -> list[str]:
+        """Access-log lines ("GET /v2/... HTTP/1.1" 200 ...) matching ``pattern``. The registry
+        logs a request just after answering it: with ``expect``, wait (up to 10 s) for that many
+        lines to be there before counting."""
+        deadline = time.monotonic() + 10
+        while True:
+            found = [
+                line
+                for line in self.log.read_text(errors="replace").splitlines()
+                if line.startswith("127.0.0.1 - ") and re.search(pattern, line)
+            ]
+            if len(found) >= expect or time.monotonic() > deadline:
+                return found
+            time.sleep(0.05)
 
 
 # --- token auth -------------------------------------------------------------------------------------

@@ -58,9 +58,10 @@ def tag_digest(registry: RegistryServer, repository: str, tag: str) -> str:
     return (link / "current/link").read_text().strip()
 
 
-def blob_gets(registry: RegistryServer, repositories: str, digest: str) -> int:
+def blob_gets(registry: RegistryServer, repositories: str, digest: str, expect: int) -> int:
     """How often boxtrace downloaded a blob from the repositories matching a pattern."""
-    return len(registry.requests(rf'"GET /v2/{repositories}/blobs/{digest} HTTP/1.1" 200 .*boxtrace/'))
+    pattern = rf'"GET /v2/{repositories}/blobs/{digest} HTTP/1.1" 200 .*boxtrace/'
+    return len(registry.requests(pattern, expect))
 
 
 def assert_nothing_half_written(store: Path) -> None:
@@ -100,7 +101,7 @@ def test_pull_by_tag(registry: RegistryServer, tmp_path: Path, store: Path) -> N
     assert f"{blob_digest(base[0])[7:19]}: Already exists" in again.stdout
     assert f"Status: Image is up to date for {ref}" in again.stdout
     for blob, _ in (base, upper):
-        assert blob_gets(registry, "demo/app", blob_digest(blob)) == 1
+        assert blob_gets(registry, "demo/app", blob_digest(blob), 1) == 1
 
     removed = run_cli("rmi", ref, env={"BOXTRACE_STORE": str(store)})
     assert removed.returncode == 0 and f"Untagged: {ref}" in removed.stdout
@@ -119,6 +120,14 @@ def test_pull_by_digest(registry: RegistryServer, tmp_path: Path, store: Path) -
     record = Store(str(store)).find_by_name(ref)
     assert record is not None and record["names"] == [ref]
     assert resolve(ref, str(store)).image_id == record["id"]
+    # the same image from another repository: one image, two names, two repo digests
+    other = registry.push(layout, "v1", "demo/pinned-too:v1")
+    assert pull(other, store).returncode == 0
+    both = Store(str(store)).find_by_name(other)
+    assert both is not None and both["id"] == record["id"] and both["names"] == sorted([ref, other])
+    assert both["repo_digests"] == sorted(
+        f"{registry.host}/demo/{r}@{digest}" for r in ("pinned", "pinned-too")
+    )
 
     wrong = f"{registry.host}/demo/pinned@sha256:{'0' * 64}"
     missing = pull(wrong, store)
@@ -146,7 +155,8 @@ def test_multi_platform_index_pulls_the_host_platform(
     image = resolve(ref, str(store))
     assert (Path(image.lowers[0]) / "etc/platform").read_text() == f"{HOST}\n"
     for platform, digest in layers.items():
-        assert blob_gets(registry, f"multi/{form}", digest) == (1 if platform == HOST else 0), platform
+        expected = 1 if platform == HOST else 0
+        assert blob_gets(registry, f"multi/{form}", digest, expected) == expected, platform
 
 
 def test_index_without_the_host_platform(registry: RegistryServer, tmp_path: Path, store: Path) -> None:
@@ -174,8 +184,8 @@ def test_shared_layer_is_fetched_once(registry: RegistryServer, tmp_path: Path, 
     assert result.returncode == 0, result.stderr
     assert f"{blob_digest(base[0])[7:19]}: Already exists" in result.stdout
     assert "Status: Downloaded newer image" in result.stdout
-    assert blob_gets(registry, "shared/a", blob_digest(base[0])) == 1
-    assert blob_gets(registry, "shared/b", blob_digest(base[0])) == 0
+    assert blob_gets(registry, "shared/a", blob_digest(base[0]), 1) == 1
+    assert blob_gets(registry, "shared/b", blob_digest(base[0]), 0) == 0
     a, b = resolve(first, str(store)), resolve(second, str(store))
     assert a.lowers[1] == b.lowers[1] and len({*a.lowers, *b.lowers}) == 3
 

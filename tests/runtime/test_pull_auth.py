@@ -69,9 +69,9 @@ def test_anonymous_token_and_redirected_blobs(secure: Secure, tmp_path: Path) ->
         {"scope": ["repository:secure/app:pull"], "service": [TokenServer.SERVICE]}
     ]
     host = secure.registry.host
-    manifest = secure.registry.requests(r'"GET /v2/secure/app/manifests/v1 HTTP/1.1" .*boxtrace/')
+    manifest = secure.registry.requests(r'"GET /v2/secure/app/manifests/v1 HTTP/1.1" .*boxtrace/', 2)
     assert [line.split('"')[2].split()[0] for line in manifest] == ["401", "200"]
-    blobs = secure.registry.requests(r'"GET /v2/secure/app/blobs/sha256:\w+ HTTP/1.1" 307 .*boxtrace/')
+    blobs = secure.registry.requests(r'"GET /v2/secure/app/blobs/sha256:\w+ HTTP/1.1" 307 .*boxtrace/', 3)
     assert len(blobs) == 3  # config and two layers: all redirected
     # the CDN served them, and never saw the registry's token
     served = {path.rsplit("/", 2)[1] for path, _ in secure.cdn.seen}
