@@ -15,6 +15,7 @@ COMMANDS: tuple[str, ...] = (
     "export",
     "lessons",
     "explain",
+    "pull",
     "images",
     "rmi",
 )
