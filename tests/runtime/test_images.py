@@ -223,7 +223,7 @@ def test_bad_tag_and_unknown_image(tmp_path: Path, store: Path) -> None:
     layout = oci_layout(tmp_path / "layout", [layer_tar(BASE)], tag="v1")
     with pytest.raises(ImageError, match=r"no tag 'nope' in .*index.json \(tags: v1\)"):
         resolve(f"{layout}:nope")
-    with pytest.raises(ImageError, match="unknown image 'no/such:image'.*'boxtrace pull no/such:image'"):
+    with pytest.raises(ImageError, match=r"unknown image 'no/such:image'.*'boxtrace pull no/such:image'"):
         resolve("no/such:image")
 
 
