@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import contextlib
 import json
 import os
 import shutil
@@ -19,6 +18,7 @@ from boxtrace.runc_wrapper import WrapperError, split_own_options, subcommand
 from boxtrace.tracer.spool import list_traces
 from boxtrace.tracer.tracefile import read_trace
 from tests.conftest import make_busybox_bundle, needs_root
+from tests.engines import busybox_tarball, docker_daemon, podman_store
 
 WRAPPER = Path(sys.executable).with_name("boxtrace-runc")
 
@@ -192,59 +192,8 @@ needs_podman = pytest.mark.skipif(
 
 @pytest.fixture
 def podman(tmp_path: Path) -> Iterator[list[str]]:
-    """podman with storage of the test's own (removed at the end) and a busybox image imported
-    from a tarball (no registry needed): localhost/boxtrace-test-bb:1."""
-    busybox = shutil.which("busybox")
-    if busybox is None:
-        pytest.skip("needs busybox (Debian package busybox-static)")
-    # podman refuses a runroot path longer than 50 characters: pytest's tmp_path is too long.
-    store = Path(tempfile.mkdtemp(prefix="boxtrace-pm-"))
-    command = [
-        "podman",
-        "--root",
-        str(store / "root"),
-        "--runroot",
-        str(store / "runroot"),
-        "--storage-driver",
-        "vfs",
-        "--cgroup-manager",
-        "cgroupfs",
-        "--events-backend",
-        "none",
-    ]
-    rootfs = tmp_path / "rootfs"
-    (rootfs / "bin").mkdir(parents=True)
-    shutil.copy(busybox, rootfs / "bin" / "busybox")
-    for applet in ("sh", "echo", "cat"):
-        (rootfs / "bin" / applet).symlink_to("busybox")
-    tarball = tmp_path / "rootfs.tar"
-    subprocess.run(["tar", "-C", str(rootfs), "-cf", str(tarball), "."], check=True)
-    imported = subprocess.run(
-        [*command, "import", str(tarball), "localhost/boxtrace-test-bb:1"], capture_output=True, text=True
-    )
-    assert imported.returncode == 0, imported.stderr
-    try:
+    with podman_store(busybox_tarball(tmp_path / "bb.tar"), "localhost/boxtrace-test-bb:1") as command:
         yield command
-    finally:
-        subprocess.run([*command, "rm", "--all", "--force"], capture_output=True, check=False, timeout=60)
-        subprocess.run([*command, "system", "reset", "--force"], capture_output=True, check=False, timeout=60)
-        subprocess.run(["umount", "-R", str(store)], capture_output=True, check=False)
-        shutil.rmtree(store, ignore_errors=True)
-        remove_podman_cgroups()
-
-
-def remove_podman_cgroups() -> None:
-    """podman (cgroupfs manager) leaves libpod_parent/ and libpod_parent/conmon/ behind, empty."""
-    import glob
-
-    for pattern in ("/sys/fs/cgroup/*/libpod_parent/conmon", "/sys/fs/cgroup/libpod_parent/conmon"):
-        for path in glob.glob(pattern):
-            with contextlib.suppress(OSError):
-                os.rmdir(path)
-    for pattern in ("/sys/fs/cgroup/*/libpod_parent", "/sys/fs/cgroup/libpod_parent"):
-        for path in glob.glob(pattern):
-            with contextlib.suppress(OSError):
-                os.rmdir(path)
 
 
 @needs_root
@@ -289,3 +238,50 @@ def test_podman_runs_a_container_through_the_wrapper_and_the_start_is_recorded(
     calls = {getattr(e, "name", None) for e in events}
     assert {"unshare", "pivot_root", "mount", "execve"} <= calls
     wait_for_recorders_to_end(str(spool))
+
+
+RUN_OPTIONS = ("--runtime", "boxtrace", "--network", "none")
+
+
+@needs_root
+@needs_runc
+def test_docker_runs_containers_through_the_wrapper_without_hanging(tmp_path: Path) -> None:
+    spool = tmp_path / "spool"
+    runtimes = {"boxtrace": {"path": str(WRAPPER), "runtimeArgs": [f"--boxtrace-spool={spool}"]}}
+    tarball = busybox_tarball(tmp_path / "bb.tar")
+    with docker_daemon(runtimes) as docker:
+        subprocess.run(
+            [*docker, "import", str(tarball), "boxtrace-test/bb:1"], check=True, capture_output=True
+        )
+        ran = subprocess.run(
+            [*docker, "run", "--rm", *RUN_OPTIONS, "boxtrace-test/bb:1", "echo", "hi from docker"],
+            capture_output=True,
+            text=True,
+            timeout=120,
+        )
+        assert ran.returncode == 0, ran.stderr
+        assert ran.stdout.strip() == "hi from docker"
+        # A detached container keeps running untraced; `docker run -d` returns at once.
+        detached = subprocess.run(
+            [*docker, "run", "-d", *RUN_OPTIONS, "boxtrace-test/bb:1", "sleep", "30"],
+            capture_output=True,
+            text=True,
+            timeout=60,
+        )
+        assert detached.returncode == 0, detached.stderr
+        cid = detached.stdout.strip()
+        pid = subprocess.run(
+            [*docker, "inspect", "-f", "{{.State.Pid}}", cid], capture_output=True, text=True, check=True
+        ).stdout.strip()
+        deadline = time.monotonic() + 20
+        while tracer_of(int(pid)) != 0 and time.monotonic() < deadline:
+            time.sleep(0.05)
+        assert tracer_of(int(pid)) == 0
+        subprocess.run([*docker, "rm", "--force", cid], capture_output=True, timeout=60)
+    wait_for_recorders_to_end(str(spool))
+    traces = list_traces(str(spool))
+    kinds = [e.name.split("-")[3] for e in traces]
+    assert kinds.count("create") == 2 and kinds.count("start") == 2
+    assert not any(e.in_progress for e in traces)
+    _, events = read_trace(traces[0].path)
+    assert {"unshare", "pivot_root"} <= {getattr(e, "name", None) for e in events}
