@@ -25,7 +25,7 @@ import errno
 import os
 import signal
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
 from itertools import count
 
 from boxtrace.tracer import decoders, ptrace_api
@@ -654,28 +654,15 @@ class Engine:
         self.detach_requested = True
         if not self._detaching:
             self._begin_detach()
-        while self.tasks and time.monotonic() < deadline:
-            try:
-                tid, status = os.waitpid(-1, ptrace_api.WALL | os.WNOHANG)
-            except ChildProcessError:
-                return
-            if tid == 0:
-                time.sleep(0.002)
-            elif status & 0x7F == 0x7F:
+        for tid, status in _waits_until(deadline, lambda: bool(self.tasks)):
+            if status & 0x7F == 0x7F:
                 self._detach_at_stop(tid, status)
             else:
                 self._on_gone(tid, status)
 
     def reap_all(self, deadline: float) -> None:
         """After kill_all: collect every tracee so none is left behind (tracer thread only)."""
-        while time.monotonic() < deadline:
-            try:
-                tid, status = os.waitpid(-1, ptrace_api.WALL | os.WNOHANG)
-            except ChildProcessError:
-                return
-            if tid == 0:
-                time.sleep(0.005)
-                continue
+        for tid, status in _waits_until(deadline, lambda: True):
             if status & 0x7F != 0x7F:
                 self._on_gone(tid, status)
             else:
@@ -705,6 +692,20 @@ class Engine:
             stopped_by_user=stopped_by_user,
             detached=status is None and signum is None and self.root_pid in self.detached,
         )
+
+
+def _waits_until(deadline: float, wanted: Callable[[], bool]) -> Iterator[tuple[int, int]]:
+    """Stops and exits of tracees (and children), without blocking past ``deadline``, while
+    ``wanted()`` and until nothing is left to wait for."""
+    while wanted() and time.monotonic() < deadline:
+        try:
+            tid, status = os.waitpid(-1, ptrace_api.WALL | os.WNOHANG)
+        except ChildProcessError:
+            return
+        if tid == 0:
+            time.sleep(0.002)
+        else:
+            yield tid, status
 
 
 def _signal_name(signum: int) -> str:

@@ -81,26 +81,11 @@ def main(args: argparse.Namespace) -> int:
 
     if args.output is not None:
         check_output_path(args.output, "boxtrace trace")
-    if check_tui_arguments(args, use_tui(args.plain), "boxtrace trace"):
-        return trace_tui(
-            command,
-            "boxtrace trace",
-            all_syscalls=args.all,
-            output=args.output,
-            grace=args.grace,
-            step=args.step,
-            present=args.present,
-            pace=args.pace,
-            attach_pid=args.pid,
-        )
-    return trace_plain(
-        command,
-        "boxtrace trace",
-        all_syscalls=args.all,
-        output=args.output,
-        grace=args.grace,
-        attach_pid=args.pid,
-    )
+    prog = "boxtrace trace"
+    how = {"all_syscalls": args.all, "output": args.output, "grace": args.grace, "attach_pid": args.pid}
+    if check_tui_arguments(args, use_tui(args.plain), prog):
+        return trace_tui(command, prog, step=args.step, present=args.present, pace=args.pace, **how)
+    return trace_plain(command, prog, **how)
 
 
 def _attach_target(pid: int) -> list[str]:
