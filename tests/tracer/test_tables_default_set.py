@@ -24,8 +24,16 @@ DESIGN_SET = {
 
 def test_default_set_covers_the_design() -> None:
     assert DESIGN_SET <= DEFAULT_SYSCALLS
-    # one addition: Go removes directories with unlinkat(AT_REMOVEDIR)
-    assert {"unlinkat"} == DEFAULT_SYSCALLS - DESIGN_SET
+    # Go removes directories with unlinkat(AT_REMOVEDIR); runc opens cgroup files with openat2; the
+    # vectored and positioned writes do write's work
+    assert {
+        "unlinkat",
+        "openat2",
+        "writev",
+        "pwrite64",
+        "pwritev",
+        "pwritev2",
+    } == DEFAULT_SYSCALLS - DESIGN_SET
     assert len(DEFAULT_RULES) == len(DEFAULT_SYSCALLS)  # one rule per syscall
 
 
@@ -77,9 +85,19 @@ def test_prctl_rule() -> None:
     assert rule.matches(_args(0, (1 << 32) | prctl.PR_SET_NAME))
 
 
-def test_write_rule() -> None:
-    rule = DEFAULT_RULE_OF["write"]
+@pytest.mark.parametrize("name", ["write", "writev", "pwrite64", "pwritev", "pwritev2"])
+def test_write_rules(name: str) -> None:
+    rule = DEFAULT_RULE_OF[name]
     assert [rule.matches(_args(0, fd)) for fd in (0, 1, 2, 3, 100)] == [False, False, False, True, True]
+    assert (rule.arg_index, rule.test, rule.value) == (0, "gt", 2)
+
+
+def test_openat2_is_always_trapped_and_says_why() -> None:
+    rule = DEFAULT_RULE_OF["openat2"]
+    assert rule.test == "always" and rule.arg_index is None
+    assert "open_how" in rule.why and "read-only" in rule.why
+    # whatever the registers hold: the flags are behind the pointer in args[2]
+    assert rule.matches([0] * 6) and rule.matches(_args(2, 0xDEAD0000))
 
 
 def test_open_rules() -> None:
