@@ -2,6 +2,9 @@
 
 from __future__ import annotations
 
+import re
+from pathlib import Path
+
 import pytest
 
 from boxtrace.tracer.arch import X86_64
@@ -120,3 +123,12 @@ def test_unlinkat_rule() -> None:
 def test_always_rules() -> None:
     for name in ("clone3", "execve", "execveat", "mount", "setns", "capset"):
         assert DEFAULT_RULE_OF[name].matches([0] * 6)
+
+
+def test_the_trace_format_doc_lists_the_default_set() -> None:
+    """docs/trace-format.md's table of trapped calls names every rule, and nothing else."""
+    doc = (Path(__file__).resolve().parents[2] / "docs" / "trace-format.md").read_text()
+    section = doc.split("### Which calls a trace holds", 1)[1].split("\n\n", 3)[2]
+    rows = [line for line in section.splitlines() if line.startswith("| `")]
+    listed = {name for row in rows for name in re.findall(r"`(\w+)`", row.split("|")[1])}
+    assert listed == DEFAULT_SYSCALLS
