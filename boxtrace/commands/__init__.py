@@ -10,10 +10,12 @@ COMMANDS: tuple[str, ...] = (
     "run",
     "trace",
     "replay",
+    "traces",
     "serve",
     "export",
     "lessons",
     "explain",
+    "pull",
     "images",
     "rmi",
 )
