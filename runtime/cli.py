@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import argparse
 import json
+import os
 import sys
 from collections.abc import Callable, Sequence
 
@@ -71,6 +72,11 @@ def build_cli() -> OneLineParser:
     parser.add_argument("--log", metavar="FILE", help="write warnings and errors to FILE (default stderr)")
     parser.add_argument("--log-format", choices=LOG_FORMATS, default="text", help="text or json (runc's)")
     parser.add_argument("--debug", action="store_true", help="log what each command does")
+    parser.add_argument(
+        "--record",
+        action="store_true",
+        help="record this command with boxtrace's tracer into the trace spool (as BOXTRACE_RECORD=1)",
+    )
     parser.add_argument(
         "--systemd-cgroup",
         action="store_true",
@@ -347,6 +353,15 @@ def print_version() -> None:
 
 def main(argv: Sequence[str] | None = None) -> int:
     args_list = list(sys.argv[1:] if argv is None else argv)
+    from boxtrace.runtime import record
+
+    if record.wants_recording(args_list, dict(os.environ) if argv is None else {}):
+        if argv is not None:  # called as a function (`boxtrace runtime`): there is no command to re-run
+            return fail_usage(PROG, "--record works only with the boxtrace-runtime command")
+        try:
+            record.exec_recorded(args_list)
+        except (RuntimeError, OSError) as exc:
+            return fail_usage(PROG, f"--record: {exc}")
     own, after = split_command(args_list)
     try:
         args = build_cli().parse_args(own)

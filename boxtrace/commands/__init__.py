@@ -18,4 +18,5 @@ COMMANDS: tuple[str, ...] = (
     "pull",
     "images",
     "rmi",
+    "runtime",
 )

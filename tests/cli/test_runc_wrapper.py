@@ -285,3 +285,51 @@ def test_docker_runs_containers_through_the_wrapper_without_hanging(tmp_path: Pa
     assert not any(e.in_progress for e in traces)
     _, events = read_trace(traces[0].path)
     assert {"unshare", "pivot_root"} <= {getattr(e, "name", None) for e in events}
+
+
+RUNTIME = Path(sys.executable).with_name("boxtrace-runtime")
+
+
+@needs_root
+def test_boxtrace_runtime_record_flag_records_its_own_container_start(tmp_path: Path) -> None:
+    spool, root = tmp_path / "spool", tmp_path / "state"
+    env = dict(os.environ, BOXTRACE_SPOOL=str(spool))
+    bundle = make_busybox_bundle(tmp_path / "bundle", ["/bin/sleep", "30"])
+
+    def runtime(*args: str, record: bool = True) -> subprocess.CompletedProcess[str]:
+        flags = ["--record"] if record else []
+        with tempfile.TemporaryFile("w+") as out:  # create hands its stdio to the container
+            done = subprocess.run([str(RUNTIME), "--root", str(root), *flags, *args], env=env, stdout=out,
+                                  stderr=subprocess.STDOUT, timeout=60)  # fmt: skip
+            out.seek(0)
+            return subprocess.CompletedProcess(done.args, done.returncode, out.read(), "")
+
+    try:
+        assert runtime("create", "--bundle", str(bundle), "r1").returncode == 0
+        assert runtime("start", "r1").returncode == 0
+        state = json.loads(runtime("state", "r1", record=False).stdout)
+        deadline = time.monotonic() + 20
+        while any(e.in_progress for e in list_traces(str(spool))) and time.monotonic() < deadline:
+            time.sleep(0.05)
+        assert state["status"] == "running" and tracer_of(state["pid"]) == 0
+    finally:
+        runtime("delete", "--force", "r1")
+    wait_for_recorders_to_end(str(spool))
+    names = [e.name for e in list_traces(str(spool))]
+    assert [n.split("-")[4] for n in names] == ["create", "start", "delete"]  # STAMP-boxtrace-runtime-SUB
+    _, events = read_trace(str(spool / names[0]))
+    clones = [e for e in events if getattr(e, "name", None) == "clone"]
+    assert clones and "CLONE_NEWPID" in clones[0].args[0].flags
+    assert "pivot_root" in {getattr(e, "name", None) for e in events}
+
+
+def test_boxtrace_runtime_record_needs_the_installed_command() -> None:
+    done = subprocess.run(
+        [sys.executable, "-m", "boxtrace.runtime", "--record", "state", "x"],
+        capture_output=True,
+        text=True,
+        timeout=30,
+    )
+    assert done.returncode == 2
+    assert "--record needs boxtrace-runtime run as an installed command" in done.stderr
+    assert len(done.stderr.strip().splitlines()) == 1
