@@ -22,7 +22,7 @@ from boxtrace.tracer.decoders import (
     write,
 )
 from boxtrace.tracer.decoders.base import CallContext, Completed, Decoded
-from boxtrace.tracer.decoders.common import EntryDecoder, s64
+from boxtrace.tracer.decoders.common import EntryDecoder, fd_text, s64
 from boxtrace.tracer.decoders.generic import decode_generic, decode_raw
 from boxtrace.tracer.tables.errnos import MAX_ERRNO, errno_name, errno_text
 
@@ -82,7 +82,8 @@ def decode_exit(decoded: Decoded, ctx: CallContext, retval: int) -> Completed:
         return Completed(f"-1 {errno_text(err)}", errno=errno_name(err))
     kind = RESULT_KIND.get(ctx.name)
     if kind == "fd":
-        return Completed(str(value), detail={"fd": value})
+        # strace -y: the new fd with what it refers to (a path, or anon_inode:[fscontext]...).
+        return Completed(fd_text(value, ctx.proc.fd_path(value)), detail={"fd": value})
     if kind == "pid":
         return Completed(str(value), detail={"child_pid": value})
     return Completed(str(value))
