@@ -81,10 +81,18 @@ def main(argv: list[str] | None = None) -> int:
         def case(label: str, runtime: str, extra: list[str]) -> Case:
             return Case(
                 f"podman --runtime {label} run --rm",
-                lambda cid: (
-                    [*podman, "--runtime", runtime, *extra, "run", "--rm", "--network", "none"]
-                    + [*ULIMITS, "--name", cid, IMAGE, "/bin/true"]
-                ),
+                lambda cid: [
+                    *podman,
+                    "--runtime",
+                    runtime,
+                    *extra,
+                    "run",
+                    *RUN,
+                    "--name",
+                    cid,
+                    IMAGE,
+                    "/bin/true",
+                ],
             )
 
         cases = [
