@@ -209,8 +209,8 @@ def test_duplicate_id_and_failed_create_leave_one_line_and_nothing_behind(
     )
     assert code == 1
     assert err.strip() == (
-        "boxtrace-runtime: error: container command not found: no-such-command "
-        "(searched PATH=/usr/sbin:/usr/bin:/sbin:/bin)"
+        "boxtrace-runtime: error: container command not found: no-such-command: executable file "
+        "not found in $PATH (/usr/sbin:/usr/bin:/sbin:/bin)"
     )
     assert json.loads(log.read_text().splitlines()[-1])["msg"].startswith("container command not found")
     assert not (rt.root / "lc-7").exists()
