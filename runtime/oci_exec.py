@@ -168,6 +168,12 @@ def build_exec_container(root: str, container_id: str, opts: ExecOptions) -> Con
         raise ContainerError("cannot exec in a paused container (use --ignore-paused to override)")
     if status == "creating":
         raise ContainerError("cannot exec in a container that is still being created")
+    if "namespaces" not in facts:
+        # Joining none would run the command on the host, chrooted: refuse instead.
+        raise ContainerError(
+            f"container {container_id!r} was created by an older boxtrace-runtime that did not record "
+            "its namespaces: recreate it to exec into it"
+        )
     process = exec_process_spec(opts, str(facts.get("bundle", "")))
     check_terminal(process, opts)
     dirs = list(facts.get("cgroups", []))
