@@ -75,12 +75,22 @@ def test_usage_errors_exit_2_in_one_line(tmp_path: Path, argv: list[str], messag
     state = tmp_path / "state" / "abc"
     state.mkdir(parents=True)
     # A running container's facts (this process stands in for its first process).
-    (state / "state.json").write_text(
-        json.dumps({"pid": os.getpid(), "pid_start": process_start_time(os.getpid()), "bundle": str(bundle)})
-    )
+    facts = {"pid": os.getpid(), "pid_start": process_start_time(os.getpid()), "bundle": str(bundle)}
+    (state / "state.json").write_text(json.dumps({**facts, "namespaces": ["pid", "mount"]}))
     result = runtime("--root", str(tmp_path / "state"), *argv)
     assert result.returncode == 2, result.stderr
     assert result.stderr.count("\n") == 1 and message in result.stderr
+
+
+def test_exec_refuses_a_container_whose_namespaces_are_not_recorded(tmp_path: Path) -> None:
+    """Joining no namespace would run the command on the host: an older state.json is refused."""
+    state = tmp_path / "old"
+    state.mkdir()
+    bundle = _bundle(tmp_path)
+    facts = {"pid": os.getpid(), "pid_start": process_start_time(os.getpid()), "bundle": str(bundle)}
+    (state / "state.json").write_text(json.dumps(facts))
+    result = runtime("--root", str(tmp_path), "exec", "old", "true")
+    assert result.returncode == 255 and "did not record its namespaces" in result.stderr
 
 
 def _bundle(tmp_path: Path, process: dict[str, object] | None = None) -> Path:
