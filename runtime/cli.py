@@ -69,7 +69,10 @@ def _add_exec_arguments(parser: argparse.ArgumentParser) -> None:
             {"metavar": "NAME=VALUE", "action": "append", "default": [], "help": "add a variable"},
         ),
         (("--user", "-u"), {"metavar": "UID[:GID]", "help": "run as this user (numbers)"}),
-        (("--additional-gids", "-g"), {"metavar": "GID", "type": int, "action": "append", "default": []}),
+        (
+            ("--additional-gids", "-g"),
+            {"metavar": "GID", "type": int, "action": "append", "default": [], "help": "add a group"},
+        ),
         (("--cap", "-c"), {"metavar": "CAP", "action": "append", "default": [], "help": "add a capability"}),
         (("--no-new-privs",), {"action": "store_true", "help": "set no_new_privs for the process"}),
         (
