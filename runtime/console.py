@@ -41,8 +41,12 @@ def connect(path: str) -> int:
 
 
 def send_pty_master(socket_fd: int) -> None:
-    """Open a pty (the container's /dev/ptmx), send its master, take its slave as the terminal."""
+    """Open a pty (the container's /dev/ptmx), send its master, take its slave as the terminal.
+
+    When our stdin is a terminal (`exec -t` typed at one), the pty gets its size now: the caller
+    only holds the master once the command runs, too late for a command that asks at once."""
     master, slave = os.openpty()
+    _copy_window_size(0, slave)
     sock = socket.socket(fileno=socket_fd)
     try:
         # runc sends the pty's name as the message's data; conmon only takes the fd.

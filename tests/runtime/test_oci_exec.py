@@ -223,7 +223,7 @@ def test_exec_tty_without_detach_relays_this_terminal(rt: Runtime, tmp_path: Pat
         assert execing.wait(timeout=60) == 3
     finally:
         os.close(master)
-    assert received.replace(b"\r\n", b"\n").startswith(b"33 101\n/dev/pts/0\n")
+    assert received.replace(b"\r\n", b"\n").startswith(b"33 101\n/dev/pts/0\n"), received
     rt("delete", "--force", "ex-7")
 
 
