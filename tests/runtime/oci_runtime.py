@@ -26,6 +26,8 @@ class Runtime:
         self.root = root
         self.out = out_dir / "container.out"
         self.err = out_dir / "container.err"
+        # The cgroup directories of every container this runtime created: gone by the test's end.
+        self.cgroups: set[str] = set()
 
     def __call__(self, *args: str, timeout: float = 60) -> subprocess.CompletedProcess[str]:
         with open(self.out, "a") as out, open(self.err, "a") as err:
@@ -37,8 +39,17 @@ class Runtime:
                 timeout=timeout,
                 check=False,
             )
+        if done.returncode == 0 and args and args[0] in ("create", "run"):
+            self._track(args[-1])
         # What the command itself printed is the tail of the files; tests read the files.
         return subprocess.CompletedProcess(done.args, done.returncode, "", "")
+
+    def _track(self, container_id: str) -> None:
+        try:
+            facts = json.loads((self.root / container_id / "state.json").read_text())
+        except (OSError, ValueError):
+            return  # a runc-form run that has ended removed its state already
+        self.cgroups.update(facts.get("cgroups", []))
 
     def json(self, *args: str) -> dict[str, object]:
         result = subprocess.run(
