@@ -56,6 +56,59 @@ def _add_create_arguments(parser: argparse.ArgumentParser) -> None:
     )
 
 
+def _add_exec_arguments(parser: argparse.ArgumentParser) -> None:
+    """runc exec's flags (runc-exec(8)); --process replaces the command and the process flags."""
+    for flags, kwargs in (
+        (("--process", "-p"), {"metavar": "FILE", "help": "the process as OCI JSON (podman, containerd)"}),
+        (("--tty", "-t"), {"action": "store_true", "help": "allocate a pseudo-terminal"}),
+        (("--console-socket",), {"metavar": "SOCKET", "help": "with --detach --tty: gets the pty master"}),
+        (("--pid-file",), {"metavar": "FILE", "help": "write the new process's pid to FILE"}),
+        (("--detach", "-d"), {"action": "store_true", "help": "do not wait for the process"}),
+        (("--cwd",), {"metavar": "DIR", "help": "working directory in the container"}),
+        (
+            ("--env", "-e"),
+            {"metavar": "NAME=VALUE", "action": "append", "default": [], "help": "add a variable"},
+        ),
+        (("--user", "-u"), {"metavar": "UID[:GID]", "help": "run as this user (numbers)"}),
+        (
+            ("--additional-gids", "-g"),
+            {"metavar": "GID", "type": int, "action": "append", "default": [], "help": "add a group"},
+        ),
+        (("--cap", "-c"), {"metavar": "CAP", "action": "append", "default": [], "help": "add a capability"}),
+        (("--no-new-privs",), {"action": "store_true", "help": "set no_new_privs for the process"}),
+        (
+            ("--preserve-fds",),
+            {"metavar": "N", "type": int, "default": 0, "help": "pass N more fds (3, ...)"},
+        ),
+        (("--ignore-paused",), {"action": "store_true", "help": "exec even into a paused container"}),
+    ):
+        parser.add_argument(*flags, **kwargs)
+    _add_id(parser)
+    parser.add_argument(
+        "exec_command", nargs=argparse.REMAINDER, metavar="COMMAND", help="the command and its arguments"
+    )
+
+
+def _add_update_arguments(parser: argparse.ArgumentParser) -> None:
+    """runc update's flags for the limits boxtrace writes (see runtime/oci_update.py)."""
+    parser.add_argument(
+        "--resources",
+        "-r",
+        metavar="FILE",
+        help="OCI linux.resources JSON ('-': stdin, as containerd passes it); other flags are then ignored",
+    )
+    for flag, what in (
+        ("--memory", "memory limit: bytes or 64m, 1g; -1 for none"),
+        ("--memory-swap", "memory plus swap limit; -1 for unlimited swap"),
+        ("--cpu-share", "CPU shares (relative weight)"),
+        ("--cpu-quota", "CFS quota in microseconds per period; -1 for none"),
+        ("--cpu-period", "CFS period in microseconds"),
+        ("--pids-limit", "maximum number of processes; -1 for none"),
+    ):
+        parser.add_argument(flag, metavar="VALUE", help=what)
+    _add_id(parser)
+
+
 def build_cli() -> OneLineParser:
     parser = build_parser(
         PROG,
@@ -63,7 +116,10 @@ def build_cli() -> OneLineParser:
             "boxtrace's built-in container runtime, untraced; with runc's commands it is an OCI "
             "runtime for podman (--runtime) and Docker (--add-runtime)."
         ),
-        epilog="Commands create, start, state, kill, delete work like runc's; see docs/runtime.md.",
+        epilog=(
+            "Commands create, start, state, kill, delete, exec, pause, resume, update work like "
+            "runc's; see docs/runtime.md."
+        ),
     )
     parser.add_argument("--version", "-v", action="store_true", help="print the version and exit")
     parser.add_argument(
@@ -129,6 +185,10 @@ def build_cli() -> OneLineParser:
     ps.add_argument("--format", "-f", choices=("table", "json"), default="table")
     _add_id(ps)
     sub.add_parser("list", help="list the containers under --root")
+    _add_exec_arguments(sub.add_parser("exec", help="run one more process in a running container"))
+    _add_id(sub.add_parser("pause", help="freeze every process of a container"))
+    _add_id(sub.add_parser("resume", help="thaw a paused container"))
+    _add_update_arguments(sub.add_parser("update", help="change a container's memory, CPU and pids limits"))
     spec = sub.add_parser("spec", help="write a config.json like runc spec")
     spec.add_argument("--bundle", "-b", metavar="DIR", default=".", help="where to write it (default: here)")
     spec.add_argument("--rootless", action="store_true", help="a spec for running without root")
@@ -246,6 +306,78 @@ def cmd_list(args: argparse.Namespace, after: list[str], log: RuntimeLog) -> int
     return 0
 
 
+def cmd_exec(args: argparse.Namespace, after: list[str], log: RuntimeLog) -> int:
+    """runc's exit codes: the process's status, or 255 when exec itself failed."""
+    from boxtrace.runtime import oci_exec
+
+    # Everything after the container id is the command, a "--" in it included (main split it off).
+    given = args.exec_command
+    command = [*given, "--", *after] if given and after else [*given, *after]
+    if args.process and command:
+        raise UsageError(f"exec takes a command or --process, not both (see '{PROG} exec --help')", PROG)
+    if not args.process and not command:
+        raise UsageError(
+            f"exec needs a command after the container id, or --process FILE ({PROG} exec ID sh)", PROG
+        )
+    opts = oci_exec.ExecOptions(
+        command=command,
+        process_file=args.process,
+        tty=args.tty,
+        console_socket=args.console_socket,
+        pid_file=args.pid_file,
+        detach=args.detach,
+        cwd=args.cwd,
+        env=args.env,
+        user=args.user,
+        additional_gids=args.additional_gids,
+        caps=args.cap,
+        no_new_privs=args.no_new_privs,
+        preserve_fds=args.preserve_fds,
+        ignore_paused=args.ignore_paused,
+    )
+    try:
+        container = oci_exec.build_exec_container(_root(args), args.id, opts)
+        return oci_exec.exec_in_container(container, args.detach)
+    except (ContainerError, RuntimeUsageError, OSError) as exc:
+        log.error(f"exec failed: {exc}")
+        return oci_exec.EXEC_FAILED_EXIT
+
+
+def cmd_pause(args: argparse.Namespace, after: list[str], log: RuntimeLog) -> int:
+    from boxtrace.runtime import oci
+
+    _no_command_after_dashes(args, after)
+    oci.pause(_root(args), args.id)
+    return 0
+
+
+def cmd_resume(args: argparse.Namespace, after: list[str], log: RuntimeLog) -> int:
+    from boxtrace.runtime import oci
+
+    _no_command_after_dashes(args, after)
+    oci.resume(_root(args), args.id)
+    return 0
+
+
+def cmd_update(args: argparse.Namespace, after: list[str], log: RuntimeLog) -> int:
+    from boxtrace.runtime import oci_update
+
+    _no_command_after_dashes(args, after)
+    if args.resources is not None:
+        changes = oci_update.changes_from_json(oci_update.read_resources(args.resources))
+    else:
+        changes = oci_update.changes_from_flags(
+            memory=args.memory,
+            memory_swap=args.memory_swap,
+            cpu_shares=args.cpu_share,
+            cpu_quota=args.cpu_quota,
+            cpu_period=args.cpu_period,
+            pids_limit=args.pids_limit,
+        )
+    oci_update.update(_root(args), args.id, changes)
+    return 0
+
+
 def cmd_spec(args: argparse.Namespace, after: list[str], log: RuntimeLog) -> int:
     from boxtrace.runtime.spec_template import write_spec
 
@@ -318,6 +450,10 @@ COMMANDS: dict[str, Callable[[argparse.Namespace, list[str], RuntimeLog], int]] 
     "spec": cmd_spec,
     "features": cmd_features,
     "run": cmd_run,
+    "exec": cmd_exec,
+    "pause": cmd_pause,
+    "resume": cmd_resume,
+    "update": cmd_update,
 }
 
 

@@ -41,6 +41,7 @@ from boxtrace.runtime.state import (
 TYPE_CHECKING = False
 if TYPE_CHECKING:
     from collections.abc import Callable, Iterator
+    from typing import NoReturn
 
 # How long a container has to stop after a forwarded SIGINT/SIGTERM before it is killed. A pid-1
 # process ignores signals it has no handler for, so without this Ctrl-C could never end it.
@@ -82,6 +83,12 @@ class Container:
     fifo_fd: int = -1  # O_PATH fd of exec.fifo, inherited by the child
     console_fd: int = -1  # the connected --console-socket, inherited by the child
     command_path: str = ""
+    # exec (runtime/oci_exec.py): the container's first process, whose namespaces, root and
+    # cgroups a new process joins, and the fd of its root directory, opened before any setns.
+    init_pid: int = 0
+    init_pid_start: int | None = None
+    root_fd: int = -1
+    namespace_fds: dict[str, int] = field(default_factory=dict)
 
     @property
     def rootfs(self) -> str:
@@ -232,6 +239,10 @@ def write_state(container: Container) -> None:
         annotations=spec.annotations,
         new_pid_namespace=any(ns.type == "pid" and ns.path is None for ns in spec.namespaces),
         hooks={point: [_hook_json(hook) for hook in hooks] for point, hooks in spec.hooks.items()},
+        # What `exec` needs to put a new process beside the first one.
+        namespaces=[ns.type for ns in spec.namespaces],
+        rootless=container.rootless,
+        new_keyring=container.new_keyring,
     )
 
 
@@ -263,9 +274,13 @@ def create_cgroup_and_set_limits(container: Container) -> None:
         if value is not None
     ]
     name = cgroup_name(container.spec.cgroups_path, container.id)
+    # An OCI container may later be paused (freezer) or get a CPU limit (update): on cgroup v1 it
+    # needs those hierarchies from the start, as runc joins every one. `run` skips them: each v1
+    # hierarchy joined costs the start a few ms.
+    extra = cgroups.OCI_V1_CONTROLLERS if container.state_root is not None else ()
     try:
         with _signals_deferred():
-            container.cgroup = cgroups.create_cgroup(name, resources)
+            container.cgroup = cgroups.create_cgroup(name, resources, extra_v1=extra)
     except PermissionError:
         if asked:
             container.notes.append(
@@ -489,31 +504,45 @@ def _child_main(container: Container) -> None:
     Nothing here may import a module: once the child is root of a new user namespace it may no
     longer be allowed to read the interpreter's library files.
     """
-    step = "wait for the parent"
-    try:
+
+    def wait_for_the_parent(container: Container) -> None:
         syscalls.prctl(PR_SET_PDEATHSIG, signal.SIGKILL)
-        for sig in (*_SignalForwarder.SIGNALS, signal.SIGPIPE, signal.SIGXFSZ):
-            signal.signal(sig, signal.SIG_DFL)
         if os.read(container.release_fd, 1) != b"1":
             os._exit(125)  # the parent went away before releasing us
-        for step_function in INIT_STEPS:
+
+    run_child_steps(container, (wait_for_the_parent, *INIT_STEPS))
+
+
+def run_child_steps(container: Container, steps: tuple[Callable[[Container], None], ...]) -> NoReturn:
+    """Run ``steps`` in a child process that never returns: the last step execs, or the child
+    exits, 0 when every step returned. A failure goes to the parent on the report pipe as
+    {"message", "exit_code"}; the child exits without cleaning up (the parent does that).
+
+    The signals Python ignores (SIGPIPE, SIGXFSZ) or handles are reset first: an ignored signal
+    stays ignored across execve, and the container's command must get the default behaviour."""
+    step = "start"
+    try:
+        for sig in (*_SignalForwarder.SIGNALS, signal.SIGPIPE, signal.SIGXFSZ):
+            signal.signal(sig, signal.SIG_DFL)
+        for step_function in steps:
             step = step_function.__name__.replace("_", " ")
             step_function(container)
-        raise AssertionError("exec_process returned")
+        os._exit(0)
     except BaseException as exc:  # report every failure to the parent, then exit without cleanup
         exit_code = exc.exit_code if isinstance(exc, ContainerError) else 125
         message = str(exc) if isinstance(exc, ContainerError) else f"{step}: {_describe(exc)}"
         try:
             if container.report_fd >= 0:
-                _report(container, {"message": message, "exit_code": exit_code})
+                report(container, {"message": message, "exit_code": exit_code})
             else:  # after create returned nobody reads the pipe; stderr is the container's
                 os.write(2, f"boxtrace-runtime: error: {message}\n".encode())
         finally:
             os._exit(exit_code)
 
 
-def _report(container: Container, report: dict[str, object]) -> None:
-    os.write(container.report_fd, json.dumps(report).encode() + b"\n")
+def report(container: Container, message: dict[str, object]) -> None:
+    """One JSON line on the report pipe, from a child to the runtime."""
+    os.write(container.report_fd, json.dumps(message).encode() + b"\n")
 
 
 def _describe(exc: BaseException) -> str:
@@ -614,7 +643,7 @@ def create_working_directory(container: Container) -> None:
 def run_prestart_hooks(container: Container) -> None:
     """Ask the parent to run the prestart and createRuntime hooks, and wait until it has."""
     if any(container.spec.hooks.get(point) for point in ("prestart", "createRuntime")):
-        _report(container, {"hooks": "prestart"})
+        report(container, {"hooks": "prestart"})
         if os.read(container.release_fd, 1) != b"1":
             os._exit(125)
 
@@ -703,7 +732,7 @@ def wait_for_start(container: Container) -> None:
         return
     # From here the parent exits: its death must no longer kill us.
     syscalls.prctl(PR_SET_PDEATHSIG, 0)
-    _report(container, {"ready": True})
+    report(container, {"ready": True})
     os.close(container.report_fd)
     container.report_fd = -1
     fifo = os.open(f"/proc/self/fd/{container.fifo_fd}", os.O_WRONLY | os.O_CLOEXEC)
@@ -721,9 +750,11 @@ def exec_process(container: Container) -> None:
     try:
         os.execve(path, process.args, env)
     except FileNotFoundError:
-        raise ContainerError(f"container command not found: {process.args[0]}", 127) from None
+        raise ContainerError(
+            f"container command not found: {process.args[0]}: no such file or directory", 127
+        ) from None
     except PermissionError:
-        raise ContainerError(f"container command is not executable: {path}", 126) from None
+        raise ContainerError(f"container command is not executable: {path}: permission denied", 126) from None
     except OSError as exc:
         raise ContainerError(f"cannot run {path} in the container: {exc.strerror}", 126) from None
 
@@ -735,7 +766,11 @@ def find_executable(command: str, search_path: str) -> str:
         candidate = os.path.join(directory or ".", command)
         if os.path.isfile(candidate) and os.access(candidate, os.X_OK):
             return candidate
-    raise ContainerError(f"container command not found: {command} (searched PATH={search_path})", 127)
+    # runc's words "executable file not found in $PATH": podman and Docker match on them to
+    # give exit code 127.
+    raise ContainerError(
+        f"container command not found: {command}: executable file not found in $PATH ({search_path})", 127
+    )
 
 
 # The child's steps, in the order they run.

@@ -1,10 +1,12 @@
-"""The OCI runtime commands: create, start, state, kill, delete, ps, and the runc-form run.
+"""The OCI runtime commands: create, start, state, kill, delete, ps, pause, resume, and the
+runc-form run (exec is in runtime/oci_exec.py, update in runtime/oci_update.py).
 
 What podman (through conmon) and Docker (through containerd's runc shim) call, with runc's
 behaviour (runtime-spec runtime.md, runc 1.1): `create` leaves the container's first process
 blocked on exec.fifo and exits; `start` opens the fifo for reading, which lets it exec; `state`
 tells created / running / stopped from the recorded pid, its start time and whether the fifo
-still exists; `kill` signals it; `delete` kills what is left and removes its cgroup and state.
+still exists (paused when its cgroup is frozen); `kill` signals it; `pause` and `resume` freeze
+and thaw its cgroup; `delete` kills what is left and removes its cgroup and state.
 
 Errors keep runc's wording where callers match on it: podman and containerd look for "does not
 exist" and "container not running" in a failed command's output.
@@ -20,6 +22,7 @@ import select
 import signal
 
 from boxtrace.runtime import container as container_steps
+from boxtrace.runtime import freezer
 from boxtrace.runtime.cgroups import remove_cgroup_dir
 from boxtrace.runtime.container import Container
 from boxtrace.runtime.errors import ContainerError, RuntimeUsageError
@@ -152,7 +155,8 @@ def load_state(root: str, container_id: str) -> tuple[str, dict[str, Any]]:
 
 
 def container_status(path: str, facts: dict[str, Any]) -> str:
-    """created (its first process waits on exec.fifo), running, stopped; creating while create runs."""
+    """created (its first process waits on exec.fifo), running, paused (its cgroup is frozen),
+    stopped; creating while create runs."""
     pid = facts.get("pid")
     if not pid:
         runtime_pid = facts.get("runtime_pid")
@@ -160,6 +164,8 @@ def container_status(path: str, facts: dict[str, Any]) -> str:
     start_time = process_start_time(int(pid))
     if start_time is None or start_time != facts.get("pid_start"):
         return "stopped"
+    if freezer.is_frozen(facts.get("cgroups", [])):
+        return "paused"
     return "created" if os.path.exists(os.path.join(path, EXEC_FIFO)) else "running"
 
 
@@ -170,7 +176,7 @@ def state(root: str, container_id: str) -> dict[str, Any]:
     out: dict[str, Any] = {
         "ociVersion": facts.get("oci_version", "1.0.2"),
         "id": container_id,
-        "pid": int(facts.get("pid") or 0) if status in ("created", "running") else 0,
+        "pid": int(facts.get("pid") or 0) if status in ("created", "running", "paused") else 0,
         "status": status,
         "bundle": facts.get("bundle", ""),
         "rootfs": facts.get("rootfs", ""),
@@ -255,6 +261,24 @@ def container_pids(facts: dict[str, Any]) -> list[int]:
     return [pid] if pid and process_start_time(pid) == facts.get("pid_start") else []
 
 
+# --- pause, resume ---------------------------------------------------------------------------------------
+
+
+def pause(root: str, container_id: str) -> None:
+    """Freeze every process of the container (runc pauses a created container too)."""
+    path, facts = load_state(root, container_id)
+    if container_status(path, facts) not in ("created", "running"):
+        raise ContainerError("container not running", 1)  # runc's ErrNotRunning
+    freezer.freeze(facts.get("cgroups", []))
+
+
+def resume(root: str, container_id: str) -> None:
+    path, facts = load_state(root, container_id)
+    if container_status(path, facts) != "paused":
+        raise ContainerError("container not paused", 1)  # runc's ErrNotPaused
+    freezer.thaw(facts.get("cgroups", []))
+
+
 # --- delete ---------------------------------------------------------------------------------------------
 
 
@@ -272,14 +296,15 @@ def delete(root: str, container_id: str, force: bool = False) -> None:
             return
         raise
     status = container_status(path, facts)
-    if status in ("running", "creating") and not force:
+    if status in ("running", "creating", "paused") and not force:
+        stop = "resume it and stop it" if status == "paused" else "stop it"
         raise ContainerError(
             f"cannot delete container {container_id} that is not stopped: {status} "
-            f"(stop it with 'boxtrace-runtime kill {container_id}', or use delete --force)",
+            f"({stop} with 'boxtrace-runtime kill {container_id}', or use delete --force)",
             1,
         )
     if status != "stopped":
-        _kill_and_wait(facts)
+        _kill_and_wait(facts, thaw=status == "paused")
     if not facts.get("new_pid_namespace", True):
         # Without its own pid namespace the container's other processes outlive its first one.
         for pid in container_pids(facts):
@@ -297,8 +322,12 @@ def delete(root: str, container_id: str, force: bool = False) -> None:
         raise ContainerError(f"could not remove the cgroup of {container_id}: {'; '.join(errors)}", 1)
 
 
-def _kill_and_wait(facts: dict[str, Any]) -> None:
+def _kill_and_wait(facts: dict[str, Any], thaw: bool = False) -> None:
+    """SIGKILL the first process and wait for its end. A frozen process dies only once thawed:
+    a paused container is thawed after the signal, so that nothing runs in between (runc too)."""
     pidfd = _signal_first_process(facts, signal.SIGKILL)
+    if thaw:
+        freezer.thaw(facts.get("cgroups", []))
     if pidfd is None:
         return
     try:

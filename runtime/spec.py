@@ -384,6 +384,16 @@ def spec_from_json(data: dict[str, Any], text: str, source: str) -> Spec:
     return spec
 
 
+def process_from_json(data: dict[str, Any], text: str, source: str) -> tuple[Process, list[str]]:
+    """An OCI process object on its own, as `exec --process FILE` gets it from podman and
+    containerd: the same checks as config.json's "process", and the same warnings for fields
+    boxtrace does not apply (named process.FIELD, as in config.json)."""
+    r = _Reader(text, source)
+    process = _read_process(r, data)
+    r.warn_unknown({"process": data}, "")
+    return process, r.warnings
+
+
 def _read_process(r: _Reader, process: dict[str, Any]) -> Process:
     args = r.string_list(process, "process.args")
     if not args:

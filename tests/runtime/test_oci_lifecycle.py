@@ -15,98 +15,12 @@ import socket
 import subprocess
 import sys
 import time
-from collections.abc import Iterator
 from pathlib import Path
 
-import pytest
-
-from tests.conftest import boxtrace_cgroups, host_mounts, make_busybox_bundle, needs_root
+from tests.conftest import make_busybox_bundle, needs_root
+from tests.runtime.oci_runtime import RUNTIME, Runtime, bundle_with, wait_for
 
 pytestmark = needs_root
-RUNTIME = [sys.executable, "-m", "boxtrace.runtime"]
-
-
-class Runtime:
-    """`boxtrace-runtime --root ROOT ...`, the container's output in files."""
-
-    def __init__(self, root: Path, out_dir: Path) -> None:
-        self.root = root
-        self.out = out_dir / "container.out"
-        self.err = out_dir / "container.err"
-
-    def __call__(self, *args: str, timeout: float = 60) -> subprocess.CompletedProcess[str]:
-        with open(self.out, "a") as out, open(self.err, "a") as err:
-            done = subprocess.run(
-                [sys.executable, "-m", "boxtrace.runtime", "--root", str(self.root), *args],
-                stdin=subprocess.DEVNULL,
-                stdout=out,
-                stderr=err,
-                timeout=timeout,
-                check=False,
-            )
-        # What the command itself printed is the tail of the files; tests read the files.
-        return subprocess.CompletedProcess(done.args, done.returncode, "", "")
-
-    def json(self, *args: str) -> dict[str, object]:
-        result = subprocess.run(
-            [sys.executable, "-m", "boxtrace.runtime", "--root", str(self.root), *args],
-            capture_output=True,
-            text=True,
-            timeout=60,
-            check=False,
-        )
-        assert result.returncode == 0, result.stderr
-        loaded: dict[str, object] = json.loads(result.stdout)
-        return loaded
-
-    def fails(self, *args: str) -> tuple[int, str]:
-        result = subprocess.run(
-            [sys.executable, "-m", "boxtrace.runtime", "--root", str(self.root), *args],
-            stdin=subprocess.DEVNULL,
-            stdout=subprocess.DEVNULL,
-            stderr=subprocess.PIPE,
-            text=True,
-            timeout=60,
-            check=False,
-        )
-        return result.returncode, result.stderr
-
-    def status(self, container_id: str) -> str:
-        return str(self.json("state", container_id)["status"])
-
-    def output(self) -> str:
-        return self.out.read_text() if self.out.exists() else ""
-
-
-@pytest.fixture
-def rt(tmp_path: Path) -> Iterator[Runtime]:
-    runtime = Runtime(tmp_path / "state", tmp_path)
-    mounts_before = host_mounts()
-    cgroups_before = boxtrace_cgroups()
-    yield runtime
-    leftovers = sorted(os.listdir(runtime.root)) if runtime.root.exists() else []
-    for name in leftovers:
-        runtime("delete", "--force", name)
-    assert not leftovers, f"test left containers: {leftovers}"
-    # Containers of other sessions may come and go: only ours are named after this test's ids.
-    assert not {c for c in boxtrace_cgroups() - cgroups_before if "lc-" in c}
-    assert not {m for m in host_mounts() - mounts_before if str(tmp_path) in m}
-
-
-def bundle_with(path: Path, args: list[str], **changes: object) -> Path:
-    bundle = make_busybox_bundle(path, args)
-    config = json.loads((bundle / "config.json").read_text())
-    config.update(changes)
-    (bundle / "config.json").write_text(json.dumps(config))
-    return bundle
-
-
-def wait_for(predicate: object, what: str, timeout: float = 20) -> None:
-    deadline = time.monotonic() + timeout
-    while not predicate():  # type: ignore[operator]
-        if time.monotonic() > deadline:
-            raise AssertionError(f"timed out waiting for {what}")
-        time.sleep(0.05)
 
 
 def test_create_start_state_kill_delete(rt: Runtime, tmp_path: Path) -> None:
@@ -209,8 +123,8 @@ def test_duplicate_id_and_failed_create_leave_one_line_and_nothing_behind(
     )
     assert code == 1
     assert err.strip() == (
-        "boxtrace-runtime: error: container command not found: no-such-command "
-        "(searched PATH=/usr/sbin:/usr/bin:/sbin:/bin)"
+        "boxtrace-runtime: error: container command not found: no-such-command: executable file "
+        "not found in $PATH (/usr/sbin:/usr/bin:/sbin:/bin)"
     )
     assert json.loads(log.read_text().splitlines()[-1])["msg"].startswith("container command not found")
     assert not (rt.root / "lc-7").exists()
