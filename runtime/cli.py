@@ -228,6 +228,7 @@ def cmd_create(args: argparse.Namespace, after: list[str], log: RuntimeLog) -> i
         no_new_keyring=args.no_new_keyring,
         preserve_fds=args.preserve_fds,
         rootless=_rootless(args),
+        warn=log.warning,
     )
     oci.create(container)
     log.debug(f"create {args.id}: pid {container.pid} waits on exec.fifo")
@@ -238,7 +239,7 @@ def cmd_start(args: argparse.Namespace, after: list[str], log: RuntimeLog) -> in
     from boxtrace.runtime import oci
 
     _no_command_after_dashes(args, after)
-    oci.start(_root(args), args.id)
+    oci.start(_root(args), args.id, log.warning)
     log.debug(f"start {args.id}")
     return 0
 
@@ -263,7 +264,7 @@ def cmd_delete(args: argparse.Namespace, after: list[str], log: RuntimeLog) -> i
     from boxtrace.runtime import oci
 
     _no_command_after_dashes(args, after)
-    oci.delete(_root(args), args.id, force=args.force)
+    oci.delete(_root(args), args.id, force=args.force, warn=log.warning)
     return 0
 
 
@@ -336,7 +337,7 @@ def cmd_exec(args: argparse.Namespace, after: list[str], log: RuntimeLog) -> int
         ignore_paused=args.ignore_paused,
     )
     try:
-        container = oci_exec.build_exec_container(_root(args), args.id, opts)
+        container = oci_exec.build_exec_container(_root(args), args.id, opts, log.warning)
         return oci_exec.exec_in_container(container, args.detach)
     except (ContainerError, RuntimeUsageError, OSError) as exc:
         log.error(f"exec failed: {exc}")
@@ -374,7 +375,7 @@ def cmd_update(args: argparse.Namespace, after: list[str], log: RuntimeLog) -> i
             cpu_period=args.cpu_period,
             pids_limit=args.pids_limit,
         )
-    oci_update.update(_root(args), args.id, changes)
+    oci_update.update(_root(args), args.id, changes, log.warning)
     return 0
 
 
@@ -424,10 +425,11 @@ def _run_runc_form(args: argparse.Namespace, after: list[str], log: RuntimeLog) 
         no_new_keyring=args.no_new_keyring,
         preserve_fds=args.preserve_fds,
         rootless=_rootless(args),
+        warn=log.warning,
     )
     if args.detach:
         oci.create(container)
-        oci.start(root, container.id)
+        oci.start(root, container.id, log.warning)
         return 0
     try:
         return container_steps.run(container)
@@ -511,10 +513,6 @@ def main(argv: Sequence[str] | None = None) -> int:
     if args.command is None:
         build_cli().print_help()
         return 2
-    from boxtrace.runtime import container as container_steps
-
-    if args.command != "run" or args.bundle is not None:
-        container_steps.warning_sink = log.warning
     try:
         return COMMANDS[args.command](args, after, log)
     except UsageError as exc:

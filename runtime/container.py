@@ -43,6 +43,8 @@ if TYPE_CHECKING:
     from collections.abc import Callable, Iterator
     from typing import NoReturn
 
+    Warn = Callable[[str], None]  # where a warning goes
+
 # How long a container has to stop after a forwarded SIGINT/SIGTERM before it is killed. A pid-1
 # process ignores signals it has no handler for, so without this Ctrl-C could never end it.
 STOP_GRACE_SECONDS = 2.0
@@ -67,6 +69,7 @@ class Container:
     cgroup_version: str = "v1"
     pid: int = 0
     notes: list[str] = field(default_factory=list)
+    warn: Warn = field(default_factory=lambda: print_warning)
     # The OCI runtime CLI (runtime/oci.py). state_root: --root, where state.json is kept for
     # `state`/`kill`/`delete` (None: boxtrace run's own /run/boxtrace, swept when stale).
     state_root: str | None = None
@@ -150,7 +153,7 @@ def set_up(container: Container, forwarder: _SignalForwarder) -> int:
     create_exec_fifo(container)
     create_cgroup_and_set_limits(container)
     for note in container.spec.warnings + container.notes:
-        warn(note)
+        container.warn(note)
     container.notes.clear()
     connect_console_socket(container)
     reports = clone_into_namespaces(container)
@@ -448,7 +451,7 @@ def wait_for_container(container: Container, forwarder: _SignalForwarder) -> int
                 break
             forwarder.drain()
             if forwarder.expired():
-                warn(f"the container did not stop after {forwarder.signal_name}; killing it")
+                container.warn(f"the container did not stop after {forwarder.signal_name}; killing it")
                 os.kill(container.pid, signal.SIGKILL)
                 forwarder.clear_deadline()
         _, status = os.waitpid(container.pid, 0)
@@ -464,7 +467,7 @@ def report_oom(container: Container, status: int) -> None:
     if container.cgroup is not None and status == 128 + signal.SIGKILL and container.cgroup.oom_kills():
         limit = container.spec.resources.memory_limit
         detail = f" (memory limit {limit // (1024 * 1024)} MiB)" if limit else ""
-        warn(f"the kernel's OOM killer ended a process in the container{detail}")
+        container.warn(f"the kernel's OOM killer ended a process in the container{detail}")
 
 
 def remove_container(container: Container) -> None:
@@ -483,15 +486,15 @@ def remove_container(container: Container) -> None:
         try:
             container.cgroup.remove()
         except OSError as exc:
-            warn(f"could not remove cgroup {container.cgroup.name}: {exc}")
+            container.warn(f"could not remove cgroup {container.cgroup.name}: {exc}")
     if container.pid_file is not None and container.exec_fifo:
         with contextlib.suppress(OSError):
             os.unlink(container.pid_file)  # a failed create leaves no pid file behind
     if container.state is not None:
         if container.keep and container.lower is not None:
-            warn(f"kept the container's writable layer: {container.state.upper}")
+            container.warn(f"kept the container's writable layer: {container.state.upper}")
         elif container.keep and container.copy_layers:
-            warn(f"kept the container's copied rootfs: {container.spec.root_path}")
+            container.warn(f"kept the container's copied rootfs: {container.spec.root_path}")
         remove_state_dir(container.state, keep_upper=container.keep)
 
 
@@ -694,7 +697,7 @@ def set_user(container: Container) -> None:
 
 def set_capabilities(container: Container) -> None:
     for note in security.set_capabilities(container.spec.process.capabilities):
-        warn(note)
+        container.warn(note)
 
 
 def find_command(container: Container) -> None:
@@ -806,16 +809,10 @@ INIT_STEPS = (
 # --- helpers --------------------------------------------------------------------------------------
 
 
-def warn(message: str) -> None:
-    if warning_sink is not None:
-        warning_sink(message)
-        return
+def print_warning(message: str) -> None:
+    """Where a container's warnings go by default (the OCI CLI gives them to --log instead: the
+    stderr of `create` becomes the container's stderr, which podman and Docker show as its output)."""
     print(f"boxtrace: {message}", file=sys.stderr, flush=True)
-
-
-# Where warnings go instead of stderr: the OCI CLI sends them to --log, because the stderr of
-# `create` becomes the container's stderr (podman and Docker would show them as its output).
-warning_sink: Callable[[str], None] | None = None
 
 
 def _close(container: Container, name: str) -> None:

@@ -24,7 +24,7 @@ import signal
 from boxtrace.runtime import container as container_steps
 from boxtrace.runtime import freezer
 from boxtrace.runtime.cgroups import remove_cgroup_dir
-from boxtrace.runtime.container import Container
+from boxtrace.runtime.container import Container, print_warning
 from boxtrace.runtime.errors import ContainerError, RuntimeUsageError
 from boxtrace.runtime.spec import load_bundle_spec
 from boxtrace.runtime.state import EXEC_FIFO, process_start_time, remove_tree
@@ -33,6 +33,8 @@ from boxtrace.runtime.usage import UsageError
 TYPE_CHECKING = False
 if TYPE_CHECKING:
     from typing import Any
+
+    from boxtrace.runtime.container import Warn
 
 _ID = re.compile(r"^[\w+.-]+$")
 # How long delete waits for a killed container's first process to exit.
@@ -56,6 +58,7 @@ def build_container(
     no_new_keyring: bool = False,
     preserve_fds: int = 0,
     rootless: bool | None = None,
+    warn: Warn = print_warning,
 ) -> Container:
     """A Container for BUNDLE/config.json (the current directory by default, as runc)."""
     check_id(container_id)
@@ -73,6 +76,7 @@ def build_container(
         preserve_fds=preserve_fds,
         console_socket=os.path.abspath(console_socket) if console_socket else None,
         pid_file=os.path.abspath(pid_file) if pid_file else None,
+        warn=warn,
     )
 
 
@@ -84,7 +88,7 @@ def create(container: Container) -> None:
     container_steps.create(container)
 
 
-def start(root: str, container_id: str) -> None:
+def start(root: str, container_id: str, warn: Warn = print_warning) -> None:
     """Open exec.fifo for reading: the waiting process writes a byte and execs its command.
 
     The fifo is opened non-blocking and watched together with a pidfd, so that a process that died
@@ -109,7 +113,7 @@ def start(root: str, container_id: str) -> None:
         raise ContainerError("cannot start an already running container", 1)
     with contextlib.suppress(FileNotFoundError):
         os.unlink(fifo_path)
-    run_state_hooks(facts, "poststart", "running")
+    run_state_hooks(facts, "poststart", "running", warn)
 
 
 def _read_handshake(fifo: int, pid: int) -> bytes:
@@ -282,7 +286,7 @@ def resume(root: str, container_id: str) -> None:
 # --- delete ---------------------------------------------------------------------------------------------
 
 
-def delete(root: str, container_id: str, force: bool = False) -> None:
+def delete(root: str, container_id: str, force: bool = False, warn: Warn = print_warning) -> None:
     """Remove a stopped container; a created one is killed first (as runc), a running one only
     with --force. What is removed: its processes, its cgroup directories, its state directory
     (the container's mounts live in its own mount namespace and went with its last process)."""
@@ -316,7 +320,7 @@ def delete(root: str, container_id: str, force: bool = False) -> None:
             remove_cgroup_dir(directory, timeout=KILL_WAIT_SECONDS)
         except OSError as exc:
             errors.append(f"{directory}: {exc.strerror}")
-    run_state_hooks(facts, "poststop", "stopped")
+    run_state_hooks(facts, "poststop", "stopped", warn)
     remove_tree(path)
     if errors:
         raise ContainerError(f"could not remove the cgroup of {container_id}: {'; '.join(errors)}", 1)
@@ -340,7 +344,7 @@ def _kill_and_wait(facts: dict[str, Any], thaw: bool = False) -> None:
 # --- hooks recorded at create -----------------------------------------------------------------------------
 
 
-def run_state_hooks(facts: dict[str, Any], point: str, status: str) -> None:
+def run_state_hooks(facts: dict[str, Any], point: str, status: str, warn: Warn = print_warning) -> None:
     """poststart (after start) and poststop (in delete): a failure is a warning (runtime-spec)."""
     hooks = facts.get("hooks", {}).get(point, [])
     if not hooks:
@@ -358,4 +362,4 @@ def run_state_hooks(facts: dict[str, Any], point: str, status: str) -> None:
     for hook in hooks:
         failure = run_hook(hook, payload)
         if failure:
-            container_steps.warn(f"{point} hook {hook['path']} failed: {failure}")
+            warn(f"{point} hook {hook['path']} failed: {failure}")

@@ -30,7 +30,7 @@ import sys
 from boxtrace.runtime import cgroups, security, syscalls
 from boxtrace.runtime import container as container_steps
 from boxtrace.runtime.constants import NAMESPACE_FLAGS, NAMESPACE_PROC_NAMES, SIGCHLD
-from boxtrace.runtime.container import Container
+from boxtrace.runtime.container import Container, print_warning
 from boxtrace.runtime.errors import ContainerError, RuntimeUsageError
 from boxtrace.runtime.records import field, record
 from boxtrace.runtime.spec import Namespace, Process, Spec, load_bundle_spec, process_from_json
@@ -40,6 +40,8 @@ from boxtrace.runtime.usage import UsageError
 TYPE_CHECKING = False
 if TYPE_CHECKING:
     from typing import Any
+
+    from boxtrace.runtime.container import Warn
 
 CLONE_PARENT = 0x00008000
 EXEC_FAILED_EXIT = 255  # runc exits 255 when exec itself fails, whatever the reason
@@ -78,11 +80,11 @@ class ExecOptions:
 # --- what to run ---------------------------------------------------------------------------------------
 
 
-def exec_process_spec(opts: ExecOptions, bundle: str) -> Process:
+def exec_process_spec(opts: ExecOptions, bundle: str, warn: Warn = print_warning) -> Process:
     """The process to run: the --process file, or the container's config.json process with the
     command and the flags applied (runc's getProcess)."""
     if opts.process_file is not None:
-        return read_process_file(opts.process_file)
+        return read_process_file(opts.process_file, warn)
     if not opts.command:
         raise UsageError("exec needs a command after the container id, or --process FILE", "boxtrace-runtime")
     process = load_bundle_spec(bundle).process
@@ -113,7 +115,7 @@ def exec_process_spec(opts: ExecOptions, bundle: str) -> Process:
     return process
 
 
-def read_process_file(path: str) -> Process:
+def read_process_file(path: str, warn: Warn = print_warning) -> Process:
     try:
         with open(path, encoding="utf-8") as handle:
             text = handle.read()
@@ -127,7 +129,7 @@ def read_process_file(path: str) -> Process:
         raise RuntimeUsageError(f"{path}: must hold a JSON object (an OCI process)")
     process, warnings = process_from_json(data, text, path)
     for warning in warnings:
-        container_steps.warn(warning)
+        warn(warning)
     return process
 
 
@@ -156,7 +158,9 @@ def check_terminal(process: Process, opts: ExecOptions) -> None:
         raise ContainerError("cannot use console socket if runc will not detach or allocate tty")
 
 
-def build_exec_container(root: str, container_id: str, opts: ExecOptions) -> Container:
+def build_exec_container(
+    root: str, container_id: str, opts: ExecOptions, warn: Warn = print_warning
+) -> Container:
     """The running container's facts from its state, with the new process in place of its own."""
     from boxtrace.runtime import oci
 
@@ -174,7 +178,7 @@ def build_exec_container(root: str, container_id: str, opts: ExecOptions) -> Con
             f"container {container_id!r} was created by an older boxtrace-runtime that did not record "
             "its namespaces: recreate it to exec into it"
         )
-    process = exec_process_spec(opts, str(facts.get("bundle", "")))
+    process = exec_process_spec(opts, str(facts.get("bundle", "")), warn)
     check_terminal(process, opts)
     dirs = list(facts.get("cgroups", []))
     return Container(
@@ -192,6 +196,7 @@ def build_exec_container(root: str, container_id: str, opts: ExecOptions) -> Con
         preserve_fds=opts.preserve_fds,
         console_socket=os.path.abspath(opts.console_socket) if opts.console_socket else None,
         pid_file=os.path.abspath(opts.pid_file) if opts.pid_file else None,
+        warn=warn,
         cgroup=cgroups.Cgroup(version="", name=container_id, dirs=dirs) if dirs else None,
         init_pid=int(facts["pid"]),
         init_pid_start=facts.get("pid_start"),

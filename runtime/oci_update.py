@@ -15,8 +15,8 @@ import json
 import os
 import sys
 
-from boxtrace.runtime import container as container_steps
 from boxtrace.runtime.cgroups import CFS_PERIOD_US, shares_to_weight
+from boxtrace.runtime.container import print_warning
 from boxtrace.runtime.errors import ContainerError, RuntimeUsageError
 from boxtrace.runtime.options import parse_size
 from boxtrace.runtime.records import field, record
@@ -25,6 +25,8 @@ from boxtrace.runtime.usage import UsageError
 TYPE_CHECKING = False
 if TYPE_CHECKING:
     from typing import Any
+
+    from boxtrace.runtime.container import Warn
 
 UNLIMITED = -1
 _PROG = "boxtrace-runtime update"
@@ -151,14 +153,14 @@ def _number(text: str | None, option: str, minimum: int) -> int | None:
 # --- writing it ---------------------------------------------------------------------------------------
 
 
-def update(root: str, container_id: str, changes: ResourceChanges) -> None:
+def update(root: str, container_id: str, changes: ResourceChanges, warn: Warn = print_warning) -> None:
     from boxtrace.runtime import oci
 
     path, facts = oci.load_state(root, container_id)
     if oci.container_status(path, facts) not in ("created", "running", "paused"):
         raise ContainerError("container not running", 1)  # runc's ErrNotRunning
     for name in changes.ignored:
-        container_steps.warn(f"update: linux.resources {name} is not supported by boxtrace yet: ignored")
+        warn(f"update: linux.resources {name} is not supported by boxtrace yet: ignored")
     dirs = list(facts.get("cgroups", []))
     if not dirs:
         raise ContainerError(f"cannot update {container_id}: it has no cgroup (created without root?)", 1)
