@@ -8,6 +8,7 @@ from __future__ import annotations
 
 from collections.abc import Callable, Iterable, Iterator
 from dataclasses import dataclass
+from marshal import dumps as _marshal
 
 from boxtrace.lessons.explain import explain as catalogue_explain
 from boxtrace.lessons.model import PHASES, Explanation
@@ -73,14 +74,23 @@ def _signature(ev: SyscallEvent) -> tuple[object, ...]:
     namespaces' inode numbers are in it because the explanation quotes them.
     """
     detail = ev.detail
+    if detail:
+        # marshal, not str: a third of the cost, and as exact (it tells 1 from True and 1.0, keeps
+        # the order a decoder filled the dict in). It may tell apart more than str would (a string
+        # shared with another object is written as a reference): that only costs a memo miss.
+        try:
+            facts: bytes | str = _marshal(detail)
+        except ValueError:  # something marshal cannot write (an event built by hand)
+            facts = str(detail)
+    else:
+        facts = ""
     ns_changed = ev.ns_changed
     return (
         ev.name,
         ev.category_name,
         ev.result_text,
         ev.errno,
-        # str, not a sorted repr: a decoder fills detail in a fixed order
-        str(detail) if detail else "",
+        facts,
         tuple(ns_changed.items()) if ns_changed else (),
         *[a.text for a in ev.args],
     )

@@ -5,14 +5,25 @@ from __future__ import annotations
 
 import functools
 import io
-from collections.abc import Callable
+import json
+from collections.abc import Callable, Iterable
+from json.encoder import c_make_encoder, encode_basestring
 from typing import Any
 
 from boxtrace.annotate import Annotated, Annotator, Classify, Explain, annotate
 from boxtrace.lessons.model import Explanation
 from boxtrace.tracer.events import Event, ExecEvent, ExitEvent, OutputEvent, SpawnEvent, SyscallEvent
 
-__all__ = ["Annotated", "Annotator", "Classify", "Explain", "annotate", "describe", "explanation_json"]
+__all__ = [
+    "Annotated",
+    "Annotator",
+    "Classify",
+    "Explain",
+    "annotate",
+    "describe",
+    "explanation_json",
+    "json_text",
+]
 
 
 @functools.cache
@@ -21,6 +32,33 @@ def plain_describer() -> Callable[[Event], str]:
     from boxtrace.console import PlainPrinter
 
     return PlainPrinter(out=io.StringIO(), err=io.StringIO(), color=False, explain=False).describe
+
+
+def _compact_encoder() -> Callable[[Any, int], Iterable[str]]:
+    """``json.dumps(obj, ensure_ascii=False, separators=(",", ":"))`` in pieces, minus its overhead.
+
+    json's C encoder, made once and called directly: JSONEncoder.encode builds a new one for every
+    call and checks for cycles, a fifth of the cost of encoding one trace event. Same output.
+    """
+    encoder = json.JSONEncoder(ensure_ascii=False, separators=(",", ":"), check_circular=False)
+    if c_make_encoder is None:  # a Python without the _json accelerator
+        return lambda obj, _level: (encoder.encode(obj),)
+    encode: Callable[[Any, int], Iterable[str]] = c_make_encoder(
+        None, encoder.default, encode_basestring, None, ":", ",", False, False, True
+    )
+    return encode
+
+
+_encode_pieces = _compact_encoder()
+_join = "".join
+
+
+def json_text(obj: Any) -> str:
+    """``obj`` as compact JSON, as trace files write it: non-ASCII kept, but the surrogate escapes of
+    undecodable tracee bytes written as ``\\udcXX``."""
+    text = _join(_encode_pieces(obj, 0))
+    # Almost every line is ASCII; only others can hold surrogate escapes.
+    return text if text.isascii() else text.encode("utf-8", "backslashreplace").decode("utf-8")
 
 
 def describe(event: Event) -> str:

@@ -10,9 +10,9 @@ from __future__ import annotations
 import json
 from collections.abc import Iterable
 from itertools import repeat
-from typing import Any, TextIO
+from typing import TextIO
 
-from boxtrace.exporters.annotate import Annotator, Classify, Explain, explanation_json
+from boxtrace.exporters.annotate import Annotator, Classify, Explain, explanation_json, json_text
 from boxtrace.lessons.model import Explanation
 from boxtrace.tracer.events import Event, TraceHeader
 from boxtrace.tracer.tracefile import TraceReader
@@ -22,19 +22,8 @@ DESCRIPTION = "JSON document: header and events, each with its phase and explana
 FORMAT = "boxtrace-annotated"
 VERSION = "1.0"
 
-# check_circular off: events are trees read from a file, and the check (an id per container into a
-# dict and out again) is a quarter of the time spent encoding them. The output is the same.
-_encode = json.JSONEncoder(ensure_ascii=False, separators=(",", ":"), check_circular=False).encode
-
 # Events gathered before one write: a few large writes instead of one per event.
 _CHUNK = 32
-
-
-def _text(obj: dict[str, Any]) -> str:
-    # Undecodable bytes read from a tracee are surrogate escapes: write them as \udcXX, like trace files.
-    text = _encode(obj)
-    # Almost every line is ASCII; only others can hold surrogate escapes from undecodable tracee bytes.
-    return text if text.isascii() else text.encode("utf-8", "backslashreplace").decode("utf-8")
 
 
 def export(
@@ -45,7 +34,7 @@ def export(
     classify: Classify | None = None,
 ) -> None:
     head = header.to_json()
-    out.write(f'{{"format":"{FORMAT}","version":"{VERSION}","header":{_text(head)},"events":[')
+    out.write(f'{{"format":"{FORMAT}","version":"{VERSION}","header":{json_text(head)},"events":[')
     annotator = Annotator(explain, classify)
     phase_of, explain_of = annotator.phase, annotator.explain
     # Read from a trace file, each event comes with its object's text: that is the event "as in the
@@ -62,9 +51,9 @@ def export(
         ex = explain_of(event)
         hit = tails.get((id(ex), phase))
         if hit is None:
-            tail = f',"phase":{_encode(phase)},"explanation":{_text(explanation_json(ex))}}}'
+            tail = f',"phase":{json_text(phase)},"explanation":{json_text(explanation_json(ex))}}}'
             hit = tails[(id(ex), phase)] = (ex, tail)
-        body = source if source is not None else _text(event.to_json())
+        body = source if source is not None else json_text(event.to_json())
         parts.append(f"{sep}{body[:-1]}{hit[1]}")
         sep = ",\n"
         if len(parts) >= _CHUNK:

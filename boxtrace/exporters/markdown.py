@@ -94,6 +94,11 @@ def _one_line(text: str) -> str:
 
 def _group_block(group: list[Annotated], describe_event: Callable[[Event], str]) -> str:
     """The calls of one group as a code block: ``#seq`` and the call, under each process's label."""
+    if len(group) == 1:  # most groups: code_block of the two lines, without the lists
+        ev = group[0].event
+        body = f"{process_label(ev)}:\n  #{ev.seq} {describe_event(ev)}"
+        fence = "```" if "`" not in body else "`" * max(3, _longest_backtick_run(body) + 1)
+        return f"{fence}text\n{body}\n{fence}\n"
     lines = []
     last_pid: int | None = None
     for a in group:
@@ -105,43 +110,46 @@ def _group_block(group: list[Annotated], describe_event: Callable[[Event], str])
     return code_block(lines)
 
 
-class _Group:
-    """What a run of events that share one explanation needs: the explanation is written once.
+class _Groups:
+    """Consecutive events whose explanations say the same form one group, explained once.
 
-    Explanations repeat (the annotator hands out one object per distinct call): each one's grouping
-    key and its rendering are worked out once, keyed by identity and holding the object, so that an
-    id cannot be reused while the export runs (hashing a frozen Explanation walks all its fields).
+    Explanations repeat (the annotator hands out one object per distinct explanation): each one's
+    grouping key and its rendering are worked out once, keyed by identity and holding the object so
+    that an id cannot be reused while the export runs (hashing a frozen Explanation walks all its
+    fields).
     """
 
-    def __init__(self) -> None:
+    def __init__(self, describe_event: Callable[[Event], str]) -> None:
+        self._describe = describe_event
         self._keys: dict[int, tuple[Explanation, tuple[str, ...]]] = {}
         self._texts: dict[int, tuple[Explanation, str]] = {}
 
-    def key(self, ex: Explanation) -> tuple[str, ...]:
-        """Consecutive events whose explanations have equal keys form one group."""
+    def same(self, ex: Explanation, other: Explanation) -> bool:
+        """Whether events explained by ``ex`` and ``other`` belong in one group."""
+        return ex is other or self._key(ex) == self._key(other)
+
+    def _key(self, ex: Explanation) -> tuple[str, ...]:
         found = self._keys.get(id(ex))
         if found is None:
             found = self._keys[id(ex)] = (ex, (*_body_key(ex), ex.title.split("(")[0]))
         return found[1]
 
-    def text(self, group: list[Annotated], describe_event: Callable[[Event], str]) -> str:
+    def text(self, group: list[Annotated]) -> str:
         ex = group[0].explanation
         if len(group) == 1:
             # Most groups are one event; the same explanation recurs across a trace: render it once.
             found = self._texts.get(id(ex))
             if found is None:
-                found = self._texts[id(ex)] = (
-                    ex,
-                    "\n".join(_explanation_md(ex, {f.name: f.meaning for f in ex.flags})),
-                )
+                notes = {f.name: f.meaning for f in ex.flags}
+                found = self._texts[id(ex)] = (ex, "\n".join(_explanation_md(ex, notes)))
             explanation = found[1]
         else:
-            notes: dict[str, str] = {}
+            notes = {}
             for a in group:
                 for f in a.explanation.flags:
                     notes.setdefault(f.name, f.meaning)
             explanation = "\n".join(_explanation_md(ex, notes))
-        return f"{_group_block(group, describe_event)}\n{explanation}\n"
+        return f"{_group_block(group, self._describe)}\n{explanation}\n"
 
 
 # Pieces of output gathered before one write: a few large writes instead of one per piece.
@@ -180,33 +188,27 @@ def export(
         "\nEach chapter lists the calls as `boxtrace trace` printed them (`#seq` first), then what they do,"
         " why a container runtime makes them and what would go wrong without them.\n"
     )
-    describe_event = plain_describer()
-    groups = _Group()
+    groups = _Groups(plain_describer())
+    same, text = groups.same, groups.text
     parts: list[str] = []
     # The trace's order is kept: a phase that recurs later (the set-up of a second container in one
     # trace) gets its heading again, with its number.
     current: str | None = None
     group: list[Annotated] = []
-    group_ex: Explanation | None = None
-    group_key: tuple[str, ...] = ()
     for a in annotated:
-        ex = a.explanation
         if a.phase != current:
             if group:
-                parts.append(groups.text(group, describe_event))
+                parts.append(text(group))
                 group = []
             current = a.phase
             parts.append(headings[current])
-        elif ex is not group_ex and groups.key(ex) != group_key:
-            parts.append(groups.text(group, describe_event))
+        elif not same(group[0].explanation, a.explanation):
+            parts.append(text(group))
             group = []
-        if not group:
-            group_ex = ex
-            group_key = groups.key(ex)
             if len(parts) >= _CHUNK:
                 out.write("".join(parts))
                 parts.clear()
         group.append(a)
     if group:
-        parts.append(groups.text(group, describe_event))
+        parts.append(text(group))
     out.write("".join(parts))

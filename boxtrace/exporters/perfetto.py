@@ -15,12 +15,11 @@ fetched). The trace's ``time`` is seconds since the trace started; ts is that in
 
 from __future__ import annotations
 
-import json
 import shlex
 from collections.abc import Iterable
 from typing import Any, TextIO
 
-from boxtrace.exporters.annotate import Classify, Explain, annotate, process_label
+from boxtrace.exporters.annotate import Classify, Explain, annotate, json_text, process_label
 from boxtrace.tracer.events import (
     Event,
     ExecEvent,
@@ -38,17 +37,8 @@ STORY_PID = 2**22 + 1
 # Spawn markers are drawn this long (µs) so the arrows have a slice to bind to at any zoom.
 MARK_US = 1.0
 
-# check_circular off: the objects are built here, trees without cycles; the check costs a quarter of
-# the encoding. The output is the same.
-_encode = json.JSONEncoder(ensure_ascii=False, separators=(",", ":"), check_circular=False).encode
 # Trace events gathered before one write: a few large writes instead of one per event.
 _CHUNK = 128
-
-
-def _text(obj: dict[str, Any]) -> str:
-    text = _encode(obj)
-    # Almost every line is ASCII; only others can hold surrogate escapes from undecodable tracee bytes.
-    return text if text.isascii() else text.encode("utf-8", "backslashreplace").decode("utf-8")
 
 
 def _us(seconds: float) -> float:
@@ -139,7 +129,7 @@ def export(
     runs: list[list[Any]] = []
     out.write('{"displayTimeUnit":"ms","otherData":')
     out.write(
-        _text(
+        json_text(
             {
                 "format": "boxtrace",
                 "command": shlex.join(header.command),
@@ -156,18 +146,21 @@ def export(
 
     def emit(obj: dict[str, Any]) -> None:
         nonlocal sep
-        parts.append(_text(obj))
+        parts.append(json_text(obj))
         if len(parts) >= _CHUNK:
             out.write(sep + ",\n".join(parts))
             parts.clear()
             sep = ",\n"
 
     see = tracks.see
+    append = parts.append
+    run: list[Any] = [None, 0.0, 0.0]  # the current phase run (runs[-1]), once there is one
+    # The loop runs for every event: syscalls, nearly all of them, take the shortest way through.
     for a in annotate(events, explain, classify):
         ev = a.event
+        phase = a.phase
         see(ev)
-        ts = round(ev.time * 1e6, 3)  # _us, inline: this runs for every event
-        end = ts
+        ts = round(ev.time * 1e6, 3)  # _us, inline
         pid, tid = ev.pid, ev.tid
         if tid in pending_children:
             fid = pending_children.pop(tid)[0]
@@ -175,75 +168,79 @@ def export(
             emit({"ph": "X", "name": "start", "cat": "process", "dur": MARK_US, **base})
             emit({"ph": "f", "bp": "e", "name": "spawn", "cat": "spawn", "id": fid, **base})
         if isinstance(ev, SyscallEvent):
-            dur = _us(ev.duration) if ev.duration is not None else 0.0
+            duration = ev.duration
+            dur = round(duration * 1e6, 3) if duration is not None else 0.0
             end = ts + dur
-            emit(
-                {
-                    "ph": "X",
-                    "name": ev.name,
-                    "cat": ev.category_name,
-                    "dur": dur,
-                    "pid": pid,
-                    "tid": tid,
-                    "ts": ts,
-                    "args": _syscall_args(ev, a.phase, a.explanation.title),
-                }
+            append(
+                json_text(
+                    {
+                        "ph": "X",
+                        "name": ev.name,
+                        "cat": ev.category_name,
+                        "dur": dur,
+                        "pid": pid,
+                        "tid": tid,
+                        "ts": ts,
+                        "args": _syscall_args(ev, phase, a.explanation.title),
+                    }
+                )
             )
-            if runs and runs[-1][0] == a.phase:
-                run = runs[-1]
-                if ts < run[1]:
-                    run[1] = ts
-                if end > run[2]:
-                    run[2] = end
-            else:
-                runs.append([a.phase, ts, end])
-            continue
-        base = {"pid": pid, "tid": tid, "ts": ts}
-        if isinstance(ev, SpawnEvent):
-            flow_id += 1
-            what = "thread" if ev.thread else "process"
-            emit(
-                {
-                    "ph": "X",
-                    "name": ev.how,
-                    "cat": "process",
-                    "dur": MARK_US,
-                    **base,
-                    "args": {"child": ev.child, "flags": "|".join(ev.flags), "new": what, "seq": ev.seq},
-                }
-            )
-            emit({"ph": "s", "name": "spawn", "cat": "spawn", "id": flow_id, **base})
-            pending_children[ev.child] = (flow_id, ev.pid if ev.thread else ev.child, ts)
-        elif isinstance(ev, ExecEvent):
-            emit(
-                {
-                    "ph": "i",
-                    "s": "p",
-                    "name": f"exec {ev.path}",
-                    "cat": "exec",
-                    **base,
-                    "args": {"argv": ev.argv, "seq": ev.seq},
-                }
-            )
-        elif isinstance(ev, ExitEvent):
-            how = f"killed by {ev.signal}" if ev.signal else f"exited with {ev.status}"
-            emit({"ph": "i", "s": "t", "name": how, "cat": "process", **base, "args": {"seq": ev.seq}})
-        elif isinstance(ev, OutputEvent):
-            emit(
-                {
-                    "ph": "i",
-                    "s": "t",
-                    "name": ev.stream,
-                    "cat": "output",
-                    **base,
-                    "args": {"text": ev.text, "seq": ev.seq},
-                }
-            )
-        if runs and runs[-1][0] == a.phase:
-            runs[-1][1] = min(runs[-1][1], ts)
-            runs[-1][2] = max(runs[-1][2], end)
+            if len(parts) >= _CHUNK:
+                out.write(sep + ",\n".join(parts))
+                parts.clear()
+                sep = ",\n"
         else:
-            runs.append([a.phase, ts, end])
+            end = ts
+            base = {"pid": pid, "tid": tid, "ts": ts}
+            if isinstance(ev, SpawnEvent):
+                flow_id += 1
+                what = "thread" if ev.thread else "process"
+                emit(
+                    {
+                        "ph": "X",
+                        "name": ev.how,
+                        "cat": "process",
+                        "dur": MARK_US,
+                        **base,
+                        "args": {"child": ev.child, "flags": "|".join(ev.flags), "new": what, "seq": ev.seq},
+                    }
+                )
+                emit({"ph": "s", "name": "spawn", "cat": "spawn", "id": flow_id, **base})
+                pending_children[ev.child] = (flow_id, ev.pid if ev.thread else ev.child, ts)
+            elif isinstance(ev, ExecEvent):
+                emit(
+                    {
+                        "ph": "i",
+                        "s": "p",
+                        "name": f"exec {ev.path}",
+                        "cat": "exec",
+                        **base,
+                        "args": {"argv": ev.argv, "seq": ev.seq},
+                    }
+                )
+            elif isinstance(ev, ExitEvent):
+                how = f"killed by {ev.signal}" if ev.signal else f"exited with {ev.status}"
+                emit({"ph": "i", "s": "t", "name": how, "cat": "process", **base, "args": {"seq": ev.seq}})
+            elif isinstance(ev, OutputEvent):
+                emit(
+                    {
+                        "ph": "i",
+                        "s": "t",
+                        "name": ev.stream,
+                        "cat": "output",
+                        **base,
+                        "args": {"text": ev.text, "seq": ev.seq},
+                    }
+                )
+        # min/max written out: equal results, fewer calls
+        if run[0] == phase:
+            if ts < run[1]:
+                run[1] = ts
+            if end > run[2]:
+                run[2] = end
+        else:
+            run = [phase, ts, end]
+            runs.append(run)
     # A child that made no traced call after its spawn (or whose first call completed first) still gets
     # its arrow, landing where it was born.
     for child, (fid, pid, ts) in pending_children.items():
