@@ -13,7 +13,7 @@ import json
 import operator
 import os
 import time
-from collections.abc import Iterable, Iterator
+from collections.abc import Callable, Iterable, Iterator
 from typing import IO, Any
 
 from boxtrace.tracer.events import EVENT_BUILDERS, Event, TraceHeader, event_from_json
@@ -23,7 +23,7 @@ SUPPORTED_MAJOR = 1
 
 _dumps = json.JSONEncoder(ensure_ascii=False, separators=(",", ":")).encode
 # json.loads's own decoder, without its wrappers: (value, end) for the JSON text at an index.
-_scan_once = json.JSONDecoder().scan_once
+_scan_once: Callable[[str, int], tuple[Any, int]] = json.JSONDecoder().scan_once  # type: ignore[attr-defined]
 _first = operator.itemgetter(0)
 
 

@@ -7,7 +7,7 @@ import functools
 import io
 import json
 from collections.abc import Callable, Iterable
-from json.encoder import c_make_encoder, encode_basestring
+from json.encoder import encode_basestring
 from typing import Any
 
 from boxtrace.annotate import Annotated, Annotator, Classify, Explain, annotate
@@ -34,6 +34,12 @@ def plain_describer() -> Callable[[Event], str]:
     return PlainPrinter(out=io.StringIO(), err=io.StringIO(), color=False, explain=False).describe
 
 
+# json's C encoder factory (typeshed does not list it); None on a Python built without _json.
+c_make_encoder: Callable[..., Callable[[Any, int], Iterable[str]]] | None = getattr(
+    json.encoder, "c_make_encoder", None
+)
+
+
 def _compact_encoder() -> Callable[[Any, int], Iterable[str]]:
     """``json.dumps(obj, ensure_ascii=False, separators=(",", ":"))`` in pieces, minus its overhead.
 
@@ -43,10 +49,7 @@ def _compact_encoder() -> Callable[[Any, int], Iterable[str]]:
     encoder = json.JSONEncoder(ensure_ascii=False, separators=(",", ":"), check_circular=False)
     if c_make_encoder is None:  # a Python without the _json accelerator
         return lambda obj, _level: (encoder.encode(obj),)
-    encode: Callable[[Any, int], Iterable[str]] = c_make_encoder(
-        None, encoder.default, encode_basestring, None, ":", ",", False, False, True
-    )
-    return encode
+    return c_make_encoder(None, encoder.default, encode_basestring, None, ":", ",", False, False, True)
 
 
 _encode_pieces = _compact_encoder()
