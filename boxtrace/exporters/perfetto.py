@@ -17,6 +17,7 @@ from __future__ import annotations
 
 import shlex
 from collections.abc import Iterable
+from json.encoder import encode_basestring as _string
 from typing import Any, TextIO
 
 from boxtrace.exporters.annotate import Classify, Explain, annotate, json_text, process_label
@@ -56,6 +57,33 @@ def _syscall_args(ev: SyscallEvent, phase: str, title: str) -> dict[str, Any]:
     args["explanation"] = title
     args["seq"] = ev.seq
     return args
+
+
+def _syscall_slice(ev: SyscallEvent, pid: int, tid: int, ts: float, dur: float, args: dict[str, Any]) -> str:
+    """The complete slice of one syscall as JSON text, as json_text would write the whole object.
+
+    The slice's own fields are formatted here and only ``args`` goes through the encoder: a third
+    less work on the export's commonest line. Anything unusual (a pid that is not an int, a time
+    that is not a finite float) takes the encoder for all of it.
+    """
+    name, cat = ev.name, ev.category_name
+    if (
+        name.__class__ is str
+        and cat.__class__ is str
+        and pid.__class__ is int
+        and tid.__class__ is int
+        and ts.__class__ is float
+        and dur.__class__ is float
+        and ts - ts == 0.0  # finite: json writes NaN and Infinity its own way
+        and dur - dur == 0.0
+    ):
+        text = (
+            f'{{"ph":"X","name":{_string(name)},"cat":{_string(cat)},"dur":{dur!r},'
+            f'"pid":{pid},"tid":{tid},"ts":{ts!r},"args":{json_text(args)}}}'
+        )
+        return text if text.isascii() else text.encode("utf-8", "backslashreplace").decode("utf-8")
+    slice_ = {"ph": "X", "name": name, "cat": cat, "dur": dur, "pid": pid, "tid": tid, "ts": ts, "args": args}
+    return json_text(slice_)
 
 
 class _Tracks:
@@ -171,20 +199,7 @@ def export(
             duration = ev.duration
             dur = round(duration * 1e6, 3) if duration is not None else 0.0
             end = ts + dur
-            append(
-                json_text(
-                    {
-                        "ph": "X",
-                        "name": ev.name,
-                        "cat": ev.category_name,
-                        "dur": dur,
-                        "pid": pid,
-                        "tid": tid,
-                        "ts": ts,
-                        "args": _syscall_args(ev, phase, a.explanation.title),
-                    }
-                )
-            )
+            append(_syscall_slice(ev, pid, tid, ts, dur, _syscall_args(ev, phase, a.explanation.title)))
             if len(parts) >= _CHUNK:
                 out.write(sep + ",\n".join(parts))
                 parts.clear()

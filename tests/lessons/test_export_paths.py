@@ -169,3 +169,26 @@ def test_undecodable_bytes_are_written_as_escapes(fmt: str, tmp_path: Path) -> N
     stdout = boxtrace("export", str(trace), "--format", fmt)
     assert stdout.returncode == 0, stdout.stderr
     assert stdout.stdout == out.read_text(encoding="utf-8")
+
+
+@pytest.mark.parametrize(
+    ("pid", "time", "name"),
+    [
+        (10, 0.5, "mount"),
+        (10, math.nan, "mount"),  # json writes NaN
+        (10, math.inf, "mount"),
+        (True, 0.5, "mount"),  # json writes true
+        (10, 0.5, "caf\udce9"),  # an undecodable byte, written \udce9
+        (10, 0.5, "mönt"),
+        (10, 1, "mount"),  # an int time: round() of it is a float all the same
+    ],
+)
+def test_perfetto_syscall_slices_are_what_the_encoder_writes(pid: Any, time: Any, name: str) -> None:
+    from boxtrace.exporters.perfetto import _syscall_slice
+
+    ev = unshare(1, 1)
+    ev.name = name
+    ts, dur = round(time * 1e6, 3), round(0.0001 * 1e6, 3)
+    args = {"flags": "CLONE_NEWNS", "result": "0", "seq": 1}
+    whole = {"ph": "X", "name": name, "cat": "namespace", "dur": dur, "pid": pid, "tid": pid, "ts": ts}
+    assert _syscall_slice(ev, pid, pid, ts, dur, args) == shared.json_text({**whole, "args": args})
