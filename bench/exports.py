@@ -7,7 +7,7 @@ way ``boxtrace export FILE --format F -o OUT`` runs it (read the file, explain, 
 one process, best and mean of ``--runs``. Target: under 3 s each. Results go to docs/benchmarks.md,
 section "## Exports".
 
-    .venv/bin/python -m bench.exports [--events N] [--runs N] [--trace FILE] [--no-write]
+    .venv/bin/python -m bench.exports [--events N] [--runs N] [--trace FILE] [--formats F,F] [--no-write]
 """
 
 from __future__ import annotations
@@ -106,8 +106,19 @@ def main() -> None:
     parser.add_argument("--events", type=int, default=100_000)
     parser.add_argument("--runs", type=int, default=3)
     parser.add_argument("--trace", type=Path, help="a recorded trace to repeat (default: record one)")
+    parser.add_argument(
+        "--formats",
+        default=",".join(FORMATS),
+        help=f"comma-separated formats to time (default: {','.join(FORMATS)})",
+    )
     parser.add_argument("--no-write", action="store_true", help="print, do not update docs/benchmarks.md")
     args = parser.parse_args()
+    formats = [f for f in args.formats.split(",") if f]
+    unknown = sorted(set(formats) - set(FORMATS))
+    if unknown:
+        parser.error(f"unknown format {unknown[0]!r} (choose from {', '.join(FORMATS)})")
+    if not args.no_write and formats != list(FORMATS):
+        parser.error("--formats times a subset: add --no-write (the docs' table lists every format)")
     with tempfile.TemporaryDirectory(prefix="boxtrace-bench-") as tmp:
         work = Path(tmp)
         source = args.trace or work / "source.jsonl"
@@ -120,7 +131,7 @@ def main() -> None:
             "| format | export, best (s) | export, mean (s) | command, best (s) | out (MB) | command < 3 s |",
             "| --- | ---: | ---: | ---: | ---: | --- |",
         ]
-        for fmt in FORMATS:
+        for fmt in formats:
             out = work / f"out.{fmt}"
             times = [time_export(fmt, trace, out) for _ in range(args.runs)]
             alone = [t[0] for t in times]

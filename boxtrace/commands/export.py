@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import argparse
+import io
 import os
 import sys
 
@@ -11,6 +12,10 @@ from boxtrace.usage import UsageError
 TYPE_CHECKING = False  # typing costs ~5 ms of every boxtrace start
 if TYPE_CHECKING:
     from typing import Any
+
+# Traced strings keep undecodable bytes as surrogate escapes (a path that is not UTF-8); the md and
+# html exports write them as \udcXX, like trace files and the json export do, instead of failing.
+UNDECODABLE = "backslashreplace"
 
 DESCRIPTION = """\
 Convert a trace recorded with 'boxtrace trace -o FILE' (or 'boxtrace run -o FILE') to another
@@ -54,12 +59,14 @@ def main(args: argparse.Namespace) -> int:
     try:
         with reader, gc_paused():
             if args.output is None:
+                if isinstance(sys.stdout, io.TextIOWrapper):
+                    sys.stdout.reconfigure(errors=UNDECODABLE)
                 exporter.export(reader.header, reader, sys.stdout)
             else:
                 # Written aside and renamed, so a bad line never leaves a half-written OUT behind.
                 tmp = f"{args.output}.tmp"
                 try:
-                    with open(tmp, "w", encoding="utf-8") as out:
+                    with open(tmp, "w", encoding="utf-8", errors=UNDECODABLE) as out:
                         exporter.export(reader.header, reader, out)
                     os.replace(tmp, args.output)
                 except OSError as exc:

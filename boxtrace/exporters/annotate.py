@@ -5,26 +5,68 @@ from __future__ import annotations
 
 import functools
 import io
-from collections.abc import Callable
+import json
+from collections.abc import Callable, Iterable
+from json.encoder import encode_basestring
 from typing import Any
 
 from boxtrace.annotate import Annotated, Annotator, Classify, Explain, annotate
 from boxtrace.lessons.model import Explanation
 from boxtrace.tracer.events import Event, ExecEvent, ExitEvent, OutputEvent, SpawnEvent, SyscallEvent
 
-__all__ = ["Annotated", "Annotator", "Classify", "Explain", "annotate", "describe", "explanation_json"]
+__all__ = [
+    "Annotated",
+    "Annotator",
+    "Classify",
+    "Explain",
+    "annotate",
+    "describe",
+    "explanation_json",
+    "json_text",
+]
 
 
 @functools.cache
-def _plain_describer() -> Callable[[Event], str]:
+def plain_describer() -> Callable[[Event], str]:
+    """``describe`` itself, for loops over a whole trace (one call less per event)."""
     from boxtrace.console import PlainPrinter
 
     return PlainPrinter(out=io.StringIO(), err=io.StringIO(), color=False, explain=False).describe
 
 
+# json's C encoder factory (typeshed does not list it); None on a Python built without _json.
+c_make_encoder: Callable[..., Callable[[Any, int], Iterable[str]]] | None = getattr(
+    json.encoder, "c_make_encoder", None
+)
+
+
+def _compact_encoder() -> Callable[[Any, int], Iterable[str]]:
+    """``json.dumps(obj, ensure_ascii=False, separators=(",", ":"))`` in pieces, minus its overhead.
+
+    json's C encoder, made once and called directly: JSONEncoder.encode builds a new one for every
+    call and checks for cycles, a fifth of the cost of encoding one trace event. Same output.
+    """
+    encoder = json.JSONEncoder(ensure_ascii=False, separators=(",", ":"), check_circular=False)
+    if c_make_encoder is None:  # a Python without the _json accelerator
+        return lambda obj, _level: (encoder.encode(obj),)
+    return c_make_encoder(None, encoder.default, encode_basestring, None, ":", ",", False, False, True)
+
+
+_encode_pieces = _compact_encoder()
+_join = "".join
+
+
+def json_text(obj: Any) -> str:
+    """``obj`` as compact JSON, as trace files write it: non-ASCII kept, but the surrogate escapes of
+    undecodable tracee bytes written as ``\\udcXX``."""
+    text = _join(_encode_pieces(obj, 0))
+    # Almost every line is ASCII; only others can hold surrogate escapes.
+    return text if text.isascii() else text.encode("utf-8", "backslashreplace").decode("utf-8")
+
+
 def describe(event: Event) -> str:
     """The event as one plain line, as ``boxtrace trace`` prints it (``mount("proc", ...) = 0``)."""
-    return _plain_describer()(event)
+    return plain_describer()(event)
 
 
 def process_label(event: Event) -> str:

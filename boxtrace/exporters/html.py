@@ -20,7 +20,7 @@ from collections.abc import Iterable
 from html import escape
 from typing import TextIO
 
-from boxtrace.exporters.annotate import Classify, Explain, annotate, describe, process_label
+from boxtrace.exporters.annotate import Classify, Explain, annotate, plain_describer, process_label
 from boxtrace.lessons.model import PHASES, Explanation
 from boxtrace.tracer.events import Event, SyscallEvent, TraceHeader
 
@@ -137,6 +137,10 @@ pos.textContent=(i+1)+' / '+evs.length;
 """
 
 
+# Events gathered before one write: a few large writes instead of one per event.
+_CHUNK = 32
+
+
 def _phase_id(phase: str) -> str:
     return "phase-" + phase.replace(" ", "-")
 
@@ -177,33 +181,54 @@ def export(
         if counts[phase]:
             write(f'<a href="#{_phase_id(phase)}">{escape(phase.capitalize())} ({counts[phase]})</a>')
     write("</p>\n")
-    rendered: dict[Explanation, str] = {}
+    # Each distinct explanation is rendered once, keyed by identity and holding the object so that
+    # an id cannot be reused while the export runs (hashing a frozen Explanation walks all its fields).
+    rendered: dict[int, tuple[Explanation, str]] = {}
+    # Process labels and categories repeat for every event of a process or a kind: escaped once.
+    escaped: dict[str, str] = {}
+    describe_event = plain_describer()
+    parts: list[str] = []
     current: str | None = None
     seen_phase: set[str] = set()
     for a in annotated:
         ev = a.event
         if a.phase != current:
             if current is not None:
-                write("</ol></details>\n")
+                parts.append("</ol></details>\n")
             current = a.phase
             # A phase can recur (a second container in one trace); the first keeps the anchor.
             anchor = "" if current in seen_phase else f' id="{_phase_id(current)}"'
             seen_phase.add(current)
-            write(f'<details class="phase" open{anchor}><summary>{escape(current.capitalize())}</summary>')
-            write('<ol class="events">\n')
+            parts.append(
+                f'<details class="phase" open{anchor}><summary>{escape(current.capitalize())}</summary>'
+                '<ol class="events">\n'
+            )
         ex = a.explanation
-        body = rendered.get(ex)
-        if body is None:
+        found = rendered.get(id(ex))
+        if found is None:
             cls = "ex fallback" if ex.fallback else "ex"
             summary = f"<summary>{inline_md(ex.title)}</summary>"
-            body = rendered[ex] = f'<details class="{cls}">{summary}{explanation_html(ex)}</details>'
+            body = f'<details class="{cls}">{summary}{explanation_html(ex)}</details>'
+            found = rendered[id(ex)] = (ex, body)
+        label = process_label(ev)
+        who = escaped.get(label)
+        if who is None:
+            who = escaped[label] = escape(label)
+        category = ev.category
+        cat = escaped.get(category)
+        if cat is None:
+            cat = escaped[category] = escape(category)
         failed = isinstance(ev, SyscallEvent) and ev.errno is not None
-        write(
+        parts.append(
             f'<li class="ev{" err" if failed else ""}" id="e{ev.seq}">'
-            f'<span class="seq">#{ev.seq}</span><span class="who">{escape(process_label(ev))}</span><br>'
-            f'<span class="cat">{escape(ev.category)}</span>'
-            f'<code class="call">{escape(describe(ev))}</code>{body}</li>\n'
+            f'<span class="seq">#{ev.seq}</span><span class="who">{who}</span><br>'
+            f'<span class="cat">{cat}</span>'
+            f'<code class="call">{escape(describe_event(ev))}</code>{found[1]}</li>\n'
         )
+        if len(parts) >= _CHUNK:
+            write("".join(parts))
+            parts.clear()
     if current is not None:
-        write("</ol></details>\n")
+        parts.append("</ol></details>\n")
+    write("".join(parts))
     write(f"<script>{JS}</script>\n</body>\n</html>\n")

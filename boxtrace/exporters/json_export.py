@@ -9,25 +9,21 @@ from __future__ import annotations
 
 import json
 from collections.abc import Iterable
-from typing import Any, TextIO
+from itertools import repeat
+from typing import TextIO
 
-from boxtrace.exporters.annotate import Classify, Explain, annotate, explanation_json
+from boxtrace.exporters.annotate import Annotator, Classify, Explain, explanation_json, json_text
 from boxtrace.lessons.model import Explanation
 from boxtrace.tracer.events import Event, TraceHeader
+from boxtrace.tracer.tracefile import TraceReader
 
 DESCRIPTION = "JSON document: header and events, each with its phase and explanation"
 
 FORMAT = "boxtrace-annotated"
 VERSION = "1.0"
 
-_encode = json.JSONEncoder(ensure_ascii=False, separators=(",", ":")).encode
-
-
-def _text(obj: dict[str, Any]) -> str:
-    # Undecodable bytes read from a tracee are surrogate escapes: write them as \udcXX, like trace files.
-    text = _encode(obj)
-    # Almost every line is ASCII; only others can hold surrogate escapes from undecodable tracee bytes.
-    return text if text.isascii() else text.encode("utf-8", "backslashreplace").decode("utf-8")
+# Events gathered before one write: a few large writes instead of one per event.
+_CHUNK = 32
 
 
 def export(
@@ -38,21 +34,33 @@ def export(
     classify: Classify | None = None,
 ) -> None:
     head = header.to_json()
-    out.write(f'{{"format":"{FORMAT}","version":"{VERSION}","header":{_text(head)},"events":[')
-    # Explanations repeat (the annotator hands out one object per distinct call): encode each once.
-    # Keyed by id, holding the object so that its id cannot be reused while the export runs.
-    cache: dict[int, tuple[Explanation, str]] = {}
+    out.write(f'{{"format":"{FORMAT}","version":"{VERSION}","header":{json_text(head)},"events":[')
+    annotator = Annotator(explain, classify)
+    phase_of, explain_of = annotator.phase, annotator.explain
+    # Read from a trace file, each event comes with its object's text: that is the event "as in the
+    # trace file", copied rather than encoded again (encoding is most of the cost of this export).
+    records = events.records() if isinstance(events, TraceReader) else zip(events, repeat(None))
+    # Explanations repeat (the annotator hands out one object per distinct explanation): encode each
+    # once, with the phase before it. Keyed by identity, holding the object so that its id cannot be
+    # reused while the export runs.
+    tails: dict[tuple[int, str], tuple[Explanation, str]] = {}
+    parts: list[str] = []
     sep = "\n"
-    for a in annotate(events, explain, classify):
-        ex = a.explanation
-        hit = cache.get(id(ex))
+    for event, source in records:
+        phase = phase_of(event)
+        ex = explain_of(event)
+        hit = tails.get((id(ex), phase))
         if hit is None:
-            hit = cache[id(ex)] = (ex, _text(explanation_json(ex)))
-        encoded = hit[1]
-        body = _text(a.event.to_json())
-        out.write(f'{sep}{body[:-1]},"phase":{_encode(a.phase)},"explanation":{encoded}}}')
+            tail = f',"phase":{json_text(phase)},"explanation":{json_text(explanation_json(ex))}}}'
+            hit = tails[(id(ex), phase)] = (ex, tail)
+        body = source if source is not None else json_text(event.to_json())
+        parts.append(f"{sep}{body[:-1]}{hit[1]}")
         sep = ",\n"
-    out.write("\n]}\n")
+        if len(parts) >= _CHUNK:
+            out.write("".join(parts))
+            parts.clear()
+    parts.append("\n]}\n")
+    out.write("".join(parts))
 
 
 def load(text: str) -> tuple[TraceHeader, list[Event]]:

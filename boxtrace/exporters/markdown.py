@@ -10,10 +10,17 @@ drops, a run of cgroup mkdirs) share one explanation, so the handout stays short
 from __future__ import annotations
 
 import shlex
-from collections.abc import Iterable
+from collections.abc import Callable, Iterable
 from typing import TextIO
 
-from boxtrace.exporters.annotate import Annotated, Classify, Explain, annotate, describe, process_label
+from boxtrace.exporters.annotate import (
+    Annotated,
+    Classify,
+    Explain,
+    annotate,
+    plain_describer,
+    process_label,
+)
 from boxtrace.lessons.model import Explanation
 from boxtrace.tracer.events import Event, TraceHeader
 
@@ -85,7 +92,13 @@ def _one_line(text: str) -> str:
     return " ".join(text.split())
 
 
-def _group_lines(group: list[Annotated]) -> list[str]:
+def _group_block(group: list[Annotated], describe_event: Callable[[Event], str]) -> str:
+    """The calls of one group as a code block: ``#seq`` and the call, under each process's label."""
+    if len(group) == 1:  # most groups: code_block of the two lines, without the lists
+        ev = group[0].event
+        body = f"{process_label(ev)}:\n  #{ev.seq} {describe_event(ev)}"
+        fence = "```" if "`" not in body else "`" * max(3, _longest_backtick_run(body) + 1)
+        return f"{fence}text\n{body}\n{fence}\n"
     lines = []
     last_pid: int | None = None
     for a in group:
@@ -93,27 +106,54 @@ def _group_lines(group: list[Annotated]) -> list[str]:
         if ev.pid != last_pid:
             lines.append(f"{process_label(ev)}:")
             last_pid = ev.pid
-        lines.append(f"  #{ev.seq} {describe(ev)}")
-    return lines
+        lines.append(f"  #{ev.seq} {describe_event(ev)}")
+    return code_block(lines)
 
 
-def _write_group(group: list[Annotated], out: TextIO, cache: dict[Explanation, str]) -> None:
-    ex = group[0].explanation
-    out.write(code_block(_group_lines(group)))
-    out.write("\n")
-    if len(group) == 1:
-        # Most groups are one event; the same explanation recurs across a trace: render it once.
-        text = cache.get(ex)
-        if text is None:
-            text = cache[ex] = "\n".join(_explanation_md(ex, {f.name: f.meaning for f in ex.flags}))
-        out.write(text)
-    else:
-        notes: dict[str, str] = {}
-        for a in group:
-            for f in a.explanation.flags:
-                notes.setdefault(f.name, f.meaning)
-        out.write("\n".join(_explanation_md(ex, notes)))
-    out.write("\n")
+class _Groups:
+    """Consecutive events whose explanations say the same form one group, explained once.
+
+    Explanations repeat (the annotator hands out one object per distinct explanation): each one's
+    grouping key and its rendering are worked out once, keyed by identity and holding the object so
+    that an id cannot be reused while the export runs (hashing a frozen Explanation walks all its
+    fields).
+    """
+
+    def __init__(self, describe_event: Callable[[Event], str]) -> None:
+        self._describe = describe_event
+        self._keys: dict[int, tuple[Explanation, tuple[str, ...]]] = {}
+        self._texts: dict[int, tuple[Explanation, str]] = {}
+
+    def same(self, ex: Explanation, other: Explanation) -> bool:
+        """Whether events explained by ``ex`` and ``other`` belong in one group."""
+        return ex is other or self._key(ex) == self._key(other)
+
+    def _key(self, ex: Explanation) -> tuple[str, ...]:
+        found = self._keys.get(id(ex))
+        if found is None:
+            found = self._keys[id(ex)] = (ex, (*_body_key(ex), ex.title.split("(")[0]))
+        return found[1]
+
+    def text(self, group: list[Annotated]) -> str:
+        ex = group[0].explanation
+        if len(group) == 1:
+            # Most groups are one event; the same explanation recurs across a trace: render it once.
+            found = self._texts.get(id(ex))
+            if found is None:
+                notes = {f.name: f.meaning for f in ex.flags}
+                found = self._texts[id(ex)] = (ex, "\n".join(_explanation_md(ex, notes)))
+            explanation = found[1]
+        else:
+            notes = {}
+            for a in group:
+                for f in a.explanation.flags:
+                    notes.setdefault(f.name, f.meaning)
+            explanation = "\n".join(_explanation_md(ex, notes))
+        return f"{_group_block(group, self._describe)}\n{explanation}\n"
+
+
+# Pieces of output gathered before one write: a few large writes instead of one per piece.
+_CHUNK = 64
 
 
 def export(
@@ -129,6 +169,7 @@ def export(
     for a in annotated:
         counts[a.phase] = counts.get(a.phase, 0) + 1
     numbers = {phase: i for i, phase in enumerate(counts, 1)}
+    headings = {phase: f"\n## {number}. {phase.capitalize()}\n\n" for phase, number in numbers.items()}
     command = shlex.join(header.command)
     out.write("# How this container was made, one system call at a time\n\n")
     out.write(f"Trace of {code_span(command)}\n\n")
@@ -147,24 +188,27 @@ def export(
         "\nEach chapter lists the calls as `boxtrace trace` printed them (`#seq` first), then what they do,"
         " why a container runtime makes them and what would go wrong without them.\n"
     )
+    groups = _Groups(plain_describer())
+    same, text = groups.same, groups.text
+    parts: list[str] = []
     # The trace's order is kept: a phase that recurs later (the set-up of a second container in one
     # trace) gets its heading again, with its number.
     current: str | None = None
     group: list[Annotated] = []
-    cache: dict[Explanation, str] = {}
     for a in annotated:
         if a.phase != current:
             if group:
-                _write_group(group, out, cache)
+                parts.append(text(group))
                 group = []
             current = a.phase
-            out.write(f"\n## {numbers[current]}. {current.capitalize()}\n\n")
-        if group and (
-            _body_key(group[0].explanation) != _body_key(a.explanation)
-            or group[0].explanation.title.split("(")[0] != a.explanation.title.split("(")[0]
-        ):
-            _write_group(group, out, cache)
+            parts.append(headings[current])
+        elif not same(group[0].explanation, a.explanation):
+            parts.append(text(group))
             group = []
+            if len(parts) >= _CHUNK:
+                out.write("".join(parts))
+                parts.clear()
         group.append(a)
     if group:
-        _write_group(group, out, cache)
+        parts.append(text(group))
+    out.write("".join(parts))

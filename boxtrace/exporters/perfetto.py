@@ -15,12 +15,12 @@ fetched). The trace's ``time`` is seconds since the trace started; ts is that in
 
 from __future__ import annotations
 
-import json
 import shlex
 from collections.abc import Iterable
+from json.encoder import encode_basestring as _string
 from typing import Any, TextIO
 
-from boxtrace.exporters.annotate import Classify, Explain, annotate, process_label
+from boxtrace.exporters.annotate import Classify, Explain, annotate, json_text, process_label
 from boxtrace.tracer.events import (
     Event,
     ExecEvent,
@@ -38,13 +38,8 @@ STORY_PID = 2**22 + 1
 # Spawn markers are drawn this long (µs) so the arrows have a slice to bind to at any zoom.
 MARK_US = 1.0
 
-_encode = json.JSONEncoder(ensure_ascii=False, separators=(",", ":")).encode
-
-
-def _text(obj: dict[str, Any]) -> str:
-    text = _encode(obj)
-    # Almost every line is ASCII; only others can hold surrogate escapes from undecodable tracee bytes.
-    return text if text.isascii() else text.encode("utf-8", "backslashreplace").decode("utf-8")
+# Trace events gathered before one write: a few large writes instead of one per event.
+_CHUNK = 128
 
 
 def _us(seconds: float) -> float:
@@ -64,16 +59,53 @@ def _syscall_args(ev: SyscallEvent, phase: str, title: str) -> dict[str, Any]:
     return args
 
 
+def _syscall_slice(ev: SyscallEvent, pid: int, tid: int, ts: float, dur: float, args: dict[str, Any]) -> str:
+    """The complete slice of one syscall as JSON text, as json_text would write the whole object.
+
+    The slice's own fields are formatted here and only ``args`` goes through the encoder: a third
+    less work on the export's commonest line. Anything unusual (a pid that is not an int, a time
+    that is not a finite float) takes the encoder for all of it.
+    """
+    name, cat = ev.name, ev.category_name
+    if (
+        name.__class__ is str
+        and cat.__class__ is str
+        and pid.__class__ is int
+        and tid.__class__ is int
+        and ts.__class__ is float
+        and dur.__class__ is float
+        and ts - ts == 0.0  # finite: json writes NaN and Infinity its own way
+        and dur - dur == 0.0
+    ):
+        text = (
+            f'{{"ph":"X","name":{_string(name)},"cat":{_string(cat)},"dur":{dur!r},'
+            f'"pid":{pid},"tid":{tid},"ts":{ts!r},"args":{json_text(args)}}}'
+        )
+        return text if text.isascii() else text.encode("utf-8", "backslashreplace").decode("utf-8")
+    slice_ = {"ph": "X", "name": name, "cat": cat, "dur": dur, "pid": pid, "tid": tid, "ts": ts, "args": args}
+    return json_text(slice_)
+
+
 class _Tracks:
     """Names of processes and threads as they become known (the last comm wins: exec renames)."""
 
     def __init__(self) -> None:
         self.process: dict[int, str] = {}
         self.thread: dict[tuple[int, int], str] = {}
+        # What each name was made from: names change rarely, events come by the 100,000.
+        self._process_from: dict[int, tuple[str, list[int] | None]] = {}
+        self._thread_from: dict[tuple[int, int], str] = {}
 
     def see(self, ev: Event) -> None:
-        self.process[ev.pid] = process_label(ev)
-        self.thread[(ev.pid, ev.tid)] = f"{ev.comm} [{ev.tid}]"
+        pid, comm = ev.pid, ev.comm
+        made_from = (comm, ev.nspid)
+        if self._process_from.get(pid) != made_from:
+            self._process_from[pid] = made_from
+            self.process[pid] = process_label(ev)
+        key = (pid, ev.tid)
+        if self._thread_from.get(key) != comm:
+            self._thread_from[key] = comm
+            self.thread[key] = f"{comm} [{ev.tid}]"
 
     def metadata(self) -> list[dict[str, Any]]:
         out: list[dict[str, Any]] = [
@@ -125,7 +157,7 @@ def export(
     runs: list[list[Any]] = []
     out.write('{"displayTimeUnit":"ms","otherData":')
     out.write(
-        _text(
+        json_text(
             {
                 "format": "boxtrace",
                 "command": shlex.join(header.command),
@@ -136,82 +168,94 @@ def export(
         )
     )
     out.write(',"traceEvents":[\n')
-    write = out.write
-    first = True
+    # Encoded trace events, joined by ",\n" and written a chunk at a time.
+    parts: list[str] = []
+    sep = ""
 
     def emit(obj: dict[str, Any]) -> None:
-        nonlocal first
-        write(_text(obj) if first else ",\n" + _text(obj))
-        first = False
+        nonlocal sep
+        parts.append(json_text(obj))
+        if len(parts) >= _CHUNK:
+            out.write(sep + ",\n".join(parts))
+            parts.clear()
+            sep = ",\n"
 
+    see = tracks.see
+    append = parts.append
+    run: list[Any] = [None, 0.0, 0.0]  # the current phase run (runs[-1]), once there is one
+    # The loop runs for every event: syscalls, nearly all of them, take the shortest way through.
     for a in annotate(events, explain, classify):
         ev = a.event
-        tracks.see(ev)
-        ts = _us(ev.time)
-        end = ts
-        base = {"pid": ev.pid, "tid": ev.tid, "ts": ts}
-        if ev.tid in pending_children:
-            fid = pending_children.pop(ev.tid)[0]
+        phase = a.phase
+        see(ev)
+        ts = round(ev.time * 1e6, 3)  # _us, inline
+        pid, tid = ev.pid, ev.tid
+        if tid in pending_children:
+            fid = pending_children.pop(tid)[0]
+            base = {"pid": pid, "tid": tid, "ts": ts}
             emit({"ph": "X", "name": "start", "cat": "process", "dur": MARK_US, **base})
             emit({"ph": "f", "bp": "e", "name": "spawn", "cat": "spawn", "id": fid, **base})
         if isinstance(ev, SyscallEvent):
-            dur = _us(ev.duration) if ev.duration is not None else 0.0
+            duration = ev.duration
+            dur = round(duration * 1e6, 3) if duration is not None else 0.0
             end = ts + dur
-            emit(
-                {
-                    "ph": "X",
-                    "name": ev.name,
-                    "cat": ev.category_name,
-                    "dur": dur,
-                    **base,
-                    "args": _syscall_args(ev, a.phase, a.explanation.title),
-                }
-            )
-        elif isinstance(ev, SpawnEvent):
-            flow_id += 1
-            what = "thread" if ev.thread else "process"
-            emit(
-                {
-                    "ph": "X",
-                    "name": ev.how,
-                    "cat": "process",
-                    "dur": MARK_US,
-                    **base,
-                    "args": {"child": ev.child, "flags": "|".join(ev.flags), "new": what, "seq": ev.seq},
-                }
-            )
-            emit({"ph": "s", "name": "spawn", "cat": "spawn", "id": flow_id, **base})
-            pending_children[ev.child] = (flow_id, ev.pid if ev.thread else ev.child, ts)
-        elif isinstance(ev, ExecEvent):
-            emit(
-                {
-                    "ph": "i",
-                    "s": "p",
-                    "name": f"exec {ev.path}",
-                    "cat": "exec",
-                    **base,
-                    "args": {"argv": ev.argv, "seq": ev.seq},
-                }
-            )
-        elif isinstance(ev, ExitEvent):
-            how = f"killed by {ev.signal}" if ev.signal else f"exited with {ev.status}"
-            emit({"ph": "i", "s": "t", "name": how, "cat": "process", **base, "args": {"seq": ev.seq}})
-        elif isinstance(ev, OutputEvent):
-            emit(
-                {
-                    "ph": "i",
-                    "s": "t",
-                    "name": ev.stream,
-                    "cat": "output",
-                    **base,
-                    "args": {"text": ev.text, "seq": ev.seq},
-                }
-            )
-        if runs and runs[-1][0] == a.phase:
-            runs[-1][1] = min(runs[-1][1], ts)
-            runs[-1][2] = max(runs[-1][2], end)
+            append(_syscall_slice(ev, pid, tid, ts, dur, _syscall_args(ev, phase, a.explanation.title)))
+            if len(parts) >= _CHUNK:
+                out.write(sep + ",\n".join(parts))
+                parts.clear()
+                sep = ",\n"
         else:
-            runs.append([a.phase, ts, end])
+            end = ts
+            base = {"pid": pid, "tid": tid, "ts": ts}
+            if isinstance(ev, SpawnEvent):
+                flow_id += 1
+                what = "thread" if ev.thread else "process"
+                emit(
+                    {
+                        "ph": "X",
+                        "name": ev.how,
+                        "cat": "process",
+                        "dur": MARK_US,
+                        **base,
+                        "args": {"child": ev.child, "flags": "|".join(ev.flags), "new": what, "seq": ev.seq},
+                    }
+                )
+                emit({"ph": "s", "name": "spawn", "cat": "spawn", "id": flow_id, **base})
+                pending_children[ev.child] = (flow_id, ev.pid if ev.thread else ev.child, ts)
+            elif isinstance(ev, ExecEvent):
+                emit(
+                    {
+                        "ph": "i",
+                        "s": "p",
+                        "name": f"exec {ev.path}",
+                        "cat": "exec",
+                        **base,
+                        "args": {"argv": ev.argv, "seq": ev.seq},
+                    }
+                )
+            elif isinstance(ev, ExitEvent):
+                how = f"killed by {ev.signal}" if ev.signal else f"exited with {ev.status}"
+                emit({"ph": "i", "s": "t", "name": how, "cat": "process", **base, "args": {"seq": ev.seq}})
+            elif isinstance(ev, OutputEvent):
+                emit(
+                    {
+                        "ph": "i",
+                        "s": "t",
+                        "name": ev.stream,
+                        "cat": "output",
+                        **base,
+                        "args": {"text": ev.text, "seq": ev.seq},
+                    }
+                )
+        # min/max written out: equal results, fewer calls
+        if run[0] == phase:
+            if ts < run[1]:
+                run[1] = ts
+            if end > run[2]:
+                run[2] = end
+        else:
+            run = [phase, ts, end]
+            runs.append(run)
     # A child that made no traced call after its spawn (or whose first call completed first) still gets
     # its arrow, landing where it was born.
     for child, (fid, pid, ts) in pending_children.items():
@@ -254,4 +298,6 @@ def export(
         )
     for meta in tracks.metadata():
         emit(meta)
-    write("\n]}\n")
+    if parts:
+        out.write(sep + ",\n".join(parts))
+    out.write("\n]}\n")
