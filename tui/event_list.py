@@ -3,7 +3,8 @@
 Like toolong's log view: ``render_line(y)`` turns the row at ``scroll_y + y`` into a Strip, and an
 LRU cache keeps the Strips of recently shown rows, so scrolling through 100,000 events costs the
 same as scrolling through 100. A DataTable would build every row up front (seconds for 100k).
-The widget owns no state about the trace: it reads the model's rows and the app's cursor.
+The widget owns no state about the trace: it reads the model's rows and the app's cursor, and an
+event itself only to render a row that is not cached.
 """
 
 from __future__ import annotations
@@ -22,7 +23,6 @@ from textual.scroll_view import ScrollView
 from textual.strip import Strip
 
 from boxtrace.lessons.model import PHASES
-from boxtrace.tracer.events import SyscallEvent
 from boxtrace.tui.render import styled_line
 from boxtrace.tui.timeline import TraceModel, heading_phase
 
@@ -130,14 +130,13 @@ class EventList(ScrollView, can_focus=True):
         if row < 0:
             key: tuple[object, ...] = ("h", row, width)
         else:
-            event = self.model.events[row]
+            # From the model's arrays, not the event: a replayed file's events are parsed only on a miss.
             key = (
                 row,
-                event.seq,
+                self.model.stamps[row],
                 row == self.cursor,
                 row == self.held,
                 self.future_from >= 0 and row >= self.future_from,
-                event.finished if isinstance(event, SyscallEvent) else True,
             )
         strip = self._cache.get(key)
         if strip is None:
@@ -165,7 +164,7 @@ class EventList(ScrollView, can_focus=True):
             mark = "⏸ "
         elif row == self.cursor:
             mark = "▶ "
-        elif (names or cats) and TraceModel.matches_breakpoint(event, names, cats):
+        elif (names or cats) and self.model.matches_at(row, names, cats):
             mark = "● "
         line = Text(mark, style="bold yellow", no_wrap=True, end="")
         line.append_text(text)
