@@ -29,7 +29,7 @@ from textual.binding import Binding, BindingType
 from textual.containers import Horizontal, Vertical, VerticalScroll
 from textual.message import Message as TMessage
 from textual.timer import Timer
-from textual.widgets import Footer, Header, Static
+from textual.widgets import Header, Static
 
 from boxtrace.lessons.model import Explanation
 from boxtrace.tracer.events import Event, OutputEvent, SyscallEvent, TraceHeader
@@ -47,6 +47,7 @@ from boxtrace.tracer.messages import (
 )
 from boxtrace.tui import panes
 from boxtrace.tui.event_list import EventList
+from boxtrace.tui.footer import TraceFooter
 from boxtrace.tui.loader import FileChunk, ReplayDigester
 from boxtrace.tui.mountinfo import read_mountinfo
 from boxtrace.tui.options import TuiOptions
@@ -227,7 +228,7 @@ class BoxtraceApp(App[int]):
                     with Horizontal(id="state"):
                         yield Static(id="mounts", classes="pane")
                         yield Static(id="cgroups", classes="pane")
-        yield Footer()
+        yield TraceFooter()
 
     def on_mount(self) -> None:
         if self.options.present:
@@ -425,9 +426,8 @@ class BoxtraceApp(App[int]):
             self.call_after_refresh(self._mark_first_paint)
 
     def _refresh_bindings_if_changed(self) -> None:
-        """Tell the footer about bindings only when one turned on, off or grey. Each refresh makes
-        textual's Footer recompose its keys (tens of ms), and every FooterKey it ever made stays
-        referenced by the Footer's data binding (textual 8.2: ~250 KB per key press, for good)."""
+        """Tell the footer about bindings only when one turned on, off or grey: each refresh makes
+        textual's Footer recompose its keys, tens of ms (and, without TraceFooter, ~250 KB for good)."""
         state = tuple(self.check_action(action, ()) for action in BINDING_ACTIONS)
         if state != self._bindings_state:
             self._bindings_state = state

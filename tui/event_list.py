@@ -27,6 +27,8 @@ from boxtrace.tui.render import styled_line
 from boxtrace.tui.timeline import TraceModel, heading_phase
 
 LINE_WIDTH = 400  # virtual width: lines are cut here, the explanation pane shows everything
+# Rendered rows kept: ten screens. Each Strip carries its own caches (~8 objects the cyclic GC walks).
+STRIP_CACHE = 500
 
 
 class EventList(ScrollView, can_focus=True):
@@ -63,7 +65,7 @@ class EventList(ScrollView, can_focus=True):
         self.future_from = -1  # replay: events at or after this index have not "happened" yet
         self.search = ""
         self.breakpoints: tuple[frozenset[str], frozenset[str]] = (frozenset(), frozenset())
-        self._cache: LRUCache[tuple[object, ...], Strip] = LRUCache(maxsize=2000)
+        self._cache: LRUCache[tuple[object, ...], Strip] = LRUCache(maxsize=STRIP_CACHE)
         # The app's handler, called synchronously so a key's move is in the very next paint.
         self.on_select: Callable[[int, bool], None] | None = None
         self._version = -1

@@ -18,7 +18,7 @@ from boxtrace.tracer.events import Event, OutputEvent
 from boxtrace.tracer.trace_index import TraceIndex
 from boxtrace.tracer.tracefile import TraceFormatError
 
-CACHE_SIZE = 2048  # more than a checkpoint interval, so stepping back refolds from cached events
+CACHE_SIZE = 1024  # more than a checkpoint interval, so stepping back refolds from cached events
 
 
 class FileEvents(Sequence[Event]):
