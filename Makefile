@@ -3,7 +3,7 @@
 
 VENV        := .venv
 PY          := $(VENV)/bin/python
-APT_PACKAGES := busybox-static runc crun strace tmux hyperfine iproute2 util-linux
+APT_PACKAGES := busybox-static runc crun strace tmux hyperfine iproute2 util-linux docker-registry skopeo openssl podman docker.io
 TYPECHECK_TREE := build/typecheck
 
 .PHONY: demo test setup apt venv lint typecheck pytest bench clean

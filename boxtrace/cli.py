@@ -19,6 +19,11 @@ from boxtrace.usage import UsageError, build_parser, fail_usage
 
 def main(argv: Sequence[str] | None = None) -> int:
     args_list = list(sys.argv[1:] if argv is None else argv)
+    if args_list[:1] == ["runtime"]:
+        # Handed over whole: argparse would take the runtime's own options (--root...) as ours.
+        from boxtrace.commands.runtime import run
+
+        return run(args_list[1:])
     parser = build_parser(
         "boxtrace",
         description=(

@@ -85,9 +85,8 @@ class PlainPrinter:
             elif kind is Ended:
                 assert isinstance(msg, Ended)
                 r = msg.result
-                how = f"killed by {r.signal}" if r.signal else f"exit status {r.exit_status}"
                 self._flush(lines)
-                self._note(f"done: {how}, {r.events} events, {r.stops} stops")
+                self._note(f"done: {r.outcome()}, {r.events} events, {r.stops} stops")
         self._flush(lines)
 
     def _flush(self, lines: list[str]) -> None:

@@ -53,9 +53,10 @@ def trace_tui(
     present: bool = False,
     pace: float = 3.0,
     title: str | None = None,
+    attach_pid: int | None = None,
 ) -> int:
     """Trace with the Textual TUI on this terminal (imported only here: it costs ~170 ms)."""
-    from boxtrace.tracer.session import CommandNotFound, TraceConfig
+    from boxtrace.tracer.session import AttachError, CommandNotFound, TraceConfig
     from boxtrace.tui.launch import load_keymap, run_live
     from boxtrace.tui.options import TuiOptions
 
@@ -70,12 +71,17 @@ def trace_tui(
         export_formats=formats,
         exporter=exporter,  # type: ignore[arg-type]
     )
-    config = TraceConfig(command=command, all_syscalls=all_syscalls, output=output, grace=grace)
+    config = TraceConfig(
+        command=command, all_syscalls=all_syscalls, output=output, grace=grace, attach_pid=attach_pid
+    )
     try:
         outcome = run_live(config, options)
     except CommandNotFound as exc:
         print(f"{prog}: {exc}", file=sys.stderr)
         return 127
+    except AttachError as exc:
+        print(f"{prog}: {exc}", file=sys.stderr)
+        return 1
     if outcome.error:
         print(f"{prog}: {outcome.error}", file=sys.stderr)
         return 1 if outcome.result is not None else outcome.exit_code
@@ -83,19 +89,30 @@ def trace_tui(
 
 
 def trace_plain(
-    command: list[str], prog: str, *, all_syscalls: bool, output: str | None, grace: float
+    command: list[str],
+    prog: str,
+    *,
+    all_syscalls: bool,
+    output: str | None,
+    grace: float,
+    attach_pid: int | None = None,
 ) -> int:
     from boxtrace.console import PlainPrinter
-    from boxtrace.tracer.session import CommandNotFound, TraceConfig, TraceSession
+    from boxtrace.tracer.session import AttachError, CommandNotFound, TraceConfig, TraceSession
 
-    config = TraceConfig(command=command, all_syscalls=all_syscalls, output=output, grace=grace)
+    config = TraceConfig(
+        command=command, all_syscalls=all_syscalls, output=output, grace=grace, attach_pid=attach_pid
+    )
     try:
         session = TraceSession(config, PlainPrinter())
-    except CommandNotFound as exc:
+    except (CommandNotFound, AttachError) as exc:
         print(f"{prog}: {exc}", file=sys.stderr)
-        return 127
+        return 127 if isinstance(exc, CommandNotFound) else 1
     try:
         result = session.run()
+    except AttachError as exc:
+        print(f"{prog}: {exc}", file=sys.stderr)
+        return 1
     except OSError as exc:
         print(f"{prog}: cannot start {command[0]}: {exc}", file=sys.stderr)
         return 126

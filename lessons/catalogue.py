@@ -300,7 +300,10 @@ def _parsed_files(paths: list[str], cache_dir: str) -> dict[str, dict[str, Any]]
         _CACHE_VERSION,
         *([p, st.st_size, st.st_mtime_ns] for p, st in zip(paths, stats, strict=True)),
     ]
-    cache_file = os.path.join(cache_dir, "catalogue-parsed.json")
+    # One cache file per catalogue directory: two installs (a venv and a checkout, two versions)
+    # sharing one file would overwrite each other's cache at every start.
+    where = os.path.dirname(paths[0]) if paths else ""
+    cache_file = os.path.join(cache_dir, f"catalogue-parsed{where.replace(os.sep, '_')}.json")
     try:
         with open(cache_file, encoding="utf-8") as handle:
             cached = json.load(handle)

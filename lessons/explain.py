@@ -36,8 +36,8 @@ __all__ = ["explain", "explain_names", "summary"]
 # Calls that are only interesting for what they touch: the syscall entry alone ("write writes
 # bytes") explains nothing specific, the cgroup file, id map or device does.
 FILE_CALLS: frozenset[str] = frozenset(
-    {"openat", "open", "creat", "mkdir", "mkdirat", "rmdir", "unlinkat", "mknod", "mknodat", "symlink"}
-    | {"symlinkat", "write"}
+    {"openat", "openat2", "open", "creat", "mkdir", "mkdirat", "rmdir", "unlinkat", "mknod", "mknodat"}
+    | {"symlink", "symlinkat", "write", "writev", "pwrite64", "pwritev", "pwritev2"}
 )
 
 # Arguments whose text is one enumerated value (the prctl option, fsconfig's cmd...).

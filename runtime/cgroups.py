@@ -15,6 +15,9 @@ from boxtrace.runtime.records import field, record
 from boxtrace.runtime.spec import DeviceRule, Resources
 
 CGROUP_ROOT = "/sys/fs/cgroup"
+# v1 hierarchies an OCI container always gets, besides memory and pids: `pause` needs the freezer,
+# `update` the cpu controller.
+OCI_V1_CONTROLLERS: tuple[str, ...] = ("cpu", "freezer")
 CFS_PERIOD_US = 100_000
 # Device nodes the runtime creates; allowed after a "deny all" device rule (runc's AllowedDevices).
 DEFAULT_ALLOWED_DEVICES: tuple[str, ...] = (
@@ -49,8 +52,7 @@ class Cgroup:
 
     def join(self, pid: int) -> None:
         """Move pid into the cgroup (every v1 hierarchy) before it execs the container process."""
-        for path in self.dirs:
-            _write(os.path.join(path, "cgroup.procs"), str(pid))
+        join_cgroup_dirs(self.dirs, pid)
 
     def oom_kills(self) -> int:
         """How many processes the kernel's OOM killer ended in this cgroup."""
@@ -73,6 +75,12 @@ class Cgroup:
         self.dirs.clear()
 
 
+def join_cgroup_dirs(dirs: list[str], pid: int) -> None:
+    """Write pid to cgroup.procs of each directory: the process and its later children are in."""
+    for path in dirs:
+        _write(os.path.join(path, "cgroup.procs"), str(pid))
+
+
 def remove_cgroup_dir(path: str, timeout: float = 2.0) -> None:
     deadline = time.monotonic() + timeout
     while True:
@@ -88,16 +96,22 @@ def remove_cgroup_dir(path: str, timeout: float = 2.0) -> None:
 
 
 def create_cgroup(
-    name: str, resources: Resources, root: str = CGROUP_ROOT, version: str | None = None
+    name: str,
+    resources: Resources,
+    root: str = CGROUP_ROOT,
+    version: str | None = None,
+    extra_v1: tuple[str, ...] = (),
 ) -> Cgroup:
-    """Create the cgroup directories and write the limits. Raises PermissionError when not allowed."""
+    """Create the cgroup directories and write the limits. Raises PermissionError when not allowed.
+
+    ``extra_v1``: v1 hierarchies to join even without a limit in them (the freezer for `pause`)."""
     version = version or detect_cgroup_version(root)
     cgroup = Cgroup(version=version, name=name)
     try:
         if version == "v2":
             _create_v2(cgroup, resources, root)
         else:
-            _create_v1(cgroup, resources, root)
+            _create_v1(cgroup, resources, root, extra_v1)
     except BaseException:
         cgroup.remove()
         raise
@@ -107,14 +121,14 @@ def create_cgroup(
 # --- v1 -------------------------------------------------------------------------------------------
 
 
-def _v1_limits(resources: Resources) -> dict[str, list[tuple[str, str]]]:
+def _v1_limits(resources: Resources, extra: tuple[str, ...] = ()) -> dict[str, list[tuple[str, str]]]:
     """controller -> [(file, value)] in the order they must be written.
 
     memory and pids always get a cgroup (their counters show what the container uses, and the OOM
     kill count needs memory); cpu and devices only when limited: on v1 every hierarchy joined
     costs the kernel an RCU grace period (a few ms) in the write to cgroup.procs.
     """
-    limits: dict[str, list[tuple[str, str]]] = {"memory": [], "pids": []}
+    limits: dict[str, list[tuple[str, str]]] = {"memory": [], "pids": [], **{c: [] for c in extra}}
     if resources.memory_limit is not None:
         limits["memory"].append(("memory.limit_in_bytes", str(resources.memory_limit)))
         # With swap accounting on, the same value for memory+swap means "no swap" (Docker's default).
@@ -142,15 +156,15 @@ def _v1_device_rules(rules: list[DeviceRule]) -> list[tuple[str, str]]:
     return out
 
 
-def _create_v1(cgroup: Cgroup, resources: Resources, root: str) -> None:
-    for controller, writes in _v1_limits(resources).items():
+def _create_v1(cgroup: Cgroup, resources: Resources, root: str, extra: tuple[str, ...] = ()) -> None:
+    for controller, writes in _v1_limits(resources, extra).items():
         hierarchy = os.path.join(root, controller)
         if not os.path.isdir(hierarchy):
             if writes:
                 cgroup.skipped.append(f"{controller} limits: no {controller} hierarchy at {hierarchy}")
             continue
-        path = os.path.join(hierarchy, cgroup.name)
-        os.mkdir(path)
+        path = os.path.join(hierarchy, cgroup.name.lstrip("/"))
+        _make_cgroup_dir(path)
         cgroup.dirs.append(path)
         _write_limits(path, writes)
 
@@ -186,19 +200,34 @@ def _create_v2(cgroup: Cgroup, resources: Resources, root: str) -> None:
     except OSError:
         available = set()
     enable = sorted(wanted & available)
-    if enable:
-        # A v2 controller is usable in a child only once the parent lists it in subtree_control.
-        _write(os.path.join(root, "cgroup.subtree_control"), " ".join(f"+{c}" for c in enable))
+    # A v2 controller is usable in a child only once the parent lists it in subtree_control, and
+    # that holds at every level of a nested cgroupsPath such as /libpod_parent/libpod-ID.
+    parent = root
+    for part in [*[p for p in cgroup.name.split("/") if p][:-1], ""]:
+        if enable:
+            _write(os.path.join(parent, "cgroup.subtree_control"), " ".join(f"+{c}" for c in enable))
+        if part:
+            parent = os.path.join(parent, part)
+            os.makedirs(parent, exist_ok=True)
     for filename, _ in writes:
         controller = filename.split(".", 1)[0]
         if controller not in available:
             cgroup.skipped.append(f"{filename.rstrip('?')}: the {controller} controller is not available")
-    path = os.path.join(root, cgroup.name)
-    os.mkdir(path)
+    path = os.path.join(root, cgroup.name.lstrip("/"))
+    _make_cgroup_dir(path)
     cgroup.dirs.append(path)
     _write_limits(path, [(f, v) for f, v in writes if f.split(".", 1)[0] in available])
     if resources.devices:
         cgroup.skipped.append("linux.resources.devices: device rules need an eBPF program on cgroup v2")
+
+
+def _make_cgroup_dir(path: str) -> None:
+    """mkdir the cgroup; its parents too when the spec's cgroupsPath nests it (they are left in
+    place on removal, as runc leaves /docker or /libpod_parent)."""
+    parent = os.path.dirname(path)
+    if not os.path.isdir(parent):
+        os.makedirs(parent, exist_ok=True)
+    os.mkdir(path)
 
 
 def _write_limits(path: str, writes: list[tuple[str, str]]) -> None:

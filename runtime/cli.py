@@ -1,44 +1,537 @@
 """`boxtrace-runtime`: the built-in runtime on its own, without the tracer (what `boxtrace run`
-starts under ptrace). Imports stdlib only, so that it starts as fast as possible."""
+starts under ptrace), and an OCI runtime with runc's command line for podman and Docker.
+
+    boxtrace-runtime [--root DIR] [--log FILE] [--log-format text|json] COMMAND ...
+
+Imports stdlib only, so that it starts as fast as possible; each command imports what it uses.
+"""
 
 from __future__ import annotations
 
+import argparse
+import json
+import os
 import sys
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 
-from boxtrace.runtime.errors import RuntimeUsageError
+from boxtrace.runtime.errors import ContainerError, RuntimeUsageError
+from boxtrace.runtime.oci_log import LOG_FORMATS, RuntimeLog
 from boxtrace.runtime.options import add_run_arguments, options_from_args
-from boxtrace.runtime.usage import UsageError, build_parser, fail_usage
+from boxtrace.runtime.usage import OneLineParser, UsageError, build_parser, fail_usage
+
+PROG = "boxtrace-runtime"
 
 
 def split_command(argv: list[str]) -> tuple[list[str], list[str]]:
-    """Options before the first "--", the container's command after it."""
+    """Options before the first "--", the container's command (or ps's options) after it."""
     if "--" in argv:
         at = argv.index("--")
         return argv[:at], argv[at + 1 :]
     return argv, []
 
 
+# --- the parser ---------------------------------------------------------------------------------------
+
+
+def _add_id(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument("id", metavar="CONTAINER_ID", help="the container's id")
+
+
+def _add_create_arguments(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument(
+        "--bundle", "-b", metavar="DIR", help="the bundle: a directory with config.json (default: here)"
+    )
+    parser.add_argument("--pid-file", metavar="FILE", help="write the container's first pid to FILE")
+    parser.add_argument(
+        "--console-socket",
+        metavar="SOCKET",
+        help="unix socket that receives the pty master (process.terminal: true), as runc sends it",
+    )
+    parser.add_argument(
+        "--no-pivot", action="store_true", help="move the rootfs over / and chroot instead of pivot_root"
+    )
+    parser.add_argument("--no-new-keyring", action="store_true", help="keep the caller's session keyring")
+    parser.add_argument(
+        "--preserve-fds", metavar="N", type=int, default=0, help="pass N more fds (3, 4, ...) to the process"
+    )
+
+
+def _add_exec_arguments(parser: argparse.ArgumentParser) -> None:
+    """runc exec's flags (runc-exec(8)); --process replaces the command and the process flags."""
+    for flags, kwargs in (
+        (("--process", "-p"), {"metavar": "FILE", "help": "the process as OCI JSON (podman, containerd)"}),
+        (("--tty", "-t"), {"action": "store_true", "help": "allocate a pseudo-terminal"}),
+        (("--console-socket",), {"metavar": "SOCKET", "help": "with --detach --tty: gets the pty master"}),
+        (("--pid-file",), {"metavar": "FILE", "help": "write the new process's pid to FILE"}),
+        (("--detach", "-d"), {"action": "store_true", "help": "do not wait for the process"}),
+        (("--cwd",), {"metavar": "DIR", "help": "working directory in the container"}),
+        (
+            ("--env", "-e"),
+            {"metavar": "NAME=VALUE", "action": "append", "default": [], "help": "add a variable"},
+        ),
+        (("--user", "-u"), {"metavar": "UID[:GID]", "help": "run as this user (numbers)"}),
+        (
+            ("--additional-gids", "-g"),
+            {"metavar": "GID", "type": int, "action": "append", "default": [], "help": "add a group"},
+        ),
+        (("--cap", "-c"), {"metavar": "CAP", "action": "append", "default": [], "help": "add a capability"}),
+        (("--no-new-privs",), {"action": "store_true", "help": "set no_new_privs for the process"}),
+        (
+            ("--preserve-fds",),
+            {"metavar": "N", "type": int, "default": 0, "help": "pass N more fds (3, ...)"},
+        ),
+        (("--ignore-paused",), {"action": "store_true", "help": "exec even into a paused container"}),
+    ):
+        parser.add_argument(*flags, **kwargs)
+    _add_id(parser)
+    parser.add_argument(
+        "exec_command", nargs=argparse.REMAINDER, metavar="COMMAND", help="the command and its arguments"
+    )
+
+
+def _add_update_arguments(parser: argparse.ArgumentParser) -> None:
+    """runc update's flags for the limits boxtrace writes (see runtime/oci_update.py)."""
+    parser.add_argument(
+        "--resources",
+        "-r",
+        metavar="FILE",
+        help="OCI linux.resources JSON ('-': stdin, as containerd passes it); other flags are then ignored",
+    )
+    for flag, what in (
+        ("--memory", "memory limit: bytes or 64m, 1g; -1 for none"),
+        ("--memory-swap", "memory plus swap limit; -1 for unlimited swap"),
+        ("--cpu-share", "CPU shares (relative weight)"),
+        ("--cpu-quota", "CFS quota in microseconds per period; -1 for none"),
+        ("--cpu-period", "CFS period in microseconds"),
+        ("--pids-limit", "maximum number of processes; -1 for none"),
+    ):
+        parser.add_argument(flag, metavar="VALUE", help=what)
+    _add_id(parser)
+
+
+def build_cli() -> OneLineParser:
+    parser = build_parser(
+        PROG,
+        description=(
+            "boxtrace's built-in container runtime, untraced; with runc's commands it is an OCI "
+            "runtime for podman (--runtime) and Docker (--add-runtime)."
+        ),
+        epilog=(
+            "Commands create, start, state, kill, delete, exec, pause, resume, update work like "
+            "runc's; see docs/runtime.md."
+        ),
+    )
+    parser.add_argument("--version", "-v", action="store_true", help="print the version and exit")
+    parser.add_argument(
+        "--root", metavar="DIR", help="where container state is kept (default /run/boxtrace-runtime)"
+    )
+    parser.add_argument("--log", metavar="FILE", help="write warnings and errors to FILE (default stderr)")
+    parser.add_argument("--log-format", choices=LOG_FORMATS, default="text", help="text or json (runc's)")
+    parser.add_argument("--debug", action="store_true", help="log what each command does")
+    parser.add_argument(
+        "--record",
+        action="store_true",
+        help="record this command with boxtrace's tracer into the trace spool (as BOXTRACE_RECORD=1)",
+    )
+    parser.add_argument(
+        "--systemd-cgroup",
+        action="store_true",
+        help="accepted for runc compatibility: cgroupsPath 'slice:prefix:name' is written with cgroupfs",
+    )
+    parser.add_argument(
+        "--rootless",
+        dest="global_rootless",
+        choices=("auto", "true", "false"),
+        default="auto",
+        help="rootless mode (runc's flag)",
+    )
+    sub = parser.add_subparsers(dest="command", metavar="COMMAND")
+
+    run_parser = sub.add_parser(
+        "run",
+        help="run a container and wait for it (runc form: run -b BUNDLE ID)",
+        description=(
+            "Run a container in one process. Two forms: 'run [options] [IMAGE] [-- CMD]' (as "
+            "'boxtrace run --no-trace'), or runc's 'run --bundle DIR [--detach] ID', which keeps "
+            "its state under --root so that state, kill and delete see it."
+        ),
+    )
+    add_run_arguments(run_parser)
+    runc_form = run_parser.add_argument_group("runc form (with --bundle)")
+    for flag, kwargs in (
+        (("--bundle", "-b"), {"metavar": "DIR", "help": "run this bundle; IMAGE is then the container id"}),
+        (("--pid-file",), {"metavar": "FILE", "help": "write the container's first pid to FILE"}),
+        (("--detach", "-d"), {"action": "store_true", "help": "create and start, do not wait"}),
+        (("--console-socket",), {"metavar": "SOCKET", "help": "see create"}),
+        (("--no-pivot",), {"action": "store_true", "help": "see create"}),
+        (("--no-new-keyring",), {"action": "store_true", "help": "see create"}),
+        (("--preserve-fds",), {"metavar": "N", "type": int, "default": 0, "help": "see create"}),
+    ):
+        runc_form.add_argument(*flag, **kwargs)
+
+    create = sub.add_parser("create", help="create a container; its process waits for start")
+    _add_create_arguments(create)
+    _add_id(create)
+    _add_id(sub.add_parser("start", help="let a created container's process run"))
+    _add_id(sub.add_parser("state", help="print a container's state as JSON"))
+    kill = sub.add_parser("kill", help="send a signal to a container's process (default SIGTERM)")
+    kill.add_argument("--all", "-a", action="store_true", help="signal every process in its cgroup")
+    _add_id(kill)
+    kill.add_argument("signal", nargs="?", default="SIGTERM", metavar="SIGNAL", help="9, KILL or SIGKILL")
+    delete = sub.add_parser("delete", help="remove a container (killing it first with --force)")
+    delete.add_argument("--force", "-f", action="store_true", help="kill a running container first")
+    _add_id(delete)
+    ps = sub.add_parser("ps", help="list a container's processes (ps options after --)")
+    ps.add_argument("--format", "-f", choices=("table", "json"), default="table")
+    _add_id(ps)
+    sub.add_parser("list", help="list the containers under --root")
+    _add_exec_arguments(sub.add_parser("exec", help="run one more process in a running container"))
+    _add_id(sub.add_parser("pause", help="freeze every process of a container"))
+    _add_id(sub.add_parser("resume", help="thaw a paused container"))
+    _add_update_arguments(sub.add_parser("update", help="change a container's memory, CPU and pids limits"))
+    spec = sub.add_parser("spec", help="write a config.json like runc spec")
+    spec.add_argument("--bundle", "-b", metavar="DIR", default=".", help="where to write it (default: here)")
+    spec.add_argument("--rootless", action="store_true", help="a spec for running without root")
+    sub.add_parser("features", help="print what this runtime supports, as JSON (runc features)")
+    return parser
+
+
+# --- commands -----------------------------------------------------------------------------------------
+
+
+def _root(args: argparse.Namespace) -> str:
+    from boxtrace.runtime.state import oci_state_root
+
+    return args.root or oci_state_root()
+
+
+def _rootless(args: argparse.Namespace) -> bool | None:
+    return {"auto": None, "true": True, "false": False}[args.global_rootless]
+
+
+def _no_command_after_dashes(args: argparse.Namespace, after: list[str]) -> None:
+    if after:
+        raise UsageError(f"{args.command} takes nothing after '--' (see '{PROG} {args.command} --help')")
+
+
+def cmd_create(args: argparse.Namespace, after: list[str], log: RuntimeLog) -> int:
+    from boxtrace.runtime import oci
+
+    _no_command_after_dashes(args, after)
+    container = oci.build_container(
+        _root(args),
+        args.id,
+        args.bundle,
+        pid_file=args.pid_file,
+        console_socket=args.console_socket,
+        no_pivot=args.no_pivot,
+        no_new_keyring=args.no_new_keyring,
+        preserve_fds=args.preserve_fds,
+        rootless=_rootless(args),
+        warn=log.warning,
+    )
+    oci.create(container)
+    log.debug(f"create {args.id}: pid {container.pid} waits on exec.fifo")
+    return 0
+
+
+def cmd_start(args: argparse.Namespace, after: list[str], log: RuntimeLog) -> int:
+    from boxtrace.runtime import oci
+
+    _no_command_after_dashes(args, after)
+    oci.start(_root(args), args.id, log.warning)
+    log.debug(f"start {args.id}")
+    return 0
+
+
+def cmd_state(args: argparse.Namespace, after: list[str], log: RuntimeLog) -> int:
+    from boxtrace.runtime import oci
+
+    _no_command_after_dashes(args, after)
+    print(json.dumps(oci.state(_root(args), args.id), indent=2))
+    return 0
+
+
+def cmd_kill(args: argparse.Namespace, after: list[str], log: RuntimeLog) -> int:
+    from boxtrace.runtime import oci
+
+    _no_command_after_dashes(args, after)
+    oci.kill(_root(args), args.id, oci.parse_signal(args.signal), all_processes=args.all)
+    return 0
+
+
+def cmd_delete(args: argparse.Namespace, after: list[str], log: RuntimeLog) -> int:
+    from boxtrace.runtime import oci
+
+    _no_command_after_dashes(args, after)
+    oci.delete(_root(args), args.id, force=args.force, warn=log.warning)
+    return 0
+
+
+def cmd_ps(args: argparse.Namespace, after: list[str], log: RuntimeLog) -> int:
+    from boxtrace.runtime import oci
+
+    _, facts = oci.load_state(_root(args), args.id)
+    pids = oci.container_pids(facts)
+    if args.format == "json":
+        print(json.dumps(pids))
+        return 0
+    import subprocess
+
+    result = subprocess.run(["ps", *(after or ["-ef"])], capture_output=True, text=True, check=False)
+    if result.returncode != 0:
+        raise ContainerError(f"ps {' '.join(after or ['-ef'])}: {result.stderr.strip()}", 1)
+    lines = result.stdout.splitlines()
+    header = lines[0].split() if lines else []
+    if "PID" not in header:
+        raise ContainerError("ps printed no PID column: give ps options that include it", 1)
+    column = header.index("PID")
+    print(lines[0])
+    for line in lines[1:]:
+        fields = line.split()
+        if len(fields) > column and fields[column].isdigit() and int(fields[column]) in pids:
+            print(line)
+    return 0
+
+
+def cmd_list(args: argparse.Namespace, after: list[str], log: RuntimeLog) -> int:
+    from boxtrace.runtime import oci
+
+    _no_command_after_dashes(args, after)
+    rows = [("ID", "PID", "STATUS", "BUNDLE", "CREATED")]
+    for entry in oci.list_containers(_root(args)):
+        rows.append((entry["id"], str(entry["pid"]), entry["status"], entry["bundle"], entry["created"]))
+    widths = [max(len(row[i]) for row in rows) for i in range(len(rows[0]))]
+    for row in rows:
+        print("   ".join(value.ljust(width) for value, width in zip(row, widths, strict=True)).rstrip())
+    return 0
+
+
+def cmd_exec(args: argparse.Namespace, after: list[str], log: RuntimeLog) -> int:
+    """runc's exit codes: the process's status, or 255 when exec itself failed."""
+    from boxtrace.runtime import oci_exec
+
+    # Everything after the container id is the command, a "--" in it included (main split it off).
+    given = args.exec_command
+    command = [*given, "--", *after] if given and after else [*given, *after]
+    if args.process and command:
+        raise UsageError(f"exec takes a command or --process, not both (see '{PROG} exec --help')", PROG)
+    if not args.process and not command:
+        raise UsageError(
+            f"exec needs a command after the container id, or --process FILE ({PROG} exec ID sh)", PROG
+        )
+    opts = oci_exec.ExecOptions(
+        command=command,
+        process_file=args.process,
+        tty=args.tty,
+        console_socket=args.console_socket,
+        pid_file=args.pid_file,
+        detach=args.detach,
+        cwd=args.cwd,
+        env=args.env,
+        user=args.user,
+        additional_gids=args.additional_gids,
+        caps=args.cap,
+        no_new_privs=args.no_new_privs,
+        preserve_fds=args.preserve_fds,
+        ignore_paused=args.ignore_paused,
+    )
+    try:
+        container = oci_exec.build_exec_container(_root(args), args.id, opts, log.warning)
+        return oci_exec.exec_in_container(container, args.detach)
+    except (ContainerError, RuntimeUsageError, OSError) as exc:
+        log.error(f"exec failed: {exc}")
+        return oci_exec.EXEC_FAILED_EXIT
+
+
+def cmd_pause(args: argparse.Namespace, after: list[str], log: RuntimeLog) -> int:
+    from boxtrace.runtime import oci
+
+    _no_command_after_dashes(args, after)
+    oci.pause(_root(args), args.id)
+    return 0
+
+
+def cmd_resume(args: argparse.Namespace, after: list[str], log: RuntimeLog) -> int:
+    from boxtrace.runtime import oci
+
+    _no_command_after_dashes(args, after)
+    oci.resume(_root(args), args.id)
+    return 0
+
+
+def cmd_update(args: argparse.Namespace, after: list[str], log: RuntimeLog) -> int:
+    from boxtrace.runtime import oci_update
+
+    _no_command_after_dashes(args, after)
+    if args.resources is not None:
+        changes = oci_update.changes_from_json(oci_update.read_resources(args.resources))
+    else:
+        changes = oci_update.changes_from_flags(
+            memory=args.memory,
+            memory_swap=args.memory_swap,
+            cpu_shares=args.cpu_share,
+            cpu_quota=args.cpu_quota,
+            cpu_period=args.cpu_period,
+            pids_limit=args.pids_limit,
+        )
+    oci_update.update(_root(args), args.id, changes, log.warning)
+    return 0
+
+
+def cmd_spec(args: argparse.Namespace, after: list[str], log: RuntimeLog) -> int:
+    from boxtrace.runtime.spec_template import write_spec
+
+    _no_command_after_dashes(args, after)
+    write_spec(args.bundle, args.rootless)
+    return 0
+
+
+def cmd_features(args: argparse.Namespace, after: list[str], log: RuntimeLog) -> int:
+    from boxtrace.runtime.features import features
+
+    _no_command_after_dashes(args, after)
+    print(json.dumps(features(), indent=4))
+    return 0
+
+
+def cmd_run(args: argparse.Namespace, after: list[str], log: RuntimeLog) -> int:
+    if args.bundle is None:
+        for flag in ("pid_file", "console_socket"):
+            if getattr(args, flag) is not None:
+                raise UsageError(f"--{flag.replace('_', '-')} needs the runc form: run --bundle DIR ID", PROG)
+        opts = options_from_args(args, after)
+        from boxtrace.runtime.launch import run_with_options
+
+        return run_with_options(opts)
+    return _run_runc_form(args, after, log)
+
+
+def _run_runc_form(args: argparse.Namespace, after: list[str], log: RuntimeLog) -> int:
+    from boxtrace.runtime import container as container_steps
+    from boxtrace.runtime import oci
+
+    if args.image is None:
+        raise UsageError(f"run --bundle needs a container id: {PROG} run --bundle DIR ID", PROG)
+    _no_command_after_dashes(args, after)
+    root = _root(args)
+    container = oci.build_container(
+        root,
+        args.image,
+        args.bundle,
+        pid_file=args.pid_file,
+        console_socket=args.console_socket,
+        no_pivot=args.no_pivot,
+        no_new_keyring=args.no_new_keyring,
+        preserve_fds=args.preserve_fds,
+        rootless=_rootless(args),
+        warn=log.warning,
+    )
+    if args.detach:
+        oci.create(container)
+        oci.start(root, container.id, log.warning)
+        return 0
+    try:
+        return container_steps.run(container)
+    except ContainerError as exc:
+        log.error(str(exc))
+        return exc.exit_code
+    except KeyboardInterrupt:
+        log.error("interrupted; the container was removed")
+        return 130
+
+
+COMMANDS: dict[str, Callable[[argparse.Namespace, list[str], RuntimeLog], int]] = {
+    "create": cmd_create,
+    "start": cmd_start,
+    "state": cmd_state,
+    "kill": cmd_kill,
+    "delete": cmd_delete,
+    "ps": cmd_ps,
+    "list": cmd_list,
+    "spec": cmd_spec,
+    "features": cmd_features,
+    "run": cmd_run,
+    "exec": cmd_exec,
+    "pause": cmd_pause,
+    "resume": cmd_resume,
+    "update": cmd_update,
+}
+
+
+def _log_from_argv(argv: list[str]) -> RuntimeLog:
+    """--log and --log-format read before parsing: a usage error is logged too (podman reads it)."""
+    path, log_format = None, "text"
+    for i, arg in enumerate(argv):
+        value = argv[i + 1] if i + 1 < len(argv) else None
+        if arg.startswith("--log="):
+            path = arg.split("=", 1)[1]
+        elif arg == "--log":
+            path = value
+        elif arg.startswith("--log-format="):
+            log_format = arg.split("=", 1)[1]
+        elif arg == "--log-format" and value in LOG_FORMATS:
+            log_format = value
+    return RuntimeLog(path, log_format if log_format in LOG_FORMATS else "text")
+
+
+def print_version() -> None:
+    import platform
+
+    from boxtrace.runtime.spec_template import OCI_VERSION
+
+    try:
+        from importlib.metadata import version
+
+        ours = version("boxtrace")
+    except Exception:  # not installed as a distribution (a source tree on sys.path)
+        ours = "unknown"
+    print(f"{PROG} version {ours}\nspec: {OCI_VERSION}\npython: {platform.python_version()}")
+
+
 def main(argv: Sequence[str] | None = None) -> int:
     args_list = list(sys.argv[1:] if argv is None else argv)
-    parser = build_parser("boxtrace-runtime", description="boxtrace's built-in container runtime, untraced.")
-    sub = parser.add_subparsers(dest="command", metavar="COMMAND")
-    run_parser = sub.add_parser("run", help="run a container and wait for it")
-    add_run_arguments(run_parser)
-    own, command = split_command(args_list)
-    try:
-        args = parser.parse_args(own)
-        if args.command is None:
-            parser.print_help()
-            return 2
-        opts = options_from_args(args, command)
-    except UsageError as exc:
-        return fail_usage(exc.prog, str(exc))
-    except RuntimeUsageError as exc:
-        return fail_usage("boxtrace-runtime run", str(exc))
-    from boxtrace.runtime.launch import run_with_options
+    from boxtrace.runtime import record
 
-    return run_with_options(opts)
+    if record.wants_recording(args_list, dict(os.environ) if argv is None else {}):
+        if argv is not None:  # called as a function (`boxtrace runtime`): there is no command to re-run
+            return fail_usage(PROG, "--record works only with the boxtrace-runtime command")
+        try:
+            record.exec_recorded(args_list)
+        except (RuntimeError, OSError) as exc:
+            return fail_usage(PROG, f"--record: {exc}")
+    own, after = split_command(args_list)
+    try:
+        args = build_cli().parse_args(own)
+    except UsageError as exc:
+        _log_from_argv(own).error(str(exc), to_stderr=False)
+        return fail_usage(exc.prog, str(exc))
+    log = RuntimeLog(args.log, args.log_format, args.debug)
+    if args.version:
+        print_version()
+        return 0
+    if args.command is None:
+        build_cli().print_help()
+        return 2
+    try:
+        return COMMANDS[args.command](args, after, log)
+    except UsageError as exc:
+        log.error(str(exc))
+        return 2
+    except RuntimeUsageError as exc:
+        if args.command == "run" and args.bundle is None:
+            return fail_usage(f"{PROG} run", str(exc))
+        log.error(str(exc))  # a bad bundle or a duplicate id: runc exits 1 for these
+        return 1
+    except ContainerError as exc:
+        log.error(str(exc))
+        return 1
+    except KeyboardInterrupt:
+        log.error("interrupted")
+        return 130
+    except OSError as exc:
+        log.error(str(exc))
+        return 1
 
 
 if __name__ == "__main__":

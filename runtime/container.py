@@ -2,8 +2,16 @@
 
 The parent (this process) prepares the rootfs and the cgroup, clones the container's first process
 into new namespaces, writes its id maps and puts it into the cgroup. The child finishes the job from
-inside: mounts, pivot_root, hostname, limits and privileges, then execve. The parent waits,
-forwards signals, returns the container's exit status and removes everything it created.
+inside: mounts, pivot_root, hostname, limits and privileges, then execve.
+
+Two ways to drive the same steps:
+
+* ``run`` (``boxtrace run``, ``boxtrace-runtime run``): the parent waits, forwards signals, returns
+  the container's exit status and removes everything it created.
+* ``create`` (``boxtrace-runtime create``, what podman and Docker call): the child stops just before
+  execve, blocked opening ``exec.fifo`` in the state directory; the parent returns and its process
+  exits. ``start`` (runtime/oci.py) reads the fifo to let the child exec; ``delete`` removes what
+  ``create`` made.
 """
 
 from __future__ import annotations
@@ -21,12 +29,21 @@ from boxtrace.runtime import cgroups, mounts, security, syscalls
 from boxtrace.runtime.constants import NAMESPACE_FLAGS, PR_SET_PDEATHSIG, SIGCHLD
 from boxtrace.runtime.errors import ContainerError, RuntimeUsageError
 from boxtrace.runtime.records import field, record
-from boxtrace.runtime.spec import IdMapping, Namespace, Spec, namespace_flags
-from boxtrace.runtime.state import StateDir, create_state_dir, remove_state_dir
+from boxtrace.runtime.spec import Hook, IdMapping, Namespace, Spec, namespace_flags
+from boxtrace.runtime.state import (
+    EXEC_FIFO,
+    StateDir,
+    create_state_dir,
+    process_start_time,
+    remove_state_dir,
+)
 
 TYPE_CHECKING = False
 if TYPE_CHECKING:
-    from collections.abc import Iterator
+    from collections.abc import Callable, Iterator
+    from typing import NoReturn
+
+    Warn = Callable[[str], None]  # where a warning goes
 
 # How long a container has to stop after a forwarded SIGINT/SIGTERM before it is killed. A pid-1
 # process ignores signals it has no handler for, so without this Ctrl-C could never end it.
@@ -52,6 +69,29 @@ class Container:
     cgroup_version: str = "v1"
     pid: int = 0
     notes: list[str] = field(default_factory=list)
+    warn: Warn = field(default_factory=lambda: print_warning)
+    # The OCI runtime CLI (runtime/oci.py). state_root: --root, where state.json is kept for
+    # `state`/`kill`/`delete` (None: boxtrace run's own /run/boxtrace, swept when stale).
+    state_root: str | None = None
+    bundle: str | None = None
+    exec_fifo: bool = False  # create: the child waits on exec.fifo until `start`
+    no_pivot: bool = False
+    new_keyring: bool = False
+    preserve_fds: int = 0
+    console_socket: str | None = None
+    pid_file: str | None = None
+    # Pipes and fds between clone and execve: each side holds its own ends.
+    release_fd: int = -1  # parent -> child: "go on" (after the id maps, after the hooks)
+    report_fd: int = -1  # child -> parent: JSON lines (a failure, "run the hooks", "ready")
+    fifo_fd: int = -1  # O_PATH fd of exec.fifo, inherited by the child
+    console_fd: int = -1  # the connected --console-socket, inherited by the child
+    command_path: str = ""
+    # exec (runtime/oci_exec.py): the container's first process, whose namespaces, root and
+    # cgroups a new process joins, and the fd of its root directory, opened before any setns.
+    init_pid: int = 0
+    init_pid_start: int | None = None
+    root_fd: int = -1
+    namespace_fds: dict[str, int] = field(default_factory=dict)
 
     @property
     def rootfs(self) -> str:
@@ -69,25 +109,61 @@ def run(container: Container) -> int:
     """
     with _SignalForwarder() as forwarder:
         try:
-            validate_spec(container)
-            prepare_rootfs(container)
-            create_cgroup_and_set_limits(container)
-            for note in container.spec.warnings + container.notes:
-                warn(note)
-            container.notes.clear()
-            release, errors = clone_into_namespaces(container)
-            forwarder.target = container.pid
-            write_id_maps(container)
-            join_cgroup(container)
-            os.write(release, b"1")
-            os.close(release)
-            wait_for_exec(container, errors)
+            reports = set_up(container, forwarder)
+            wait_for_exec(container, reports)
             status = wait_for_container(container, forwarder)
             report_oom(container, status)
             return status
         finally:
             forwarder.ignore()
+            _close(container, "release_fd")
             remove_container(container)
+
+
+def create(container: Container) -> None:
+    """Set the container up and leave its first process blocked on exec.fifo (runc's create).
+
+    Returns once the child is waiting; the caller's process then exits and the child is
+    reparented (to the subreaper podman's conmon or containerd's shim set up, or to init). A
+    signal or a failed step before that removes everything made so far.
+    """
+    container.exec_fifo = True
+    with _SignalForwarder() as forwarder:
+        try:
+            reports = set_up(container, forwarder)
+            wait_for_init_ready(container, reports)
+        except BaseException:
+            forwarder.ignore()
+            remove_container(container)
+            raise
+        finally:
+            _close(container, "release_fd")
+            _close(container, "fifo_fd")
+            _close(container, "console_fd")
+
+
+def set_up(container: Container, forwarder: _SignalForwarder) -> int:
+    """The parent's steps up to releasing the child, shared by run and create.
+
+    Returns the parent's end of the report pipe.
+    """
+    validate_spec(container)
+    prepare_rootfs(container)
+    write_state(container)
+    create_exec_fifo(container)
+    create_cgroup_and_set_limits(container)
+    for note in container.spec.warnings + container.notes:
+        container.warn(note)
+    container.notes.clear()
+    connect_console_socket(container)
+    reports = clone_into_namespaces(container)
+    if not container.exec_fifo:
+        forwarder.target = container.pid  # create never forwards: a signal aborts it
+    write_id_maps(container)
+    join_cgroup(container)
+    write_pid_file(container)
+    os.write(container.release_fd, b"1")
+    return reports
 
 
 # --- parent steps ---------------------------------------------------------------------------------
@@ -110,13 +186,35 @@ def validate_spec(container: Container) -> None:
         spec.gid_mappings = [IdMapping(0, os.getgid(), 1)]
     if container.rootless and spec.process.user.uid != 0:
         raise RuntimeUsageError("rootless: only uid 0 exists in the container's user namespace; drop --user")
+    _check_terminal(container)
+
+
+def _check_terminal(container: Container) -> None:
+    """runc's rules: a terminal needs somewhere to send it, and a console socket needs a terminal."""
+    terminal = container.spec.process.terminal
+    if container.console_socket is not None and not terminal:
+        raise RuntimeUsageError(
+            "--console-socket given but process.terminal is false in config.json: drop one of them"
+        )
+    if terminal and container.console_socket is None:
+        if container.exec_fifo:
+            raise RuntimeUsageError(
+                "process.terminal is true in config.json: give --console-socket (a unix socket that "
+                "receives the terminal), or set process.terminal to false"
+            )
+        container.notes.append(
+            "process.terminal is not supported by run: the container uses this process's stdin/stdout"
+        )
 
 
 def prepare_rootfs(container: Container) -> None:
     """The container's state directory; with an image, an overlay's empty upper and work dirs."""
     with _signals_deferred():
         container.state = create_state_dir(
-            container.id, container.rootless, overlay=container.lower is not None
+            container.id,
+            container.rootless,
+            overlay=container.lower is not None,
+            root=container.state_root,
         )
     if container.copy_layers:
         from boxtrace.runtime.images.flatten import flatten_layer_dirs  # parent only, before the clone
@@ -127,6 +225,43 @@ def prepare_rootfs(container: Container) -> None:
     cwd = mounts.resolve_in_root(lower or container.spec.root_path, container.spec.process.cwd)
     if container.lower is None and not os.path.isdir(cwd):
         os.makedirs(cwd, exist_ok=True)
+
+
+def write_state(container: Container) -> None:
+    """What `state`, `kill` and `delete` need later, as runc keeps it in its state.json (OCI only)."""
+    if container.state_root is None or container.state is None:
+        return
+    spec = container.spec
+    container.state.record(
+        id=container.id,
+        oci_version=spec.oci_version,
+        bundle=container.bundle or "",
+        rootfs=container.rootfs,
+        created=_rfc3339_now(),
+        owner="",
+        annotations=spec.annotations,
+        new_pid_namespace=any(ns.type == "pid" and ns.path is None for ns in spec.namespaces),
+        hooks={point: [_hook_json(hook) for hook in hooks] for point, hooks in spec.hooks.items()},
+        # What `exec` needs to put a new process beside the first one.
+        namespaces=[ns.type for ns in spec.namespaces],
+        rootless=container.rootless,
+        new_keyring=container.new_keyring,
+    )
+
+
+def create_exec_fifo(container: Container) -> None:
+    """mkfifo exec.fifo (create only) and hold an O_PATH fd to it: after pivot_root the child can no
+    longer see the state directory, but it can still open the fifo through /proc/self/fd."""
+    if not container.exec_fifo:
+        return
+    assert container.state is not None
+    path = os.path.join(container.state.path, EXEC_FIFO)
+    old_umask = os.umask(0)
+    try:
+        os.mkfifo(path, 0o622)  # runc's mode: the container's user may be anyone
+    finally:
+        os.umask(old_umask)
+    container.fifo_fd = os.open(path, os.O_PATH | os.O_CLOEXEC)
 
 
 def create_cgroup_and_set_limits(container: Container) -> None:
@@ -141,9 +276,14 @@ def create_cgroup_and_set_limits(container: Container) -> None:
         )
         if value is not None
     ]
+    name = cgroup_name(container.spec.cgroups_path, container.id)
+    # An OCI container may later be paused (freezer) or get a CPU limit (update): on cgroup v1 it
+    # needs those hierarchies from the start, as runc joins every one. `run` skips them: each v1
+    # hierarchy joined costs the start a few ms.
+    extra = cgroups.OCI_V1_CONTROLLERS if container.state_root is not None else ()
     try:
         with _signals_deferred():
-            container.cgroup = cgroups.create_cgroup(f"boxtrace-{container.id}", resources)
+            container.cgroup = cgroups.create_cgroup(name, resources, extra_v1=extra)
     except PermissionError:
         if asked:
             container.notes.append(
@@ -155,12 +295,34 @@ def create_cgroup_and_set_limits(container: Container) -> None:
     container.notes.extend(f"limit skipped: {why}" for why in container.cgroup.skipped)
 
 
-def clone_into_namespaces(container: Container) -> tuple[int, int]:
-    """clone(2) with the CLONE_NEW* flags; the child runs ``init_container``.
+def cgroup_name(cgroups_path: str | None, container_id: str) -> str:
+    """The spec's linux.cgroupsPath, or boxtrace-ID. The systemd form "slice:prefix:name" (podman
+    and Docker with the systemd cgroup manager) becomes the path systemd would give the scope;
+    boxtrace writes it with cgroupfs, it does not ask systemd."""
+    if not cgroups_path:
+        return f"boxtrace-{container_id}"
+    parts = cgroups_path.split(":")
+    if len(parts) == 3 and not cgroups_path.startswith("/"):
+        slice_name, prefix, name = parts
+        return f"{slice_name or 'system.slice'}/{prefix}-{name}.scope"
+    return cgroups_path
+
+
+def connect_console_socket(container: Container) -> None:
+    """Connect to --console-socket now: once in its mount namespace the child cannot reach it."""
+    if container.console_socket is None:
+        return
+    from boxtrace.runtime import console  # only with a terminal; the child must not import
+
+    container.console_fd = console.connect(container.console_socket)
+
+
+def clone_into_namespaces(container: Container) -> int:
+    """clone(2) with the CLONE_NEW* flags; the child runs ``_child_main``.
 
     The cgroup namespace is not created here: the child unshares it after the parent moved it into
     its cgroup, so that the container sees that cgroup as its root (runc does the same).
-    Returns the parent's ends of the release pipe and the error pipe.
+    Keeps the parent's end of the release pipe; returns its end of the report pipe.
     """
     spec = container.spec
     to_child_r, to_child_w = os.pipe2(os.O_CLOEXEC)
@@ -176,13 +338,19 @@ def clone_into_namespaces(container: Container) -> tuple[int, int]:
     if pid == 0:
         os.close(to_child_w)
         os.close(from_child_r)
-        _child_main(container, to_child_r, from_child_w)
+        container.release_fd, container.report_fd = to_child_r, from_child_w
+        _child_main(container)
     os.close(to_child_r)
     os.close(from_child_w)
     container.pid = pid
+    container.release_fd = to_child_w
     assert container.state is not None
-    container.state.record(pid=pid)
-    return to_child_w, from_child_r
+    if container.state_root is not None:
+        # The start time tells this process from a later one that got the same pid.
+        container.state.record(pid=pid, pid_start=process_start_time(pid))
+    else:
+        container.state.record(pid=pid)
+    return from_child_r
 
 
 def write_id_maps(container: Container) -> None:
@@ -203,17 +371,74 @@ def join_cgroup(container: Container) -> None:
         container.cgroup.join(container.pid)
 
 
-def wait_for_exec(container: Container, errors: int) -> None:
-    """The error pipe closes on a successful execve (O_CLOEXEC) or carries the child's failure."""
-    chunks = []
-    while chunk := os.read(errors, 65536):
-        chunks.append(chunk)
-    os.close(errors)
-    if chunks:
-        report = json.loads(b"".join(chunks))
-        os.waitpid(container.pid, 0)
-        container.pid = 0
-        raise ContainerError(report["message"], report["exit_code"])
+def write_pid_file(container: Container) -> None:
+    """--pid-file: the pid, no newline, written aside and renamed (a reader never sees half of it)."""
+    if container.pid_file is None:
+        return
+    directory, name = os.path.split(container.pid_file)
+    temporary = os.path.join(directory, f".{name}")
+    with open(temporary, "w") as handle:
+        handle.write(str(container.pid))
+    os.replace(temporary, container.pid_file)
+
+
+def wait_for_exec(container: Container, reports: int) -> None:
+    """The report pipe closes on a successful execve (O_CLOEXEC) or carries the child's failure."""
+    _follow_child(container, reports, until_ready=False)
+
+
+def wait_for_init_ready(container: Container, reports: int) -> None:
+    """create: the child says "ready" just before it blocks on exec.fifo."""
+    _follow_child(container, reports, until_ready=True)
+
+
+def _follow_child(container: Container, reports: int, until_ready: bool) -> None:
+    """Read the child's reports, one JSON object a line: run the hooks it asks for, raise its failure."""
+    pending = b""
+    try:
+        while chunk := os.read(reports, 65536):
+            pending += chunk
+            while b"\n" in pending:
+                line, pending = pending.split(b"\n", 1)
+                report = json.loads(line)
+                if "hooks" in report:
+                    run_hooks(container, ("prestart", "createRuntime"))
+                    os.write(container.release_fd, b"1")
+                elif "ready" in report:
+                    return
+                else:
+                    _reap_failed_child(container)
+                    raise ContainerError(report["message"], report["exit_code"])
+    finally:
+        os.close(reports)
+    if until_ready:
+        _reap_failed_child(container)
+        raise ContainerError("the container's first process died before it was ready")
+
+
+def _reap_failed_child(container: Container) -> None:
+    os.waitpid(container.pid, 0)
+    container.pid = 0
+
+
+def run_hooks(container: Container, points: tuple[str, ...]) -> None:
+    """prestart and createRuntime hooks, on the host, once the namespaces and mounts exist and
+    before pivot_root; each gets the container's state on stdin (runtime-spec config.md)."""
+    state = {
+        "ociVersion": container.spec.oci_version,
+        "id": container.id,
+        "status": "creating",
+        "pid": container.pid,
+        "bundle": container.bundle or "",
+        "annotations": container.spec.annotations,
+    }
+    for point in points:
+        for hook in container.spec.hooks.get(point, []):
+            from boxtrace.runtime.hooks import run_hook  # only when a spec has hooks
+
+            failure = run_hook(_hook_json(hook), state)
+            if failure:
+                raise ContainerError(f"{point} hook {hook.path} failed: {failure}", 1)
 
 
 def wait_for_container(container: Container, forwarder: _SignalForwarder) -> int:
@@ -226,7 +451,7 @@ def wait_for_container(container: Container, forwarder: _SignalForwarder) -> int
                 break
             forwarder.drain()
             if forwarder.expired():
-                warn(f"the container did not stop after {forwarder.signal_name}; killing it")
+                container.warn(f"the container did not stop after {forwarder.signal_name}; killing it")
                 os.kill(container.pid, signal.SIGKILL)
                 forwarder.clear_deadline()
         _, status = os.waitpid(container.pid, 0)
@@ -242,11 +467,14 @@ def report_oom(container: Container, status: int) -> None:
     if container.cgroup is not None and status == 128 + signal.SIGKILL and container.cgroup.oom_kills():
         limit = container.spec.resources.memory_limit
         detail = f" (memory limit {limit // (1024 * 1024)} MiB)" if limit else ""
-        warn(f"the kernel's OOM killer ended a process in the container{detail}")
+        container.warn(f"the kernel's OOM killer ended a process in the container{detail}")
 
 
 def remove_container(container: Container) -> None:
-    """Kill what is left and remove the cgroup and the state directory (upper layer unless --keep)."""
+    """Kill what is left and remove the cgroup and the state directory (upper layer unless --keep).
+
+    run calls it when the container ended; create when a step failed; after a successful create,
+    `boxtrace-runtime delete` does the same work (runtime/oci.py)."""
     if container.pid:
         try:
             os.kill(container.pid, signal.SIGKILL)
@@ -258,43 +486,66 @@ def remove_container(container: Container) -> None:
         try:
             container.cgroup.remove()
         except OSError as exc:
-            warn(f"could not remove cgroup {container.cgroup.name}: {exc}")
+            container.warn(f"could not remove cgroup {container.cgroup.name}: {exc}")
+    if container.pid_file is not None and container.exec_fifo:
+        with contextlib.suppress(OSError):
+            os.unlink(container.pid_file)  # a failed create leaves no pid file behind
     if container.state is not None:
         if container.keep and container.lower is not None:
-            warn(f"kept the container's writable layer: {container.state.upper}")
+            container.warn(f"kept the container's writable layer: {container.state.upper}")
         elif container.keep and container.copy_layers:
-            warn(f"kept the container's copied rootfs: {container.spec.root_path}")
+            container.warn(f"kept the container's copied rootfs: {container.spec.root_path}")
         remove_state_dir(container.state, keep_upper=container.keep)
 
 
 # --- the child: from clone to execve ------------------------------------------------------------------
 
 
-def _child_main(container: Container, release: int, errors: int) -> None:
+def _child_main(container: Container) -> None:
     """Runs in the cloned child; never returns (execs or exits).
 
     Nothing here may import a module: once the child is root of a new user namespace it may no
     longer be allowed to read the interpreter's library files.
     """
-    step = "wait for the parent"
-    try:
+
+    def wait_for_the_parent(container: Container) -> None:
         syscalls.prctl(PR_SET_PDEATHSIG, signal.SIGKILL)
+        if os.read(container.release_fd, 1) != b"1":
+            os._exit(125)  # the parent went away before releasing us
+
+    run_child_steps(container, (wait_for_the_parent, *INIT_STEPS))
+
+
+def run_child_steps(container: Container, steps: tuple[Callable[[Container], None], ...]) -> NoReturn:
+    """Run ``steps`` in a child process that never returns: the last step execs, or the child
+    exits, 0 when every step returned. A failure goes to the parent on the report pipe as
+    {"message", "exit_code"}; the child exits without cleaning up (the parent does that).
+
+    The signals Python ignores (SIGPIPE, SIGXFSZ) or handles are reset first: an ignored signal
+    stays ignored across execve, and the container's command must get the default behaviour."""
+    step = "start"
+    try:
         for sig in (*_SignalForwarder.SIGNALS, signal.SIGPIPE, signal.SIGXFSZ):
             signal.signal(sig, signal.SIG_DFL)
-        if os.read(release, 1) != b"1":
-            os._exit(125)  # the parent went away before releasing us
-        os.close(release)
-        for step_function in INIT_STEPS:
+        for step_function in steps:
             step = step_function.__name__.replace("_", " ")
             step_function(container)
-        raise AssertionError("exec_process returned")
+        os._exit(0)
     except BaseException as exc:  # report every failure to the parent, then exit without cleanup
         exit_code = exc.exit_code if isinstance(exc, ContainerError) else 125
         message = str(exc) if isinstance(exc, ContainerError) else f"{step}: {_describe(exc)}"
         try:
-            os.write(errors, json.dumps({"message": message, "exit_code": exit_code}).encode())
+            if container.report_fd >= 0:
+                report(container, {"message": message, "exit_code": exit_code})
+            else:  # after create returned nobody reads the pipe; stderr is the container's
+                os.write(2, f"boxtrace-runtime: error: {message}\n".encode())
         finally:
             os._exit(exit_code)
+
+
+def report(container: Container, message: dict[str, object]) -> None:
+    """One JSON line on the report pipe, from a child to the runtime."""
+    os.write(container.report_fd, json.dumps(message).encode() + b"\n")
 
 
 def _describe(exc: BaseException) -> str:
@@ -319,6 +570,13 @@ def become_root_in_user_namespace(container: Container) -> None:
     if any(ns.type == "user" for ns in container.spec.namespaces):
         os.setresgid(0, 0, 0)
         os.setresuid(0, 0, 0)
+
+
+def join_session_keyring(container: Container) -> None:
+    """A fresh session keyring named _ses.ID, so the container cannot read the host's keys
+    (runc does this unless --no-new-keyring). Kernels without keyrings are skipped, as in runc."""
+    if container.new_keyring:
+        syscalls.join_session_keyring(f"_ses.{container.id}")
 
 
 def enter_cgroup_namespace(container: Container) -> None:
@@ -358,6 +616,24 @@ def create_devices(container: Container) -> None:
         mounts.create_devices(container.rootfs, container.spec.has_namespace("user"))
 
 
+def write_sysctls(container: Container) -> None:
+    """linux.sysctl: write each under the container's /proc/sys before it is made read-only. The
+    namespaced ones (net.*, kernel.hostname, ...) apply to the namespaces this process is in."""
+    for key, value in container.spec.sysctl.items():
+        relative = key.replace(".", "/") if "/" not in key else key
+        path = mounts.resolve_in_root(container.rootfs, f"/proc/sys/{relative}")
+        try:
+            fd = os.open(path, os.O_WRONLY | os.O_CLOEXEC)
+        except OSError as exc:
+            raise ContainerError(f"sysctl {key}: {exc.strerror} ({path})") from None
+        try:
+            os.write(fd, value.encode())
+        except OSError as exc:
+            raise ContainerError(f"sysctl {key}={value}: {exc.strerror}") from None
+        finally:
+            os.close(fd)
+
+
 def mask_and_readonly_paths(container: Container) -> None:
     mounts.mask_paths(container.rootfs, container.spec.masked_paths)
     mounts.make_paths_readonly(container.rootfs, container.spec.readonly_paths)
@@ -367,10 +643,34 @@ def create_working_directory(container: Container) -> None:
     os.makedirs(mounts.resolve_in_root(container.rootfs, container.spec.process.cwd), exist_ok=True)
 
 
+def run_prestart_hooks(container: Container) -> None:
+    """Ask the parent to run the prestart and createRuntime hooks, and wait until it has."""
+    if any(container.spec.hooks.get(point) for point in ("prestart", "createRuntime")):
+        report(container, {"hooks": "prestart"})
+        if os.read(container.release_fd, 1) != b"1":
+            os._exit(125)
+
+
 def pivot_root(container: Container) -> None:
-    mounts.pivot_to_rootfs(container.rootfs)
+    """pivot_root into the rootfs, or with --no-pivot move it over / and chroot (for a rootfs on
+    ramfs, where pivot_root fails)."""
+    if container.no_pivot:
+        mounts.move_to_rootfs(container.rootfs)
+    else:
+        mounts.pivot_to_rootfs(container.rootfs)
     if container.spec.root_readonly:
         mounts.remount_root_readonly()
+
+
+def set_up_console(container: Container) -> None:
+    """process.terminal: a pty from the container's devpts; the master goes to --console-socket
+    (SCM_RIGHTS, as runc sends it to podman's conmon), the slave becomes stdin/stdout/stderr."""
+    if container.console_fd >= 0:
+        from boxtrace.runtime import console  # imported by the parent already
+
+        console.send_pty_master(container.console_fd)
+        os.close(container.console_fd)
+        container.console_fd = -1
 
 
 def set_hostname(container: Container) -> None:
@@ -397,24 +697,67 @@ def set_user(container: Container) -> None:
 
 def set_capabilities(container: Container) -> None:
     for note in security.set_capabilities(container.spec.process.capabilities):
-        warn(note)
+        container.warn(note)
 
 
-def exec_process(container: Container) -> None:
-    """execve(2) the container's command, found through the container's PATH as a shell would."""
+def find_command(container: Container) -> None:
+    """chdir(cwd) and find the command through the container's PATH as a shell would: before the
+    exec fifo, so that `create` already fails for a missing command (runc does the same)."""
     process = container.spec.process
     try:
         os.chdir(process.cwd)
     except OSError as exc:
         raise ContainerError(f"cannot enter working directory {process.cwd}: {exc.strerror}", 125) from None
-    path = find_executable(process.args[0], container.spec.env_value("PATH") or "")
+    container.command_path = find_executable(process.args[0], container.spec.env_value("PATH") or "")
+
+
+def close_inherited_fds(container: Container) -> None:
+    """Every fd past stdin/stdout/stderr (and --preserve-fds more) closes at execve, as runc's
+    CloseExecFrom: whatever the caller leaked must not reach the container."""
+    keep = 3 + container.preserve_fds
+    try:
+        fds = [int(name) for name in os.listdir("/proc/self/fd")]
+    except OSError:
+        return  # no /proc in the container: Python's own fds are close-on-exec already
+    for fd in fds:
+        if fd < 3:
+            continue
+        try:
+            os.set_inheritable(fd, fd < keep)
+        except OSError:
+            continue  # the listing's own directory fd, closed by now
+
+
+def wait_for_start(container: Container) -> None:
+    """create: tell the parent we are ready, then block opening exec.fifo for writing until
+    `start` opens it for reading; the byte we write tells start the handshake happened."""
+    if container.fifo_fd < 0:
+        return
+    # From here the parent exits: its death must no longer kill us.
+    syscalls.prctl(PR_SET_PDEATHSIG, 0)
+    report(container, {"ready": True})
+    os.close(container.report_fd)
+    container.report_fd = -1
+    fifo = os.open(f"/proc/self/fd/{container.fifo_fd}", os.O_WRONLY | os.O_CLOEXEC)
+    os.write(fifo, b"0")
+    os.close(fifo)
+    os.close(container.fifo_fd)
+    container.fifo_fd = -1
+
+
+def exec_process(container: Container) -> None:
+    """execve(2) the container's command."""
+    process = container.spec.process
+    path = container.command_path
     env = dict(item.split("=", 1) for item in process.env)
     try:
         os.execve(path, process.args, env)
     except FileNotFoundError:
-        raise ContainerError(f"container command not found: {process.args[0]}", 127) from None
+        raise ContainerError(
+            f"container command not found: {process.args[0]}: no such file or directory", 127
+        ) from None
     except PermissionError:
-        raise ContainerError(f"container command is not executable: {path}", 126) from None
+        raise ContainerError(f"container command is not executable: {path}: permission denied", 126) from None
     except OSError as exc:
         raise ContainerError(f"cannot run {path} in the container: {exc.strerror}", 126) from None
 
@@ -426,28 +769,39 @@ def find_executable(command: str, search_path: str) -> str:
         candidate = os.path.join(directory or ".", command)
         if os.path.isfile(candidate) and os.access(candidate, os.X_OK):
             return candidate
-    raise ContainerError(f"container command not found: {command} (searched PATH={search_path})", 127)
+    # runc's words "executable file not found in $PATH": podman and Docker match on them to
+    # give exit code 127.
+    raise ContainerError(
+        f"container command not found: {command}: executable file not found in $PATH ({search_path})", 127
+    )
 
 
 # The child's steps, in the order they run.
 INIT_STEPS = (
     join_namespaces,
     become_root_in_user_namespace,
+    join_session_keyring,
     enter_cgroup_namespace,
     bring_up_loopback,
     make_mounts_private,
     mount_rootfs,
     mount_spec_mounts,
     create_devices,
+    write_sysctls,
     mask_and_readonly_paths,
     create_working_directory,
+    run_prestart_hooks,
     pivot_root,
+    set_up_console,
     set_hostname,
     set_rlimits,
     set_no_new_privs,
     drop_capabilities,
     set_user,
     set_capabilities,
+    find_command,
+    close_inherited_fds,
+    wait_for_start,
     exec_process,
 )
 
@@ -455,8 +809,32 @@ INIT_STEPS = (
 # --- helpers --------------------------------------------------------------------------------------
 
 
-def warn(message: str) -> None:
+def print_warning(message: str) -> None:
+    """Where a container's warnings go by default (the OCI CLI gives them to --log instead: the
+    stderr of `create` becomes the container's stderr, which podman and Docker show as its output)."""
     print(f"boxtrace: {message}", file=sys.stderr, flush=True)
+
+
+def _close(container: Container, name: str) -> None:
+    fd = getattr(container, name)
+    if fd >= 0:
+        setattr(container, name, -1)
+        with contextlib.suppress(OSError):
+            os.close(fd)
+
+
+def _rfc3339_now() -> str:
+    """The time as runc writes "created": UTC, nanoseconds, Z."""
+    now = time.time_ns()
+    seconds, nanos = divmod(now, 1_000_000_000)
+    return time.strftime("%Y-%m-%dT%H:%M:%S", time.gmtime(seconds)) + f".{nanos:09d}Z"
+
+
+def _hook_json(hook: Hook) -> dict[str, object]:
+    out: dict[str, object] = {"path": hook.path, "args": hook.args, "env": hook.env}
+    if hook.timeout is not None:
+        out["timeout"] = hook.timeout
+    return out
 
 
 @contextlib.contextmanager

@@ -16,6 +16,7 @@ from boxtrace.runtime.constants import (
     MNT_DETACH,
     MOUNT_OPTION_FLAGS,
     MS_BIND,
+    MS_MOVE,
     MS_NODEV,
     MS_NOEXEC,
     MS_NOSUID,
@@ -256,6 +257,16 @@ def pivot_to_rootfs(rootfs: str) -> None:
     syscalls.pivot_root(".", ".")
     syscalls.mount(None, ".", None, MS_SLAVE | MS_REC)
     syscalls.umount2(".", MNT_DETACH)
+    os.chdir("/")
+
+
+def move_to_rootfs(rootfs: str) -> None:
+    """--no-pivot: mount(rootfs, "/", MS_MOVE) then chroot("."): for a rootfs on ramfs, where
+    pivot_root fails. Weaker than pivot_root (the old root stays reachable to a process that can
+    escape a chroot), which is why runc makes it opt-in."""
+    os.chdir(rootfs)
+    syscalls.mount(rootfs, "/", None, MS_MOVE)
+    os.chroot(".")
     os.chdir("/")
 
 

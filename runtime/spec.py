@@ -106,6 +106,21 @@ class DeviceRule:
 
 
 @record
+class Hook:
+    """An OCI hook: a host program the runtime runs at a point of the container's life."""
+
+    path: str
+    args: list[str] = field(default_factory=list)
+    env: list[str] = field(default_factory=list)
+    timeout: int | None = None
+
+
+# The hook points boxtrace runs, and when (runtime-spec config.md "POSIX-platform Hooks"). The others
+# (createContainer, startContainer run inside the container) get a warning.
+HOOK_POINTS = ("prestart", "createRuntime", "poststart", "poststop")
+
+
+@record
 class Resources:
     memory_limit: int | None = None
     pids_limit: int | None = None
@@ -129,6 +144,12 @@ class Spec:
     masked_paths: list[str] = field(default_factory=list)
     readonly_paths: list[str] = field(default_factory=list)
     rootfs_propagation: str = "rprivate"
+    # linux.cgroupsPath: where the container's cgroup goes (podman and Docker name it); None: boxtrace-ID.
+    cgroups_path: str | None = None
+    sysctl: dict[str, str] = field(default_factory=dict)
+    hooks: dict[str, list[Hook]] = field(default_factory=dict)
+    annotations: dict[str, str] = field(default_factory=dict)
+    oci_version: str = "1.0.2"
     warnings: list[str] = field(default_factory=list)
 
     def has_namespace(self, kind: str) -> bool:
@@ -226,7 +247,11 @@ _KNOWN_FIELDS = {
     "linux.maskedPaths",
     "linux.readonlyPaths",
     "linux.rootfsPropagation",
+    "linux.cgroupsPath",
+    "linux.sysctl",
     "annotations",
+    "hooks",
+    *(f"hooks.{point}" for point in HOOK_POINTS),
 }
 _PROPAGATIONS = {"private", "rprivate", "shared", "rshared", "slave", "rslave", "unbindable", "runbindable"}
 
@@ -275,7 +300,7 @@ class _Reader:
             path = f"{prefix}.{key}" if prefix else key
             if path not in _KNOWN_FIELDS:
                 self.warnings.append(f"{self.source}: {path} is not supported by boxtrace yet: ignored")
-            elif isinstance(value, dict) and path not in {"annotations"}:
+            elif isinstance(value, dict) and path not in ("annotations", "linux.sysctl"):
                 self.warn_unknown(value, path)
 
 
@@ -346,16 +371,27 @@ def spec_from_json(data: dict[str, Any], text: str, source: str) -> Spec:
         masked_paths=_absolute_paths(r, linux, "linux.maskedPaths"),
         readonly_paths=_absolute_paths(r, linux, "linux.readonlyPaths"),
         rootfs_propagation=r.get(linux, "linux.rootfsPropagation", str, "rprivate"),
+        cgroups_path=r.get(linux, "linux.cgroupsPath", str) or None,
+        sysctl=_read_sysctl(r, r.get(linux, "linux.sysctl", dict, {})),
+        hooks=_read_hooks(r, r.get(data, "hooks", dict, {})),
+        annotations=_read_annotations(r, r.get(data, "annotations", dict, {})),
+        oci_version=data["ociVersion"],
     )
     if spec.rootfs_propagation not in _PROPAGATIONS:
         raise r.fail("linux.rootfsPropagation", f"unknown propagation {spec.rootfs_propagation!r}")
     r.warn_unknown(data, "")
-    if spec.process.terminal:
-        r.warnings.append(
-            f"{source}: process.terminal is not supported yet: the container uses boxtrace's own stdin/stdout"
-        )
     spec.warnings = r.warnings
     return spec
+
+
+def process_from_json(data: dict[str, Any], text: str, source: str) -> tuple[Process, list[str]]:
+    """An OCI process object on its own, as `exec --process FILE` gets it from podman and
+    containerd: the same checks as config.json's "process", and the same warnings for fields
+    boxtrace does not apply (named process.FIELD, as in config.json)."""
+    r = _Reader(text, source)
+    process = _read_process(r, data)
+    r.warn_unknown({"process": data}, "")
+    return process, r.warnings
 
 
 def _read_process(r: _Reader, process: dict[str, Any]) -> Process:
@@ -407,6 +443,42 @@ def _read_process(r: _Reader, process: dict[str, Any]) -> Process:
         rlimits=rlimits,
         terminal=r.get(process, "process.terminal", bool, False),
     )
+
+
+def _read_hooks(r: _Reader, hooks: dict[str, Any]) -> dict[str, list[Hook]]:
+    read: dict[str, list[Hook]] = {}
+    for point in HOOK_POINTS:
+        for i, item in enumerate(r.get(hooks, f"hooks.{point}", list, [])):
+            if not isinstance(item, dict):
+                raise r.fail(f"hooks.{point}", f"item {i} must be an object")
+            path = r.required(item, f"hooks.{point}.path", str)
+            if not os.path.isabs(path):
+                raise r.fail(f"hooks.{point}", f"item {i}: path must be absolute, got {path!r}")
+            read.setdefault(point, []).append(
+                Hook(
+                    path=path,
+                    args=r.string_list(item, f"hooks.{point}.args"),
+                    env=r.string_list(item, f"hooks.{point}.env"),
+                    timeout=r.get(item, f"hooks.{point}.timeout", int),
+                )
+            )
+    return read
+
+
+def _read_sysctl(r: _Reader, sysctl: dict[str, Any]) -> dict[str, str]:
+    for key, value in sysctl.items():
+        if not isinstance(value, str):
+            raise r.fail("linux.sysctl", f"{key!r} must be a string, got {json.dumps(value)}")
+        if not re.fullmatch(r"[A-Za-z0-9_.-]+(/[A-Za-z0-9_.-]+)*", key) or ".." in key:
+            raise r.fail("linux.sysctl", f"{key!r} is not a sysctl name like net.ipv4.ip_forward")
+    return dict(sysctl)
+
+
+def _read_annotations(r: _Reader, annotations: dict[str, Any]) -> dict[str, str]:
+    for key, value in annotations.items():
+        if not isinstance(value, str):
+            raise r.fail("annotations", f"{key!r} must be a string, got {json.dumps(value)}")
+    return dict(annotations)
 
 
 def _non_negative(r: _Reader, obj: dict[str, Any], path: str) -> int:

@@ -1,7 +1,10 @@
 """Each container's state directory: overlay upper/work/merged dirs and a state.json.
 
-state.json records the runtime's pid and the cgroups it created, so that a later run can remove
-what a killed runtime left behind (``sweep_stale_containers``).
+Two roots. `boxtrace run` keeps its containers under /run/boxtrace: state.json records the
+runtime's pid and the cgroups it created, so that a later run can remove what a killed runtime
+left behind (``sweep_stale_containers``). The OCI runtime CLI (`boxtrace-runtime create` ...)
+keeps them under its --root (/run/boxtrace-runtime by default), never swept: a created container
+outlives the process that made it, and only `boxtrace-runtime delete` removes it, as with runc.
 """
 
 from __future__ import annotations
@@ -14,6 +17,34 @@ import time
 from boxtrace.runtime.cgroups import remove_cgroup_dir
 from boxtrace.runtime.errors import RuntimeUsageError
 from boxtrace.runtime.records import record
+
+OCI_STATE_ROOT = "/run/boxtrace-runtime"
+EXEC_FIFO = "exec.fifo"
+
+
+def oci_state_root() -> str:
+    """The default --root of the OCI runtime CLI (runc's is /run/runc)."""
+    if os.geteuid() == 0:
+        return OCI_STATE_ROOT
+    runtime_dir = os.environ.get("XDG_RUNTIME_DIR")
+    if runtime_dir and os.access(runtime_dir, os.W_OK):
+        return os.path.join(runtime_dir, "boxtrace-runtime")
+    import tempfile
+
+    return os.path.join(tempfile.gettempdir(), f"boxtrace-runtime-{os.getuid()}")
+
+
+def process_start_time(pid: int) -> int | None:
+    """The process's start time in clock ticks since boot (field 22 of /proc/PID/stat), or None
+    when it is gone or a zombie: with the pid it names one process for good."""
+    try:
+        with open(f"/proc/{pid}/stat", "rb") as handle:
+            fields = handle.read().rsplit(b")", 1)[1].split()
+    except OSError:
+        return None
+    if fields[0] in (b"Z", b"X"):
+        return None
+    return int(fields[19])
 
 
 def state_root(rootless: bool) -> str:
@@ -59,14 +90,24 @@ class StateDir:
         os.replace(f"{path}.tmp", path)
 
 
-def create_state_dir(container_id: str, rootless: bool, overlay: bool) -> StateDir:
-    root = state_root(rootless)
-    os.makedirs(root, mode=0o700, exist_ok=True)
-    sweep_stale_containers(root)
+def create_state_dir(container_id: str, rootless: bool, overlay: bool, root: str | None = None) -> StateDir:
+    """``root``: the OCI CLI's --root (never swept); None for boxtrace run's own root."""
+    oci = root is not None
+    if root is None:
+        root = state_root(rootless)
+        os.makedirs(root, mode=0o700, exist_ok=True)
+        sweep_stale_containers(root)
+    else:
+        os.makedirs(root, mode=0o700, exist_ok=True)
     path = os.path.join(root, container_id)
     try:
-        os.mkdir(path, 0o700)
+        os.mkdir(path, 0o711 if oci else 0o700)
     except FileExistsError:
+        if oci:
+            raise RuntimeUsageError(
+                f"container {container_id!r} already exists in {root}: pick another id, or remove it "
+                f"with 'boxtrace-runtime delete {container_id}'"
+            ) from None
         raise RuntimeUsageError(
             f"a container named {container_id!r} is already running; pick another --name"
         ) from None
@@ -77,7 +118,7 @@ def create_state_dir(container_id: str, rootless: bool, overlay: bool) -> StateD
             for sub in (state.upper, state.work, state.merged):
                 os.mkdir(sub, 0o755)
     except BaseException:  # an interrupt before the caller holds the StateDir: it cannot clean up
-        _remove_tree(path)
+        remove_tree(path)
         raise
     return state
 
@@ -85,12 +126,12 @@ def create_state_dir(container_id: str, rootless: bool, overlay: bool) -> StateD
 def remove_state_dir(state: StateDir, keep_upper: bool = False) -> None:
     if keep_upper:
         for sub in (state.work, state.merged, os.path.join(state.path, "state.json")):
-            _remove_tree(sub)
+            remove_tree(sub)
         return
-    _remove_tree(state.path)
+    remove_tree(state.path)
 
 
-def _remove_tree(path: str) -> None:
+def remove_tree(path: str) -> None:
     """rm -rf without importing shutil on the start path.
 
     Directories are made writable first: overlayfs leaves work/work with mode 000 (owned by the
@@ -104,7 +145,7 @@ def _remove_tree(path: str) -> None:
     with os.scandir(path) as entries:
         for entry in entries:
             if entry.is_dir(follow_symlinks=False):
-                _remove_tree(entry.path)
+                remove_tree(entry.path)
             else:
                 os.unlink(entry.path)
     os.rmdir(path)
@@ -141,4 +182,4 @@ def sweep_stale_containers(root: str) -> None:
             with contextlib.suppress(OSError):
                 remove_cgroup_dir(cgroup_dir, timeout=0.2)
         with contextlib.suppress(OSError):
-            _remove_tree(path)
+            remove_tree(path)

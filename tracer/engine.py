@@ -9,6 +9,11 @@ The engine spawns the command (``spawn.py``), then waits for stops with ``waitpi
 * fork/vfork/clone/exec events → spawn and exec events; exits → exit events;
 * signal-delivery stops re-inject the signal; group-stops get PTRACE_LISTEN (we SEIZE).
 
+Tracees are killed at the end of a trace, except when they must go on without us: a process
+attached with ``attach`` (``boxtrace trace --pid``) and the container of a runtime recorded in the
+background (``release_mntns``). Those are detached: ``request_detach`` (any thread) wakes the tracer
+thread, which interrupts every tracee and detaches each at its next stop, signals passed on.
+
 Events go out through ``emit`` (a deque append on the session side): serialising and printing happen
 on another thread, while this one is blocked in waitpid.
 """
@@ -20,7 +25,7 @@ import errno
 import os
 import signal
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
 from itertools import count
 
 from boxtrace.tracer import decoders, ptrace_api
@@ -56,6 +61,8 @@ _NS_CALLS = frozenset({"unshare", "setns"})
 _CLONE_CALLS = frozenset({"clone", "clone3"})
 _EXEC_CALLS = frozenset({"execve", "execveat"})
 _PR_SET_NAME = 15
+_OPEN_CALLS = frozenset({"open", "openat", "openat2", "creat"})
+_WATCHED_FILES = frozenset({"cgroup", "idmap"})
 _HOW = {ptrace_api.EVENT_FORK: "fork", ptrace_api.EVENT_VFORK: "vfork", ptrace_api.EVENT_CLONE: "clone"}
 
 
@@ -88,6 +95,7 @@ class Task:
         "started",
         "tid",
         "view",
+        "watch_stdio",
     )
 
     def __init__(
@@ -105,6 +113,9 @@ class Task:
         self.exec_info: tuple[str, list[str]] | None = None
         self.child_ns: dict[str, int] | None = None  # namespaces of the child its clone just made
         self.announced = True  # its parent's fork/clone event was seen (or it is the root)
+        # It opened a cgroup or id-map file for writing: the filter does not trap writes to fds
+        # 0-2 (they are output), so this task (and its children) stop at every syscall instead.
+        self.watch_stdio = False
 
 
 class Engine:
@@ -139,6 +150,14 @@ class Engine:
         self.root_status: int | None = None
         self.root_signal: int | None = None
         self._names = arch.syscall_names
+        self.detach_requested = False  # set by request_detach (any thread); read once per stop
+        self._detaching = False
+        # The root's mount namespace (``/proc/PID/ns/mnt`` link text): a task exec'ing in another
+        # one is a runtime's container process, detached at its exec (the recorder's mode).
+        self.release_mntns: str | None = None
+        self.detached: list[int] = []
+        # Called on the tracer thread when the root process ends: (exit status, signal number).
+        self.root_exit_hook: Callable[[int | None, int | None], None] | None = None
 
     # ---- bookkeeping ----
 
@@ -151,6 +170,41 @@ class Engine:
         tgid, comm, nspid = read_status(pid)
         # Not ``started``: its first stop after the seize is the attach trap, to be resumed.
         self.tasks[pid] = Task(pid, tgid, comm, nspid, fresh=True, vm=self.vm)
+
+    def attach(self, pid: int) -> None:
+        """Seize every thread of a running process (no EXITKILL: it outlives us) and interrupt
+        each, so that the loop gets a first stop to start stepping from. Threads born while we
+        seize are found by listing /proc/PID/task again until the list holds no stranger."""
+        self.root_pid = pid
+        while True:
+            try:
+                tids = {int(t) for t in os.listdir(f"/proc/{pid}/task")} - self.tasks.keys()
+            except FileNotFoundError:
+                tids = set()
+            if not tids:
+                break
+            for tid in sorted(tids):
+                try:
+                    ptrace_api.seize(tid, ptrace_api.KEEP_ALIVE_OPTIONS)
+                except PtraceError as exc:
+                    if tid == pid or exc.errno != _ESRCH:
+                        raise
+                    continue  # a thread that ended meanwhile
+                ptrace_api.interrupt(tid)
+                tgid, comm, nspid = read_status(tid)
+                self.tasks[tid] = Task(tid, tgid, comm, nspid, fresh=True, vm=self.vm)
+        if not self.tasks:
+            raise PtraceError(_ESRCH, f"process {pid} is gone")
+
+    def request_detach(self) -> None:
+        """Let every tracee go (any thread). The tracer thread sits in waitpid: a child of ours
+        that exits at once makes waitpid return, so that thread sees the request right away."""
+        if self.detach_requested:
+            return
+        self.detach_requested = True
+        pid = os.fork()
+        if pid == 0:  # pragma: no cover - the child only exits
+            os._exit(0)
 
     def _ident(self, task: Task) -> tuple[str, list[int] | None]:
         if not task.fresh:
@@ -193,6 +247,16 @@ class Engine:
                 tasks.clear()  # nothing left to wait for: any entry left is a task we never saw start
                 return
             self.stops += 1
+            if self.detach_requested:
+                if not self._detaching:
+                    self._begin_detach()
+                if status & 0x7F == 0x7F:
+                    self._detach_at_stop(tid, status)
+                else:
+                    self._on_gone(tid, status)
+                if not tasks:
+                    return  # every tracee let go (the tracer may have children of its own)
+                continue
             if status & 0x7F == 0x7F:  # stopped
                 sig = (status >> 8) & 0xFF
                 found = tasks.get(tid)
@@ -202,9 +266,10 @@ class Engine:
                     if sig == _SYSCALL_STOP:
                         on_syscall_stop(task)
                     elif event == ptrace_api.EVENT_SECCOMP:
-                        if step_all:
-                            # Another seccomp filter of the tracee's own asked for a trace stop;
-                            # in --all mode the syscall-entry stop already reported this call.
+                        # A stepping task's syscall-entry stop comes before its seccomp stop (Linux
+                        # >= 4.8) and has already reported the call; a watched task may have been
+                        # resumed without stepping before it was watched (pending tells).
+                        if step_all or (task.watch_stdio and task.pending is not None):
                             syscall(tid, 0)
                         else:
                             on_seccomp(task)
@@ -212,7 +277,7 @@ class Engine:
                         self._on_event(task, event, sig)
                     else:
                         # Signal-delivery stop: give the signal back to the tracee.
-                        if task.pending is not None or step_all:
+                        if task.pending is not None or step_all or task.watch_stdio:
                             syscall(tid, sig)
                         else:
                             cont(tid, sig)
@@ -224,13 +289,13 @@ class Engine:
                 self._on_gone(tid, status)
 
     def _resume(self, task: Task, sig: int = 0) -> None:
-        if task.pending is not None or self.step_all:
+        if task.pending is not None or self.step_all or task.watch_stdio:
             ptrace_api.syscall(task.tid, sig)
         else:
             ptrace_api.cont(task.tid, sig)
 
     def _on_syscall_stop(self, task: Task) -> None:
-        if not self.step_all:
+        if not (self.step_all or task.watch_stdio):
             if task.pending is not None:
                 self._on_exit(task)
             else:
@@ -260,10 +325,12 @@ class Engine:
         args = (a0, a1, a2, a3, a4, a5)
         if name in _EXEC_CALLS:
             self._remember_exec(task, name, args)
-        ctx = CallContext(task.pid, tid, nr, name, args, task.mem, task.view, self.report_all)
+        ctx = CallContext(
+            task.pid, tid, nr, name, args, task.mem, task.view, self.report_all, task.watch_stdio
+        )
         decoded = decoders.decode_entry(ctx)
         if decoded is None:
-            if self.step_all:
+            if self.step_all or task.watch_stdio:
                 ptrace_api.syscall(tid, 0)
             else:
                 ptrace_api.cont(tid, 0)
@@ -323,8 +390,10 @@ class Engine:
                 event.ns_changed = ns_diff(read_ns_ids(tid), task.child_ns)
             elif name == "prctl" and pending.ctx.args[0] == _PR_SET_NAME:
                 task.comm = read_comm(tid) or task.comm
+            elif name in _OPEN_CALLS and event.category_name in _WATCHED_FILES:
+                task.watch_stdio = True
         task.child_ns = None
-        if self.step_all:
+        if self.step_all or task.watch_stdio:
             ptrace_api.syscall(tid, 0)
         else:
             ptrace_api.cont(tid, 0)
@@ -347,7 +416,63 @@ class Engine:
             self._on_spawn(task, _HOW[event])
         elif event == ptrace_api.EVENT_EXEC:
             self._on_exec(task)
+            if self.release_mntns is not None and self._in_container(tid):
+                self._let_go(task)
+                return
         self._resume(task)
+
+    def _in_container(self, tid: int) -> bool:
+        try:
+            return os.readlink(f"/proc/{tid}/ns/mnt") != self.release_mntns
+        except OSError:
+            return False
+
+    def _let_go(self, task: Task) -> None:
+        """Detach a container's process at its exec: the runtime's work is done, the container runs
+        untraced (the recorder has no seccomp filter in it, so nothing of it fails without us)."""
+        pending = task.pending
+        if pending is not None:  # the execve, which has succeeded: we are at its exec event
+            pending.event.result = 0
+            pending.event.result_text = "0"
+            pending.event.duration = time.monotonic() - pending.t0
+            task.pending = None
+            self.emit(SyscallFinished(pending.event))
+        self._forget(task.tid)
+        with contextlib.suppress(PtraceError):
+            ptrace_api.detach(task.tid, 0)
+
+    def _forget(self, tid: int) -> None:
+        task = self.tasks.pop(tid, None)
+        if task is not None:
+            task.mem.close()
+            self.detached.append(tid)
+
+    def _begin_detach(self) -> None:
+        self._detaching = True
+        for tid in list(self.tasks):
+            with contextlib.suppress(PtraceError):
+                ptrace_api.interrupt(tid)
+
+    def _detach_at_stop(self, tid: int, status: int) -> None:
+        """While detaching: let this stopped tracee go, passing on a signal it was about to get."""
+        sig = (status >> 8) & 0xFF
+        event = status >> 16
+        task = self.tasks.get(tid)
+        deliver = sig if event == 0 and sig != _SYSCALL_STOP else 0
+        if event in _HOW:
+            # Its new child is ours too (auto-attached) and will stop: wait for it, then let it go.
+            with contextlib.suppress(PtraceError):
+                child = self.pt.geteventmsg(tid)
+                if child not in self.tasks:
+                    self._new_task(child)
+        if task is not None and task.pending is not None:
+            pending = task.pending
+            task.pending = None
+            pending.event.duration = time.monotonic() - pending.t0
+            self.emit(SyscallFinished(pending.event))  # it completes untraced: no result known
+        self._forget(tid)
+        with contextlib.suppress(PtraceError):
+            ptrace_api.detach(tid, deliver)
 
     def _on_spawn(self, task: Task, event_how: str) -> None:
         child_tid = self.pt.geteventmsg(task.tid)
@@ -377,6 +502,8 @@ class Engine:
             # A thread shares its process's identity; a new process has its own NSpid: read lazily.
             child = Task(child_tid, task.pid if thread else child_tid, comm, nspid, fresh=thread, vm=self.vm)
             self.tasks[child_tid] = child
+        if child is not None and task.watch_stdio:
+            child.watch_stdio = True  # it shares or inherits the open file
         new_ns = flags_value & (CLONE_NEW_MASK if how == "clone3" else CLONE_NEW_MASK_CLONE)
         if new_ns and pending is not None:
             task.child_ns = read_ns_ids(child_tid)
@@ -484,6 +611,8 @@ class Engine:
                 self.root_signal = signum
         if tid == self.root_pid:
             self.root_status = exit_status
+            if self.root_exit_hook is not None:
+                self.root_exit_hook(exit_status, self.root_signal)
         self.events += 1
         self.emit(
             ProcessEvent(
@@ -520,16 +649,20 @@ class Engine:
                 with contextlib.suppress(ProcessLookupError, PermissionError):
                     os.kill(tid, signal.SIGKILL)
 
+    def detach_all(self, deadline: float) -> None:
+        """At the end of a trace whose tracees outlive it: let every one go (tracer thread only)."""
+        self.detach_requested = True
+        if not self._detaching:
+            self._begin_detach()
+        for tid, status in _waits_until(deadline, lambda: bool(self.tasks)):
+            if status & 0x7F == 0x7F:
+                self._detach_at_stop(tid, status)
+            else:
+                self._on_gone(tid, status)
+
     def reap_all(self, deadline: float) -> None:
         """After kill_all: collect every tracee so none is left behind (tracer thread only)."""
-        while time.monotonic() < deadline:
-            try:
-                tid, status = os.waitpid(-1, ptrace_api.WALL | os.WNOHANG)
-            except ChildProcessError:
-                return
-            if tid == 0:
-                time.sleep(0.005)
-                continue
+        for tid, status in _waits_until(deadline, lambda: True):
             if status & 0x7F != 0x7F:
                 self._on_gone(tid, status)
             else:
@@ -542,6 +675,9 @@ class Engine:
         if signum is not None:
             code = 128 + signum
             sig_name: str | None = _signal_name(signum)
+        elif status is None and self.root_pid in self.detached:
+            code = 0  # let go (attached, or a recorded container): it did not end under us
+            sig_name = None
         else:
             code = status if status is not None else 1
             sig_name = None
@@ -554,7 +690,22 @@ class Engine:
             stops=self.stops,
             error=error,
             stopped_by_user=stopped_by_user,
+            detached=status is None and signum is None and self.root_pid in self.detached,
         )
+
+
+def _waits_until(deadline: float, wanted: Callable[[], bool]) -> Iterator[tuple[int, int]]:
+    """Stops and exits of tracees (and children), without blocking past ``deadline``, while
+    ``wanted()`` and until nothing is left to wait for."""
+    while wanted() and time.monotonic() < deadline:
+        try:
+            tid, status = os.waitpid(-1, ptrace_api.WALL | os.WNOHANG)
+        except ChildProcessError:
+            return
+        if tid == 0:
+            time.sleep(0.002)
+        else:
+            yield tid, status
 
 
 def _signal_name(signum: int) -> str:

@@ -12,7 +12,9 @@ import os
 
 _PAGE = os.sysconf("SC_PAGE_SIZE")
 
-_libc = ctypes.CDLL("libc.so.6", use_errno=True)
+# PyDLL, as in ptrace_api: a read from a stopped tracee is quick; keeping the GIL spares the tracer
+# thread a wait for it behind the delivery thread.
+_libc = ctypes.PyDLL("libc.so.6", use_errno=True)
 
 
 class _IoVec(ctypes.Structure):

@@ -77,6 +77,13 @@ class TraceResult:
     stops: int
     error: str | None = None
     stopped_by_user: bool = False
+    detached: bool = False  # the root was let go, still running (attached with --pid, or recorded)
+
+    def outcome(self) -> str:
+        """How the root process ended, for a status line: 'exit status 0', 'killed by SIGKILL'..."""
+        if self.detached:
+            return "detached, still running"
+        return f"killed by {self.signal}" if self.signal else f"exit status {self.exit_status}"
 
 
 @dataclass(slots=True)

@@ -45,6 +45,9 @@ TRACE_OPTIONS = (
     | PTRACE_O_TRACESECCOMP
     | PTRACE_O_EXITKILL
 )
+# For tracees that must outlive the tracer (attached with --pid, or a runtime recorded in the
+# background, which is let go once its container runs): no EXITKILL.
+KEEP_ALIVE_OPTIONS = TRACE_OPTIONS & ~PTRACE_O_EXITKILL
 
 # Events, as found in ``status >> 16`` of a stop.
 EVENT_FORK = 1
@@ -64,7 +67,10 @@ OP_SECCOMP = 3
 
 WALL = 0x40000000  # __WALL: wait for threads and non-SIGCHLD children too
 
-_libc = ctypes.CDLL("libc.so.6", use_errno=True)
+# PyDLL: calls keep the GIL. A ptrace request takes microseconds and never blocks, but giving the GIL
+# up and taking it back costs the tracer thread up to a switch interval whenever the delivery thread
+# is busy serialising and printing: several times per stop. Only waitpid (os.waitpid) lets it go.
+_libc = ctypes.PyDLL("libc.so.6", use_errno=True)
 _ptrace = _libc.ptrace
 _ptrace.restype = ctypes.c_long
 _ptrace.argtypes = (ctypes.c_long, ctypes.c_int, ctypes.c_void_p, ctypes.c_void_p)

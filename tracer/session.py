@@ -11,8 +11,13 @@ Threads:
 Stopping (``stop()``, Ctrl-C, the consumer raising, the engine failing) never leaves a tracee behind:
 SIGTERM goes to the root tracee (a runtime then removes its container), tracing goes on without
 holds, and after ``grace`` seconds every tracee gets SIGKILL (a second ``stop(force=True)`` kills all
-but the root at once, so that a runtime can still clean up). The
-engine never detaches: a tracee with the seccomp filter and no tracer gets ENOSYS from traced calls.
+but the root at once, so that a runtime can still clean up). A spawned command is never
+detached: a tracee with the seccomp filter and no tracer gets ENOSYS from traced calls.
+
+Two kinds of trace leave their tracees running instead, and run without a seccomp filter:
+``attach_pid`` (``boxtrace trace --pid``: stopping detaches) and ``release_container`` (the
+background recorder of ``boxtrace-runc``: a process that execs in another mount namespace than the
+runtime's is the container, detached at that exec).
 """
 
 from __future__ import annotations
@@ -20,12 +25,14 @@ from __future__ import annotations
 import contextlib
 import os
 import signal
+import sys
 import threading
 import time
 from collections import deque
 from collections.abc import Callable
 from dataclasses import dataclass, field
 
+from boxtrace.tracer import ptrace_api
 from boxtrace.tracer.arch import Arch, get_arch
 from boxtrace.tracer.control import Control
 from boxtrace.tracer.engine import Engine
@@ -39,15 +46,34 @@ from boxtrace.tracer.messages import (
     SyscallFinished,
     TraceResult,
 )
+from boxtrace.tracer.ptrace_api import PtraceError
 from boxtrace.tracer.seccomp_filter import default_program
 from boxtrace.tracer.spawn import SpawnError, spawn_traced
 from boxtrace.tracer.tracefile import TraceWriter, make_header
 
 Consumer = Callable[[list[Message]], None]
+TRACING_SWITCH_INTERVAL = 0.0005  # seconds; see TraceSession.start
 
 
 class CommandNotFound(Exception):
     """The command to trace does not exist or is not executable."""
+
+
+class AttachError(Exception):
+    """The process to attach to does not exist or cannot be traced."""
+
+
+def process_command(pid: int) -> list[str]:
+    """A running process's command line (AttachError if there is no such process)."""
+    try:
+        with open(f"/proc/{pid}/cmdline", "rb") as handle:
+            raw = handle.read()
+    except (FileNotFoundError, ProcessLookupError):
+        raise AttachError(f"no process {pid}") from None
+    argv = [a.decode("utf-8", "surrogateescape") for a in raw.split(b"\0")[:-1]]
+    if not argv:  # a kernel thread, or a zombie
+        raise AttachError(f"process {pid} cannot be traced (a kernel thread or a zombie)")
+    return argv
 
 
 @dataclass(slots=True)
@@ -64,6 +90,14 @@ class TraceConfig:
     break_categories: set[str] = field(default_factory=set)
     poll_interval: float = 0.02
     force_fallback: bool = False  # no seccomp filter even if it could be installed (tests, comparisons)
+    attach_pid: int | None = None  # trace this running process (and its new children) instead
+    release_container: bool = False  # detach a container's process at its exec; never kill
+    # Called on the tracer thread as soon as the root process ends: (exit status, signal number).
+    on_root_exit: Callable[[int | None, int | None], None] | None = None
+
+    @property
+    def keeps_tracees_alive(self) -> bool:
+        return self.attach_pid is not None or self.release_container
 
 
 def resolve_command(argv0: str, env: dict[str, str] | None = None) -> str:
@@ -87,10 +121,15 @@ class TraceSession:
     """Trace one command. ``consumer`` gets batches of messages on the delivery thread."""
 
     def __init__(self, config: TraceConfig, consumer: Consumer | None = None) -> None:
-        if not config.command:
-            raise ValueError("no command to trace")
         self.config = config
-        self.path = resolve_command(config.command[0], config.env)
+        if config.attach_pid is not None:
+            config.command = process_command(config.attach_pid)
+            config.capture_output = False  # its output goes where it always went
+            self.path = ""
+        elif not config.command:
+            raise ValueError("no command to trace")
+        else:
+            self.path = resolve_command(config.command[0], config.env)
         self.arch: Arch = get_arch()
         self.control = Control()
         self.control.set_breakpoints(config.break_names, config.break_categories)
@@ -105,9 +144,10 @@ class TraceSession:
             self._outbox.append,
             self.control,
             report_all=config.all_syscalls,
-            step_all=config.all_syscalls or config.force_fallback,
+            step_all=config.all_syscalls or config.force_fallback or config.keeps_tracees_alive,
             t0=self._t0,
         )
+        self.engine.root_exit_hook = config.on_root_exit
         self.header: TraceHeader | None = None
         self.result: TraceResult | None = None
         self.consumer_error: BaseException | None = None
@@ -121,11 +161,16 @@ class TraceSession:
         self._stop_lock = threading.Lock()
         self._stop_requested = False
         self._spawn_error: BaseException | None = None
+        self._switch_interval = sys.getswitchinterval()
 
     # ---- lifecycle ----
 
     def start(self) -> None:
         """Fork the command under the tracer and start delivering messages. Returns once it runs."""
+        # The tracer thread needs the GIL after every waitpid; when the delivery thread holds it,
+        # CPython hands it over only after the switch interval (5 ms by default), per stop.
+        self._switch_interval = sys.getswitchinterval()
+        sys.setswitchinterval(min(self._switch_interval, TRACING_SWITCH_INTERVAL))
         pipes: list[tuple[str, int, int]] = []
         if self.config.capture_output:
             for stream in ("stdout", "stderr"):
@@ -139,6 +184,7 @@ class TraceSession:
         self._started.wait()
         if self._spawn_error is not None:
             self._tracer_thread.join()
+            sys.setswitchinterval(self._switch_interval)
             raise self._spawn_error
         self._delivery_thread.start()
 
@@ -208,6 +254,11 @@ class TraceSession:
             first = not self._stop_requested
             self._stop_requested = True
         self.control.request_stop()
+        if self.config.keeps_tracees_alive:
+            if first:
+                self._outbox.append(Notice("detaching: the traced processes go on untraced", "warning"))
+                self.engine.request_detach()
+            return
         if first:
             self._outbox.append(Notice(f"stopping: SIGTERM sent to {self.engine.root_pid}", "warning"))
             root = self.engine.root_pid
@@ -227,18 +278,50 @@ class TraceSession:
 
     # ---- tracer thread ----
 
+    def _attach(self, pid: int) -> None:
+        try:
+            self.engine.attach(pid)
+        except PtraceError as exc:
+            self._spawn_error = AttachError(f"cannot attach to process {pid}: {exc.strerror}")
+            self._started.set()
+            return
+        self.header = make_header(self.config.command, "attached", {"attached_pid": pid})
+        if self.config.output is not None:
+            self._writer = TraceWriter(self.config.output, self.header)
+        self._outbox.append(Started(self.header, pid))
+        self._started.set()
+
     def _trace(self, pipes: list[tuple[str, int, int]]) -> None:
         cfg = self.config
         error: str | None = None
         mode = "all" if cfg.all_syscalls else "filtered"
+        if cfg.attach_pid is not None:
+            mode = "attached"
+            self._attach(cfg.attach_pid)
+            if self._spawn_error is not None:
+                return
         try:
+            if cfg.attach_pid is not None:
+                self.engine.loop()
+                return
             program = None
-            if not (cfg.all_syscalls or cfg.force_fallback):
+            if cfg.release_container:
+                self.engine.release_mntns = os.readlink("/proc/self/ns/mnt")
+            if not (cfg.all_syscalls or cfg.force_fallback or cfg.release_container):
                 program = default_program(self.arch.audit_arch, self.arch.syscall_numbers)
             out_w = next((w for s, _, w in pipes if s == "stdout"), None)
             err_w = next((w for s, _, w in pipes if s == "stderr"), None)
             try:
-                spawned = spawn_traced(self.path, cfg.command, cfg.env, program, out_w, err_w, cfg.cwd)
+                spawned = spawn_traced(
+                    self.path,
+                    cfg.command,
+                    cfg.env,
+                    program,
+                    out_w,
+                    err_w,
+                    cfg.cwd,
+                    ptrace_api.KEEP_ALIVE_OPTIONS if cfg.keeps_tracees_alive else ptrace_api.TRACE_OPTIONS,
+                )
             except (SpawnError, OSError) as exc:
                 self._spawn_error = exc
                 for _, r, _ in pipes:
@@ -257,7 +340,7 @@ class TraceSession:
             if program is not None and not spawned.filtered:
                 mode = "fallback"
                 self.engine.step_all = True
-            elif cfg.force_fallback and not cfg.all_syscalls:
+            elif (cfg.force_fallback or cfg.release_container) and not cfg.all_syscalls:
                 mode = "fallback"
             if spawned.no_new_privs:
                 extra["no_new_privs"] = True
@@ -284,8 +367,11 @@ class TraceSession:
             self._started.set()
             if self._spawn_error is None:
                 self.engine.control.request_stop()
-                self.engine.kill_all()
-                self.engine.reap_all(time.monotonic() + 10)
+                if cfg.keeps_tracees_alive:
+                    self.engine.detach_all(time.monotonic() + 10)
+                else:
+                    self.engine.kill_all()
+                    self.engine.reap_all(time.monotonic() + 10)
                 if self._kill_timer is not None:
                     self._kill_timer.cancel()
                 self.result = self.engine.result(mode, error, self._stop_requested)
@@ -315,6 +401,7 @@ class TraceSession:
                     break
         if self._writer is not None:
             self._writer.close()
+        sys.setswitchinterval(self._switch_interval)
         self._done.set()
 
     def _deliver_batch(self, batch: list[Message]) -> None:

@@ -48,6 +48,7 @@ def spawn_traced(
     stdout_fd: int | None = None,
     stderr_fd: int | None = None,
     cwd: str | None = None,
+    options: int = ptrace_api.TRACE_OPTIONS,
 ) -> Spawned:
     """Fork, set the child up, seize it with the engine's options and let it exec ``path``.
 
@@ -75,7 +76,7 @@ def spawn_traced(
             steps = b""
         filtered = fprog is not None and _NO_FILTER not in steps
         try:
-            ptrace_api.seize(pid)
+            ptrace_api.seize(pid, options)
         except OSError as exc:
             os.kill(pid, signal.SIGKILL)
             os.waitpid(pid, 0)

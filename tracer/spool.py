@@ -50,7 +50,7 @@ def finish_trace(path: str) -> str:
 
 
 class SpoolEntry:
-    __slots__ = ("path", "name", "in_progress", "size", "mtime")
+    __slots__ = ("in_progress", "mtime", "name", "path", "size")
 
     def __init__(self, path: str, in_progress: bool, size: int, mtime: float) -> None:
         self.path = path

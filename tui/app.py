@@ -476,8 +476,7 @@ class BoxtraceApp(App[int]):
             text.append("  ● " + ", ".join(marks), "yellow")
         if self.result is not None:
             r = self.result
-            how = f"killed by {r.signal}" if r.signal else f"exit status {r.exit_status}"
-            text.append(f"  done: {how}", "bold")
+            text.append(f"  done: {r.outcome()}", "bold")
         if self.error:
             text.append(f"  {self.error}", "bold red")
         self.query_one("#status", Static).update(text, layout=False)

@@ -17,6 +17,8 @@ from typing import Any
 from boxtrace.tracer.events import Event, ExecEvent, ExitEvent, SpawnEvent, SyscallEvent
 
 CHECKPOINT_EVERY = 500  # a step back refolds at most this many events (~6 ms)
+# The calls whose cgroup event carries the value written (detail["value"]).
+_WRITE_CALLS = frozenset({"write", "writev", "pwrite64", "pwritev", "pwritev2"})
 
 
 @dataclass(slots=True)
@@ -271,7 +273,7 @@ class World:
             group.removed = False
         cg_file = d.get("cgroup_file")
         value = d.get("value")
-        if ev.name == "write" and isinstance(cg_file, str) and value is not None:
+        if ev.name in _WRITE_CALLS and isinstance(cg_file, str) and value is not None:
             group.files[cg_file] = str(value).strip()
 
     # ---- reading ----

@@ -10,10 +10,13 @@ COMMANDS: tuple[str, ...] = (
     "run",
     "trace",
     "replay",
+    "traces",
     "serve",
     "export",
     "lessons",
     "explain",
+    "pull",
     "images",
     "rmi",
+    "runtime",
 )

@@ -11,8 +11,9 @@ if TYPE_CHECKING:
 DESCRIPTION = """\
 List the images in boxtrace's local image store: each name (NAME:TAG), the image id (the digest
 of its config, as Docker shows it), its number of layers and their unpacked size. Images get into
-the store the first time 'boxtrace run' runs them from an OCI layout, a 'docker save' archive or a
-rootfs tarball; after that 'boxtrace run NAME:TAG' finds them by name.
+the store with 'boxtrace pull REF' from a registry, or the first time 'boxtrace run' runs them from
+an OCI layout, a 'docker save' archive or a rootfs tarball; after that 'boxtrace run NAME:TAG'
+finds them by name.
 
 The store is /var/lib/boxtrace/images for root, ~/.local/share/boxtrace/images otherwise;
 the environment variable BOXTRACE_STORE names another one.

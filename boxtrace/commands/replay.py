@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import argparse
 import os
+import sys
 
 from boxtrace.tui_args import add_tui_arguments
 from boxtrace.usage import UsageError
@@ -20,6 +21,7 @@ run and no privileges are needed.
 examples:
   boxtrace replay start.jsonl
   boxtrace replay start.jsonl --present --pace 5
+  boxtrace replay --latest           # the last trace boxtrace-runc recorded
 """
 
 
@@ -30,7 +32,12 @@ def add_parser(sub: Any) -> str:
         description=DESCRIPTION,
         formatter_class=argparse.RawDescriptionHelpFormatter,
     )
-    parser.add_argument("file", metavar="FILE", help="a trace file (JSON Lines)")
+    parser.add_argument("file", metavar="FILE", nargs="?", help="a trace file (JSON Lines)")
+    parser.add_argument(
+        "--latest",
+        action="store_true",
+        help="the trace recorded last in the spool (see 'boxtrace traces') instead of FILE",
+    )
     add_tui_arguments(parser, live=False)
     parser.add_argument(
         "--break",
@@ -65,6 +72,19 @@ def replay_options(args: argparse.Namespace, title: str) -> Any:
 
 
 def main(args: argparse.Namespace) -> int:
+    if args.latest:
+        if args.file is not None:
+            raise UsageError("give either FILE or --latest, not both", "boxtrace replay")
+        from boxtrace.tracer.spool import latest_trace, spool_dir
+
+        latest = latest_trace()
+        if latest is None:
+            where = spool_dir()
+            print(f"boxtrace replay: no traces in {where} yet (see 'boxtrace traces')", file=sys.stderr)
+            return 1
+        args.file = latest.path
+    elif args.file is None:
+        raise UsageError("a trace FILE to replay, or --latest", "boxtrace replay")
     if not os.path.isfile(args.file):
         raise UsageError(f"{args.file}: no such file", "boxtrace replay")
     if args.pace <= 0:
@@ -74,7 +94,7 @@ def main(args: argparse.Namespace) -> int:
     try:  # a bad header is reported here, before the screen switches to the app
         TraceReader(args.file).close()
     except (OSError, TraceFormatError) as exc:
-        print(f"boxtrace replay: {exc}")
+        print(f"boxtrace replay: {exc}", file=sys.stderr)
         return 1
     from boxtrace.tui.launch import run_replay
 

@@ -54,9 +54,11 @@ def resolve(text: str, store_root: str | None = None) -> Image:
     path, tag = split_reference(text)
     store = Store(store_root)
     if path is None:
-        found = store.find_by_name(text)
+        found = store.find_by_name(text) or _find_by_reference(store, text)
         if found is None or not store.complete(found):
-            raise ImageError(f"unknown image {text!r}: give {IMAGE_FORMS}")
+            raise ImageError(
+                f"unknown image {text!r}: give {IMAGE_FORMS}, or fetch it first with 'boxtrace pull {text}'"
+            )
         return _from_record(store, found, "store", text)
     if os.path.isdir(path):
         if os.path.isfile(os.path.join(path, "index.json")) and os.path.exists(
@@ -81,6 +83,18 @@ def resolve(text: str, store_root: str | None = None) -> Image:
 
         found = import_archive(path, tag, store, key)
     return _from_record(store, found, "archive", found["sources"].get(key, text))
+
+
+def _find_by_reference(store: Store, text: str) -> dict[str, Any] | None:
+    """``docker.io/library/busybox`` is stored as ``busybox:latest``: look it up as `docker pull`
+    names it (only when the plain lookup failed: parsing references imports re)."""
+    from boxtrace.runtime.images.reference import BadReference, parse_reference
+
+    try:
+        name = parse_reference(text).name
+    except BadReference:
+        return None
+    return store.find_by_name(name) if name != text else None
 
 
 def _from_record(store: Store, found: dict[str, Any], kind: str, name: str) -> Image:

@@ -271,7 +271,8 @@ def test_parsed_files_are_cached_and_the_cache_follows_edits(tmp_path: Path) -> 
     (source / "a.toml").write_text(entry)
     cache = tmp_path / "cache"
     assert load_catalogue(source, cache_dir=str(cache))["syscall.mount"].title == "Mount"
-    assert (cache / "catalogue-parsed.json").exists()
+    [cache_file] = cache.iterdir()
+    assert cache_file.name.startswith("catalogue-parsed") and cache_file.suffix == ".json"
     # the cached copy is used as long as the file is unchanged ...
     assert load_catalogue(source, cache_dir=str(cache))["syscall.mount"].title == "Mount"
     # ... and an edit (new size and time) is read again, and validated again
@@ -280,3 +281,17 @@ def test_parsed_files_are_cached_and_the_cache_follows_edits(tmp_path: Path) -> 
     (source / "a.toml").write_text(entry.replace('man = ["mount(2)"]', 'man = ["mount"]'))
     with pytest.raises(CatalogueError, match="not of the form name"):
         load_catalogue(source, cache_dir=str(cache))
+
+
+def test_two_catalogue_directories_keep_caches_of_their_own(tmp_path: Path) -> None:
+    entry = (
+        '[[entry]]\nid = "syscall.mount"\ntitle = "{title}"\nwhat = "Mounts."\nwhy = "Why."\n'
+        'without = "Without."\nman = ["mount(2)"]\nruntimes = "runc mounts."\n'
+    )
+    cache = tmp_path / "cache"
+    for name in ("one", "two"):
+        (tmp_path / name).mkdir()
+        (tmp_path / name / "a.toml").write_text(entry.format(title=name))
+        load_catalogue(tmp_path / name, cache_dir=str(cache))
+    assert len(list(cache.iterdir())) == 2
+    assert load_catalogue(tmp_path / "one", cache_dir=str(cache))["syscall.mount"].title == "one"

@@ -163,6 +163,68 @@ def test_cgroup_write_of_pids_max() -> None:
     assert "fork bomb" in x.why
 
 
+def test_openat2_of_a_cgroup_file_explains_the_file_and_the_resolve_flags() -> None:
+    how = Arg(
+        "how",
+        1,
+        "{flags=O_WRONLY|O_CLOEXEC, resolve=RESOLVE_NO_MAGICLINKS|RESOLVE_BENEATH}",
+        flags=["O_WRONLY", "O_CLOEXEC", "RESOLVE_NO_MAGICLINKS", "RESOLVE_BENEATH"],
+    )
+    event = syscall(
+        "openat2",
+        "cgroup",
+        [
+            Arg("dirfd", 3, "3</sys/fs/cgroup>"),
+            Arg("pathname", 2, '"pids/box/pids.max"'),
+            how,
+            Arg("size", 24, "24"),
+        ],
+        {
+            "path": "/sys/fs/cgroup/pids/box/pids.max",
+            "flags": ["O_WRONLY", "O_CLOEXEC"],
+            "resolve": ["RESOLVE_NO_MAGICLINKS", "RESOLVE_BENEATH"],
+            "cgroup": "/box",
+            "version": 1,
+            "controller": "pids",
+            "cgroup_file": "pids.max",
+        },
+        result=4,
+    )
+    x = explain(event)
+    assert not x.fallback and not x.missing
+    assert x.title == "Limit the number of processes (openat2 pids.max)"
+    assert x.entries[:2] == ("syscall.openat2", "value.O_WRONLY")
+    assert {"flag.RESOLVE_BENEATH", "flag.RESOLVE_NO_MAGICLINKS", "cgroup.pids.max"} <= set(x.entries)
+
+
+def test_writev_and_pwrite64_explain_the_value_like_write() -> None:
+    detail = {
+        "path": "/sys/fs/cgroup/pids/box/pids.max",
+        "cgroup": "/box",
+        "version": 1,
+        "controller": "pids",
+        "cgroup_file": "pids.max",
+        "value": "64",
+    }
+    fd = Arg("fd", 5, "5</sys/fs/cgroup/pids/box/pids.max>")
+    writev = syscall(
+        "writev",
+        "cgroup",
+        [fd, Arg("iov", 1, '[{iov_base="6", iov_len=1}, {iov_base="4", iov_len=1}]'), Arg("iovcnt", 2, "2")],
+        detail,
+        result=2,
+    )
+    pwrite = syscall(
+        "pwrite64", "cgroup", [fd, Arg("buf", 1, '"64"'), Arg("count", 2, "2"), Arg("offset", 0, "0")], detail
+    )
+    for event, label in ((writev, "writev"), (pwrite, "pwrite64")):
+        x = explain(event)
+        assert not x.fallback
+        assert x.title == f"Limit the number of processes ({label} pids.max)"
+        assert x.entries == (f"syscall.{label}", "cgroup.pids.max")
+        assert "Writes `64` to `/sys/fs/cgroup/pids/box/pids.max`." in x.what
+
+
 def test_cgroup_file_the_catalogue_lacks_falls_back_but_says_what_is_known() -> None:
     event = syscall(
         "write",

@@ -28,7 +28,7 @@ TOPICS = {
     "cgroup-limits": set(),
     "user-namespaces": {"unshare", "sethostname"},
     "capabilities-seccomp": {"capset", "seccomp"},
-    "docker-run": {"pivot_root", "unshare"},
+    "docker-run": {"pivot_root", "unshare", "execve"},
 }
 
 

@@ -140,8 +140,8 @@ def test_nonexistent_command_exits_127() -> None:
     result = boxtrace("run", "--no-trace", "--", "no-such-command")
     assert result.returncode == 127
     assert result.stderr.strip().splitlines() == [
-        "boxtrace: error: container command not found: no-such-command "
-        "(searched PATH=/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin)"
+        "boxtrace: error: container command not found: no-such-command: executable file not found "
+        "in $PATH (/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin)"
     ]
 
 

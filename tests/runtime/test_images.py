@@ -223,8 +223,18 @@ def test_bad_tag_and_unknown_image(tmp_path: Path, store: Path) -> None:
     layout = oci_layout(tmp_path / "layout", [layer_tar(BASE)], tag="v1")
     with pytest.raises(ImageError, match=r"no tag 'nope' in .*index.json \(tags: v1\)"):
         resolve(f"{layout}:nope")
-    with pytest.raises(ImageError, match="unknown image 'no/such:image'"):
+    with pytest.raises(ImageError, match=r"unknown image 'no/such:image'.*'boxtrace pull no/such:image'"):
         resolve("no/such:image")
+
+
+def test_a_stored_image_is_found_by_any_spelling_docker_accepts(tmp_path: Path, store: Path) -> None:
+    layout = oci_layout(tmp_path / "layout", [layer_tar(BASE)], tag="v1")
+    image = resolve(f"{layout}:v1")
+    [record] = Store(str(store)).records()
+    record["names"] = ["busybox:latest"]  # as `boxtrace pull busybox` names it
+    Store(str(store)).save_record(record)
+    for spelling in ("busybox", "busybox:latest", "library/busybox", "docker.io/library/busybox:latest"):
+        assert resolve(spelling).image_id == image.image_id
 
 
 def test_docker_archives_both_forms(tmp_path: Path, store: Path) -> None:

@@ -61,7 +61,11 @@ def nobody_env() -> Iterator[dict[str, str]]:
     shutil.rmtree(tmp_path)
 
 
-def run_as_nobody(env: dict[str, str], *args: str) -> subprocess.CompletedProcess[str]:
+def run_as_nobody(
+    env: dict[str, str], *args: str, output: int | None = subprocess.PIPE
+) -> subprocess.CompletedProcess[str]:
+    """``output``: where stdout and stderr go; not a pipe for `create`, whose container keeps
+    them (waiting for the pipe to close would wait for the container's end)."""
     command = [
         "setpriv",
         "--reuid=65534",
@@ -71,7 +75,9 @@ def run_as_nobody(env: dict[str, str], *args: str) -> subprocess.CompletedProces
         "-m",
         "boxtrace.runtime",
     ]
-    return subprocess.run([*command, *args], env=env, capture_output=True, text=True, timeout=120, cwd="/")
+    return subprocess.run(
+        [*command, *args], env=env, stdout=output, stderr=output, text=True, timeout=120, cwd="/"
+    )
 
 
 def test_rootless_container_starts(nobody_env: dict[str, str]) -> None:
@@ -104,3 +110,36 @@ def test_rootless_is_reported_in_python_too() -> None:
 
     assert RunOptions().rootless is False
     assert sys.executable
+
+
+def test_rootless_exec_joins_the_user_namespace_first(nobody_env: dict[str, str]) -> None:
+    """exec as nobody: the container's namespaces belong to its user namespace, so setns into
+    them is refused until the process is in that user namespace (runc's order handles it)."""
+    if not os.access(str(REPO), os.R_OK | os.X_OK) or not os.stat(REPO).st_mode & 0o005:
+        pytest.skip(f"{REPO} is not readable by other users")
+    from tests.conftest import make_busybox_bundle
+
+    bundle = make_busybox_bundle(Path(nobody_env["HOME"]) / "bundle", ["sleep", "60"])
+    subprocess.run(["chown", "-R", "65534:65534", str(bundle)], check=True)
+    root = str(Path(nobody_env["HOME"]) / "state")
+    create = ("--root", root, "create", "--bundle", str(bundle), "rl-1")
+    assert run_as_nobody(nobody_env, *create, output=subprocess.DEVNULL).returncode == 0
+    try:
+        assert run_as_nobody(nobody_env, "--root", root, "start", "rl-1").returncode == 0
+        result = run_as_nobody(
+            nobody_env,
+            "--root",
+            root,
+            "exec",
+            "rl-1",
+            "sh",
+            "-c",
+            "id -u; cat /proc/self/uid_map; hostname; echo $$",
+        )
+        assert result.returncode == 0, result.stderr
+        lines = result.stdout.splitlines()
+        assert lines[0] == "0" and lines[1].split() == ["0", "65534", "1"] and lines[2] == "bundle"
+        assert int(lines[3]) > 1
+    finally:
+        run_as_nobody(nobody_env, "--root", root, "delete", "--force", "rl-1")
+    assert os.listdir(root) == []

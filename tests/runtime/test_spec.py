@@ -120,10 +120,10 @@ def test_missing_required_field(tmp_path: Path) -> None:
 def test_unsupported_fields_warn(tmp_path: Path) -> None:
     config = minimal()
     config["linux"]["seccomp"] = {"defaultAction": "SCMP_ACT_ALLOW"}
-    config["hooks"] = {}
+    config["hooks"] = {"createContainer": [{"path": "/bin/true"}]}
     spec = load_bundle_spec(str(write_bundle(tmp_path, config)))
     assert any("linux.seccomp is not supported" in w for w in spec.warnings)
-    assert any("hooks is not supported" in w for w in spec.warnings)
+    assert any("hooks.createContainer is not supported" in w for w in spec.warnings)
 
 
 def test_resources_read(tmp_path: Path) -> None:

@@ -129,6 +129,9 @@ def test_write_bad_buffer_and_empty_write() -> None:
     d = decode_entry(make_ctx("write", 5, UNMAPPED, 3, proc=proc))
     assert d is not None and d.args[1].text == hex(UNMAPPED) and d.detail["value"] is None
     d = decode_entry(make_ctx("write", 5, 0, 0, proc=proc))
+    assert d is not None and d.args[1].text == "NULL" and d.detail["value"] == ""  # strace: NULL
+    mem = FakeMemory()
+    d = decode_entry(make_ctx("write", 5, mem.put(b"x"), 0, mem=mem, proc=proc))
     assert d is not None and d.args[1].text == '""' and d.detail["value"] == ""
 
 

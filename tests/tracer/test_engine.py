@@ -266,3 +266,13 @@ def test_command_starts_with_default_signal_dispositions() -> None:
     ignored = int(out.split()[1], 16)
     python_ignores = 1 << (signal.SIGPIPE - 1) | 1 << (signal.SIGXFSZ - 1)
     assert not ignored & python_ignores, out
+
+
+def test_switch_interval_is_short_while_tracing_and_restored_after() -> None:
+    before = sys.getswitchinterval()
+    seen: list[float] = []
+    session = TraceSession(TraceConfig(command=["true"]), lambda batch: seen.append(sys.getswitchinterval()))
+    session.start()
+    assert session.wait(30) is not None
+    assert seen and max(seen) <= 0.0005 < before
+    assert sys.getswitchinterval() == before

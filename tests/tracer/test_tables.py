@@ -19,7 +19,7 @@ from pathlib import Path
 import pytest
 
 import boxtrace.tracer.tables as tables_pkg
-from boxtrace.tracer.tables import capability, clone, fcntl, fsmount, mount, prctl, seccomp
+from boxtrace.tracer.tables import capability, clone, fcntl, fsmount, mount, openat2, prctl, rw, seccomp
 from boxtrace.tracer.tables import stat as bstat
 from boxtrace.tracer.tables.errnos import ERRNO_NUMBERS, ERRNOS, errno_name, errno_text
 from boxtrace.tracer.tables.signals import SIGNALS, signal_name
@@ -208,6 +208,16 @@ SPOT_CHECKS: dict[str, int] = {
     "seccomp.SECCOMP_RET_ERRNO": 0x00050000,
     "seccomp.SECCOMP_RET_TRACE": 0x7FF00000,
     "seccomp.SECCOMP_RET_ALLOW": 0x7FFF0000,
+    # include/uapi/linux/{openat2,fs,uio}.h
+    "openat2.RESOLVE_NO_XDEV": 0x01,
+    "openat2.RESOLVE_BENEATH": 0x08,
+    "openat2.RESOLVE_CACHED": 0x20,
+    "openat2.OPENAT2_REGULAR": 1 << 32,
+    "openat2.OPEN_HOW_SIZE_VER0": 24,
+    "rw.RWF_HIPRI": 0x01,
+    "rw.RWF_APPEND": 0x10,
+    "rw.RWF_NOSIGNAL": 0x100,
+    "rw.IOV_MAX": 1024,
 }
 MODULES = {
     "clone": clone,
@@ -217,6 +227,8 @@ MODULES = {
     "prctl": prctl,
     "capability": capability,
     "seccomp": seccomp,
+    "openat2": openat2,
+    "rw": rw,
 }
 
 
@@ -338,6 +350,7 @@ HEADER_TABLES: dict[str, list[str]] = {
         "fsmount.FSPICK_FLAGS",
     ],
     "fcntl.h": ["fcntl.AT_FLAGS", "fcntl.EXECVEAT_FLAGS"],
+    "openat2.h": ["openat2.RESOLVE_FLAGS"],
     "prctl.h": ["prctl.PRCTL_OPTIONS", "prctl.PR_CAP_AMBIENT_OPS"],
     "capability.h": ["capability.CAPABILITIES", "capability.CAP_VERSIONS"],
     "seccomp.h": [
@@ -371,3 +384,15 @@ def test_every_module_constant_matches_its_table_entry() -> None:
             constant = getattr(module, name, None)
             if isinstance(constant, int):
                 assert constant == value, f"{key}: {name}"
+
+
+def test_stdlib_agrees_on_rwf_flags() -> None:
+    for name, value in rw.RWF_FLAGS:
+        if hasattr(os, name):
+            assert getattr(os, name) == value, name
+
+
+def test_open_how_flags_are_open_flags_plus_openat2_own() -> None:
+    assert set(openat2.OPEN_HOW_FLAGS.by_name) == set(fcntl.OPEN_FLAGS.by_name) | {"OPENAT2_REGULAR"}
+    # OPENAT2_REGULAR lives where openat(2)'s int flags cannot reach
+    assert openat2.OPENAT2_REGULAR > 0xFFFFFFFF

@@ -2,6 +2,9 @@
 
 from __future__ import annotations
 
+import re
+from pathlib import Path
+
 import pytest
 
 from boxtrace.tracer.arch import X86_64
@@ -24,8 +27,16 @@ DESIGN_SET = {
 
 def test_default_set_covers_the_design() -> None:
     assert DESIGN_SET <= DEFAULT_SYSCALLS
-    # one addition: Go removes directories with unlinkat(AT_REMOVEDIR)
-    assert {"unlinkat"} == DEFAULT_SYSCALLS - DESIGN_SET
+    # Go removes directories with unlinkat(AT_REMOVEDIR); runc opens cgroup files with openat2; the
+    # vectored and positioned writes do write's work
+    assert {
+        "unlinkat",
+        "openat2",
+        "writev",
+        "pwrite64",
+        "pwritev",
+        "pwritev2",
+    } == DEFAULT_SYSCALLS - DESIGN_SET
     assert len(DEFAULT_RULES) == len(DEFAULT_SYSCALLS)  # one rule per syscall
 
 
@@ -77,9 +88,19 @@ def test_prctl_rule() -> None:
     assert rule.matches(_args(0, (1 << 32) | prctl.PR_SET_NAME))
 
 
-def test_write_rule() -> None:
-    rule = DEFAULT_RULE_OF["write"]
+@pytest.mark.parametrize("name", ["write", "writev", "pwrite64", "pwritev", "pwritev2"])
+def test_write_rules(name: str) -> None:
+    rule = DEFAULT_RULE_OF[name]
     assert [rule.matches(_args(0, fd)) for fd in (0, 1, 2, 3, 100)] == [False, False, False, True, True]
+    assert (rule.arg_index, rule.test, rule.value) == (0, "gt", 2)
+
+
+def test_openat2_is_always_trapped_and_says_why() -> None:
+    rule = DEFAULT_RULE_OF["openat2"]
+    assert rule.test == "always" and rule.arg_index is None
+    assert "open_how" in rule.why and "read-only" in rule.why
+    # whatever the registers hold: the flags are behind the pointer in args[2]
+    assert rule.matches([0] * 6) and rule.matches(_args(2, 0xDEAD0000))
 
 
 def test_open_rules() -> None:
@@ -102,3 +123,12 @@ def test_unlinkat_rule() -> None:
 def test_always_rules() -> None:
     for name in ("clone3", "execve", "execveat", "mount", "setns", "capset"):
         assert DEFAULT_RULE_OF[name].matches([0] * 6)
+
+
+def test_the_trace_format_doc_lists_the_default_set() -> None:
+    """docs/trace-format.md's table of trapped calls names every rule, and nothing else."""
+    doc = (Path(__file__).resolve().parents[2] / "docs" / "trace-format.md").read_text()
+    section = doc.split("### Which calls a trace holds", 1)[1].split("\n\n", 3)[2]
+    rows = [line for line in section.splitlines() if line.startswith("| `")]
+    listed = {name for row in rows for name in re.findall(r"`(\w+)`", row.split("|")[1])}
+    assert listed == DEFAULT_SYSCALLS

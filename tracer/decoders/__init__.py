@@ -3,7 +3,7 @@
 The engine calls :func:`decode_entry` at every syscall-entry stop and, when that returned a
 :class:`Decoded`, :func:`decode_exit` at the matching exit stop. Dispatch is one dict lookup by
 syscall name; each family module (clone, mount, fsmount, identity, prctl, capability, seccomp, file,
-execve) contributes ``DECODERS`` (name -> entry decoder), ``CATEGORIES`` (name -> its usual
+write, execve) contributes ``DECODERS`` (name -> entry decoder), ``CATEGORIES`` (name -> its usual
 category) and ``RESULTS`` (name -> "fd" | "pid" for calls whose return value is one).
 """
 
@@ -19,9 +19,10 @@ from boxtrace.tracer.decoders import (
     mount,
     prctl,
     seccomp,
+    write,
 )
 from boxtrace.tracer.decoders.base import CallContext, Completed, Decoded
-from boxtrace.tracer.decoders.common import EntryDecoder, s64
+from boxtrace.tracer.decoders.common import EntryDecoder, fd_text, s64
 from boxtrace.tracer.decoders.generic import decode_generic, decode_raw
 from boxtrace.tracer.tables.errnos import MAX_ERRNO, errno_name, errno_text
 
@@ -34,7 +35,7 @@ __all__ = [
     "decode_exit",
 ]
 
-_FAMILIES = (clone, mount, fsmount, identity, prctl, capability, seccomp, file, execve)
+_FAMILIES = (clone, mount, fsmount, identity, prctl, capability, seccomp, file, write, execve)
 
 DECODERS: dict[str, EntryDecoder] = {}
 # The category a call is filed under when nothing more specific applies (consumers filter on it).
@@ -48,7 +49,7 @@ for _family in _FAMILIES:
 # Every category an event of each call can carry: the file family is filed by what it touches.
 _FILE_CATEGORIES = frozenset({"cgroup", "idmap", "device", "file"})
 CATEGORIES_OF: dict[str, frozenset[str]] = {name: frozenset({cat}) for name, cat in CATEGORY_OF.items()}
-for _name in file.DECODERS:
+for _name in (*file.DECODERS, *write.DECODERS):
     CATEGORIES_OF[_name] = _FILE_CATEGORIES
 CATEGORIES_OF.update(
     {
@@ -81,7 +82,8 @@ def decode_exit(decoded: Decoded, ctx: CallContext, retval: int) -> Completed:
         return Completed(f"-1 {errno_text(err)}", errno=errno_name(err))
     kind = RESULT_KIND.get(ctx.name)
     if kind == "fd":
-        return Completed(str(value), detail={"fd": value})
+        # strace -y: the new fd with what it refers to (a path, or anon_inode:[fscontext]...).
+        return Completed(fd_text(value, ctx.proc.fd_path(value)), detail={"fd": value})
     if kind == "pid":
         return Completed(str(value), detail={"child_pid": value})
     return Completed(str(value))

@@ -52,6 +52,9 @@ class CallContext:
     mem: MemoryReader
     proc: ProcView
     report_all: bool = False  # --all: report every call, even ones the default set filters out
+    # The task opened a cgroup or id-map file for writing: its writes to fds 0-2 may go there too
+    # (a shell's `echo 5 > pids.max` opens the file, moves it to fd 1 and writes fd 1).
+    watch_stdio: bool = False
 
 
 @dataclass(slots=True)

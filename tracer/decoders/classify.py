@@ -116,6 +116,20 @@ def idmap_target(path: str, pid: int) -> tuple[int, str] | None:
     return None
 
 
+def special_file(path: str, pid: int) -> tuple[str, dict[str, Any]] | None:
+    """``("cgroup" | "idmap", facts)`` for a file on cgroupfs or a /proc/PID id map, else None.
+
+    ``pid`` is the caller's, for ``/proc/self``.
+    """
+    info = cgroup_info(path, is_file=True)
+    if info is not None:
+        return "cgroup", info
+    target = idmap_target(path, pid)
+    if target is not None:
+        return "idmap", {"file": target[1], "target_pid": target[0]}
+    return None
+
+
 def parse_id_map(text: str) -> list[list[int]]:
     """``"0 1000 1\\n1 100000 65536"`` -> ``[[0, 1000, 1], [1, 100000, 65536]]``; bad lines skipped."""
     out: list[list[int]] = []

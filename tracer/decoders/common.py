@@ -98,6 +98,15 @@ def flags_arg(name: str, value: int, table: Xlat) -> Arg:
     return Arg(name, value, text, flags=names)
 
 
+def flags_text_dflt(value: int, table: Xlat) -> tuple[list[str], str]:
+    """:func:`flags_text`, but a value none of whose bits has a name reads like strace's
+    ``printflags``: ``0x40 /* RESOLVE_??? */``."""
+    names, text = flags_text(value, table)
+    if not names and value and table.prefix:
+        text = f"{text} /* {table.prefix}??? */"
+    return names, text
+
+
 def enum_arg(name: str, value: int, table: Xlat) -> Arg:
     return Arg(name, value, enum_text(value, table))
 

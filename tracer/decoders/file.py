@@ -1,24 +1,25 @@
-"""Container filesystem work: open/openat/creat, mkdir(at), rmdir, unlinkat, mknod(at), symlink(at), write.
+"""Container filesystem work: open/openat/openat2/creat, mkdir(at), rmdir, unlinkat, mknod(at), symlink(at).
 
 This family decides what is interesting. By default only calls that touch cgroupfs ("cgroup"), a
 user namespace's id maps ("idmap") or a dev directory ("device") are reported; everything else
-returns None, unless the trace reports all calls (then it is "file").
+returns None, unless the trace reports all calls (then it is "file"). The writes that follow an
+open live in ``write.py``.
 """
 
 from __future__ import annotations
 
+import os
 from typing import Any
 
 from boxtrace.tracer.decoders.base import CallContext, Decoded
-from boxtrace.tracer.decoders.classify import cgroup_info, idmap_target, is_dev_path, parse_id_map
+from boxtrace.tracer.decoders.classify import cgroup_info, is_dev_path, special_file
 from boxtrace.tracer.decoders.common import (
     U32,
     dirfd_arg,
-    fd_path,
-    fd_text,
+    flags_text_dflt,
     path_arg,
     ptr_arg,
-    quote,
+    read_u64s,
     s32,
     string_arg,
     uint_arg,
@@ -26,17 +27,23 @@ from boxtrace.tracer.decoders.common import (
 )
 from boxtrace.tracer.events import Arg
 from boxtrace.tracer.tables.fcntl import (
+    __O_TMPFILE,
     AT_FDCWD,
     AT_REMOVEDIR,
     O_ACCMODE,
     O_CREAT,
-    O_TMPFILE,
     O_TRUNC,
     O_WRITE_MASK,
     O_WRONLY,
     OPEN_ACCESS_MODES,
     OPEN_FLAGS,
     UNLINKAT_FLAGS,
+)
+from boxtrace.tracer.tables.openat2 import (
+    OPEN_HOW_FIELDS,
+    OPEN_HOW_FLAGS,
+    OPEN_HOW_SIZE_VER0,
+    RESOLVE_FLAGS,
 )
 from boxtrace.tracer.tables.stat import (
     FILE_TYPE_WORDS,
@@ -48,34 +55,25 @@ from boxtrace.tracer.tables.stat import (
     mode_text,
     octal_text,
 )
-from boxtrace.tracer.tables.xlat import flags_text
+from boxtrace.tracer.tables.xlat import Xlat, flags_text
 
-# What a write to cgroupfs or an id map may carry (a page); larger writes are cut.
-WRITE_VALUE_MAX = 4096
-# Bytes of an uninteresting write shown with --all (strace's default -s).
-WRITE_SHOWN = 32
+# open(2) takes a mode only with these (strace's test: __O_TMPFILE alone, without O_DIRECTORY, counts).
+_MODE_FLAGS = O_CREAT | __O_TMPFILE
+# Bytes of an open_how larger than this tracer knows that are shown (strace's default -s), and
+# the most the kernel accepts (copy_struct_from_user refuses sizes above a page with E2BIG).
+_EXTRA_SHOWN = 32
+_PAGE = os.sysconf("SC_PAGE_SIZE")
 
 
 # --- helpers ------------------------------------------------------------------------------------
 
 
-def open_flags_text(flags: int) -> tuple[list[str], str]:
+def open_flags_text(flags: int, table: Xlat = OPEN_FLAGS) -> tuple[list[str], str]:
     """``O_WRONLY|O_CREAT|O_TRUNC|O_CLOEXEC``: the access mode always first, as strace prints it."""
     access = flags & O_ACCMODE
     access_name = OPEN_ACCESS_MODES.name(access) or "O_ACCMODE"
-    names, rest = flags_text(flags & ~O_ACCMODE, OPEN_FLAGS)
+    names, rest = flags_text(flags & ~O_ACCMODE, table)
     return [access_name, *names], access_name if rest == "0" else f"{access_name}|{rest}"
-
-
-def _special(ctx: CallContext, path: str, is_file: bool) -> tuple[str, dict[str, Any]] | None:
-    """("cgroup" | "idmap", facts) for a path on cgroupfs or a /proc/PID id-map file."""
-    info = cgroup_info(path, is_file)
-    if info is not None:
-        return "cgroup", info
-    target = idmap_target(path, ctx.pid)
-    if target is not None:
-        return "idmap", {"file": target[1], "target_pid": target[0]}
-    return None
 
 
 def _decoded(
@@ -92,55 +90,6 @@ def _decoded(
     return Decoded(category=category, args=args, detail=with_resolved(detail, resolved))
 
 
-# --- open ---------------------------------------------------------------------------------------
-
-
-def _open_common(ctx: CallContext, dirfd: int, path_addr: int, flags: int, mode: int) -> Decoded | None:
-    if not flags & O_WRITE_MASK and not ctx.report_all:
-        return None
-    resolved: dict[str, str] = {}
-    args: list[Arg] = []
-    dir_path = None
-    if dirfd != AT_FDCWD:
-        dir_a, dir_path = dirfd_arg(ctx, "dirfd", dirfd)
-        args.append(dir_a)
-    path_a, path = path_arg(ctx, "pathname", path_addr, resolved, dirfd, dir_path)
-    names, text = open_flags_text(flags)
-    args += [path_a, Arg("flags", flags, text, flags=names)]
-    if flags & O_CREAT or flags & O_TMPFILE == O_TMPFILE:
-        args.append(Arg("mode", mode & 0o7777, octal_text(mode & 0o7777)))
-    detail: dict[str, Any] = {"path": path, "flags": names}
-    category: str | None = None
-    if path is not None and flags & O_WRITE_MASK:
-        special = _special(ctx, path, is_file=True)
-        if special is not None:
-            category = special[0]
-            detail.update(special[1])
-        elif flags & O_CREAT and is_dev_path(path):
-            category = "device"
-    return _decoded(ctx, category, args, detail, resolved)
-
-
-def _openat(ctx: CallContext) -> Decoded | None:
-    dirfd = s32(ctx.args[0])
-    decoded = _open_common(ctx, dirfd, ctx.args[1], ctx.args[2] & U32, ctx.args[3] & U32)
-    if decoded is not None and dirfd == AT_FDCWD:
-        decoded.args.insert(0, Arg("dirfd", dirfd, "AT_FDCWD"))
-    return decoded
-
-
-def _open(ctx: CallContext) -> Decoded | None:
-    return _open_common(ctx, AT_FDCWD, ctx.args[0], ctx.args[1] & U32, ctx.args[2] & U32)
-
-
-def _creat(ctx: CallContext) -> Decoded | None:
-    decoded = _open_common(ctx, AT_FDCWD, ctx.args[0], O_WRONLY | O_CREAT | O_TRUNC, ctx.args[1] & U32)
-    if decoded is not None:
-        # creat(2) has no flags argument: it is open(O_WRONLY|O_CREAT|O_TRUNC).
-        decoded.args = [a for a in decoded.args if a.name != "flags"]
-    return decoded
-
-
 def _dir_and_path(
     ctx: CallContext,
     at: bool,
@@ -149,16 +98,127 @@ def _dir_and_path(
     resolved: dict[str, str],
     dir_name: str = "dirfd",
     path_name: str = "pathname",
+    needed: bool = False,
 ) -> tuple[list[Arg], str | None]:
-    """The *at variant's dirfd argument (if any) and the path argument, resolved against it."""
+    """The *at variant's dirfd argument (if any) and the path argument, resolved against it.
+
+    ``needed``: show the dirfd's path (``9</sys/fs/cgroup/box>``); it costs a readlink.
+    """
     args: list[Arg] = []
     dir_path = None
     if at:
-        dir_a, dir_path = dirfd_arg(ctx, dir_name, dirfd, needed=False)
+        dir_a, dir_path = dirfd_arg(ctx, dir_name, dirfd, needed=needed)
         args.append(dir_a)
     path_a, path = path_arg(ctx, path_name, path_addr, resolved, dirfd, dir_path)
     args.append(path_a)
     return args, path
+
+
+# --- open ---------------------------------------------------------------------------------------
+
+
+def _open_category(ctx: CallContext, path: str | None, flags: int) -> tuple[str | None, dict[str, Any]]:
+    """What an open for writing touches: cgroupfs, an id map, or a node created under a dev dir."""
+    if path is None or not flags & O_WRITE_MASK:
+        return None, {}
+    special = special_file(path, ctx.pid)
+    if special is not None:
+        return special
+    if flags & O_CREAT and is_dev_path(path):
+        return "device", {}
+    return None, {}
+
+
+def _open_common(
+    ctx: CallContext, dirfd: int, path_addr: int, flags: int, mode: int, at: bool
+) -> Decoded | None:
+    if not flags & O_WRITE_MASK and not ctx.report_all:
+        return None
+    resolved: dict[str, str] = {}
+    args, path = _dir_and_path(ctx, at, dirfd, path_addr, resolved, needed=True)
+    names, text = open_flags_text(flags)
+    args.append(Arg("flags", flags, text, flags=names))
+    if flags & _MODE_FLAGS:
+        args.append(Arg("mode", mode & 0o7777, octal_text(mode & 0o7777)))
+    detail: dict[str, Any] = {"path": path, "flags": names}
+    category, facts = _open_category(ctx, path, flags)
+    detail.update(facts)
+    return _decoded(ctx, category, args, detail, resolved)
+
+
+def _openat(ctx: CallContext) -> Decoded | None:
+    return _open_common(ctx, s32(ctx.args[0]), ctx.args[1], ctx.args[2] & U32, ctx.args[3] & U32, at=True)
+
+
+def _open(ctx: CallContext) -> Decoded | None:
+    return _open_common(ctx, AT_FDCWD, ctx.args[0], ctx.args[1] & U32, ctx.args[2] & U32, at=False)
+
+
+def _creat(ctx: CallContext) -> Decoded | None:
+    decoded = _open_common(
+        ctx, AT_FDCWD, ctx.args[0], O_WRONLY | O_CREAT | O_TRUNC, ctx.args[1] & U32, at=False
+    )
+    if decoded is not None:
+        # creat(2) has no flags argument: it is open(O_WRONLY|O_CREAT|O_TRUNC).
+        decoded.args = [a for a in decoded.args if a.name != "flags"]
+    return decoded
+
+
+def _open_how_extra(ctx: CallContext, addr: int, size: int) -> str | None:
+    """strace's text for the bytes of a larger ``open_how`` than version 0: None when all zero."""
+    end = min(size, _PAGE)
+    if end <= OPEN_HOW_SIZE_VER0:
+        return None
+    data = ctx.mem.read_bytes(addr + OPEN_HOW_SIZE_VER0, end - OPEN_HOW_SIZE_VER0)
+    if data is None:
+        return "???"
+    if not any(data):
+        return None
+    shown = "".join(f"\\x{b:02x}" for b in data[:_EXTRA_SHOWN])
+    more = "..." if len(data) > _EXTRA_SHOWN else ""
+    return f'/* bytes {OPEN_HOW_SIZE_VER0}..{end - 1} */ "{shown}"{more}'
+
+
+def _open_how(ctx: CallContext, addr: int, size: int, how: tuple[int, ...]) -> tuple[Arg, dict[str, Any]]:
+    """``{flags=O_WRONLY|O_CLOEXEC, resolve=RESOLVE_BENEATH}``; mode only when it matters (strace)."""
+    flags, mode, resolve = how
+    flag_names, flags_shown = open_flags_text(flags, OPEN_HOW_FLAGS)
+    resolve_names, resolve_shown = flags_text_dflt(resolve, RESOLVE_FLAGS)
+    fields: dict[str, Any] = {"flags": flags_shown}
+    if flags & _MODE_FLAGS or mode:
+        fields["mode"] = octal_text(mode)
+    fields["resolve"] = resolve_shown
+    parts = [f"{key}={value}" for key, value in fields.items()]
+    extra = _open_how_extra(ctx, addr, size)
+    if extra is not None:
+        parts.append(extra)
+    text = "{" + ", ".join(parts) + "}"
+    arg = Arg("how", addr, text, flags=[*flag_names, *resolve_names], fields=fields)
+    return arg, {"flags": flag_names, "resolve": resolve_names}
+
+
+def _openat2(ctx: CallContext) -> Decoded | None:
+    dirfd, path_addr, how_addr, size = s32(ctx.args[0]), ctx.args[1], ctx.args[2], ctx.args[3]
+    how = read_u64s(ctx, how_addr, len(OPEN_HOW_FIELDS)) if size >= OPEN_HOW_SIZE_VER0 else None
+    # The flags are in memory, out of the seccomp filter's reach: read-only opens are dropped here.
+    # An open_how this tracer cannot read, the kernel cannot either (EFAULT, or EINVAL when too
+    # small): such a call opens nothing.
+    flags = how[0] if how is not None else 0
+    if not flags & O_WRITE_MASK and not ctx.report_all:
+        return None
+    resolved: dict[str, str] = {}
+    args, path = _dir_and_path(ctx, True, dirfd, path_addr, resolved, needed=True)
+    detail: dict[str, Any] = {"path": path}
+    if how is None:
+        args.append(ptr_arg("how", how_addr))
+    else:
+        how_a, how_facts = _open_how(ctx, how_addr, size, how)
+        args.append(how_a)
+        detail.update(how_facts)
+    args.append(uint_arg("size", size))
+    category, facts = _open_category(ctx, path, flags)
+    detail.update(facts)
+    return _decoded(ctx, category, args, detail, resolved)
 
 
 # --- directories ----------------------------------------------------------------------------------
@@ -275,38 +335,6 @@ def _symlinkat(ctx: CallContext) -> Decoded | None:
     return _symlink_common(ctx, ctx.args[0], s32(ctx.args[1]), ctx.args[2], at=True)
 
 
-# --- write --------------------------------------------------------------------------------------
-
-
-def _write(ctx: CallContext) -> Decoded | None:
-    fd = s32(ctx.args[0])
-    buf, count = ctx.args[1], ctx.args[2]
-    if fd <= 2 and not ctx.report_all:
-        return None
-    path = fd_path(ctx, fd)
-    special = _special(ctx, path, is_file=True) if path is not None and path.startswith("/") else None
-    if special is None and not ctx.report_all:
-        return None
-    limit = WRITE_VALUE_MAX if special is not None else WRITE_SHOWN
-    data = ctx.mem.read_bytes(buf, min(count, limit)) if buf and count else None
-    if data is None:
-        buf_a = ptr_arg("buf", buf) if count else Arg("buf", buf, '""')
-        value = None if count else ""
-    else:
-        buf_a = Arg("buf", buf, quote(data.decode("utf-8", "surrogateescape"), truncated=count > len(data)))
-        value = data.decode("utf-8", "replace").strip()
-    args = [Arg("fd", fd, fd_text(fd, path)), buf_a, uint_arg("count", count)]
-    detail: dict[str, Any] = {"path": path}
-    if special is None:
-        return Decoded(category="file", args=args, detail=detail)
-    category, facts = special
-    detail.update(facts)
-    detail["value"] = value
-    if category == "idmap" and facts["file"] != "setgroups" and value is not None:
-        detail["mappings"] = parse_id_map(value)
-    return Decoded(category=category, args=args, detail=detail)
-
-
 DECODERS = {
     "openat": _openat,
     "open": _open,
@@ -319,7 +347,7 @@ DECODERS = {
     "mknodat": _mknodat,
     "symlink": _symlink,
     "symlinkat": _symlinkat,
-    "write": _write,
+    "openat2": _openat2,
 }
 CATEGORIES = {name: "file" for name in DECODERS}
-RESULTS = {"openat": "fd", "open": "fd", "creat": "fd"}
+RESULTS = {"openat": "fd", "openat2": "fd", "open": "fd", "creat": "fd"}

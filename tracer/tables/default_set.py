@@ -7,6 +7,7 @@ apply the same interest rules, so a trace without the filter (fallback mode) rep
 Tests compare the low 32 bits of the argument, unsigned, exactly as the BPF instructions the engine
 emits (JSET for ``mask_any``, a JEQ chain for ``in_set``, JGT for ``gt``); every value here fits in
 32 bits. ``execve``/``execveat`` are always trapped: the engine needs every exec (strace does the same).
+``openat2`` and ``clone3`` keep their flags in memory, out of a filter's reach: they are always trapped.
 """
 
 from __future__ import annotations
@@ -118,11 +119,24 @@ DEFAULT_RULES: tuple[TrapRule, ...] = (
     ),
     TrapRule("open", arg_index=1, test="mask_any", value=O_WRITE_MASK, why="as openat"),
     TrapRule(
+        "openat2",
+        why=(
+            "its flags are in struct open_how, in memory the filter cannot read, so every call stops;"
+            " the decoder drops read-only opens (runc opens cgroup files with openat2)"
+        ),
+    ),
+    TrapRule(
         "write",
         arg_index=0,
         test="gt",
         value=2,
         why="writes to stdin/stdout/stderr are output, never cgroup or id-map work",
+    ),
+    *(
+        TrapRule(
+            name, arg_index=0, test="gt", value=2, why="as write: the same work, other calling conventions"
+        )
+        for name in ("writev", "pwrite64", "pwritev", "pwritev2")
     ),
 )
 

@@ -1,0 +1,98 @@
+"""Recording a runtime call in the background (``boxtrace-runc``, ``boxtrace-runtime`` with
+recording on): the caller gets the runtime's exit status as soon as the runtime's main process
+ends, while a detached recorder process goes on tracing what the runtime left running (the
+container's init) until the container's program starts, then files the trace in the spool."""
+
+from __future__ import annotations
+
+import contextlib
+import os
+import sys
+
+
+def record_in_background(command: list[str], label: str, prog: str) -> int:
+    """Run ``command`` under a background recorder; return its exit code (128+N if killed by N)."""
+    from boxtrace.tracer.spool import new_trace_path
+
+    try:
+        path = new_trace_path(label)
+    except OSError as exc:
+        print(f"{prog}: cannot write to the trace spool: {exc}", file=sys.stderr)
+        return 1
+    status_r, status_w = os.pipe()
+    pid = os.fork()
+    if pid == 0:  # pragma: no cover - the recorder process; covered by the wrapper's tests
+        code = 1
+        try:
+            os.close(status_r)
+            code = _recorder(command, path, status_w, prog)
+        finally:
+            os._exit(code)
+    os.close(status_w)
+    reply = b""
+    while chunk := os.read(status_r, 64):
+        reply += chunk
+        if reply.endswith(b"\n"):
+            break
+    os.close(status_r)
+    # The recorder is not waited for: it outlives us (our caller, a subreaper, reaps it later).
+    try:
+        return int(reply)
+    except ValueError:
+        message = reply.decode(errors="replace").strip() or "the recorder ended before the runtime did"
+        print(f"{prog}: {message}", file=sys.stderr)
+        return 1
+
+
+def _recorder(command: list[str], path: str, status_w: int, prog: str) -> int:  # pragma: no cover
+    from boxtrace.tracer.session import CommandNotFound, TraceConfig, TraceSession
+    from boxtrace.tracer.spool import finish_trace
+
+    os.setsid()  # out of the caller's process group: its signals and terminal are not ours
+
+    def tell(text: str) -> None:
+        nonlocal status_w
+        if status_w >= 0:
+            with contextlib.suppress(OSError):
+                os.write(status_w, text.encode() + b"\n")
+                os.close(status_w)
+            status_w = -1
+
+    def on_root_exit(status: int | None, signum: int | None) -> None:
+        tell(str(128 + signum if signum is not None else status if status is not None else 1))
+
+    config = TraceConfig(
+        command=command,
+        output=path,
+        capture_output=False,
+        release_container=True,
+        on_root_exit=on_root_exit,
+    )
+    try:
+        session = TraceSession(config)
+        session.start()
+    except (CommandNotFound, OSError) as exc:
+        tell(f"cannot start {command[0]}: {exc}")
+        return 1
+    _let_go_of_callers_files()
+    result = session.wait()
+    if result is not None and status_w >= 0:
+        tell(str(result.exit_code))  # the root never reported its end (a tracer error)
+    with contextlib.suppress(OSError):
+        finish_trace(path)
+    return 0
+
+
+def _let_go_of_callers_files() -> None:  # pragma: no cover - recorder side
+    """The runtime has its copies of the caller's files: drop ours (stdio, fds passed with
+    --preserve-fds), or a caller reading a pipe to its end would wait for the recorder too."""
+    devnull = os.open(os.devnull, os.O_RDWR)
+    for fd in (0, 1, 2):
+        os.dup2(devnull, fd)
+    os.close(devnull)
+    for name in os.listdir("/proc/self/fd"):
+        fd = int(name)
+        if fd > 2:
+            with contextlib.suppress(OSError):
+                if os.get_inheritable(fd):
+                    os.close(fd)

@@ -1,0 +1,25 @@
+"""`boxtrace-runtime features`: what this runtime implements, in the shape of runc's
+`features` output (runtime-spec features.md), from the tables the runtime itself uses."""
+
+from __future__ import annotations
+
+from boxtrace.runtime.constants import CAPABILITIES, MOUNT_OPTION_FLAGS, NAMESPACE_FLAGS, PROPAGATION_OPTIONS
+from boxtrace.runtime.spec import HOOK_POINTS
+from boxtrace.runtime.spec_template import OCI_VERSION
+
+
+def features() -> dict[str, object]:
+    return {
+        "ociVersionMin": "1.0.0",
+        "ociVersionMax": OCI_VERSION,
+        "hooks": list(HOOK_POINTS),
+        "mountOptions": sorted({*MOUNT_OPTION_FLAGS, *PROPAGATION_OPTIONS, "bind", "rbind"}),
+        "linux": {
+            "namespaces": sorted(NAMESPACE_FLAGS),
+            "capabilities": sorted(CAPABILITIES, key=CAPABILITIES.__getitem__),
+            "cgroup": {"v1": True, "v2": True, "systemd": False, "systemdUser": False},
+            "seccomp": {"enabled": False},
+            "apparmor": {"enabled": False},
+            "selinux": {"enabled": False},
+        },
+    }
