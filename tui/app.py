@@ -17,7 +17,7 @@ import sys
 import threading
 import time
 from bisect import bisect_right
-from collections.abc import Callable, Iterator
+from collections.abc import Callable, Iterator, Sequence
 from dataclasses import dataclass
 from typing import ClassVar, Literal, Protocol
 
@@ -29,7 +29,7 @@ from textual.binding import Binding, BindingType
 from textual.containers import Horizontal, Vertical, VerticalScroll
 from textual.message import Message as TMessage
 from textual.timer import Timer
-from textual.widgets import Footer, Header, Static
+from textual.widgets import Header, Static
 
 from boxtrace.lessons.model import Explanation
 from boxtrace.tracer.events import Event, OutputEvent, SyscallEvent, TraceHeader
@@ -47,9 +47,12 @@ from boxtrace.tracer.messages import (
 )
 from boxtrace.tui import panes
 from boxtrace.tui.event_list import EventList
+from boxtrace.tui.footer import TraceFooter
+from boxtrace.tui.loader import FileChunk, ReplayDigester
 from boxtrace.tui.mountinfo import read_mountinfo
 from boxtrace.tui.options import TuiOptions
 from boxtrace.tui.screens import BreakpointScreen, ExportScreen, FilterScreen, HelpScreen, SearchScreen
+from boxtrace.tui.store import FileEvents
 from boxtrace.tui.timeline import TraceModel
 from boxtrace.tui.world import WorldTimeline
 
@@ -75,14 +78,23 @@ class TraceBatch(TMessage):
 
 
 class ReplayChunk(TMessage):
-    """Events read from a trace file by the loader thread; ``done`` on the last chunk."""
+    """Events of a replay, ``done`` on the last chunk: in memory (``events``), or the digest of the
+    next lines of a trace file read by the loader thread (``file``)."""
 
-    def __init__(self, header: TraceHeader | None, events: list[Event], done: bool, error: str | None = None):
+    def __init__(
+        self,
+        header: TraceHeader | None,
+        events: list[Event],
+        done: bool,
+        error: str | None = None,
+        file: FileChunk | None = None,
+    ):
         super().__init__()
         self.header = header
         self.events = events
         self.done = done
         self.error = error
+        self.file = file
 
 
 @dataclass(slots=True)
@@ -95,6 +107,23 @@ class ReplaySource:
 
 
 CHUNK = 5000  # events per replay chunk: the first screen shows after one chunk, not the whole file
+FIRST_CHUNK = 1000  # a smaller first one: the first screen needs only a screenful
+EXPORT_BATCH = 5000  # events encoded at a time when the app writes a trace file
+
+
+# The actions whose availability check_action decides (it looks at the action's name only).
+BINDING_ACTIONS = (
+    "step",
+    "step_back",
+    "resume",
+    "pause",
+    "breakpoint",
+    "phase",
+    "search",
+    "filter",
+    "export",
+    "pace",
+)
 
 
 class BoxtraceApp(App[int]):
@@ -133,7 +162,12 @@ class BoxtraceApp(App[int]):
         self.options = options or TuiOptions()
         self.steering = steering
         self.replay = replay
-        self.model = TraceModel()
+        # A replayed file's events stay in the file, parsed again when shown (boxtrace.tui.store).
+        self.store: FileEvents | None = None
+        if mode == "replay" and replay is not None and replay.events is None and replay.path is not None:
+            self.store = FileEvents()
+            self.store.on_error = self._store_error
+        self.model = TraceModel(events=self.store)
         self.timeline = WorldTimeline(self.model.events)
         self.header: TraceHeader | None = None
         self.result: TraceResult | None = None
@@ -162,6 +196,7 @@ class BoxtraceApp(App[int]):
         self._feed_lock = threading.Lock()
         self._accepting = False
         self._early: list[list[Message]] = []
+        self._bindings_state: tuple[bool | None, ...] = ()
         self.title = self.options.title
         self.sub_title = "live" if mode == "live" else "replay"
 
@@ -193,7 +228,7 @@ class BoxtraceApp(App[int]):
                     with Horizontal(id="state"):
                         yield Static(id="mounts", classes="pane")
                         yield Static(id="cgroups", classes="pane")
-        yield Footer()
+        yield TraceFooter()
 
     def on_mount(self) -> None:
         if self.options.present:
@@ -250,25 +285,48 @@ class BoxtraceApp(App[int]):
 
     @work(thread=True, exclusive=True, group="replay-load")
     def _load(self, path: str) -> None:
-        from boxtrace.tracer.tracefile import TraceFormatError, TraceReader
+        """Read the file once: each event is digested and folded here, then dropped (only its line's
+        place is kept); the UI thread takes the digests chunk by chunk."""
+        from boxtrace.tracer.trace_index import TraceIndex
+        from boxtrace.tracer.tracefile import TraceFormatError
 
+        assert self.store is not None
         try:
-            with TraceReader(path) as reader:
-                chunk: list[Event] = []
-                for event in reader:
-                    chunk.append(event)
-                    if len(chunk) >= CHUNK:
-                        # Back-pressure: wait until the app has taken the chunk and repainted, so
-                        # the first screen shows after one chunk, not after the whole file.
-                        self._chunk_taken.clear()
-                        self.post_message(ReplayChunk(reader.header, chunk, False))
-                        chunk = []
-                        while not self._chunk_taken.wait(0.5):
-                            if not self.is_running:
-                                return
-                self.post_message(ReplayChunk(reader.header, chunk, True))
+            index = TraceIndex(path)
         except (OSError, TraceFormatError) as exc:
             self.post_message(ReplayChunk(None, [], True, error=str(exc)))
+            return
+        self.store.attach(index)
+        digester = ReplayDigester(self.timeline.every)
+        size = FIRST_CHUNK
+        try:
+            for offset, length, event in index.scan():
+                digester.add(offset, length, event)
+                if len(digester) >= size:
+                    # Back-pressure: wait until the app has taken the chunk and repainted, so
+                    # the first screen shows after one chunk, not after the whole file.
+                    self._chunk_taken.clear()
+                    self.post_message(ReplayChunk(index.header, [], False, file=digester.take()))
+                    size = CHUNK
+                    while not self._chunk_taken.wait(0.5):
+                        if not self.is_running:
+                            return
+            self.post_message(ReplayChunk(index.header, [], True, file=digester.take()))
+        except (OSError, TraceFormatError) as exc:
+            self.post_message(ReplayChunk(None, [], True, error=str(exc)))
+        finally:
+            if not self.is_running:
+                index.close()  # the app is gone; otherwise on_unmount closes it
+
+    def on_unmount(self) -> None:
+        if self.store is not None and self.store.source is not None and self.loaded:
+            self.store.source.close()
+
+    def _store_error(self, problem: str) -> None:
+        """An event of the replayed file cannot be read again (the file changed): say so, go on."""
+        self.error = problem
+        self.call_later(self.notify, problem, severity="error", timeout=10)
+        self.call_later(self._update_status)
 
     def on_replay_chunk(self, chunk: ReplayChunk) -> None:
         if chunk.header is not None:
@@ -277,6 +335,12 @@ class BoxtraceApp(App[int]):
             self.error = chunk.error
             self.notify(chunk.error, severity="error", timeout=10)
         first = len(self.model) == 0
+        if chunk.file is not None and self.store is not None:
+            part = chunk.file
+            self.store.extend(part.offsets, part.lengths, part.seqs)
+            self.model.take(part.digest)
+            self.timeline.add_checkpoints(part.checkpoints)
+            self.output_indices.extend(part.outputs)
         for event in chunk.events:
             _intern(event)
             self._add(event)
@@ -353,13 +417,21 @@ class BoxtraceApp(App[int]):
         future = self.cursor + 1 if self.mode == "replay" and self.cursor >= 0 else -1
         self.event_list.sync(cursor=self.cursor, held=self.held, future_from=future, scroll=scroll)
         self._update_status()
-        self.refresh_bindings()
+        self._refresh_bindings_if_changed()
         if not self._panes_due:
             # The side panes (Markdown, trees) cost more than the list: paint the list first.
             self._panes_due = True
             self.call_after_refresh(self._update_panes)
         if self.first_paint is None and len(self.model):
             self.call_after_refresh(self._mark_first_paint)
+
+    def _refresh_bindings_if_changed(self) -> None:
+        """Tell the footer about bindings only when one turned on, off or grey: each refresh makes
+        textual's Footer recompose its keys, tens of ms (and, without TraceFooter, ~250 KB for good)."""
+        state = tuple(self.check_action(action, ()) for action in BINDING_ACTIONS)
+        if state != self._bindings_state:
+            self._bindings_state = state
+            self.refresh_bindings()
 
     def _mark_first_paint(self) -> None:
         if self.first_paint is None:
@@ -503,7 +575,7 @@ class BoxtraceApp(App[int]):
         if action in ("pace",):
             return bool(self.options.present)
         if action == "breakpoint":
-            return True if isinstance(self.current_event(), SyscallEvent) else None
+            return True if self.model.is_syscall(self.cursor) else None
         if action in ("phase", "search", "filter", "export"):
             return True if n else None
         return True
@@ -556,7 +628,7 @@ class BoxtraceApp(App[int]):
         names, cats = frozenset(self.break_names), frozenset(self.break_categories)
         i = self._next_visible(1)
         while i is not None:
-            if (names or cats) and TraceModel.matches_breakpoint(self.model.events[i], names, cats):
+            if (names or cats) and self.model.matches_at(i, names, cats):
                 break
             nxt = self.model.nearest_visible(i + 1, 1) if i + 1 < len(self.model) else None
             if nxt is None:
@@ -598,8 +670,9 @@ class BoxtraceApp(App[int]):
             self._set_auto(False)
             return
         self._go(nxt)
-        if self._is_lesson_break(self.model.events[nxt]) or TraceModel.matches_breakpoint(
-            self.model.events[nxt], frozenset(self.break_names), frozenset(self.break_categories)
+        lesson = frozenset(self.options.break_names), frozenset(self.options.break_categories)
+        if self.model.matches_at(nxt, *lesson) or self.model.matches_at(
+            nxt, frozenset(self.break_names), frozenset(self.break_categories)
         ):
             self._set_auto(False)
 
@@ -640,9 +713,7 @@ class BoxtraceApp(App[int]):
         self.push_screen(SearchScreen(self.search_text), found)
 
     def action_filter(self) -> None:
-        counts: dict[str, int] = {}
-        for ev in self.model.events:
-            counts[ev.category] = counts.get(ev.category, 0) + 1
+        counts = self.model.category_counts()
 
         def chosen(categories: frozenset[str] | None) -> None:
             if categories is None:
@@ -699,15 +770,19 @@ class BoxtraceApp(App[int]):
 
     @work(thread=True, group="export")
     def export_to(self, fmt: str, path: str) -> None:
-        """Write the events so far (a copy: the live list keeps growing) on a worker thread."""
-        events = list(self.model.events)
+        """Write the events so far on a worker thread: a copy of the live list (it keeps growing), or
+        the replayed file's events so far, read again line by line (never all in memory at once)."""
+        events: Sequence[Event] = (
+            self.store.upto(len(self.model)) if self.store is not None else list(self.model.events)
+        )
         header = self.header or _placeholder_header()
         try:
             if fmt == "trace" or self.options.exporter is None:
                 from boxtrace.tracer.tracefile import TraceWriter
 
                 with TraceWriter(path, header) as writer:
-                    writer.write_events(events)
+                    for start in range(0, len(events), EXPORT_BATCH):
+                        writer.write_events(events[start : start + EXPORT_BATCH])
             else:
                 self.options.exporter(fmt, header, events, path)
         except (OSError, ValueError, KeyError) as exc:

@@ -3,7 +3,8 @@
 Like toolong's log view: ``render_line(y)`` turns the row at ``scroll_y + y`` into a Strip, and an
 LRU cache keeps the Strips of recently shown rows, so scrolling through 100,000 events costs the
 same as scrolling through 100. A DataTable would build every row up front (seconds for 100k).
-The widget owns no state about the trace: it reads the model's rows and the app's cursor.
+The widget owns no state about the trace: it reads the model's rows and the app's cursor, and an
+event itself only to render a row that is not cached.
 """
 
 from __future__ import annotations
@@ -22,11 +23,12 @@ from textual.scroll_view import ScrollView
 from textual.strip import Strip
 
 from boxtrace.lessons.model import PHASES
-from boxtrace.tracer.events import SyscallEvent
 from boxtrace.tui.render import styled_line
 from boxtrace.tui.timeline import TraceModel, heading_phase
 
 LINE_WIDTH = 400  # virtual width: lines are cut here, the explanation pane shows everything
+# Rendered rows kept: ten screens. Each Strip carries its own caches (~8 objects the cyclic GC walks).
+STRIP_CACHE = 500
 
 
 class EventList(ScrollView, can_focus=True):
@@ -63,7 +65,7 @@ class EventList(ScrollView, can_focus=True):
         self.future_from = -1  # replay: events at or after this index have not "happened" yet
         self.search = ""
         self.breakpoints: tuple[frozenset[str], frozenset[str]] = (frozenset(), frozenset())
-        self._cache: LRUCache[tuple[object, ...], Strip] = LRUCache(maxsize=2000)
+        self._cache: LRUCache[tuple[object, ...], Strip] = LRUCache(maxsize=STRIP_CACHE)
         # The app's handler, called synchronously so a key's move is in the very next paint.
         self.on_select: Callable[[int, bool], None] | None = None
         self._version = -1
@@ -130,14 +132,13 @@ class EventList(ScrollView, can_focus=True):
         if row < 0:
             key: tuple[object, ...] = ("h", row, width)
         else:
-            event = self.model.events[row]
+            # From the model's arrays, not the event: a replayed file's events are parsed only on a miss.
             key = (
                 row,
-                event.seq,
+                self.model.stamps[row],
                 row == self.cursor,
                 row == self.held,
                 self.future_from >= 0 and row >= self.future_from,
-                event.finished if isinstance(event, SyscallEvent) else True,
             )
         strip = self._cache.get(key)
         if strip is None:
@@ -165,7 +166,7 @@ class EventList(ScrollView, can_focus=True):
             mark = "⏸ "
         elif row == self.cursor:
             mark = "▶ "
-        elif (names or cats) and TraceModel.matches_breakpoint(event, names, cats):
+        elif (names or cats) and self.model.matches_at(row, names, cats):
             mark = "● "
         line = Text(mark, style="bold yellow", no_wrap=True, end="")
         line.append_text(text)

@@ -2,13 +2,14 @@
 
 from __future__ import annotations
 
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 
 from boxtrace.tracer.events import Event, TraceHeader
 
-# (format, header, events, path) -> None; raises OSError/ValueError with a message for the user.
-Exporter = Callable[[str, TraceHeader, list[Event], str], None]
+# (format, header, events, path) -> None; raises OSError/ValueError with a message for the user. The
+# events of a replayed file are read from it again as the exporter iterates (a Sequence, not a list).
+Exporter = Callable[[str, TraceHeader, Sequence[Event], str], None]
 
 
 @dataclass(slots=True)

@@ -10,12 +10,13 @@ never refolds the whole trace.
 from __future__ import annotations
 
 import posixpath
+from collections.abc import Sequence
 from dataclasses import dataclass, field, replace
 from typing import Any
 
 from boxtrace.tracer.events import Event, ExecEvent, ExitEvent, SpawnEvent, SyscallEvent
 
-CHECKPOINT_EVERY = 1000  # a step back refolds at most this many events (~30 ms at 100k)
+CHECKPOINT_EVERY = 500  # a step back refolds at most this many events (~6 ms)
 # The calls whose cgroup event carries the value written (detail["value"]).
 _WRITE_CALLS = frozenset({"write", "writev", "pwrite64", "pwritev", "pwritev2"})
 
@@ -73,9 +74,14 @@ def _path(ev: SyscallEvent, key: str) -> str | None:
 
 
 class World:
-    """The state after some prefix of the trace. ``apply`` one event at a time, in order."""
+    """The state after some prefix of the trace. ``apply`` one event at a time, in order.
 
-    __slots__ = ("cgroups", "hostname", "mounts", "procs", "propagation", "root_pid", "seen")
+    Copies share their :class:`Proc` objects (a long trace has thousands of processes, and the
+    timeline keeps a copy per checkpoint): a world changes a process only after making it its own
+    (``_own``), and a copy leaves neither world owning any.
+    """
+
+    __slots__ = ("_owned", "cgroups", "hostname", "mounts", "procs", "propagation", "root_pid", "seen")
 
     def __init__(self) -> None:
         self.procs: dict[int, Proc] = {}
@@ -85,13 +91,12 @@ class World:
         self.cgroups: dict[str, Cgroup] = {}
         self.hostname: str | None = None
         self.seen = 0  # events applied
+        self._owned: set[int] = set()  # pids whose Proc no other world shares
 
     def copy(self) -> World:
         other = World()
-        other.procs = {
-            pid: replace(p, ns=dict(p.ns), new_ns=set(p.new_ns), argv=list(p.argv))
-            for pid, p in self.procs.items()
-        }
+        other.procs = dict(self.procs)
+        self._owned = set()  # shared from now on, by both
         other.root_pid = self.root_pid
         other.mounts = [replace(m) for m in self.mounts]
         other.propagation = dict(self.propagation)
@@ -120,35 +125,56 @@ class World:
                 self.hostname = str(name) if name is not None else self.hostname
         elif isinstance(ev, SpawnEvent):
             if not ev.thread and ev.child not in self.procs:
-                self.procs[ev.child] = Proc(ev.child, ev.pid, ev.comm, ns=dict(proc.ns))
+                self._add_proc(Proc(ev.child, ev.pid, ev.comm, ns=dict(proc.ns)))
         elif isinstance(ev, ExecEvent):
+            proc = self._own(ev.pid)
             proc.comm = ev.comm or posixpath.basename(ev.path)
             proc.argv = list(ev.argv)
         elif isinstance(ev, ExitEvent) and ev.pid == ev.tid:
-            proc.ended = ev.signal or f"exit {ev.status}"
+            self._own(ev.pid).ended = ev.signal or f"exit {ev.status}"
+
+    def _add_proc(self, proc: Proc) -> Proc:
+        self.procs[proc.pid] = proc
+        self._owned.add(proc.pid)
+        return proc
+
+    def _own(self, pid: int) -> Proc:
+        """The process ``pid`` (which exists), safe to change: copied first if another world shares it."""
+        proc = self.procs[pid]
+        if pid not in self._owned:
+            proc = self._add_proc(replace(proc, ns=dict(proc.ns), new_ns=set(proc.new_ns)))
+        return proc
 
     def _proc(self, ev: Event) -> Proc:
+        """The event's process, to read (``_own`` it to change it)."""
         proc = self.procs.get(ev.pid)
         if proc is None:
-            proc = self.procs[ev.pid] = Proc(ev.pid, None, ev.comm)
+            proc = self._add_proc(Proc(ev.pid, None, ev.comm))
             if self.root_pid is None:
                 self.root_pid = ev.pid
-        if ev.nspid and len(ev.nspid) > 1:
+        if ev.nspid and len(ev.nspid) > 1 and proc.inner_pid != ev.nspid[-1]:
+            proc = self._own(ev.pid)
             proc.inner_pid = ev.nspid[-1]
         return proc
 
     def _namespaces(self, ev: SyscallEvent, proc: Proc) -> None:
-        target = proc
+        target = proc.pid
         if ev.name in ("clone", "clone3"):
             child = ev.detail.get("child_pid", ev.result)
             if isinstance(child, int) and child > 0:
-                target = self.procs.get(child) or Proc(child, ev.pid, ev.comm, ns=dict(proc.ns))
-                self.procs[child] = target
-        for kind, inode in ev.ns_changed.items():
-            if kind.endswith("_for_children"):
-                continue  # the same namespace as "pid"/"time" once a child lives in it
-            target.ns[kind] = inode
-            target.new_ns.add(kind)
+                if child not in self.procs:
+                    self._add_proc(Proc(child, ev.pid, ev.comm, ns=dict(proc.ns)))
+                target = child
+        # "pid_for_children"/"time_for_children" are the same namespace as "pid"/"time" once a child
+        # lives in it: not shown apart.
+        changed = [
+            (kind, inode) for kind, inode in ev.ns_changed.items() if not kind.endswith("_for_children")
+        ]
+        if changed:
+            owned = self._own(target)
+            for kind, inode in changed:
+                owned.ns[kind] = inode
+                owned.new_ns.add(kind)
 
     def _mount(self, ev: SyscallEvent) -> None:
         name = ev.name
@@ -265,13 +291,22 @@ class World:
 
 
 class WorldTimeline:
-    """``at(i)``: the world after events[0..i], over a growing list of events."""
+    """``at(i)``: the world after events[0..i], over a growing sequence of events.
 
-    def __init__(self, events: list[Event], every: int = CHECKPOINT_EVERY) -> None:
+    Checkpoints come from folding (every ``every`` events) or ready-made from a replay's loader, which
+    folds each event once as it reads the file: then no step, however far, refolds more than ``every``
+    events, and a replayed file's events are parsed again only for those.
+    """
+
+    def __init__(self, events: Sequence[Event], every: int = CHECKPOINT_EVERY) -> None:
         self.events = events
         self.every = every
         self._checkpoints: dict[int, World] = {0: World()}  # events applied -> snapshot
         self._world = World()
+
+    def add_checkpoints(self, checkpoints: dict[int, World]) -> None:
+        """Snapshots folded elsewhere (a replay's loader) over the same events; never mutated again."""
+        self._checkpoints.update(checkpoints)
 
     def invalidate_from(self, index: int) -> None:
         """Event ``index`` changed (a held syscall finished): forget any state that folded it."""
@@ -284,9 +319,10 @@ class WorldTimeline:
         """The world after applying events 0..index (index -1: nothing yet). Do not mutate it."""
         wanted = min(index + 1, len(self.events))
         world = self._world
-        if world.seen > wanted:
+        if world.seen != wanted:
             base = max(n for n in self._checkpoints if n <= wanted)
-            world = self._checkpoints[base].copy()
+            if world.seen > wanted or base > world.seen:
+                world = self._checkpoints[base].copy()
         events = self.events
         every = self.every
         while world.seen < wanted:
