@@ -51,7 +51,14 @@ from boxtrace.tui.footer import TraceFooter
 from boxtrace.tui.loader import FileChunk, ReplayDigester
 from boxtrace.tui.mountinfo import read_mountinfo
 from boxtrace.tui.options import TuiOptions
-from boxtrace.tui.screens import BreakpointScreen, ExportScreen, FilterScreen, HelpScreen, SearchScreen
+from boxtrace.tui.screens import (
+    BreakpointScreen,
+    ExportScreen,
+    FilterScreen,
+    HelpScreen,
+    OpenScreen,
+    SearchScreen,
+)
 from boxtrace.tui.store import FileEvents
 from boxtrace.tui.timeline import TraceModel
 from boxtrace.tui.world import WorldTimeline
@@ -142,6 +149,7 @@ class BoxtraceApp(App[int]):
         Binding("slash", "search", "Search", id="search"),
         Binding("f", "filter", "Filter", id="filter"),
         Binding("e", "export", "Export", id="export"),
+        Binding("o", "open", "Open", show=False, id="open"),
         Binding("plus", "pace(-0.5)", "Faster", id="faster"),
         Binding("minus", "pace(0.5)", "Slower", id="slower"),
         Binding("question_mark", "help", "Help", id="help"),
@@ -184,6 +192,7 @@ class BoxtraceApp(App[int]):
         self.break_categories = set(self.options.break_categories)
         self.quitting = False
         self.error: str | None = None
+        self.next_replay: str | None = None  # chosen in the open dialog: the launcher replays it next
         self.notices: list[str] = []
         self.output_indices: list[int] = []
         self.first_paint: float | None = None  # monotonic time of the first paint with events
@@ -578,6 +587,8 @@ class BoxtraceApp(App[int]):
             return True if self.model.is_syscall(self.cursor) else None
         if action in ("phase", "search", "filter", "export"):
             return True if n else None
+        if action == "open":
+            return None if live else True  # a live trace is not left for another file
         return True
 
     # ---- actions ----
@@ -789,6 +800,16 @@ class BoxtraceApp(App[int]):
             self.call_from_thread(self.notify, f"export failed: {exc}", severity="error")
             return
         self.call_from_thread(self.notify, f"exported {len(events)} events to {os.path.abspath(path)}")
+
+    def action_open(self) -> None:
+        from boxtrace.tracer.spool import list_traces, spool_dir
+
+        def chosen(path: str | None) -> None:
+            if path:
+                self.next_replay = path
+                self.exit()
+
+        self.push_screen(OpenScreen(list_traces(), spool_dir()), chosen)
 
     def action_help(self) -> None:
         self.push_screen(HelpScreen(list(self.key_map()), self.mode == "live"))

@@ -11,6 +11,7 @@ period every traced process is killed. Nothing stays stopped under ptrace.
 from __future__ import annotations
 
 import contextlib
+import dataclasses
 import os
 import signal
 from collections.abc import Iterator
@@ -95,9 +96,15 @@ def run_replay(path: str, options: TuiOptions | None = None) -> int:
     """Replay a recorded trace file (no privileges). Returns 0, or 1 if the file could not be read."""
     from boxtrace.tui.app import BoxtraceApp, ReplaySource
 
-    app = BoxtraceApp("replay", options or TuiOptions(), replay=ReplaySource(path=path))
-    app.run()
-    return 1 if app.error else 0
+    options = options or TuiOptions()
+    while True:
+        app = BoxtraceApp("replay", options, replay=ReplaySource(path=path))
+        app.run()
+        if app.next_replay is None:
+            return 1 if app.error else 0
+        # Another recorded trace chosen in the open dialog ('o'): replay it in a fresh app.
+        path = app.next_replay
+        options = dataclasses.replace(options, title=f"boxtrace replay {os.path.basename(path)}")
 
 
 def serve_replay(command: str, *, host: str, port: int, title: str, public_url: str | None) -> None:

@@ -1,4 +1,4 @@
-"""The modal screens: help, search, category filter, breakpoint choice, export."""
+"""The modal screens: help, search, category filter, breakpoint choice, export, open."""
 
 from __future__ import annotations
 
@@ -10,6 +10,7 @@ from textual.widgets import Button, Input, Label, Markdown, OptionList, Select, 
 from textual.widgets.option_list import Option
 
 from boxtrace.tracer.events import CATEGORIES
+from boxtrace.tracer.spool import SpoolEntry
 
 SHOWN_CATEGORIES: tuple[str, ...] = (*CATEGORIES, "output")
 
@@ -190,3 +191,41 @@ SUFFIXES = {"md": "md", "html": "html", "json": "json", "perfetto": "perfetto.js
 
 def _suffix(fmt: str) -> str:
     return SUFFIXES.get(fmt, "jsonl" if fmt == "trace" else fmt)
+
+
+class OpenScreen(ModalScreen[str | None]):
+    """Open a trace recorded in the spool (boxtrace-runc, boxtrace-runtime --record), newest first."""
+
+    BINDINGS = [Binding("escape", "cancel", "Cancel", id="open.cancel")]  # noqa: RUF012
+
+    def __init__(self, entries: list[SpoolEntry], where: str) -> None:
+        super().__init__()
+        self.entries = entries
+        self.where = where
+
+    def compose(self) -> ComposeResult:
+        with Vertical(classes="dialog"):
+            yield Label(f"Open a recorded trace ({self.where})")
+            if not self.entries:
+                yield Label("nothing recorded yet: see 'boxtrace traces --help'", classes="dim")
+                return
+            yield OptionList(
+                *(Option(_entry_line(e), id=e.path) for e in reversed(self.entries)), id="open-options"
+            )
+
+    def on_option_list_option_selected(self, event: OptionList.OptionSelected) -> None:
+        self.dismiss(event.option.id)
+
+    def action_cancel(self) -> None:
+        self.dismiss(None)
+
+
+def _entry_line(entry: SpoolEntry) -> str:
+    """'2026-11-28 06:55:58  runc-create-df4a8…  172 kB  recording'."""
+    stamp, _, rest = entry.name.partition(".")
+    when = f"{stamp[:4]}-{stamp[4:6]}-{stamp[6:8]} {stamp[9:11]}:{stamp[11:13]}:{stamp[13:15]}"
+    label = rest.partition("-")[2].rsplit("-", 1)[0] or entry.name  # drop the microseconds and the pid
+    if len(label) > 48:
+        label = label[:47] + "…"
+    state = "  recording" if entry.in_progress else ""
+    return f"{when}  {label}  {entry.size // 1000} kB{state}"
