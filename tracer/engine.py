@@ -61,7 +61,8 @@ _NS_CALLS = frozenset({"unshare", "setns"})
 _CLONE_CALLS = frozenset({"clone", "clone3"})
 _EXEC_CALLS = frozenset({"execve", "execveat"})
 _PR_SET_NAME = 15
-_OPEN_CALLS = frozenset({"open", "openat", "openat2", "creat"})
+_DUP_CALLS = frozenset({"dup2", "dup3"})
+_STDIO_MOVES = frozenset({"open", "openat", "openat2", "creat", *_DUP_CALLS})
 _WATCHED_FILES = frozenset({"cgroup", "idmap"})
 _HOW = {ptrace_api.EVENT_FORK: "fork", ptrace_api.EVENT_VFORK: "vfork", ptrace_api.EVENT_CLONE: "clone"}
 
@@ -390,7 +391,13 @@ class Engine:
                 event.ns_changed = ns_diff(read_ns_ids(tid), task.child_ns)
             elif name == "prctl" and pending.ctx.args[0] == _PR_SET_NAME:
                 task.comm = read_comm(tid) or task.comm
-            elif name in _OPEN_CALLS and event.category_name in _WATCHED_FILES:
+            elif (
+                name in _STDIO_MOVES
+                and (name in _DUP_CALLS or 0 <= rval <= 2)
+                and event.category_name in _WATCHED_FILES
+            ):
+                # A cgroup or id-map file now behind fd 0-2 (dup2 onto it, or opened into a freed
+                # slot): the filter lets writes there through, so this task is watched from now on.
                 task.watch_stdio = True
         task.child_ns = None
         if self.step_all or task.watch_stdio:

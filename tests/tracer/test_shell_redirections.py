@@ -5,6 +5,7 @@ The engine steps such a task from that open on, so the value written is still re
 from __future__ import annotations
 
 import os
+import sys
 import uuid
 from collections.abc import Iterator
 from pathlib import Path
@@ -63,3 +64,24 @@ def test_a_task_that_never_opens_such_a_file_is_not_stepped() -> None:
     assert collected.syscalls("write") == []
     # Few stops: the filter still does the work (one per traced call, process events, exits).
     assert collected.result.stops < 40
+
+
+def test_a_program_that_writes_the_file_directly_is_not_stepped(cgroup_dir: str) -> None:
+    """runc and crun open a cgroup file and write its fd: nothing to watch on fds 0-2."""
+    program = (
+        f"import os; fd = os.open('{cgroup_dir}/pids.max', os.O_WRONLY); os.write(fd, b'9')\n"
+        "for _ in range(200): os.getpid()"
+    )
+    collected = trace([sys.executable, "-c", program])
+    assert collected.result.exit_code == 0
+    [write] = [e for e in collected.syscalls("write") if e.category_name == "cgroup"]
+    assert write.detail["value"] == "9"
+    assert not collected.syscalls("dup2")
+    assert collected.result.stops < 60  # not stepped: Python's start-up alone makes hundreds of calls
+
+
+def test_the_dup2_that_moves_the_file_onto_stdout_is_reported(cgroup_dir: str) -> None:
+    collected = trace(["sh", "-c", f"echo 3 > {cgroup_dir}/pids.max"])
+    [dup] = collected.syscalls("dup2")
+    assert dup.category_name == "cgroup" and dup.args[1].raw == 1
+    assert dup.args[0].text.endswith("/pids.max>") and dup.result == 1

@@ -16,6 +16,7 @@ from boxtrace.tracer.decoders.classify import cgroup_info, is_dev_path, special_
 from boxtrace.tracer.decoders.common import (
     U32,
     dirfd_arg,
+    fd_arg,
     flags_text_dflt,
     path_arg,
     ptr_arg,
@@ -30,6 +31,7 @@ from boxtrace.tracer.tables.fcntl import (
     __O_TMPFILE,
     AT_FDCWD,
     AT_REMOVEDIR,
+    DUP3_FLAGS,
     O_ACCMODE,
     O_CREAT,
     O_TRUNC,
@@ -335,6 +337,27 @@ def _symlinkat(ctx: CallContext) -> Decoded | None:
     return _symlink_common(ctx, ctx.args[0], s32(ctx.args[1]), ctx.args[2], at=True)
 
 
+# --- dup2, dup3 -------------------------------------------------------------------------------------
+
+
+def _dup(ctx: CallContext) -> Decoded | None:
+    """dup2/dup3 onto fd 0-2 (the filter traps no other): reported when the moved fd is a cgroup or
+    id-map file, a shell's `echo 5 > pids.max` (the engine then watches the process's fd 1 writes)."""
+    oldfd, newfd = s32(ctx.args[0]), s32(ctx.args[1])
+    old_a, path = fd_arg(ctx, "oldfd", oldfd)
+    special = special_file(path, ctx.pid) if path is not None and path.startswith("/") else None
+    if special is None and not ctx.report_all:
+        return None
+    new_a, _ = fd_arg(ctx, "newfd", newfd)
+    args = [old_a, new_a]
+    if ctx.name == "dup3":
+        flags = ctx.args[2] & U32
+        names, text = flags_text(flags, DUP3_FLAGS)
+        args.append(Arg("flags", flags, text or "0", flags=names))
+    category, facts = special if special is not None else ("file", {})
+    return Decoded(category=category, args=args, detail={"path": path, "newfd": newfd, **facts})
+
+
 DECODERS = {
     "openat": _openat,
     "open": _open,
@@ -348,6 +371,8 @@ DECODERS = {
     "symlink": _symlink,
     "symlinkat": _symlinkat,
     "openat2": _openat2,
+    "dup2": _dup,
+    "dup3": _dup,
 }
 CATEGORIES = {name: "file" for name in DECODERS}
-RESULTS = {"openat": "fd", "openat2": "fd", "open": "fd", "creat": "fd"}
+RESULTS = {"openat": "fd", "openat2": "fd", "open": "fd", "creat": "fd", "dup2": "fd", "dup3": "fd"}

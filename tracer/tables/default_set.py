@@ -138,6 +138,19 @@ DEFAULT_RULES: tuple[TrapRule, ...] = (
         )
         for name in ("writev", "pwrite64", "pwritev", "pwritev2")
     ),
+    *(
+        TrapRule(
+            name,
+            arg_index=1,
+            test="in_set",
+            value=frozenset({0, 1, 2}),
+            why=(
+                "a shell's `echo 5 > pids.max` moves the file onto fd 1 and writes fd 1, which the"
+                " write rule lets through: such a process is then watched"
+            ),
+        )
+        for name in ("dup2", "dup3")
+    ),
 )
 
 DEFAULT_RULE_OF: dict[str, TrapRule] = {rule.name: rule for rule in DEFAULT_RULES}

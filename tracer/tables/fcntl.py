@@ -95,3 +95,6 @@ OPEN_FLAGS = Xlat(
     },
     "O_",
 )
+
+# dup3(2): O_CLOEXEC is its only flag.
+DUP3_FLAGS = Xlat({"O_CLOEXEC": O_CLOEXEC}, "O_")
