@@ -19,6 +19,10 @@ from boxtrace.runtime.oci_log import LOG_FORMATS, RuntimeLog
 from boxtrace.runtime.options import add_run_arguments, options_from_args
 from boxtrace.runtime.usage import OneLineParser, UsageError, build_parser, fail_usage
 
+TYPE_CHECKING = False  # typing costs milliseconds of every start
+if TYPE_CHECKING:
+    from boxtrace.runtime.container import Container
+
 PROG = "boxtrace-runtime"
 
 
@@ -214,13 +218,15 @@ def _no_command_after_dashes(args: argparse.Namespace, after: list[str]) -> None
         raise UsageError(f"{args.command} takes nothing after '--' (see '{PROG} {args.command} --help')")
 
 
-def cmd_create(args: argparse.Namespace, after: list[str], log: RuntimeLog) -> int:
+def _container_from_args(
+    args: argparse.Namespace, root: str, container_id: str, log: RuntimeLog
+) -> Container:
+    """The Container of `create` and of runc's `run --bundle DIR ID`: the same flags."""
     from boxtrace.runtime import oci
 
-    _no_command_after_dashes(args, after)
-    container = oci.build_container(
-        _root(args),
-        args.id,
+    return oci.build_container(
+        root,
+        container_id,
         args.bundle,
         pid_file=args.pid_file,
         console_socket=args.console_socket,
@@ -230,6 +236,13 @@ def cmd_create(args: argparse.Namespace, after: list[str], log: RuntimeLog) -> i
         rootless=_rootless(args),
         warn=log.warning,
     )
+
+
+def cmd_create(args: argparse.Namespace, after: list[str], log: RuntimeLog) -> int:
+    from boxtrace.runtime import oci
+
+    _no_command_after_dashes(args, after)
+    container = _container_from_args(args, _root(args), args.id, log)
     oci.create(container)
     log.debug(f"create {args.id}: pid {container.pid} waits on exec.fifo")
     return 0
@@ -415,18 +428,7 @@ def _run_runc_form(args: argparse.Namespace, after: list[str], log: RuntimeLog) 
         raise UsageError(f"run --bundle needs a container id: {PROG} run --bundle DIR ID", PROG)
     _no_command_after_dashes(args, after)
     root = _root(args)
-    container = oci.build_container(
-        root,
-        args.image,
-        args.bundle,
-        pid_file=args.pid_file,
-        console_socket=args.console_socket,
-        no_pivot=args.no_pivot,
-        no_new_keyring=args.no_new_keyring,
-        preserve_fds=args.preserve_fds,
-        rootless=_rootless(args),
-        warn=log.warning,
-    )
+    container = _container_from_args(args, root, args.image, log)
     if args.detach:
         oci.create(container)
         oci.start(root, container.id, log.warning)

@@ -273,58 +273,26 @@ def _syscall_from_json(d: dict[str, Any]) -> SyscallEvent:
     )
 
 
+def _common(d: dict[str, Any]) -> tuple[int, float, int, int, str, Any]:
+    """The fields every event has, in field order (process events are few: the syscall builder,
+    the one most lines take, spells them out)."""
+    return int(d["seq"]), float(d["time"]), int(d["pid"]), int(d["tid"]), str(d["comm"]), d.get("nspid")
+
+
 def _spawn_from_json(d: dict[str, Any]) -> SpawnEvent:
-    return SpawnEvent(
-        int(d["seq"]),
-        float(d["time"]),
-        int(d["pid"]),
-        int(d["tid"]),
-        str(d["comm"]),
-        d.get("nspid"),
-        int(d["child"]),
-        d["how"],
-        bool(d["thread"]),
-        list(d.get("flags", ())),
-    )
+    return SpawnEvent(*_common(d), int(d["child"]), d["how"], bool(d["thread"]), list(d.get("flags", ())))
 
 
 def _exec_from_json(d: dict[str, Any]) -> ExecEvent:
-    return ExecEvent(
-        int(d["seq"]),
-        float(d["time"]),
-        int(d["pid"]),
-        int(d["tid"]),
-        str(d["comm"]),
-        d.get("nspid"),
-        d["path"],
-        list(d["argv"]),
-    )
+    return ExecEvent(*_common(d), d["path"], list(d["argv"]))
 
 
 def _exit_from_json(d: dict[str, Any]) -> ExitEvent:
-    return ExitEvent(
-        int(d["seq"]),
-        float(d["time"]),
-        int(d["pid"]),
-        int(d["tid"]),
-        str(d["comm"]),
-        d.get("nspid"),
-        d.get("status"),
-        d.get("signal"),
-    )
+    return ExitEvent(*_common(d), d.get("status"), d.get("signal"))
 
 
 def _output_from_json(d: dict[str, Any]) -> OutputEvent:
-    return OutputEvent(
-        int(d["seq"]),
-        float(d["time"]),
-        int(d["pid"]),
-        int(d["tid"]),
-        str(d["comm"]),
-        d.get("nspid"),
-        d["stream"],
-        d["text"],
-    )
+    return OutputEvent(*_common(d), d["stream"], d["text"])
 
 
 _NO_FIELDS: dict[str, Any] = {}  # read only: the default of an absent ns_changed/detail, copied
