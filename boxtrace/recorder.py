@@ -25,7 +25,7 @@ def record_in_background(command: list[str], label: str, prog: str) -> int:
         code = 1
         try:
             os.close(status_r)
-            code = _recorder(command, path, status_w, prog)
+            code = _recorder(command, path, status_w)
         finally:
             os._exit(code)
     os.close(status_w)
@@ -44,7 +44,7 @@ def record_in_background(command: list[str], label: str, prog: str) -> int:
         return 1
 
 
-def _recorder(command: list[str], path: str, status_w: int, prog: str) -> int:  # pragma: no cover
+def _recorder(command: list[str], path: str, status_w: int) -> int:  # pragma: no cover
     from boxtrace.tracer.session import CommandNotFound, TraceConfig, TraceSession
     from boxtrace.tracer.spool import finish_trace
 

@@ -114,8 +114,8 @@ class Task:
         self.exec_info: tuple[str, list[str]] | None = None
         self.child_ns: dict[str, int] | None = None  # namespaces of the child its clone just made
         self.announced = True  # its parent's fork/clone event was seen (or it is the root)
-        # It opened a cgroup or id-map file for writing: the filter does not trap writes to fds
-        # 0-2 (they are output), so this task (and its children) stop at every syscall instead.
+        # A cgroup or id-map file was moved onto (dup2) or opened as fd 0-2: the filter does not trap
+        # writes to fds 0-2 (they are output), so this task (and its children) stop at every syscall.
         self.watch_stdio = False
 
 
