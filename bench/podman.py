@@ -16,32 +16,18 @@ section "## podman".
 from __future__ import annotations
 
 import argparse
-import contextlib
-import glob
 import os
 import shutil
-import subprocess
 import tempfile
 from pathlib import Path
 
 from bench.common import Case, machine_line, measure, regular_install, table, tool_version, write_section
+from bench.engines import busybox_tarball, podman_store
 
 SECTION = "## podman"
 IMAGE = "localhost/boxtrace-bench:1"
 # podman needs these on this machine (its defaults are higher than the hard limits here).
 RUN = ["--rm", "--network", "none", "--ulimit", "nofile=1024:1024", "--ulimit", "nproc=1024:1024"]
-
-
-def busybox_tarball(path: Path) -> Path:
-    busybox = shutil.which("busybox")
-    if busybox is None:
-        raise SystemExit("bench.podman needs busybox (Debian package busybox-static)")
-    rootfs = path.with_suffix(".d")
-    (rootfs / "bin").mkdir(parents=True)
-    shutil.copy(busybox, rootfs / "bin" / "busybox")
-    (rootfs / "bin" / "true").symlink_to("busybox")
-    subprocess.run(["tar", "-C", str(rootfs), "-cf", str(path), "."], check=True)
-    return path
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -63,57 +49,42 @@ def main(argv: list[str] | None = None) -> int:
         "boxtrace-runtime": str(installed / "boxtrace-runtime"),
         "boxtrace-runc": str(installed / "boxtrace-runc"),
     }
-    # Short: podman refuses a run root longer than 50 characters.
-    store = Path(tempfile.mkdtemp(prefix="bt-bench-pm-"))
-    podman = [
-        "podman",
-        "--root", str(store / "root"),
-        "--runroot", str(store / "run"),
-        "--storage-driver", "vfs",
-        "--cgroup-manager", "cgroupfs",
-        "--events-backend", "none",
-    ]  # fmt: skip
-    spool = store / "spool"
-    try:
-        tarball = busybox_tarball(store / "bb.tar")
-        subprocess.run([*podman, "import", "--quiet", str(tarball), IMAGE], check=True, capture_output=True)
-        # Every call of the recorded runtime, podman's cleanup process included (it passes no
-        # --runtime-flag), records into the store's own spool.
-        recorded = store / "boxtrace-runc.sh"
-        recorded.write_text(f'#!/bin/sh\nBOXTRACE_SPOOL={spool} exec {runtimes["boxtrace-runc"]} "$@"\n')
-        recorded.chmod(0o755)
-
-        def case(label: str, runtime: str, extra: list[str]) -> Case:
-            return Case(
-                f"podman --runtime {label} run --rm",
-                lambda cid: [
-                    *podman,
-                    "--runtime",
-                    runtime,
-                    *extra,
-                    "run",
-                    *RUN,
-                    "--name",
-                    cid,
-                    IMAGE,
-                    "/bin/true",
-                ],
+    with tempfile.TemporaryDirectory(prefix="bt-bench-pm-") as tmp:
+        try:
+            tarball = busybox_tarball(Path(tmp) / "bb.tar", ("true",))
+        except FileNotFoundError as exc:
+            raise SystemExit(f"bench.podman {exc}") from None
+        with podman_store(tarball, IMAGE) as podman:
+            # Every call of the recorded runtime, podman's cleanup process included (it passes no
+            # --runtime-flag), records into the bench's own spool.
+            recording = Path(tmp) / "boxtrace-runc.sh"
+            recording.write_text(
+                f'#!/bin/sh\nBOXTRACE_SPOOL={tmp}/spool exec {runtimes["boxtrace-runc"]} "$@"\n'
             )
+            recording.chmod(0o755)
 
-        cases = [
-            case("runc", runtimes["runc"], []),
-            case("boxtrace-runtime", runtimes["boxtrace-runtime"], []),
-            case("boxtrace-runc", str(recorded), []),
-        ]
-        measure(cases, args.runs, args.warmup, lambda cid: None)
-    finally:
-        subprocess.run([*podman, "rm", "--all", "--force"], capture_output=True, check=False)
-        subprocess.run([*podman, "system", "reset", "--force"], capture_output=True, check=False)
-        shutil.rmtree(store, ignore_errors=True)
-        for pattern in ("/sys/fs/cgroup/*/libpod_parent/conmon", "/sys/fs/cgroup/*/libpod_parent"):
-            for path in glob.glob(pattern):
-                with contextlib.suppress(OSError):
-                    os.rmdir(path)
+            def case(label: str, runtime: str) -> Case:
+                return Case(
+                    f"podman --runtime {label} run --rm",
+                    lambda cid: [
+                        *podman,
+                        "--runtime",
+                        runtime,
+                        "run",
+                        *RUN,
+                        "--name",
+                        cid,
+                        IMAGE,
+                        "/bin/true",
+                    ],
+                )
+
+            cases = [
+                case("runc", runtimes["runc"]),
+                case("boxtrace-runtime", runtimes["boxtrace-runtime"]),
+                case("boxtrace-runc", str(recording)),
+            ]
+            measure(cases, args.runs, args.warmup, lambda cid: None)
     runc, ours, recorded = cases
     lines = [
         SECTION,

@@ -5,7 +5,6 @@ both to import (no registry needed). The cgroups they leave behind (empty) are r
 from __future__ import annotations
 
 import contextlib
-import glob
 import json
 import os
 import shutil
@@ -18,24 +17,18 @@ from pathlib import Path
 
 import pytest
 
+from bench import engines
+
 DOCKERD = "/usr/sbin/dockerd"
 # Debian's docker.io client matches its daemon; any newer client negotiates the API down.
 DOCKER = shutil.which("docker", path="/usr/bin") or shutil.which("docker") or "docker"
 
 
-def busybox_tarball(path: Path, applets: tuple[str, ...] = ("sh", "echo", "cat", "sleep", "true")) -> Path:
-    """A rootfs tarball holding busybox and a few applets, for `docker import`/`podman import`."""
-    busybox = shutil.which("busybox")
-    if busybox is None:
-        pytest.skip("needs busybox (Debian package busybox-static)")
-    rootfs = path.with_suffix(".d")
-    (rootfs / "bin").mkdir(parents=True)
-    shutil.copy(busybox, rootfs / "bin" / "busybox")
-    for applet in applets:
-        (rootfs / "bin" / applet).symlink_to("busybox")
-    subprocess.run(["tar", "-C", str(rootfs), "-cf", str(path), "."], check=True)
-    shutil.rmtree(rootfs)
-    return path
+def busybox_tarball(path: Path, applets: tuple[str, ...] = engines.APPLETS) -> Path:
+    try:
+        return engines.busybox_tarball(path, applets)
+    except FileNotFoundError as exc:
+        pytest.skip(str(exc))
 
 
 @contextlib.contextmanager
@@ -82,9 +75,9 @@ def docker_daemon(runtimes: dict[str, dict[str, object]]) -> Iterator[list[str]]
             os.killpg(daemon.pid, signal.SIGKILL)
             daemon.wait(10)
         log.close()
-        _unmount_under(root)
+        engines.unmount_under(root)
         shutil.rmtree(root, ignore_errors=True)
-        _remove_empty_cgroups("docker")
+        engines.remove_empty_cgroups("docker")
 
 
 def _containers(client: list[str]) -> list[str]:
@@ -92,44 +85,10 @@ def _containers(client: list[str]) -> list[str]:
     return done.stdout.split()
 
 
-def _unmount_under(root: Path) -> None:
-    with open("/proc/self/mountinfo") as handle:
-        points = [line.split()[4] for line in handle]
-    for point in sorted((p for p in points if p.startswith(str(root))), key=len, reverse=True):
-        subprocess.run(["umount", "-l", point], capture_output=True)
-
-
-def _remove_empty_cgroups(name: str) -> None:
-    """Docker's cgroupfs driver leaves /sys/fs/cgroup/*/docker (v1) or /sys/fs/cgroup/docker (v2)."""
-    for path in glob.glob(f"/sys/fs/cgroup/*/{name}") + glob.glob(f"/sys/fs/cgroup/{name}"):
-        with contextlib.suppress(OSError):
-            os.rmdir(path)
-
-
 @contextlib.contextmanager
 def podman_store(tarball: Path, image: str) -> Iterator[list[str]]:
-    """podman with storage of its own and ``tarball`` imported as ``image``; yields the command line."""
+    """podman with storage of its own and ``tarball`` imported as ``image`` (bench/engines.py)."""
     if shutil.which("podman") is None:
         pytest.skip("needs podman (Debian package podman)")
-    # podman refuses a run root longer than 50 characters: pytest's tmp_path is too long.
-    store = Path(tempfile.mkdtemp(prefix="bt-podman-"))
-    podman = [
-        "podman",
-        "--root", str(store / "root"),
-        "--runroot", str(store / "run"),
-        "--storage-driver", "vfs",
-        "--cgroup-manager", "cgroupfs",
-        "--events-backend", "none",
-    ]  # fmt: skip
-    try:
-        imported = subprocess.run([*podman, "import", str(tarball), image], capture_output=True, text=True)
-        assert imported.returncode == 0, imported.stderr
+    with engines.podman_store(tarball, image) as podman:
         yield podman
-    finally:
-        subprocess.run([*podman, "rm", "--all", "--force"], capture_output=True, timeout=60)
-        subprocess.run([*podman, "system", "reset", "--force"], capture_output=True, timeout=60)
-        _unmount_under(store)
-        shutil.rmtree(store, ignore_errors=True)
-        # podman (cgroupfs manager) leaves libpod_parent/ and libpod_parent/conmon/ behind, empty.
-        _remove_empty_cgroups("libpod_parent/conmon")
-        _remove_empty_cgroups("libpod_parent")
