@@ -13,7 +13,7 @@ from collections.abc import Sequence
 
 from boxtrace import __version__
 from boxtrace.commands import COMMANDS
-from boxtrace.runtime.cli import split_command
+from boxtrace.runtime.usage import split_command
 from boxtrace.usage import UsageError, build_parser, fail_usage
 
 

@@ -17,21 +17,13 @@ from collections.abc import Callable, Sequence
 from boxtrace.runtime.errors import ContainerError, RuntimeUsageError
 from boxtrace.runtime.oci_log import LOG_FORMATS, RuntimeLog
 from boxtrace.runtime.options import add_run_arguments, options_from_args
-from boxtrace.runtime.usage import OneLineParser, UsageError, build_parser, fail_usage
+from boxtrace.runtime.usage import OneLineParser, UsageError, build_parser, fail_usage, split_command
 
 TYPE_CHECKING = False  # typing costs milliseconds of every start
 if TYPE_CHECKING:
     from boxtrace.runtime.container import Container
 
 PROG = "boxtrace-runtime"
-
-
-def split_command(argv: list[str]) -> tuple[list[str], list[str]]:
-    """Options before the first "--", the container's command (or ps's options) after it."""
-    if "--" in argv:
-        at = argv.index("--")
-        return argv[:at], argv[at + 1 :]
-    return argv, []
 
 
 # --- the parser ---------------------------------------------------------------------------------------

@@ -13,6 +13,14 @@ if TYPE_CHECKING:
     from typing import NoReturn
 
 
+def split_command(argv: list[str]) -> tuple[list[str], list[str]]:
+    """Options before the first "--", the container's command (or ps's options) after it."""
+    if "--" in argv:
+        at = argv.index("--")
+        return argv[:at], argv[at + 1 :]
+    return argv, []
+
+
 class UsageError(Exception):
     """A mistake in how the user called a command: reported in one line, exit code 2."""
 

@@ -28,7 +28,7 @@ import time
 from collections.abc import Callable, Iterator
 from itertools import count
 
-from boxtrace.tracer import decoders, ptrace_api
+from boxtrace.tracer import decoders, ptrace_api, quick_calls
 from boxtrace.tracer.arch import Arch
 from boxtrace.tracer.control import Control
 from boxtrace.tracer.decoders.base import CallContext, Decoded
@@ -239,9 +239,18 @@ class Engine:
         on_seccomp = self._on_entry
         cont = ptrace_api.cont
         syscall = ptrace_api.syscall
+        # A stop already waiting is collected without giving up the GIL (see quick_calls); only
+        # when none is, the loop blocks in os.waitpid and lets the delivery thread run.
+        waitpid_ready = quick_calls.waitpid_ready
+        ready = quick_calls.StatusBuffer()
+        ready_status = ready.value
         while True:
             try:
-                tid, status = waitpid(-1, ptrace_api.WALL)
+                tid = waitpid_ready(ptrace_api.WALL, ready)
+                if tid > 0:
+                    status = ready_status.value
+                else:
+                    tid, status = waitpid(-1, ptrace_api.WALL)
             except ChildProcessError:
                 for task in tasks.values():
                     task.mem.close()

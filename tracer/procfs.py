@@ -7,7 +7,7 @@ again after exec or PR_SET_NAME; fd paths and cwd only when a decoder asks (impl
 
 from __future__ import annotations
 
-import os
+from boxtrace.tracer.quick_calls import readlink
 
 NS_TYPES: tuple[str, ...] = (
     "cgroup",
@@ -65,9 +65,8 @@ def read_ns_ids(tid: int) -> dict[str, int]:
     out: dict[str, int] = {}
     base = f"/proc/{tid}/ns/"
     for name in NS_TYPES:
-        try:
-            link = os.readlink(base + name)
-        except OSError:
+        link = readlink(base + name)
+        if link is None:
             continue
         start = link.find("[")
         if start >= 0:
@@ -91,13 +90,7 @@ class TaskProcView:
     def fd_path(self, fd: int) -> str | None:
         if fd < 0:
             return None
-        try:
-            return os.readlink(f"/proc/{self.tid}/fd/{fd}")
-        except OSError:
-            return None
+        return readlink(f"/proc/{self.tid}/fd/{fd}")
 
     def cwd(self) -> str | None:
-        try:
-            return os.readlink(f"/proc/{self.tid}/cwd")
-        except OSError:
-            return None
+        return readlink(f"/proc/{self.tid}/cwd")

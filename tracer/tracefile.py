@@ -21,7 +21,26 @@ from boxtrace.tracer.events import EVENT_BUILDERS, Event, TraceHeader, event_fro
 FORMAT_VERSION = "1.0"
 SUPPORTED_MAJOR = 1
 
-_dumps = json.JSONEncoder(ensure_ascii=False, separators=(",", ":")).encode
+
+def _not_serializable(obj: object) -> Any:
+    raise TypeError(f"Object of type {type(obj).__name__} is not JSON serializable")
+
+
+def _compact_dumps() -> Callable[[Any], str]:
+    """json.dumps(obj, ensure_ascii=False, separators=(",", ":")), without its per-call set-up.
+
+    JSONEncoder.encode builds a new C encoder at every call, which costs more than encoding an
+    event; the writer encodes one line per event on the delivery thread, beside the trace loop.
+    """
+    make = getattr(json.encoder, "c_make_encoder", None)
+    if make is None:  # a Python without the _json accelerator
+        return json.JSONEncoder(ensure_ascii=False, separators=(",", ":")).encode
+    encode = make(None, _not_serializable, json.encoder.encode_basestring, None, ":", ",", False, False, True)
+    join = "".join
+    return lambda obj: join(encode(obj, 0))
+
+
+_dumps = _compact_dumps()
 # json.loads's own decoder, without its wrappers: (value, end) for the JSON text at an index.
 _scan_once: Callable[[str, int], tuple[Any, int]] = json.JSONDecoder().scan_once  # type: ignore[attr-defined]
 _first = operator.itemgetter(0)
@@ -60,9 +79,17 @@ def make_header(command: list[str], mode: str, extra: dict[str, Any] | None = No
 
 
 def encode_line(obj: dict[str, Any]) -> str:
+    return _utf8_safe(_dumps(obj) + "\n")
+
+
+def _utf8_safe(text: str) -> str:
     # Strings read from a tracee may hold undecodable bytes (kept as surrogate escapes): write them as
     # \\udcXX escapes rather than failing.
-    return _dumps(obj).encode("utf-8", "backslashreplace").decode("utf-8") + "\n"
+    try:
+        text.encode("utf-8")
+    except UnicodeEncodeError:
+        return text.encode("utf-8", "backslashreplace").decode("utf-8")
+    return text
 
 
 class TraceWriter:
@@ -79,7 +106,8 @@ class TraceWriter:
         f = self._file
         if f is None:
             raise ValueError("trace file already closed")
-        f.write("".join([encode_line(e.to_json()) for e in events]))
+        dumps = _dumps
+        f.write(_utf8_safe("".join([dumps(e.to_json()) + "\n" for e in events])))
         f.flush()
 
     def write(self, event: Event) -> None:

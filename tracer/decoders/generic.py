@@ -9,6 +9,7 @@ milliseconds, which the default (filtered) mode never pays. Calls it does not kn
 from __future__ import annotations
 
 import functools
+from collections.abc import Callable
 
 from boxtrace.tracer.arch import get_arch
 from boxtrace.tracer.decoders.base import CallContext, Decoded
@@ -52,37 +53,78 @@ def decode_raw(ctx: CallContext, category: str = "other") -> Decoded:
 
 
 def decode_generic(ctx: CallContext, category: str = "other") -> Decoded:
-    proto = prototypes().get(ctx.name)
-    if proto is None:
+    plan = _plan(ctx.name)
+    if plan is None:
         return decode_raw(ctx, category)
-    strings = _string_names()
-    args = []
-    for (ctype, name), value in zip(proto, ctx.args, strict=False):
-        args.append(Arg(name, value, _text(ctx, ctype, name, value, strings)))
-    return Decoded(category=category, args=args)
+    return Decoded(
+        category=category,
+        args=[
+            Arg(name, value, _FORMATS[kind](ctx, value))
+            for (name, kind), value in zip(plan, ctx.args, strict=False)
+        ],
+    )
 
 
-def _text(ctx: CallContext, ctype: str, name: str, value: int, strings: frozenset[str]) -> str:
+# How an argument is shown, worked out once per syscall from its C type and name (--all decodes
+# thousands of calls a second, on the trace loop).
+_POINTER, _STRING, _FD, _S32, _S64, _U32, _DECIMAL = range(7)
+_UNSIGNED32 = frozenset({"unsigned int", "unsigned", "umode_t", "uid_t", "gid_t", "old_uid_t", "old_gid_t"})
+
+
+@functools.cache
+def _plan(name: str) -> tuple[tuple[str, int], ...] | None:
+    proto = prototypes().get(name)
+    if proto is None:
+        return None
+    return tuple((arg, _kind(ctype, arg, _string_names())) for ctype, arg in proto)
+
+
+def _kind(ctype: str, name: str, strings: frozenset[str]) -> int:
     if ctype.endswith("*"):
-        if value == 0:
-            return "NULL"
-        if "char" in ctype and name in strings:
-            text = ctx.mem.read_cstring(value)
-            return f"{value:#x}" if text is None else _quote(text)
-        return f"{value:#x}"
+        return _STRING if "char" in ctype and name in strings else _POINTER
     if name in _FD_NAMES:
-        fd = _s32(value)
-        if fd == -100:
-            return "AT_FDCWD"
-        path = ctx.proc.fd_path(fd) if fd >= 0 else None
-        return f"{fd}<{path}>" if path else str(fd)
+        return _FD
     if ctype in _SIGNED32:
-        return str(_s32(value))
+        return _S32
     if ctype in _SIGNED64:
-        return str(value - (1 << 64) if value >= 1 << 63 else value)
-    if ctype in ("unsigned int", "unsigned", "umode_t", "uid_t", "gid_t", "old_uid_t", "old_gid_t"):
-        return str(value & 0xFFFFFFFF)
-    return str(value)
+        return _S64
+    if ctype in _UNSIGNED32:
+        return _U32
+    return _DECIMAL
+
+
+def _pointer(ctx: CallContext, value: int) -> str:
+    return f"{value:#x}" if value else "NULL"
+
+
+def _string(ctx: CallContext, value: int) -> str:
+    if value == 0:
+        return "NULL"
+    text = ctx.mem.read_cstring(value)
+    return f"{value:#x}" if text is None else _quote(text)
+
+
+def _fd(ctx: CallContext, value: int) -> str:
+    fd = _s32(value)
+    if fd == -100:
+        return "AT_FDCWD"
+    path = ctx.proc.fd_path(fd) if fd >= 0 else None
+    return f"{fd}<{path}>" if path else str(fd)
+
+
+def _signed64(ctx: CallContext, value: int) -> str:
+    return str(value - (1 << 64) if value >= 1 << 63 else value)
+
+
+_FORMATS: tuple[Callable[[CallContext, int], str], ...] = (
+    _pointer,
+    _string,
+    _fd,
+    lambda ctx, value: str(_s32(value)),
+    _signed64,
+    lambda ctx, value: str(value & 0xFFFFFFFF),
+    lambda ctx, value: str(value),
+)
 
 
 def _s32(value: int) -> int:
