@@ -152,6 +152,19 @@ class PlainPrinter:
         return ev.kind
 
 
+class NoticePrinter:
+    """For a trace that is only recorded (--quiet): warnings and errors on stderr, nothing else."""
+
+    def __init__(self, err: TextIO | None = None) -> None:
+        self.err = err if err is not None else sys.stderr
+
+    def __call__(self, batch: list[Message]) -> None:
+        for msg in batch:
+            if type(msg) is Notice and msg.level != "info":  # type: ignore[union-attr]
+                self.err.write(f"boxtrace: {msg.text}\n")  # type: ignore[union-attr]
+                self.err.flush()
+
+
 class _Chapters:
     """Chapter headings and explanation notes for the plain output (see ``boxtrace.annotate``).
 

@@ -96,15 +96,22 @@ def trace_plain(
     output: str | None,
     grace: float,
     attach_pid: int | None = None,
+    quiet: bool = False,
 ) -> int:
-    from boxtrace.console import PlainPrinter
+    """Trace with plain lines on stdout; ``quiet``: record only, the command's output untouched."""
+    from boxtrace.console import NoticePrinter, PlainPrinter
     from boxtrace.tracer.session import AttachError, CommandNotFound, TraceConfig, TraceSession
 
     config = TraceConfig(
-        command=command, all_syscalls=all_syscalls, output=output, grace=grace, attach_pid=attach_pid
+        command=command,
+        all_syscalls=all_syscalls,
+        output=output,
+        grace=grace,
+        attach_pid=attach_pid,
+        capture_output=not quiet,
     )
     try:
-        session = TraceSession(config, PlainPrinter())
+        session = TraceSession(config, NoticePrinter() if quiet else PlainPrinter())
     except (CommandNotFound, AttachError) as exc:
         print(f"{prog}: {exc}", file=sys.stderr)
         return 127 if isinstance(exc, CommandNotFound) else 1

@@ -18,6 +18,13 @@ def add_trace_arguments(group: argparse._ActionsContainer) -> None:
         action="store_true",
         help="plain line output, not the TUI (the default when stdout is not a terminal)",
     )
+    group.add_argument(
+        "-q",
+        "--quiet",
+        action="store_true",
+        help="only record (needs -o): no event lines, the command's own output goes straight "
+        "through (as with strace -o FILE); warnings and errors are still shown",
+    )
     add_tui_arguments(group)
 
 
@@ -44,6 +51,12 @@ def check_tui_arguments(args: argparse.Namespace, tui: bool, prog: str) -> bool:
     """Whether to open the TUI; --step/--present without one (no terminal, --plain) is a usage error."""
     if args.pace <= 0:
         raise UsageError("--pace must be positive", prog)
+    if getattr(args, "quiet", False):
+        if args.output is None:
+            raise UsageError("--quiet needs -o FILE: the trace would be neither shown nor kept", prog)
+        if getattr(args, "step", False) or args.present:
+            raise UsageError("--quiet shows no TUI: drop --step and --present", prog)
+        return False
     if not tui and (getattr(args, "step", False) or args.present):
         raise UsageError("--step and --present need the TUI: a terminal, and no --plain", prog)
     return tui

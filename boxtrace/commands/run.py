@@ -54,9 +54,9 @@ def main(args: argparse.Namespace) -> int:
     except RuntimeUsageError as exc:
         raise UsageError(str(exc), prog="boxtrace run") from None
     if args.no_trace:
-        if args.output or args.all or args.step or args.present:
+        if args.output or args.all or args.step or args.present or args.quiet:
             raise UsageError(
-                "-o, --all, --step and --present need tracing: drop --no-trace", prog="boxtrace run"
+                "-o, --all, --quiet, --step and --present need tracing: drop --no-trace", prog="boxtrace run"
             )
         from boxtrace.runtime.launch import run_with_options
 
@@ -82,4 +82,6 @@ def main(args: argparse.Namespace) -> int:
             present=args.present,
             pace=args.pace,
         )
-    return trace_plain(command, "boxtrace run", all_syscalls=args.all, output=args.output, grace=5.0)
+    return trace_plain(
+        command, "boxtrace run", all_syscalls=args.all, output=args.output, grace=5.0, quiet=args.quiet
+    )

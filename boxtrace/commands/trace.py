@@ -28,6 +28,7 @@ running process), so every system call stops it. Ctrl-C detaches and leaves it r
 examples:
   boxtrace trace -- unshare --fork --pid --mount-proc true
   boxtrace trace -o start.jsonl -- runc run -b ./bundle demo
+  boxtrace trace -q -o start.jsonl -- runc run -b ./bundle demo   # record only, like strace -o
   boxtrace trace --all -- sh -c 'echo hi'
   boxtrace trace --pid "$(pidof containerd)" -o containerd.jsonl
 """
@@ -39,7 +40,10 @@ def add_parser(sub: Any) -> str:
         help="trace any command (runc, crun, unshare, ...)",
         description=DESCRIPTION,
         formatter_class=argparse.RawDescriptionHelpFormatter,
-        usage="boxtrace trace [--all] [--plain | --step | --present] [-o FILE] (--pid PID | -- CMD [ARG...])",
+        usage=(
+            "boxtrace trace [--all] [--plain | --step | --present | -q] [-o FILE] "
+            "(--pid PID | -- CMD [ARG...])"
+        ),
     )
     add_trace_arguments(parser)
     parser.add_argument(
@@ -85,7 +89,7 @@ def main(args: argparse.Namespace) -> int:
     how = {"all_syscalls": args.all, "output": args.output, "grace": args.grace, "attach_pid": args.pid}
     if check_tui_arguments(args, use_tui(args.plain), prog):
         return trace_tui(command, prog, step=args.step, present=args.present, pace=args.pace, **how)
-    return trace_plain(command, prog, **how)
+    return trace_plain(command, prog, quiet=args.quiet, **how)
 
 
 def _attach_target(pid: int) -> list[str]:

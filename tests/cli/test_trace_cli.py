@@ -82,6 +82,44 @@ def test_record_and_export_strace(tmp_path: Path) -> None:
     assert stdout.stdout.splitlines() == text
 
 
+def test_quiet_needs_an_output_file_and_no_tui() -> None:
+    proc = boxtrace("trace", "-q", "--", "true")
+    assert proc.returncode == 2
+    assert "--quiet needs -o FILE" in one_line_error(proc.stderr)
+    proc = boxtrace("trace", "--quiet", "--step", "-o", "/tmp/never-written.jsonl", "--", "true")
+    assert proc.returncode == 2
+    assert "drop --step" in one_line_error(proc.stderr)
+    assert not os.path.exists("/tmp/never-written.jsonl")
+    proc = boxtrace("run", "--no-trace", "--quiet")
+    assert proc.returncode == 2
+    assert "need tracing" in one_line_error(proc.stderr)
+
+
+@root
+def test_quiet_only_records_and_leaves_the_output_alone(tmp_path: Path) -> None:
+    trace = tmp_path / "t.jsonl"
+    proc = boxtrace(
+        "trace",
+        "-q",
+        "-o",
+        str(trace),
+        "--",
+        "unshare",
+        "-u",
+        "sh",
+        "-c",
+        "hostname bxq; echo hello; echo oops >&2; exit 4",
+    )
+    assert proc.returncode == 4
+    # The command's streams, untouched: no event lines, no "stdout:" prefixes, no notes of ours.
+    assert proc.stdout == "hello\n"
+    assert proc.stderr == "oops\n"
+    events = [json.loads(line) for line in trace.read_text().splitlines()[1:]]
+    assert any(e.get("name") == "sethostname" and e["args"][0]["text"] == '"bxq"' for e in events)
+    assert not any(e["type"] == "output" for e in events)  # not captured, so not recorded
+    assert events[-1]["type"] == "exit"
+
+
 def test_export_errors(tmp_path: Path) -> None:
     missing = boxtrace("export", str(tmp_path / "nope.jsonl"), "--format", "strace")
     assert missing.returncode == 2 and "no such file" in one_line_error(missing.stderr)
