@@ -61,13 +61,13 @@ def main(args: argparse.Namespace) -> int:
             if args.output is None:
                 if isinstance(sys.stdout, io.TextIOWrapper):
                     sys.stdout.reconfigure(errors=UNDECODABLE)
-                exporter.export(reader.header, reader, sys.stdout)
+                _export(exporter, reader, sys.stdout)
             else:
                 # Written aside and renamed, so a bad line never leaves a half-written OUT behind.
                 tmp = f"{args.output}.tmp"
                 try:
                     with open(tmp, "w", encoding="utf-8", errors=UNDECODABLE) as out:
-                        exporter.export(reader.header, reader, out)
+                        _export(exporter, reader, out)
                     os.replace(tmp, args.output)
                 except OSError as exc:
                     raise UsageError(f"-o {args.output}: {exc.strerror}", "boxtrace export") from None
@@ -78,3 +78,14 @@ def main(args: argparse.Namespace) -> int:
         print(f"boxtrace export: {exc}", file=sys.stderr)
         return 1
     return 0
+
+
+def _export(exporter: Any, reader: Any, out: Any) -> None:
+    """A large trace in two processes where the format allows it (``boxtrace.exporters.split``)."""
+    from boxtrace.exporters.split import export_in_halves, worth_splitting
+
+    halves = getattr(exporter, "Halves", None)
+    if halves is not None and worth_splitting(reader):
+        export_in_halves(halves(), reader, out)
+    else:
+        exporter.export(reader.header, reader, out)
