@@ -14,6 +14,7 @@ and reused, which keeps a 100,000-event export to a few seconds.
 
 from __future__ import annotations
 
+import functools
 import re
 import shlex
 from collections.abc import Callable, Iterable
@@ -38,6 +39,8 @@ _BOLD = re.compile(r"\*\*([^*]+)\*\*")
 _EM = re.compile(r"(?<![*\w])\*([^*\s][^*]*)\*(?![*\w])")
 
 
+# The catalogue's sentences recur across explanations (one "why" for every call of an entry).
+@functools.lru_cache(maxsize=4096)
 def inline_md(text: str) -> str:
     """The catalogue's inline Markdown (code, bold, emphasis) as HTML; escaped first, so it is inert."""
     out = escape(text)

@@ -110,12 +110,14 @@ def export_in_halves(
             halves.render_first(reader.header, first, out)
             del first
 
-            kind, value = _report(result_read) if child else ("failed", None)
+            report: tuple[str, Any] = _report(result_read) if child else ("failed", None)
+            kind, value = report
             if child:
                 os.waitpid(child, 0)
                 child = 0
             if kind == "format":
-                raise TraceFormatError(*value)
+                path, line, problem = value
+                raise TraceFormatError(path, line, problem)
             if kind != "ok":
                 # No child, or one that failed without a word about the trace: its half is done here.
                 events = list(map(_event, reader.records_between(cut, None)))
