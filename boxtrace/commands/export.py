@@ -82,10 +82,12 @@ def main(args: argparse.Namespace) -> int:
 
 def _export(exporter: Any, reader: Any, out: Any) -> None:
     """A large trace in two processes where the format allows it (``boxtrace.exporters.split``)."""
-    from boxtrace.exporters.split import export_in_halves, worth_splitting
+    make_halves = getattr(exporter, "Halves", None)
+    if make_halves is not None:  # the split module loads the lessons: not for the strace format
+        from boxtrace.exporters.split import export_in_halves, worth_splitting
 
-    halves = getattr(exporter, "Halves", None)
-    if halves is not None and worth_splitting(reader):
-        export_in_halves(halves(), reader, out)
-    else:
-        exporter.export(reader.header, reader, out)
+        halves = make_halves()
+        if worth_splitting(reader, halves):
+            export_in_halves(halves, reader, out)
+            return
+    exporter.export(reader.header, reader, out)

@@ -286,6 +286,8 @@ class Halves:
     so the first half's text is kept until the second's counts are known; the second half goes on in
     the first half's last chapter."""
 
+    max_bytes: int | None = None  # one process holds the whole trace too
+
     def __init__(self) -> None:
         self._counts: dict[str, int] = {}
         self._parts: list[str] = []
@@ -297,23 +299,23 @@ class Halves:
     def render_first(self, header: TraceHeader, first: list[Annotated], out: TextIO) -> None:
         _Chapters().feed(first, self._parts.append)  # the last chapter is closed by the second half
 
-    def render_second(
-        self, state: tuple[str | None, set[str]], second: list[Annotated], out: TextIO
-    ) -> dict[str, int]:
-        body = _Chapters(*state)
-        body.feed(second, out.write)
-        body.finish(out.write)
+    def tally(self, second: list[Annotated]) -> dict[str, int]:
         return phase_counts(second)
 
-    def finish(
-        self, header: TraceHeader, second: dict[str, int], out: TextIO, copy_second: Callable[[], None]
-    ) -> None:
+    def write_first(self, header: TraceHeader, tally: dict[str, int], out: TextIO) -> None:
         counts = self._counts
-        for phase, count in second.items():
+        for phase, count in tally.items():
             counts[phase] += count
         write_head(header, counts, out)
         for part in self._parts:
             out.write(part)
         self._parts.clear()
+
+    def render_second(self, state: tuple[str | None, set[str]], second: list[Annotated], out: TextIO) -> None:
+        body = _Chapters(*state)
+        body.feed(second, out.write)
+        body.finish(out.write)
+
+    def finish(self, header: TraceHeader, second: None, out: TextIO, copy_second: Callable[[], None]) -> None:
         copy_second()
         write_tail(out)

@@ -272,6 +272,8 @@ class Halves:
     both, so the first half's text is kept until the second's counts are known. The first half's
     last group may go on in the second: it is handed over unwritten, with the phase before it."""
 
+    max_bytes: int | None = None  # one process holds the whole trace too
+
     def __init__(self) -> None:
         self._counts: dict[str, int] = {}
         self._body = _Chapters()
@@ -288,23 +290,25 @@ class Halves:
         self._body.feed(first[: self._cut], self._parts.append)
         self._body.finish(self._parts.append)
 
-    def render_second(
-        self, state: tuple[dict[str, int], str | None, list[Annotated]], second: list[Annotated], out: TextIO
-    ) -> dict[str, int]:
-        numbers, current, group = state
-        body = _Chapters(numbers, current)
-        body.feed(itertools.chain(group, second), out.write)
-        body.finish(out.write)
+    def tally(self, second: list[Annotated]) -> dict[str, int]:
         return phase_counts(second)
 
-    def finish(
-        self, header: TraceHeader, second: dict[str, int], out: TextIO, copy_second: Callable[[], None]
-    ) -> None:
+    def write_first(self, header: TraceHeader, tally: dict[str, int], out: TextIO) -> None:
         counts = self._counts
-        for phase, count in second.items():
+        for phase, count in tally.items():
             counts[phase] = counts.get(phase, 0) + count
         write_head(header, counts, out)
         for part in self._parts:
             out.write(part)
         self._parts.clear()
+
+    def render_second(
+        self, state: tuple[dict[str, int], str | None, list[Annotated]], second: list[Annotated], out: TextIO
+    ) -> None:
+        numbers, current, group = state
+        body = _Chapters(numbers, current)
+        body.feed(itertools.chain(group, second), out.write)
+        body.finish(out.write)
+
+    def finish(self, header: TraceHeader, second: None, out: TextIO, copy_second: Callable[[], None]) -> None:
         copy_second()

@@ -7,9 +7,10 @@ half into a temporary file while this process does the first, and this process w
 What one event's text depends on from the events before it is small, and each format says what:
 the phase tracker's state, which phases have had a chapter, the spawns whose child has not shown
 up yet. That is worked out from the first half before it is rendered (``Halves.hand_over``) and
-handed to the child, which has read its half meanwhile; what only the whole tells (the events per
-phase, in the heading; the processes' names, at the end) comes back from the child with its text
-(``Halves.finish``).
+handed to the child, which has read its half meanwhile. What the first half's text needs from the
+second (the events per phase, in the heading) comes back as soon as the child has its phases
+(``Halves.tally``), so that this process writes its half while the child renders; what the end of
+the file needs (the processes' names) comes back with the child's text (``Halves.finish``).
 
 A malformed line is reported as the one-process export reports it: the first one in the file, by
 its line number in the file. A child that fails otherwise (killed, out of memory) costs time, not
@@ -37,10 +38,9 @@ from boxtrace.tracer.tracefile import TraceFormatError, TraceReader
 
 # Below this a trace is exported in one process: forking and handing over cost more than they save.
 MIN_BYTES = 4 << 20
-# The first half's share of the file's events. This process does more besides (the start before the
-# fork, writing the whole at the end) and the child waits for the first half's hand-over before
-# it renders: measured with bench/exports.py.
-FIRST_SHARE = 0.45
+# The first half's share of the file's events: a little less than half, as this process also copies
+# the second half's text into place at the end.
+FIRST_SHARE = 0.48
 
 _event = itemgetter(0)
 # Errors of sendfile(2) that mean "not between these two files": copied by read and write instead.
@@ -53,11 +53,22 @@ class Halves(Protocol):
     One object per export, used by this process; ``render_second`` runs in the child on a copy.
     """
 
+    # Traces larger than this are exported in one process (None: no limit). Each half is held in
+    # memory, about 2 KB an event: a format whose one-process export streams keeps that bounded.
+    max_bytes: int | None
+
     def hand_over(self, first: list[Annotated]) -> Any:
         """What rendering the second half starts from (picklable), called before ``render_first``."""
 
     def render_first(self, header: TraceHeader, first: list[Annotated], out: TextIO) -> None:
         """Render the first half: written to ``out`` now, or kept for ``finish``."""
+
+    def tally(self, second: list[Annotated]) -> Any:
+        """What writing the first half needs from the annotated second (picklable); called in the
+        child before it renders."""
+
+    def write_first(self, header: TraceHeader, tally: Any, out: TextIO) -> None:
+        """Write what can be written once the second half's tally is known."""
 
     def render_second(self, state: Any, second: list[Annotated], out: TextIO) -> Any:
         """Render the second half to ``out`` from ``state``; returns what ``finish`` needs (picklable)."""
@@ -66,14 +77,21 @@ class Halves(Protocol):
         """Write what is still to write, calling ``copy_second`` where the second half's text goes."""
 
 
-def worth_splitting(reader: TraceReader) -> bool:
-    """Whether this machine and this file gain from two processes (a regular file, large enough)."""
+def worth_splitting(reader: TraceReader, halves: Halves) -> bool:
+    """Whether this machine and this file gain from two processes (a regular file, large enough,
+    not too large for the format)."""
     try:
         cpus = len(os.sched_getaffinity(0))
         info = os.stat(reader.path)
     except OSError:
         return False
-    return cpus >= 2 and stat.S_ISREG(info.st_mode) and info.st_size >= MIN_BYTES
+    largest = halves.max_bytes
+    return (
+        cpus >= 2
+        and stat.S_ISREG(info.st_mode)
+        and info.st_size >= MIN_BYTES
+        and (largest is None or info.st_size <= largest)
+    )
 
 
 def export_in_halves(
@@ -90,13 +108,13 @@ def export_in_halves(
     encoding, errors = _text_encoding(out)
     sent: list[Any] = []  # what the first half hands over, kept for doing the second half here
     with tempfile.TemporaryFile() as second_file, _Mailbox() as mailbox:
-        result_read, result_write = os.pipe()  # child -> this process: the pickled report
+        reports_read, reports_write = os.pipe()  # child -> this process: how its half goes
         child = os.fork() if fork else 0
         if fork and child == 0:
-            os.close(result_read)
+            os.close(reports_read)
             mailbox.receiving()
-            _child(halves, reader, cut, mailbox, second_file, encoding, errors, result_write)
-        os.close(result_write)
+            _child(halves, reader, cut, mailbox, second_file, encoding, errors, reports_write)
+        os.close(reports_write)
         mailbox.sending()
         try:
 
@@ -110,8 +128,19 @@ def export_in_halves(
             halves.render_first(reader.header, first, out)
             del first
 
-            report: tuple[str, Any] = _report(result_read) if child else ("failed", None)
+            tallied = False
+
+            def tell(tally: Any) -> None:
+                nonlocal tallied
+                if not tallied:
+                    halves.write_first(reader.header, tally, out)
+                    tallied = True
+
+            report: tuple[str, Any] = _receive_report(reports_read) if child else ("failed", None)
             kind, value = report
+            if kind == "tally":
+                tell(value)
+                kind, value = _receive_report(reports_read)
             if child:
                 os.waitpid(child, 0)
                 child = 0
@@ -123,14 +152,14 @@ def export_in_halves(
                 events = list(map(_event, reader.records_between(cut, None)))
                 second_file.seek(0)
                 second_file.truncate()
-                value = _second_half(halves, events, iter(sent).__next__, second_file, encoding, errors)
+                value = _second_half(halves, events, iter(sent).__next__, tell, second_file, encoding, errors)
 
             def copy_second() -> None:
                 _copy(second_file, out, encoding, errors)
 
             halves.finish(reader.header, value, out, copy_second)
         finally:
-            os.close(result_read)
+            os.close(reports_read)
             if child:
                 # An error or an interrupt here: the child's half is not wanted any more.
                 os.kill(child, signal.SIGKILL)
@@ -154,27 +183,29 @@ def _first_half(
     return first
 
 
+class _Gone(Exception):
+    """The first half gave up (its own malformed line, an interrupt): the second is not wanted."""
+
+
 def _second_half(
     halves: Halves,
     events: list[Event],
     receive: Callable[[], Any],
+    tell: Callable[[Any], None],
     second_file: IO[bytes],
     encoding: str,
     errors: str,
 ) -> Any:
     """Annotate and render the second half: explanations first (they depend on nothing before),
-    phases once the tracker arrives. Returns what ``Halves.finish`` needs, None if the first half
-    gave up."""
+    phases once the tracker arrives; the tally goes back before rendering. Returns what
+    ``Halves.finish`` needs."""
     explain = Annotator().explain
     explanations = [explain(e) for e in events]
     tracker = receive()
-    if tracker is None:
-        return None
     phase = Annotator(classify=tracker.phase).phase
     second = [Annotated(e, x, phase(e)) for e, x in zip(events, explanations, strict=True)]
+    tell(halves.tally(second))
     state = receive()
-    if state is None:
-        return None
     with open(second_file.fileno(), "w", encoding=encoding, errors=errors, closefd=False) as text:
         return halves.render_second(state, second, text)
 
@@ -187,28 +218,62 @@ def _child(
     second_file: IO[bytes],
     encoding: str,
     errors: str,
-    report_fd: int,
+    reports: int,
 ) -> None:
     """The forked child: read the second half, render it from what the first hands over, report
     how it went; never returns."""
     code = 0
     try:
+
+        def tell(tally: Any) -> None:
+            _send_report(reports, "tally", tally)
+
         report: tuple[str, Any]
         try:
             events = list(map(_event, reader.records_between(cut, None)))
-            value = _second_half(halves, events, mailbox.receive, second_file, encoding, errors)
-            report = ("ok", value) if value is not None else ("gone", None)
+            report = (
+                "ok",
+                _second_half(halves, events, mailbox.receive, tell, second_file, encoding, errors),
+            )
+        except _Gone:
+            report = ("gone", None)
         except TraceFormatError as exc:
             report = ("format", (exc.path, exc.line, exc.problem))
         except BaseException:  # whatever it is, the parent does this half itself
             report = ("failed", traceback.format_exc())
-        _write_all(report_fd, pickle.dumps(report, pickle.HIGHEST_PROTOCOL))
+        _send_report(reports, *report)
     except BaseException:  # the parent sees no report and does this half itself
         code = 1
     finally:
         # Never back into the caller: its cleanup (removing OUT.tmp...) and its buffered output
         # belong to the parent.
         os._exit(code)
+
+
+def _send_report(fd: int, kind: str, value: Any) -> None:
+    data = pickle.dumps((kind, value), pickle.HIGHEST_PROTOCOL)
+    _write_all(fd, len(data).to_bytes(8, "little") + data)
+
+
+def _receive_report(fd: int) -> tuple[str, Any]:
+    head = _read_exactly(fd, 8)
+    data = _read_exactly(fd, int.from_bytes(head, "little")) if head is not None else None
+    if data is None:
+        return ("failed", None)  # the child died without a word
+    kind, value = pickle.loads(data)
+    return kind, value
+
+
+def _read_exactly(fd: int, size: int) -> bytes | None:
+    """``size`` bytes from a pipe; None if it ends first."""
+    chunks = []
+    while size:
+        chunk = os.read(fd, min(size, 1 << 20))
+        if not chunk:
+            return None
+        chunks.append(chunk)
+        size -= len(chunk)
+    return b"".join(chunks)
 
 
 class _Mailbox:
@@ -234,13 +299,10 @@ class _Mailbox:
             os.write(self._write, len(data).to_bytes(8, "little"))
 
     def receive(self) -> Any:
-        """The next message; None once the parent has closed the box without sending it."""
-        head = b""
-        while len(head) < 8:
-            chunk = os.read(self._read, 8 - len(head))
-            if not chunk:
-                return None
-            head += chunk
+        """The next message; raises _Gone once the parent has closed the box without sending it."""
+        head = _read_exactly(self._read, 8)
+        if head is None:
+            raise _Gone
         size = int.from_bytes(head, "little")
         data = os.pread(self._file.fileno(), size, self._offset)
         self._offset += size
@@ -268,16 +330,6 @@ class _Mailbox:
     def __exit__(self, *exc: object) -> None:
         self.close()
         self._file.close()
-
-
-def _report(fd: int) -> tuple[str, Any]:
-    chunks = []
-    while chunk := os.read(fd, 1 << 16):
-        chunks.append(chunk)
-    if not chunks:
-        return ("failed", None)  # the child died without a report
-    kind, value = pickle.loads(b"".join(chunks))
-    return kind, value
 
 
 def _write_all(fd: int, data: bytes) -> None:

@@ -189,10 +189,23 @@ def big(tmp_path_factory: pytest.TempPathFactory) -> Path:
     return big_trace(tmp_path_factory.mktemp("big") / "big.jsonl")
 
 
+def test_which_traces_are_split(big: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setattr(os, "sched_getaffinity", lambda _pid: {0, 1})
+    with TraceReader(str(TRACES["runc"])) as small, TraceReader(str(big)) as large:
+        for fmt in FORMATS:
+            halves = get_exporter(fmt).Halves()
+            assert not split.worth_splitting(small, halves)  # forking would cost more than it saves
+            assert split.worth_splitting(large, halves)
+            halves.max_bytes = big.stat().st_size - 1  # perfetto streams traces above its limit
+            assert not split.worth_splitting(large, halves)
+        monkeypatch.setattr(os, "sched_getaffinity", lambda _pid: {0})
+        assert not split.worth_splitting(large, get_exporter("md").Halves())
+
+
 @pytest.mark.parametrize("fmt", FORMATS)
 def test_the_command_splits_a_large_trace_with_the_same_output(big: Path, fmt: str, tmp_path: Path) -> None:
     with TraceReader(str(big)) as reader:
-        if not split.worth_splitting(reader):
+        if not split.worth_splitting(reader, get_exporter(fmt).Halves()):
             pytest.skip("one CPU: the command exports in one process")
     header, events = read_trace(str(big))
     expected = io.StringIO()
