@@ -286,6 +286,7 @@ class Halves:
     so the first half's text is kept until the second's counts are known; the second half goes on in
     the first half's last chapter."""
 
+    keeps_sources = False
     max_bytes: int | None = None  # one process holds the whole trace too
 
     def __init__(self) -> None:

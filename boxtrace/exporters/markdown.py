@@ -272,6 +272,7 @@ class Halves:
     both, so the first half's text is kept until the second's counts are known. The first half's
     last group may go on in the second: it is handed over unwritten, with the phase before it."""
 
+    keeps_sources = False
     max_bytes: int | None = None  # one process holds the whole trace too
 
     def __init__(self) -> None:

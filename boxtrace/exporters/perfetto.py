@@ -411,6 +411,7 @@ class Halves:
     is rendered; the second starts from the spawns the first left pending, and what it found out
     (names, phase runs, spawns still pending) is merged before the events that end the file."""
 
+    keeps_sources = False
     max_bytes: int | None = 256 << 20  # ~450,000 events; one process streams any size
 
     def __init__(self) -> None:

@@ -21,13 +21,14 @@ from __future__ import annotations
 
 import contextlib
 import errno
+import itertools
 import os
 import pickle
 import signal
 import stat
 import tempfile
 import traceback
-from collections.abc import Callable
+from collections.abc import Callable, Iterable
 from operator import itemgetter
 from typing import IO, Any, Protocol, TextIO
 
@@ -40,9 +41,10 @@ from boxtrace.tracer.tracefile import TraceFormatError, TraceReader
 MIN_BYTES = 4 << 20
 # The first half's share of the file's events: a little less than half, as this process also copies
 # the second half's text into place at the end.
-FIRST_SHARE = 0.48
+FIRST_SHARE = 0.46
 
 _event = itemgetter(0)
+_source = itemgetter(1)
 # Errors of sendfile(2) that mean "not between these two files": copied by read and write instead.
 _NO_SENDFILE = frozenset({errno.EINVAL, errno.ENOSYS, errno.EOPNOTSUPP, errno.EXDEV})
 
@@ -56,6 +58,8 @@ class Halves(Protocol):
     # Traces larger than this are exported in one process (None: no limit). Each half is held in
     # memory, about 2 KB an event: a format whose one-process export streams keeps that bounded.
     max_bytes: int | None
+    # Whether each Annotated comes with its event's text as the file has it (``source``).
+    keeps_sources: bool
 
     def hand_over(self, first: list[Annotated]) -> Any:
         """What rendering the second half starts from (picklable), called before ``render_first``."""
@@ -149,10 +153,12 @@ def export_in_halves(
                 raise TraceFormatError(path, line, problem)
             if kind != "ok":
                 # No child, or one that failed without a word about the trace: its half is done here.
-                events = list(map(_event, reader.records_between(cut, None)))
+                events, sources = _read(halves, reader, cut, None)
                 second_file.seek(0)
                 second_file.truncate()
-                value = _second_half(halves, events, iter(sent).__next__, tell, second_file, encoding, errors)
+                value = _second_half(
+                    halves, events, sources, iter(sent).__next__, tell, second_file, encoding, errors
+                )
 
             def copy_second() -> None:
                 _copy(second_file, out, encoding, errors)
@@ -171,16 +177,27 @@ def _first_half(
 ) -> list[Annotated]:
     """Read and annotate the first half, sending the child what its half starts from as soon as it
     is known: the phase tracker once the first half's phases are, then the format's state."""
-    events = list(map(_event, reader.records_between(start, cut)))
+    events, sources = _read(halves, reader, start, cut)
     tracker = PhaseTracker()
     annotator = Annotator(classify=tracker.phase)
     phase = annotator.phase
     phases = [phase(e) for e in events]
     send(tracker)
     explain = annotator.explain
-    first = [Annotated(e, explain(e), p) for e, p in zip(events, phases, strict=True)]
+    first = [Annotated(*a) for a in zip(events, map(explain, events), phases, sources, strict=True)]
     send(halves.hand_over(first))
     return first
+
+
+def _read(
+    halves: Halves, reader: TraceReader, start: int, stop: int | None
+) -> tuple[list[Event], Iterable[str | None]]:
+    """The events of a byte range, and their text from the file if the format wants it."""
+    if halves.keeps_sources:
+        records = list(reader.records_between(start, stop))
+        return list(map(_event, records)), list(map(_source, records))
+    events = list(map(_event, reader.records_between(start, stop)))
+    return events, itertools.repeat(None, len(events))
 
 
 class _Gone(Exception):
@@ -190,6 +207,7 @@ class _Gone(Exception):
 def _second_half(
     halves: Halves,
     events: list[Event],
+    sources: Iterable[str | None],
     receive: Callable[[], Any],
     tell: Callable[[Any], None],
     second_file: IO[bytes],
@@ -203,7 +221,7 @@ def _second_half(
     explanations = [explain(e) for e in events]
     tracker = receive()
     phase = Annotator(classify=tracker.phase).phase
-    second = [Annotated(e, x, phase(e)) for e, x in zip(events, explanations, strict=True)]
+    second = [Annotated(*a) for a in zip(events, explanations, map(phase, events), sources, strict=True)]
     tell(halves.tally(second))
     state = receive()
     with open(second_file.fileno(), "w", encoding=encoding, errors=errors, closefd=False) as text:
@@ -230,11 +248,11 @@ def _child(
 
         report: tuple[str, Any]
         try:
-            events = list(map(_event, reader.records_between(cut, None)))
-            report = (
-                "ok",
-                _second_half(halves, events, mailbox.receive, tell, second_file, encoding, errors),
+            events, sources = _read(halves, reader, cut, None)
+            value = _second_half(
+                halves, events, sources, mailbox.receive, tell, second_file, encoding, errors
             )
+            report = ("ok", value)
         except _Gone:
             report = ("gone", None)
         except TraceFormatError as exc:

@@ -28,7 +28,7 @@ TRACES = {
     "builtin": Path(__file__).parent.parent / "tui" / "data" / "container-start.jsonl",
     "runc": DATA / "runc-run.jsonl",
 }
-FORMATS = ["md", "html", "perfetto"]
+FORMATS = ["md", "html", "json", "perfetto"]
 
 
 def one_process(fmt: str, path: Path) -> str:
@@ -84,12 +84,24 @@ def test_halves_equal_one_process_at_many_cuts(fmt: str, trace: str) -> None:
 
 
 @pytest.mark.parametrize("fmt", FORMATS)
-def test_halves_in_two_processes(fmt: str) -> None:
+def test_halves_in_two_processes(fmt: str, monkeypatch: pytest.MonkeyPatch) -> None:
+    # The child's half is read by the child: this process reading it too would be the fallback for a
+    # failed child, which gives the same output (test_a_failing_child_costs_time_not_the_export).
+    parent, real, read_here = os.getpid(), split._read, []
+
+    def spy(halves: split.Halves, reader: TraceReader, start: int, stop: int | None) -> object:
+        if os.getpid() == parent:
+            read_here.append(start)
+        return real(halves, reader, start, stop)
+
+    monkeypatch.setattr(split, "_read", spy)
     path = TRACES["runc"]
     whole = one_process(fmt, path)
     cuts = list(line_starts(path))
     for cut in (cuts[0], cuts[len(cuts) // 3], cuts[len(cuts) // 2], cuts[-1], None):
+        read_here.clear()
         assert in_halves(fmt, path, cut, fork=True) == whole, f"cut at byte {cut}"
+        assert len(read_here) == 1, "the child failed: this process read its half"
 
 
 def test_the_child_writes_what_the_stream_would(tmp_path: Path) -> None:
@@ -110,6 +122,21 @@ def test_the_child_writes_what_the_stream_would(tmp_path: Path) -> None:
             split.export_in_halves(get_exporter(fmt).Halves(), r, out, cut=cut)
         assert "\\udcff" in got.read_text()
         assert got.read_bytes() == expected.read_bytes()
+
+
+def test_lines_that_are_not_copied_as_they_are(tmp_path: Path) -> None:
+    """Spaced and CRLF lines (encoded again by the json export) and blank lines, in both halves."""
+    lines = TRACES["builtin"].read_text().splitlines()
+    for i in range(3, len(lines), 17):
+        lines[i] = " " + lines[i] + "\r"
+    lines[40:40] = ["", "  "]
+    path = tmp_path / "odd.jsonl"
+    write_lines(path, lines)
+    cuts = list(line_starts(path))
+    for fmt in FORMATS:
+        whole = one_process(fmt, path)
+        for cut in cuts[::9]:
+            assert in_halves(fmt, path, cut, fork=False) == whole, f"{fmt}, cut at byte {cut}"
 
 
 def write_lines(path: Path, lines: list[str]) -> None:
