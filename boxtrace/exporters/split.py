@@ -99,11 +99,18 @@ def worth_splitting(reader: TraceReader, halves: Halves) -> bool:
 
 
 def export_in_halves(
-    halves: Halves, reader: TraceReader, out: TextIO, cut: int | None = None, fork: bool = True
+    halves: Halves,
+    reader: TraceReader,
+    out: TextIO,
+    spool: str | None = None,
+    cut: int | None = None,
+    fork: bool = True,
 ) -> None:
     """Export the events of ``reader`` to ``out`` in two halves, cut where a line begins (at
-    ``cut``, else near ``FIRST_SHARE`` of the events' bytes). ``fork=False`` renders both here, one
-    after the other: the same steps without a child (what the tests compare at every cut)."""
+    ``cut``, else near ``FIRST_SHARE`` of the events' bytes). The second half's text waits in an
+    unnamed file in the directory ``spool`` (default: the temporary directory) until it is copied
+    to ``out``. ``fork=False`` renders both here, one after the other: the same steps without a
+    child (what the tests compare at every cut)."""
     start = reader.events_start
     if cut is None:
         size = os.stat(reader.path).st_size
@@ -111,7 +118,7 @@ def export_in_halves(
     cut = max(cut, start)
     encoding, errors = _text_encoding(out)
     sent: list[Any] = []  # what the first half hands over, kept for doing the second half here
-    with tempfile.TemporaryFile() as second_file, _Mailbox() as mailbox:
+    with tempfile.TemporaryFile(dir=spool) as second_file, _Mailbox() as mailbox:
         reports_read, reports_write = os.pipe()  # child -> this process: how its half goes
         child = os.fork() if fork else 0
         if fork and child == 0:

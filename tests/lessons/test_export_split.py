@@ -9,14 +9,17 @@ spawns whose child shows up much later, every phase).
 
 from __future__ import annotations
 
+import argparse
 import io
 import os
 import signal
 from collections.abc import Iterator
 from pathlib import Path
+from typing import Any
 
 import pytest
 
+from boxtrace.commands import export as export_command
 from boxtrace.commands.export import UNDECODABLE
 from boxtrace.exporters import get_exporter, split
 from boxtrace.tracer.events import SyscallEvent
@@ -244,6 +247,25 @@ def test_the_command_splits_a_large_trace_with_the_same_output(big: Path, fmt: s
     piped = boxtrace("export", str(big), "--format", fmt)
     assert piped.returncode == 0, piped.stderr
     assert piped.stdout == expected.getvalue()
+
+
+def test_the_second_half_waits_beside_out(big: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    """On the disk OUT goes to, not in a temporary directory that may be a small tmpfs."""
+    spools: list[str | None] = []
+    real = split.tempfile.TemporaryFile
+
+    def spy(*args: Any, **kwargs: Any) -> Any:
+        spools.append(kwargs.get("dir"))
+        return real(*args, **kwargs)
+
+    monkeypatch.setattr(split.tempfile, "TemporaryFile", spy)
+    monkeypatch.setattr(split, "worth_splitting", lambda _reader, _halves: True)
+    out = tmp_path / "sub" / "out.md"
+    out.parent.mkdir()
+    args = argparse.Namespace(file=str(big), format="md", output=str(out))
+    assert export_command.main(args) == 0
+    assert spools[0] == str(out.parent)
+    assert out.read_text() == one_process("md", big)
 
 
 def test_the_command_reports_a_large_trace_cut_short(big: Path, tmp_path: Path) -> None:
