@@ -50,7 +50,7 @@ _NO_SENDFILE = frozenset({errno.EINVAL, errno.ENOSYS, errno.EOPNOTSUPP, errno.EX
 
 
 class Halves(Protocol):
-    """What a format does to be exported in two halves (the md, html and perfetto exporters).
+    """What a format does to be exported in two halves (the md, html, json and perfetto exporters).
 
     One object per export, used by this process; ``render_second`` runs in the child on a copy.
     """
@@ -120,8 +120,8 @@ def export_in_halves(
     sent: list[Any] = []  # what the first half hands over, kept for doing the second half here
     with tempfile.TemporaryFile(dir=spool) as second_file, _Mailbox() as mailbox:
         reports_read, reports_write = os.pipe()  # child -> this process: how its half goes
-        child = os.fork() if fork else 0
-        if fork and child == 0:
+        child = _fork() if fork else None
+        if child == 0:
             os.close(reports_read)
             mailbox.receiving()
             _child(halves, reader, cut, mailbox, second_file, encoding, errors, reports_write)
@@ -177,6 +177,14 @@ def export_in_halves(
                 # An error or an interrupt here: the child's half is not wanted any more.
                 os.kill(child, signal.SIGKILL)
                 os.waitpid(child, 0)
+
+
+def _fork() -> int | None:
+    """``os.fork()``; None where no process can be made now: both halves are then done here."""
+    try:
+        return os.fork()
+    except OSError:
+        return None
 
 
 def _first_half(

@@ -171,7 +171,7 @@ def test_malformed_lines_are_reported_as_by_one_process(tmp_path: Path, bad_at: 
         assert error_of(lambda fmt=fmt: in_halves(fmt, path, cut, fork=False)) == expected
 
 
-@pytest.mark.parametrize("how", ["raises", "is killed"])
+@pytest.mark.parametrize("how", ["raises", "is killed", "cannot be made"])
 def test_a_failing_child_costs_time_not_the_export(how: str, monkeypatch: pytest.MonkeyPatch) -> None:
     parent = os.getpid()
     real = split._second_half
@@ -183,7 +183,12 @@ def test_a_failing_child_costs_time_not_the_export(how: str, monkeypatch: pytest
             os.kill(os.getpid(), signal.SIGKILL)
         return real(*args)  # type: ignore[arg-type]
 
+    def no_fork() -> int:
+        raise BlockingIOError(11, "Resource temporarily unavailable")
+
     monkeypatch.setattr(split, "_second_half", failing)
+    if how == "cannot be made":
+        monkeypatch.setattr(os, "fork", no_fork)
     path = TRACES["runc"]
     for fmt in FORMATS:
         assert in_halves(fmt, path, None, fork=True) == one_process(fmt, path)
