@@ -225,9 +225,9 @@ class _Chapters:
             write("</ol></details>\n")
 
 
-def phase_counts(annotated: Iterable[Annotated], counts: dict[str, int] | None = None) -> dict[str, int]:
-    """Events per phase, every phase of PHASES in story order (added to ``counts``)."""
-    counts = {p: 0 for p in PHASES} if counts is None else counts
+def phase_counts(annotated: Iterable[Annotated]) -> dict[str, int]:
+    """Events per phase, every phase of PHASES in story order."""
+    counts = {p: 0 for p in PHASES}
     for a in annotated:
         counts[a.phase] += 1
     return counts

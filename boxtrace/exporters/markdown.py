@@ -222,9 +222,9 @@ class _Chapters:
         return i
 
 
-def phase_counts(annotated: Iterable[Annotated], counts: dict[str, int] | None = None) -> dict[str, int]:
-    """Events per phase, the phases in the order the trace reaches them (added to ``counts``)."""
-    counts = {} if counts is None else counts
+def phase_counts(annotated: Iterable[Annotated]) -> dict[str, int]:
+    """Events per phase, the phases in the order the trace reaches them."""
+    counts: dict[str, int] = {}
     for a in annotated:
         counts[a.phase] = counts.get(a.phase, 0) + 1
     return counts
