@@ -28,6 +28,7 @@ from boxtrace.exporters.annotate import (
     annotate,
     plain_describer,
     process_label,
+    write_parts,
 )
 from boxtrace.lessons.model import PHASES, Explanation
 from boxtrace.tracer.events import Event, SyscallEvent, TraceHeader
@@ -213,11 +214,10 @@ class _Chapters:
                 f'<code class="call">{escape(describe_event(ev))}</code>{found[1]}</li>\n'
             )
             if len(parts) >= _CHUNK:
-                write("".join(parts))
+                write_parts(write, parts)
                 parts.clear()
         self.current = current
-        if parts:
-            write("".join(parts))
+        write_parts(write, parts)
 
     def finish(self, write: Callable[[str], object]) -> None:
         """Close the last chapter."""

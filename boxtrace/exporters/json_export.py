@@ -19,6 +19,7 @@ from boxtrace.exporters.annotate import (
     Explain,
     explanation_json,
     json_text,
+    write_parts,
 )
 from boxtrace.lessons.model import Explanation
 from boxtrace.tracer.events import Event, TraceHeader
@@ -83,10 +84,10 @@ class _Events:
             parts.append(f"{sep}{body[:-1]}{hit[1]}")
             sep = ",\n"
             if len(parts) >= _CHUNK:
-                out.write("".join(parts))
+                write_parts(out.write, parts)
                 parts.clear()
         self.sep = sep
-        out.write("".join(parts))
+        write_parts(out.write, parts)
 
 
 class Halves:

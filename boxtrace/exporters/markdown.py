@@ -21,6 +21,7 @@ from boxtrace.exporters.annotate import (
     annotate,
     plain_describer,
     process_label,
+    write_parts,
 )
 from boxtrace.lessons.model import Explanation
 from boxtrace.tracer.events import Event, TraceHeader
@@ -191,12 +192,11 @@ class _Chapters:
                 parts.append(text(group))
                 group = []
                 if len(parts) >= _CHUNK:
-                    write("".join(parts))
+                    write_parts(write, parts)
                     parts.clear()
             group.append(a)
         self.current, self.group = current, group
-        if parts:
-            write("".join(parts))
+        write_parts(write, parts)
 
     def finish(self, write: Callable[[str], object]) -> None:
         """Write the last group."""
