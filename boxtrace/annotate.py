@@ -26,6 +26,8 @@ class Annotated:
     event: Event
     explanation: Explanation
     phase: str
+    # The event's JSON text as the trace file has it, where it was kept (the json export copies it).
+    source: str | None = None
 
 
 class Annotator:

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import contextlib
 import gc
+import io
 import json
 import operator
 import os
@@ -170,6 +171,8 @@ class TraceReader:
             if not first.strip():
                 raise TraceFormatError(path, 1, "empty file, expected a header line")
             self.header = header_from_json(self._parse(first, 1), path, 1)
+            # Where the events begin: a byte range of them can be read on its own (records_between).
+            self.events_start = self._file.tell()
         except BaseException:
             self._file.close()
             raise
@@ -199,39 +202,44 @@ class TraceReader:
         ending...): such lines are read all the same. An exporter that writes events as they are in
         the file (the json export) copies the text instead of encoding the event again.
         """
-        # The fast path scans each line with json's C scanner directly: json.loads wraps the same
-        # scan in three Python calls and two regex matches, a third of the cost of reading a line.
-        # Whatever the fast path does not accept as it is (a blank line, surrounding whitespace, bad
-        # UTF-8 or JSON, not an object) goes through _parse, which reads it exactly as json.loads
-        # does and names the problem.
-        path = self.path
-        scan = _scan_once
-        builders = EVENT_BUILDERS
-        line = 1
-        for raw in self._file:
-            line += 1
-            try:
-                text = raw.decode("utf-8")
-                data, end = scan(text, 0)
-            except (ValueError, StopIteration):
-                data = None
-            else:
-                tail = len(text) - end
-                if tail and (tail != 1 or text[end] != "\n"):
-                    data = None
-            if data.__class__ is dict:
-                source = text[:end] if end != len(text) else text
-            else:
-                if not raw.strip():
-                    continue
-                data = self._parse(raw, line)
-                source = None
-            try:
-                # event_from_json without its own call; it still raises for an unknown type.
-                event = (builders.get(data["type"]) or event_from_json)(data)
-            except (KeyError, TypeError, ValueError, AttributeError) as exc:
-                raise TraceFormatError(path, line, f"bad event: {_problem(exc)}") from None
-            yield event, source
+        return _records(self.path, self._file, 1, self._parse)
+
+    def records_between(self, start: int, stop: int | None) -> Iterator[tuple[Event, str | None]]:
+        """``records()`` of the bytes ``[start, stop)`` of the file (``stop`` None: to its end).
+
+        ``start`` and ``stop`` are where lines begin (``events_start``, ``line_start_after``); the range
+        is read from the file on its own, not from where iterating the reader has got to. Errors name
+        the line as the whole file counts it.
+        """
+        with open(self.path, "rb") as f:
+            f.seek(start)
+            data = f.read() if stop is None else f.read(max(0, stop - start))
+        try:
+            yield from _records(self.path, io.BytesIO(data), 0, self._parse)
+        except TraceFormatError as exc:
+            # Counted only now: a range that reads cleanly never needs the lines before it.
+            line = exc.line + self._lines_before(start)
+            raise TraceFormatError(exc.path, line, exc.problem) from None
+
+    def _lines_before(self, offset: int) -> int:
+        count = 0
+        with open(self.path, "rb") as f:
+            while offset > 0:
+                block = f.read(min(offset, 1 << 20))
+                if not block:
+                    break
+                count += block.count(b"\n")
+                offset -= len(block)
+        return count
+
+    def line_start_after(self, offset: int) -> int:
+        """The offset of the first line that begins at or after ``offset`` (the file's size if none)."""
+        with open(self.path, "rb") as f:
+            if offset <= 0:
+                return 0
+            f.seek(offset - 1)
+            f.readline()  # the rest of the line that ``offset - 1`` is in, its newline included
+            return f.tell()
 
     def close(self) -> None:
         self._file.close()
@@ -241,6 +249,43 @@ class TraceReader:
 
     def __exit__(self, *exc: object) -> None:
         self.close()
+
+
+def _records(
+    path: str, lines: Iterable[bytes], line: int, parse: Callable[[bytes, int], dict[str, Any]]
+) -> Iterator[tuple[Event, str | None]]:
+    """What ``TraceReader.records`` yields, for ``lines`` that follow line number ``line``."""
+    # The fast path scans each line with json's C scanner directly: json.loads wraps the same
+    # scan in three Python calls and two regex matches, a third of the cost of reading a line.
+    # Whatever the fast path does not accept as it is (a blank line, surrounding whitespace, bad
+    # UTF-8 or JSON, not an object) goes through _parse, which reads it exactly as json.loads
+    # does and names the problem.
+    scan = _scan_once
+    builders = EVENT_BUILDERS
+    for raw in lines:
+        line += 1
+        try:
+            text = raw.decode("utf-8")
+            data, end = scan(text, 0)
+        except (ValueError, StopIteration):
+            data = None
+        else:
+            tail = len(text) - end
+            if tail and (tail != 1 or text[end] != "\n"):
+                data = None
+        if data.__class__ is dict:
+            source = text[:end] if end != len(text) else text
+        else:
+            if not raw.strip():
+                continue
+            data = parse(raw, line)
+            source = None
+        try:
+            # event_from_json without its own call; it still raises for an unknown type.
+            event = (builders.get(data["type"]) or event_from_json)(data)
+        except (KeyError, TypeError, ValueError, AttributeError) as exc:
+            raise TraceFormatError(path, line, f"bad event: {_problem(exc)}") from None
+        yield event, source
 
 
 @contextlib.contextmanager

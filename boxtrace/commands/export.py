@@ -61,13 +61,14 @@ def main(args: argparse.Namespace) -> int:
             if args.output is None:
                 if isinstance(sys.stdout, io.TextIOWrapper):
                     sys.stdout.reconfigure(errors=UNDECODABLE)
-                exporter.export(reader.header, reader, sys.stdout)
+                _export(exporter, reader, sys.stdout, None)
             else:
                 # Written aside and renamed, so a bad line never leaves a half-written OUT behind.
                 tmp = f"{args.output}.tmp"
                 try:
                     with open(tmp, "w", encoding="utf-8", errors=UNDECODABLE) as out:
-                        exporter.export(reader.header, reader, out)
+                        # A half written aside waits beside OUT, on the disk OUT goes to.
+                        _export(exporter, reader, out, os.path.dirname(os.path.abspath(tmp)))
                     os.replace(tmp, args.output)
                 except OSError as exc:
                     raise UsageError(f"-o {args.output}: {exc.strerror}", "boxtrace export") from None
@@ -78,3 +79,16 @@ def main(args: argparse.Namespace) -> int:
         print(f"boxtrace export: {exc}", file=sys.stderr)
         return 1
     return 0
+
+
+def _export(exporter: Any, reader: Any, out: Any, spool: str | None) -> None:
+    """A large trace in two processes where the format allows it (``boxtrace.exporters.split``)."""
+    make_halves = getattr(exporter, "Halves", None)
+    if make_halves is not None:  # the split module loads the lessons: not for the strace format
+        from boxtrace.exporters.split import export_in_halves, worth_splitting
+
+        halves = make_halves()
+        if worth_splitting(reader, halves):
+            export_in_halves(halves, reader, out, spool)
+            return
+    exporter.export(reader.header, reader, out)

@@ -23,6 +23,7 @@ __all__ = [
     "describe",
     "explanation_json",
     "json_text",
+    "write_parts",
 ]
 
 
@@ -62,6 +63,24 @@ def json_text(obj: Any) -> str:
     text = _join(_encode_pieces(obj, 0))
     # Almost every line is ASCII; only others can hold surrogate escapes.
     return text if text.isascii() else text.encode("utf-8", "backslashreplace").decode("utf-8")
+
+
+def write_parts(write: Callable[[str], object], parts: list[str]) -> None:
+    """Write ``parts`` in order: ASCII ones joined in runs, any other one alone.
+
+    One character beyond ASCII (a spawn's "→", an output line's "│") makes a whole joined string
+    one of two bytes a character, which costs several times as much to join and to encode; in a
+    large export nearly every chunk has one.
+    """
+    start = 0
+    for i, part in enumerate(parts):
+        if not part.isascii():
+            if i > start:
+                write("".join(parts[start:i]))
+            write(part)
+            start = i + 1
+    if start < len(parts):
+        write("".join(parts[start:]) if start else "".join(parts))
 
 
 def describe(event: Event) -> str:

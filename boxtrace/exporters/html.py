@@ -14,13 +14,22 @@ and reused, which keeps a 100,000-event export to a few seconds.
 
 from __future__ import annotations
 
+import functools
 import re
 import shlex
-from collections.abc import Iterable
+from collections.abc import Callable, Iterable
 from html import escape
 from typing import TextIO
 
-from boxtrace.exporters.annotate import Classify, Explain, annotate, plain_describer, process_label
+from boxtrace.exporters.annotate import (
+    Annotated,
+    Classify,
+    Explain,
+    annotate,
+    plain_describer,
+    process_label,
+    write_parts,
+)
 from boxtrace.lessons.model import PHASES, Explanation
 from boxtrace.tracer.events import Event, SyscallEvent, TraceHeader
 
@@ -31,6 +40,8 @@ _BOLD = re.compile(r"\*\*([^*]+)\*\*")
 _EM = re.compile(r"(?<![*\w])\*([^*\s][^*]*)\*(?![*\w])")
 
 
+# The catalogue's sentences recur across explanations (one "why" for every call of an entry).
+@functools.lru_cache(maxsize=4096)
 def inline_md(text: str) -> str:
     """The catalogue's inline Markdown (code, bold, emphasis) as HTML; escaped first, so it is inert."""
     out = escape(text)
@@ -145,17 +156,85 @@ def _phase_id(phase: str) -> str:
     return "phase-" + phase.replace(" ", "-")
 
 
-def export(
-    header: TraceHeader,
-    events: Iterable[Event],
-    out: TextIO,
-    explain: Explain | None = None,
-    classify: Classify | None = None,
-) -> None:
-    annotated = list(annotate(events, explain, classify))
+class _Chapters:
+    """The page's body: one collapsible chapter per run of a phase, each event with its explanation.
+
+    Everything it keeps between events is in its attributes, so that the body can be written in two
+    halves (``boxtrace.exporters.split``): the second half starts from what the first left.
+    """
+
+    def __init__(self, current: str | None = None, seen: Iterable[str] = ()) -> None:
+        self.current = current  # the phase of the open chapter
+        self.seen = set(seen)  # phases that have had a chapter (the first one keeps the anchor)
+        # Each distinct explanation is rendered once, keyed by identity and holding the object so
+        # that an id cannot be reused while the export runs (hashing a frozen Explanation walks all
+        # its fields).
+        self._rendered: dict[int, tuple[Explanation, str]] = {}
+        # Process labels and categories repeat for every event of a process or a kind: escaped once.
+        self._escaped: dict[str, str] = {}
+
+    def feed(self, annotated: Iterable[Annotated], write: Callable[[str], object]) -> None:
+        rendered, escaped, seen_phase = self._rendered, self._escaped, self.seen
+        describe_event = plain_describer()
+        parts: list[str] = []
+        current = self.current
+        for a in annotated:
+            ev = a.event
+            if a.phase != current:
+                if current is not None:
+                    parts.append("</ol></details>\n")
+                current = a.phase
+                # A phase can recur (a second container in one trace); the first keeps the anchor.
+                anchor = "" if current in seen_phase else f' id="{_phase_id(current)}"'
+                seen_phase.add(current)
+                parts.append(
+                    f'<details class="phase" open{anchor}><summary>{escape(current.capitalize())}</summary>'
+                    '<ol class="events">\n'
+                )
+            ex = a.explanation
+            found = rendered.get(id(ex))
+            if found is None:
+                cls = "ex fallback" if ex.fallback else "ex"
+                summary = f"<summary>{inline_md(ex.title)}</summary>"
+                body = f'<details class="{cls}">{summary}{explanation_html(ex)}</details>'
+                found = rendered[id(ex)] = (ex, body)
+            label = process_label(ev)
+            who = escaped.get(label)
+            if who is None:
+                who = escaped[label] = escape(label)
+            category = ev.category
+            cat = escaped.get(category)
+            if cat is None:
+                cat = escaped[category] = escape(category)
+            failed = isinstance(ev, SyscallEvent) and ev.errno is not None
+            parts.append(
+                f'<li class="ev{" err" if failed else ""}" id="e{ev.seq}">'
+                f'<span class="seq">#{ev.seq}</span><span class="who">{who}</span><br>'
+                f'<span class="cat">{cat}</span>'
+                f'<code class="call">{escape(describe_event(ev))}</code>{found[1]}</li>\n'
+            )
+            if len(parts) >= _CHUNK:
+                write_parts(write, parts)
+                parts.clear()
+        self.current = current
+        write_parts(write, parts)
+
+    def finish(self, write: Callable[[str], object]) -> None:
+        """Close the last chapter."""
+        if self.current is not None:
+            write("</ol></details>\n")
+
+
+def phase_counts(annotated: Iterable[Annotated]) -> dict[str, int]:
+    """Events per phase, every phase of PHASES in story order."""
     counts = {p: 0 for p in PHASES}
     for a in annotated:
         counts[a.phase] += 1
+    return counts
+
+
+def write_head(header: TraceHeader, counts: dict[str, int], out: TextIO) -> None:
+    """Everything before the first chapter: title, the trace's facts, navigation, contents."""
     command = escape(shlex.join(header.command))
     write = out.write
     write('<!DOCTYPE html>\n<html lang="en">\n<head>\n<meta charset="utf-8">\n')
@@ -165,7 +244,7 @@ def export(
     write(
         f'<p class="meta">Trace of <code>{command}</code><br>recorded {escape(header.start_time)} · kernel '
         f"{escape(header.kernel)} ({escape(header.arch)}) · boxtrace {escape(header.boxtrace_version)} · "
-        f"mode {escape(header.mode)} · {len(annotated)} events</p></header>\n"
+        f"mode {escape(header.mode)} · {sum(counts.values())} events</p></header>\n"
     )
     write(
         '<nav aria-label="steps"><button data-act="prev" title="previous (← k p)">◀ previous</button>'
@@ -181,54 +260,63 @@ def export(
         if counts[phase]:
             write(f'<a href="#{_phase_id(phase)}">{escape(phase.capitalize())} ({counts[phase]})</a>')
     write("</p>\n")
-    # Each distinct explanation is rendered once, keyed by identity and holding the object so that
-    # an id cannot be reused while the export runs (hashing a frozen Explanation walks all its fields).
-    rendered: dict[int, tuple[Explanation, str]] = {}
-    # Process labels and categories repeat for every event of a process or a kind: escaped once.
-    escaped: dict[str, str] = {}
-    describe_event = plain_describer()
-    parts: list[str] = []
-    current: str | None = None
-    seen_phase: set[str] = set()
-    for a in annotated:
-        ev = a.event
-        if a.phase != current:
-            if current is not None:
-                parts.append("</ol></details>\n")
-            current = a.phase
-            # A phase can recur (a second container in one trace); the first keeps the anchor.
-            anchor = "" if current in seen_phase else f' id="{_phase_id(current)}"'
-            seen_phase.add(current)
-            parts.append(
-                f'<details class="phase" open{anchor}><summary>{escape(current.capitalize())}</summary>'
-                '<ol class="events">\n'
-            )
-        ex = a.explanation
-        found = rendered.get(id(ex))
-        if found is None:
-            cls = "ex fallback" if ex.fallback else "ex"
-            summary = f"<summary>{inline_md(ex.title)}</summary>"
-            body = f'<details class="{cls}">{summary}{explanation_html(ex)}</details>'
-            found = rendered[id(ex)] = (ex, body)
-        label = process_label(ev)
-        who = escaped.get(label)
-        if who is None:
-            who = escaped[label] = escape(label)
-        category = ev.category
-        cat = escaped.get(category)
-        if cat is None:
-            cat = escaped[category] = escape(category)
-        failed = isinstance(ev, SyscallEvent) and ev.errno is not None
-        parts.append(
-            f'<li class="ev{" err" if failed else ""}" id="e{ev.seq}">'
-            f'<span class="seq">#{ev.seq}</span><span class="who">{who}</span><br>'
-            f'<span class="cat">{cat}</span>'
-            f'<code class="call">{escape(describe_event(ev))}</code>{found[1]}</li>\n'
-        )
-        if len(parts) >= _CHUNK:
-            write("".join(parts))
-            parts.clear()
-    if current is not None:
-        parts.append("</ol></details>\n")
-    write("".join(parts))
-    write(f"<script>{JS}</script>\n</body>\n</html>\n")
+
+
+def write_tail(out: TextIO) -> None:
+    out.write(f"<script>{JS}</script>\n</body>\n</html>\n")
+
+
+def export(
+    header: TraceHeader,
+    events: Iterable[Event],
+    out: TextIO,
+    explain: Explain | None = None,
+    classify: Classify | None = None,
+) -> None:
+    annotated = list(annotate(events, explain, classify))
+    write_head(header, phase_counts(annotated), out)
+    body = _Chapters()
+    body.feed(annotated, out.write)
+    body.finish(out.write)
+    write_tail(out)
+
+
+class Halves:
+    """The page in two halves (``boxtrace.exporters.split``). The heading counts the events of both,
+    so the first half's text is kept until the second's counts are known; the second half goes on in
+    the first half's last chapter."""
+
+    keeps_sources = False
+    max_bytes: int | None = None  # one process holds the whole trace too
+
+    def __init__(self) -> None:
+        self._counts: dict[str, int] = {}
+        self._parts: list[str] = []
+
+    def hand_over(self, first: list[Annotated]) -> tuple[str | None, set[str]]:
+        self._counts = phase_counts(first)
+        return (first[-1].phase if first else None), {a.phase for a in first}
+
+    def render_first(self, header: TraceHeader, first: list[Annotated], out: TextIO) -> None:
+        _Chapters().feed(first, self._parts.append)  # the last chapter is closed by the second half
+
+    def tally(self, second: list[Annotated]) -> dict[str, int]:
+        return phase_counts(second)
+
+    def write_first(self, header: TraceHeader, tally: dict[str, int], out: TextIO) -> None:
+        counts = self._counts
+        for phase, count in tally.items():
+            counts[phase] += count
+        write_head(header, counts, out)
+        for part in self._parts:
+            out.write(part)
+        self._parts.clear()
+
+    def render_second(self, state: tuple[str | None, set[str]], second: list[Annotated], out: TextIO) -> None:
+        body = _Chapters(*state)
+        body.feed(second, out.write)
+        body.finish(out.write)
+
+    def finish(self, header: TraceHeader, second: None, out: TextIO, copy_second: Callable[[], None]) -> None:
+        copy_second()
+        write_tail(out)

@@ -9,6 +9,7 @@ drops, a run of cgroup mkdirs) share one explanation, so the handout stays short
 
 from __future__ import annotations
 
+import itertools
 import shlex
 from collections.abc import Callable, Iterable
 from typing import TextIO
@@ -20,6 +21,7 @@ from boxtrace.exporters.annotate import (
     annotate,
     plain_describer,
     process_label,
+    write_parts,
 )
 from boxtrace.lessons.model import Explanation
 from boxtrace.tracer.events import Event, TraceHeader
@@ -156,20 +158,81 @@ class _Groups:
 _CHUNK = 64
 
 
-def export(
-    header: TraceHeader,
-    events: Iterable[Event],
-    out: TextIO,
-    explain: Explain | None = None,
-    classify: Classify | None = None,
-) -> None:
-    annotated = list(annotate(events, explain, classify))
-    # Chapters are numbered in the order the trace reaches them (normally the story's order, PHASES).
+class _Chapters:
+    """The handout's body: events in trace order, a heading where the phase changes, groups explained.
+
+    Everything it keeps between events is in its attributes, so that the body can be written in two
+    halves (``boxtrace.exporters.split``): the second half starts from what the first left.
+    """
+
+    def __init__(self, numbers: dict[str, int] | None = None, current: str | None = None) -> None:
+        self.numbers: dict[str, int] = dict(numbers or {})  # phase -> chapter number, as first reached
+        self.current = current  # the phase of the latest heading
+        self.group: list[Annotated] = []  # the events of the group not written yet
+        self._groups = _Groups(plain_describer())
+
+    def feed(self, annotated: Iterable[Annotated], write: Callable[[str], object]) -> None:
+        same, text = self._groups.same, self._groups.text
+        numbers = self.numbers
+        current, group = self.current, self.group
+        parts: list[str] = []
+        # The trace's order is kept: a phase that recurs later (the set-up of a second container in
+        # one trace) gets its heading again, with its number.
+        for a in annotated:
+            if a.phase != current:
+                if group:
+                    parts.append(text(group))
+                    group = []
+                current = a.phase
+                number = numbers.get(current)
+                if number is None:
+                    number = numbers[current] = len(numbers) + 1
+                parts.append(f"\n## {number}. {current.capitalize()}\n\n")
+            elif group and not same(group[0].explanation, a.explanation):
+                parts.append(text(group))
+                group = []
+                if len(parts) >= _CHUNK:
+                    write_parts(write, parts)
+                    parts.clear()
+            group.append(a)
+        self.current, self.group = current, group
+        write_parts(write, parts)
+
+    def finish(self, write: Callable[[str], object]) -> None:
+        """Write the last group."""
+        if self.group:
+            write(self._groups.text(self.group))
+            self.group = []
+
+    def last_group_start(self, annotated: list[Annotated]) -> int:
+        """Where the last group of ``annotated`` begins: consecutive events of one phase whose
+        explanations say the same are one group (``same`` is an equivalence, so the group is the
+        longest such run at the end)."""
+        i = len(annotated)
+        if i:
+            last = annotated[-1]
+            same = self._groups.same
+            while (
+                i > 1
+                and annotated[i - 2].phase == last.phase
+                and same(last.explanation, annotated[i - 2].explanation)
+            ):
+                i -= 1
+            i -= 1
+        return i
+
+
+def phase_counts(annotated: Iterable[Annotated]) -> dict[str, int]:
+    """Events per phase, the phases in the order the trace reaches them."""
     counts: dict[str, int] = {}
     for a in annotated:
         counts[a.phase] = counts.get(a.phase, 0) + 1
-    numbers = {phase: i for i, phase in enumerate(counts, 1)}
-    headings = {phase: f"\n## {number}. {phase.capitalize()}\n\n" for phase, number in numbers.items()}
+    return counts
+
+
+def write_head(header: TraceHeader, counts: dict[str, int], out: TextIO) -> None:
+    """The title, the trace's facts and the list of chapters, numbered in the order the trace
+    reaches them (normally the story's order, PHASES)."""
     command = shlex.join(header.command)
     out.write("# How this container was made, one system call at a time\n\n")
     out.write(f"Trace of {code_span(command)}\n\n")
@@ -178,37 +241,75 @@ def export(
         ("recorded", header.start_time),
         ("kernel", f"{header.kernel} ({header.arch})"),
         ("boxtrace", f"{header.boxtrace_version}, trace format {header.version}, mode {header.mode}"),
-        ("events", str(len(annotated))),
+        ("events", str(sum(counts.values()))),
     ):
         out.write(f"| {label} | {code_span(value)} |\n")
     out.write("\n## Chapters\n\n")
-    for phase, number in numbers.items():
-        out.write(f"{number}. [{phase.capitalize()}](#{number}-{anchor(phase)}) — {counts[phase]} events\n")
+    for number, (phase, count) in enumerate(counts.items(), 1):
+        out.write(f"{number}. [{phase.capitalize()}](#{number}-{anchor(phase)}) — {count} events\n")
     out.write(
         "\nEach chapter lists the calls as `boxtrace trace` printed them (`#seq` first), then what they do,"
         " why a container runtime makes them and what would go wrong without them.\n"
     )
-    groups = _Groups(plain_describer())
-    same, text = groups.same, groups.text
-    parts: list[str] = []
-    # The trace's order is kept: a phase that recurs later (the set-up of a second container in one
-    # trace) gets its heading again, with its number.
-    current: str | None = None
-    group: list[Annotated] = []
-    for a in annotated:
-        if a.phase != current:
-            if group:
-                parts.append(text(group))
-                group = []
-            current = a.phase
-            parts.append(headings[current])
-        elif not same(group[0].explanation, a.explanation):
-            parts.append(text(group))
-            group = []
-            if len(parts) >= _CHUNK:
-                out.write("".join(parts))
-                parts.clear()
-        group.append(a)
-    if group:
-        parts.append(text(group))
-    out.write("".join(parts))
+
+
+def export(
+    header: TraceHeader,
+    events: Iterable[Event],
+    out: TextIO,
+    explain: Explain | None = None,
+    classify: Classify | None = None,
+) -> None:
+    annotated = list(annotate(events, explain, classify))
+    write_head(header, phase_counts(annotated), out)
+    body = _Chapters()
+    body.feed(annotated, out.write)
+    body.finish(out.write)
+
+
+class Halves:
+    """The handout in two halves (``boxtrace.exporters.split``). The heading counts the events of
+    both, so the first half's text is kept until the second's counts are known. The first half's
+    last group may go on in the second: it is handed over unwritten, with the phase before it."""
+
+    keeps_sources = False
+    max_bytes: int | None = None  # one process holds the whole trace too
+
+    def __init__(self) -> None:
+        self._counts: dict[str, int] = {}
+        self._body = _Chapters()
+        self._cut = 0
+        self._parts: list[str] = []
+
+    def hand_over(self, first: list[Annotated]) -> tuple[dict[str, int], str | None, list[Annotated]]:
+        self._counts = phase_counts(first)
+        self._cut = cut = self._body.last_group_start(first)
+        numbers = {phase: number for number, phase in enumerate(self._counts, 1)}
+        return numbers, first[cut - 1].phase if cut else None, first[cut:]
+
+    def render_first(self, header: TraceHeader, first: list[Annotated], out: TextIO) -> None:
+        self._body.feed(first[: self._cut], self._parts.append)
+        self._body.finish(self._parts.append)
+
+    def tally(self, second: list[Annotated]) -> dict[str, int]:
+        return phase_counts(second)
+
+    def write_first(self, header: TraceHeader, tally: dict[str, int], out: TextIO) -> None:
+        counts = self._counts
+        for phase, count in tally.items():
+            counts[phase] = counts.get(phase, 0) + count
+        write_head(header, counts, out)
+        for part in self._parts:
+            out.write(part)
+        self._parts.clear()
+
+    def render_second(
+        self, state: tuple[dict[str, int], str | None, list[Annotated]], second: list[Annotated], out: TextIO
+    ) -> None:
+        numbers, current, group = state
+        body = _Chapters(numbers, current)
+        body.feed(itertools.chain(group, second), out.write)
+        body.finish(out.write)
+
+    def finish(self, header: TraceHeader, second: None, out: TextIO, copy_second: Callable[[], None]) -> None:
+        copy_second()

@@ -222,3 +222,53 @@ def test_malformed_lines_are_named_as_before(tmp_path: Path, line: str) -> None:
 def test_event_from_json_names_the_unknown_type() -> None:
     with pytest.raises(ValueError, match="unknown event type 'teleport'"):
         event_from_json({"type": "teleport"})
+
+
+def odd_trace(tmp_path: Path) -> Path:
+    """The real trace with blank, spaced and CRLF lines among its own, and a last line without \\n."""
+    lines = REAL_TRACE.read_text(encoding="utf-8").splitlines()
+    lines[5] = "  " + lines[5]
+    lines[9] = lines[9] + "\r"
+    lines[12:12] = ["", "   "]
+    path = tmp_path / "odd.jsonl"
+    path.write_text("\n".join(lines), encoding="utf-8")
+    return path
+
+
+def test_byte_ranges_read_as_the_whole_file(tmp_path: Path) -> None:
+    path = odd_trace(tmp_path)
+    with TraceReader(str(path)) as reader:
+        whole = list(reader.records())
+    size = path.stat().st_size
+    with TraceReader(str(path)) as reader:
+        start = reader.events_start
+        for offset in range(0, size + 2, 97):
+            cut = reader.line_start_after(max(offset, start))
+            assert list(reader.records_between(start, cut)) + list(reader.records_between(cut, None)) == whole
+            assert list(reader.records_between(cut, size)) == list(reader.records_between(cut, None))
+
+
+def test_line_start_after_finds_where_lines_begin(tmp_path: Path) -> None:
+    path = tmp_path / "t.jsonl"
+    path.write_bytes(b"ab\ncd\n\nef")
+    with TraceReader.__new__(TraceReader) as reader:  # no header needed to find lines
+        reader.path = str(path)
+        reader._file = open(path, "rb")  # noqa: SIM115 - closed by the with
+        assert [reader.line_start_after(n) for n in range(11)] == [0, 3, 3, 3, 6, 6, 6, 7, 9, 9, 9]
+
+
+def test_errors_in_a_byte_range_name_the_line_of_the_file(tmp_path: Path) -> None:
+    path = odd_trace(tmp_path)
+    lines = path.read_text(encoding="utf-8").split("\n")
+    lines[60] = lines[60][:-2]
+    path.write_text("\n".join(lines), encoding="utf-8")
+    with pytest.raises(TraceFormatError) as whole:
+        read_trace(str(path))
+    assert whole.value.line == 61
+    with TraceReader(str(path)) as reader:
+        for line in (1, 30, 50, 60):  # cuts before the bad line, the last one right at it
+            cut = len("\n".join(lines[:line]).encode("utf-8")) + 1
+            assert reader.line_start_after(cut) == cut
+            with pytest.raises(TraceFormatError) as part:
+                list(reader.records_between(cut, None))
+            assert (part.value.line, part.value.problem) == (whole.value.line, whole.value.problem)
