@@ -160,8 +160,8 @@ class NoticePrinter:
 
     def __call__(self, batch: list[Message]) -> None:
         for msg in batch:
-            if type(msg) is Notice and msg.level != "info":  # type: ignore[union-attr]
-                self.err.write(f"boxtrace: {msg.text}\n")  # type: ignore[union-attr]
+            if type(msg) is Notice and msg.level != "info":
+                self.err.write(f"boxtrace: {msg.text}\n")
                 self.err.flush()
 
 
