@@ -49,7 +49,7 @@ from boxtrace.tracer.messages import (
 from boxtrace.tracer.ptrace_api import PtraceError
 from boxtrace.tracer.seccomp_filter import default_program
 from boxtrace.tracer.spawn import SpawnError, spawn_traced
-from boxtrace.tracer.tracefile import TraceWriter, make_header
+from boxtrace.tracer.tracefile import MONOTONIC_START, TraceWriter, make_header
 
 Consumer = Callable[[list[Message]], None]
 TRACING_SWITCH_INTERVAL = 0.0005  # seconds; see TraceSession.start
@@ -285,7 +285,9 @@ class TraceSession:
             self._spawn_error = AttachError(f"cannot attach to process {pid}: {exc.strerror}")
             self._started.set()
             return
-        self.header = make_header(self.config.command, "attached", {"attached_pid": pid})
+        self.header = make_header(
+            self.config.command, "attached", {"attached_pid": pid, MONOTONIC_START: round(self._t0, 6)}
+        )
         if self.config.output is not None:
             self._writer = TraceWriter(self.config.output, self.header)
         self._outbox.append(Started(self.header, pid))
@@ -344,6 +346,9 @@ class TraceSession:
                 mode = "fallback"
             if spawned.no_new_privs:
                 extra["no_new_privs"] = True
+            # Event times count from _t0; on the machine-wide monotonic clock, traces of one
+            # container recorded by separate processes can be merged in order (tracer/merge.py).
+            extra[MONOTONIC_START] = round(self._t0, 6)
             self.engine.add_root(spawned.pid)
             self.header = make_header(cfg.command, mode, extra)
             if cfg.output is not None:

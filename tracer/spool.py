@@ -49,6 +49,26 @@ def finish_trace(path: str) -> str:
     return final
 
 
+# runc's subcommands (what boxtrace-runc may record): they separate a label's runtime from its container.
+_RUNTIME_SUBCOMMANDS = frozenset(
+    {"create", "run", "start", "exec", "delete", "kill", "pause", "resume", "update", "ps", "state"}
+)
+_NAME = re.compile(r"^\.?\d{8}-\d{6}\.\d{6}-(?P<label>.+)-\d+" + re.escape(SUFFIX) + "$")
+
+
+def label_parts(name: str) -> tuple[str, str, str] | None:
+    """(runtime, subcommand, container) of a spool trace named for a runtime call, as boxtrace-runc
+    names them (``20261128-065558.411415-runc-create-df4a821a-1330.jsonl``); None for other names."""
+    found = _NAME.match(name)
+    if found is None:
+        return None
+    words = found.group("label").split("-")
+    for i, word in enumerate(words[1:-1], 1):
+        if word in _RUNTIME_SUBCOMMANDS:
+            return "-".join(words[:i]), word, "-".join(words[i + 1 :])
+    return None
+
+
 class SpoolEntry:
     __slots__ = ("in_progress", "mtime", "name", "path", "size")
 

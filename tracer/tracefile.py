@@ -20,6 +20,8 @@ from typing import IO, Any
 from boxtrace.tracer.events import EVENT_BUILDERS, Event, TraceHeader, event_from_json
 
 FORMAT_VERSION = "1.0"
+# Header extra: CLOCK_MONOTONIC (seconds) at the trace's time 0, the same clock in every process.
+MONOTONIC_START = "monotonic_start"
 SUPPORTED_MAJOR = 1
 
 

@@ -11,6 +11,7 @@ COMMANDS: tuple[str, ...] = (
     "trace",
     "replay",
     "traces",
+    "merge",
     "serve",
     "export",
     "lessons",

@@ -19,6 +19,7 @@ for root, ~/.local/state/boxtrace/traces otherwise; BOXTRACE_SPOOL names another
 
 examples:
   boxtrace traces
+  boxtrace traces --container 4f2a9c         # the create, start and delete of one container
   boxtrace replay "$(boxtrace traces --last --paths)"
 """
 
@@ -32,6 +33,11 @@ def add_parser(sub: Any) -> str:
     )
     parser.add_argument("--paths", action="store_true", help="print only the paths")
     parser.add_argument("--last", type=int, nargs="?", const=1, metavar="N", help="only the newest N (1)")
+    parser.add_argument(
+        "--container",
+        metavar="ID",
+        help="only the traces of this container (its id, or the start of it: Docker's short id)",
+    )
     return "traces"
 
 
@@ -42,6 +48,8 @@ def main(args: argparse.Namespace) -> int:
     from boxtrace.tracer.spool import list_traces
 
     entries = list_traces()
+    if args.container is not None:
+        entries = [e for e in entries if _of_container(e.name, args.container)]
     if args.last is not None:
         entries = entries[-args.last :] if args.last > 0 else []
     for entry in entries:
@@ -52,6 +60,14 @@ def main(args: argparse.Namespace) -> int:
         state = "recording" if entry.in_progress else "done"
         print(f"{started}  {human_size(entry.size):>8}  {state:<9}  {entry.path}")
     return 0
+
+
+def _of_container(name: str, container: str) -> bool:
+    """'20261128-065558.411415-runc-create-df4a821a...-1330.jsonl' is of container 'df4a82'."""
+    from boxtrace.tracer.spool import label_parts
+
+    parts = label_parts(name)
+    return parts is not None and bool(container) and parts[2].startswith(container)
 
 
 def _started(name: str) -> str | None:

@@ -126,6 +126,52 @@ def tracer_of(pid: int) -> int:
 
 @needs_root
 @needs_runc
+def test_one_containers_traces_are_found_by_its_id_and_merge_into_one_story(
+    tmp_path: Path, runc_env: tuple[dict[str, str], Path, Path]
+) -> None:
+    env, _spool, root = runc_env
+    bundle = make_busybox_bundle(tmp_path / "bundle", ["/bin/echo", "merged"])
+    for args in (("create", "--bundle", str(bundle), "story1"), ("start", "story1")):
+        done = wrapped(env, root, *args)
+        assert done.returncode == 0, done.stderr
+    wrapped(env, root, "create", "--bundle", str(bundle), "other2")  # another container's trace
+    deadline = time.monotonic() + 20
+    while wrapped(env, root, "state", "story1").stdout.count('"stopped"') == 0:
+        assert time.monotonic() < deadline, "the container did not end"
+        time.sleep(0.05)
+    assert wrapped(env, root, "delete", "story1").returncode == 0
+    wait_for_recorders_to_end("story1")  # other2's recorder waits for its start (the fixture ends it)
+
+    listed = boxtrace_cli(env, "traces", "--container", "stor", "--paths")
+    paths = listed.stdout.split()
+    assert [p.rsplit("-", 3)[1] for p in paths] == ["create", "start", "delete"]
+    story = tmp_path / "story.jsonl"
+    merged = boxtrace_cli(env, "merge", *paths, "-o", str(story))
+    assert merged.returncode == 0, merged.stderr
+    assert "events from 3 traces" in merged.stderr
+    header, events = read_trace(str(story))
+    assert [s["command"][3] for s in header.extra["merged_from"]] == ["create", "start", "delete"]
+    assert [e.seq for e in events] == list(range(1, len(events) + 1))
+    times = [e.time for e in events]
+    assert times == sorted(times)
+    # One story: runc create, then runc start, then the container's program, then runc delete.
+    execs = [" ".join(e.argv) for e in events if e.kind == "exec"]
+    order = [
+        next(i for i, argv in enumerate(execs) if "runc" in argv and " create " in f"{argv} "),
+        next(i for i, argv in enumerate(execs) if "runc" in argv and " start " in f"{argv} "),
+        execs.index("/bin/echo merged"),
+        next(i for i, argv in enumerate(execs) if "runc" in argv and " delete " in f"{argv} "),
+    ]
+    assert order == sorted(order), execs
+
+
+def boxtrace_cli(env: dict[str, str], *args: str) -> subprocess.CompletedProcess[str]:
+    cli = Path(sys.executable).with_name("boxtrace")
+    return subprocess.run([str(cli), *args], env=env, capture_output=True, text=True, timeout=60)
+
+
+@needs_root
+@needs_runc
 def test_create_returns_while_init_waits_and_start_lets_the_container_go(
     tmp_path: Path, runc_env: tuple[dict[str, str], Path, Path]
 ) -> None:
