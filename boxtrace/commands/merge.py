@@ -18,7 +18,8 @@ earliest start. Made for what boxtrace-runc records for one 'docker run' or 'pod
 create, start and delete are recorded as separate traces; merged, they replay as one story.
 
 examples:
-  boxtrace merge $(boxtrace traces --container 4f2a9c --paths) -o story.jsonl
+  boxtrace merge --container 4f2a9c -o story.jsonl     # every trace of that container in the spool
+  boxtrace merge create.jsonl start.jsonl delete.jsonl -o story.jsonl
   boxtrace replay story.jsonl
 """
 
@@ -30,7 +31,12 @@ def add_parser(sub: Any) -> str:
         description=DESCRIPTION,
         formatter_class=argparse.RawDescriptionHelpFormatter,
     )
-    parser.add_argument("traces", nargs="+", metavar="TRACE", help="trace files (JSON Lines), two or more")
+    parser.add_argument("traces", nargs="*", metavar="TRACE", help="trace files (JSON Lines), two or more")
+    parser.add_argument(
+        "--container",
+        metavar="ID",
+        help="merge the spool's traces of this container (its id or the start of it), with any TRACE given",
+    )
     parser.add_argument(
         "-o", "--output", metavar="FILE", required=True, help="write the merged trace to FILE"
     )
@@ -43,6 +49,16 @@ def main(args: argparse.Namespace) -> int:
     from boxtrace.tracing import check_output_path
 
     prog = "boxtrace merge"
+    if args.container is not None:
+        from boxtrace.commands.traces import traces_of_container
+
+        found = traces_of_container(args.container)
+        if not found:
+            raise UsageError(
+                f"--container {args.container}: no finished trace of it in the spool (see 'boxtrace traces')",
+                prog,
+            )
+        args.traces = [*args.traces, *found]
     if len(args.traces) < 2:
         raise UsageError("give two traces or more to merge", prog)
     for path in args.traces:

@@ -62,6 +62,13 @@ def main(args: argparse.Namespace) -> int:
     return 0
 
 
+def traces_of_container(container: str) -> list[str]:
+    """The paths of the spool's finished traces of one container, oldest first."""
+    from boxtrace.tracer.spool import list_traces
+
+    return [e.path for e in list_traces() if not e.in_progress and _of_container(e.name, container)]
+
+
 def _of_container(name: str, container: str) -> bool:
     """'20261128-065558.411415-runc-create-df4a821a...-1330.jsonl' is of container 'df4a82'."""
     from boxtrace.tracer.spool import label_parts

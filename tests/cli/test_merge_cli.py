@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import os
 from pathlib import Path
 
 from tests.cli.test_trace_cli import one_line_error
@@ -25,6 +26,13 @@ def test_mistakes_are_one_line_usage_errors(tmp_path: Path) -> None:
         assert proc.returncode == 2, (argv, proc.stderr)
         assert message in one_line_error(proc.stderr), (argv, proc.stderr)
     assert not out.exists()
+
+
+def test_a_container_with_no_trace_is_a_usage_error(tmp_path: Path) -> None:
+    env = dict(os.environ, BOXTRACE_SPOOL=str(tmp_path / "spool"))
+    proc = boxtrace("merge", "--container", "nothing-here", "-o", str(tmp_path / "o.jsonl"), env=env)
+    assert proc.returncode == 2
+    assert "--container nothing-here: no finished trace of it in the spool" in one_line_error(proc.stderr)
 
 
 def test_a_malformed_trace_names_its_line_and_exits_1(tmp_path: Path) -> None:

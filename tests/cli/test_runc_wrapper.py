@@ -151,6 +151,10 @@ def test_one_containers_traces_are_found_by_its_id_and_merge_into_one_story(
     assert "events from 3 traces" in merged.stderr
     header, events = read_trace(str(story))
     assert [s["command"][3] for s in header.extra["merged_from"]] == ["create", "start", "delete"]
+    # --container finds the same traces itself.
+    again = tmp_path / "again.jsonl"
+    assert boxtrace_cli(env, "merge", "--container", "story1", "-o", str(again)).returncode == 0
+    assert read_trace(str(again))[1] == events
     assert [e.seq for e in events] == list(range(1, len(events) + 1))
     times = [e.time for e in events]
     assert times == sorted(times)
