@@ -243,3 +243,23 @@ async def test_quit_keys_end_a_replay(key: str) -> None:
         await pilot.press(key)
         await pilot.pause()
     assert app.return_value == 0
+
+
+async def test_a_merged_trace_of_several_roots_replays_to_its_end(tmp_path: Path) -> None:
+    from boxtrace.tracer.merge import merge_traces
+
+    runc = Path(__file__).parent.parent / "lessons" / "data" / "runc-run.jsonl"
+    merged = tmp_path / "merged.jsonl"
+    _, count = merge_traces([str(TRACE), str(runc)], str(merged))
+    app = BoxtraceApp("replay", None, replay=ReplaySource(path=str(merged)))
+    async with app.run_test(size=SIZE) as pilot:
+        deadline = time.monotonic() + 20
+        while not app.loaded and time.monotonic() < deadline:
+            await pilot.pause(0.1)
+        assert app.loaded and len(app.model) == count
+        app.event_list.focus()
+        await pilot.press("end")
+        await pilot.pause()
+        assert app.cursor == count - 1
+        await pilot.press("backspace")
+        assert app.cursor == count - 2
