@@ -8,6 +8,8 @@ starts as fast as the runtime itself.
 from __future__ import annotations
 
 import importlib
+import os
+import signal
 import sys
 from collections.abc import Sequence
 
@@ -53,6 +55,13 @@ def main(argv: Sequence[str] | None = None) -> int:
         return fail_usage(exc.prog, str(exc))
     except KeyboardInterrupt:
         return 130
+    except BrokenPipeError:
+        # The reader of our output went away (`boxtrace export ... | head`): stop quietly, as a
+        # program killed by SIGPIPE does, and keep Python's exit from failing to flush stdout again.
+        devnull = os.open(os.devnull, os.O_WRONLY)
+        os.dup2(devnull, sys.stdout.fileno())
+        os.close(devnull)
+        return 128 + signal.SIGPIPE
 
 
 if __name__ == "__main__":

@@ -4,6 +4,8 @@ from __future__ import annotations
 
 import json
 import os
+import subprocess
+import sys
 from pathlib import Path
 
 import pytest
@@ -131,3 +133,19 @@ def test_export_errors(tmp_path: Path) -> None:
     fmt = boxtrace("export", str(bad), "--format", "nope")
     assert fmt.returncode == 2
     one_line_error(fmt.stderr)
+
+
+def test_a_reader_that_goes_away_ends_the_output_quietly() -> None:
+    # `boxtrace export TRACE | head`: no traceback, the exit status of a program killed by SIGPIPE.
+    trace = Path(__file__).parent.parent / "lessons" / "data" / "runc-run.jsonl"
+    proc = subprocess.Popen(
+        [sys.executable, "-m", "boxtrace", "export", str(trace), "--format", "md"],
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+    )
+    assert proc.stdout is not None and proc.stderr is not None
+    assert proc.stdout.read(100).startswith(b"# ")
+    proc.stdout.close()
+    assert proc.wait(timeout=60) == 141
+    assert proc.stderr.read() == b""
+    proc.stderr.close()
