@@ -83,6 +83,7 @@ def main(args: argparse.Namespace) -> int:
             print(f"boxtrace replay: no traces in {where} yet (see 'boxtrace traces')", file=sys.stderr)
             return 1
         args.file = latest.path
+        _hint_at_the_container_story(latest.name)
     elif args.file is None:
         raise UsageError("a trace FILE to replay, or --latest", "boxtrace replay")
     if not os.path.isfile(args.file):
@@ -99,3 +100,19 @@ def main(args: argparse.Namespace) -> int:
     from boxtrace.tui.launch import run_replay
 
     return run_replay(args.file, replay_options(args, f"boxtrace replay {os.path.basename(args.file)}"))
+
+
+def _hint_at_the_container_story(name: str) -> None:
+    """After a `docker run` the newest recording is a `runc delete`: say where the rest of it is."""
+    from boxtrace.tracer.spool import label_parts
+
+    parts = label_parts(name)
+    if parts is None or parts[1] == "create" or not parts[2]:
+        return
+    runtime, sub, container = parts
+    print(
+        f"boxtrace replay: the newest trace is '{runtime} {sub}' of container {container[:12]}; "
+        f"'boxtrace merge --container {container[:12]} -o story.jsonl' makes its create, start "
+        "and delete one story",
+        file=sys.stderr,
+    )
