@@ -110,7 +110,8 @@ def test_masked_eq_on_unshare_flags() -> None:
         ],
     )
     results, _ = run_filtered(
-        profile, [("unshare", CLONE_NEWUSER | CLONE_NEWUTS), ("unshare", CLONE_NEWUSER), ("unshare", CLONE_FILES)]
+        profile,
+        [("unshare", CLONE_NEWUSER | CLONE_NEWUTS), ("unshare", CLONE_NEWUSER), ("unshare", CLONE_FILES)],
     )
     assert results == [-errno.ENOTSUP, -errno.ENOTSUP, 0]
 
