@@ -99,6 +99,64 @@ def test_podman_runs_a_container_with_boxtrace_runtime(tmp_path: Path) -> None:
         assert any("--console-socket" in line for line in calls.read_text().splitlines())
 
 
+def status_fields(status: str, *names: str) -> list[str]:
+    """The lines of a /proc/PID/status text that start with ``names``, in its order."""
+    return [line for line in status.splitlines() if line.split(":")[0] in names]
+
+
+def test_podman_default_seccomp_profile_is_applied(tmp_path: Path) -> None:
+    """podman passes its default profile (/usr/share/containers/seccomp.json) in linux.seccomp:
+    the container runs under it, in filter mode, and a shell still works; exec'd processes get it
+    too. --security-opt seccomp=unconfined takes it away again."""
+    wrapper, calls = runtime_wrapper(tmp_path)
+    tarball = busybox_tarball(tmp_path / "busybox.tar", APPLETS)
+    with podman_store(tarball, "localhost/boxtrace-test") as podman:
+        script = "cat /proc/self/status; for word in a b; do echo shell $word; done"
+        common = [*podman, "--runtime", str(wrapper), "run", "--rm", *ULIMITS]
+        result = run([*common, "localhost/boxtrace-test", "sh", "-c", script])
+        assert result.returncode == 0, result.stderr
+        assert status_fields(result.stdout, "Seccomp") == ["Seccomp:\t2"]
+        assert result.stdout.endswith("shell a\nshell b\n")
+        assert "not supported" not in result.stderr
+        unconfined = run(
+            [
+                *common,
+                "--security-opt",
+                "seccomp=unconfined",
+                "localhost/boxtrace-test",
+                "cat",
+                "/proc/self/status",
+            ]
+        )
+        assert unconfined.returncode == 0, unconfined.stderr
+        assert status_fields(unconfined.stdout, "Seccomp") == ["Seccomp:\t0"]
+
+        name = "boxtrace-seccomp-exec"
+        started = run(
+            [
+                *podman,
+                "--runtime",
+                str(wrapper),
+                "run",
+                "-d",
+                "--name",
+                name,
+                *ULIMITS,
+                "localhost/boxtrace-test",
+                "sleep",
+                "60",
+            ]
+        )
+        assert started.returncode == 0, started.stderr
+        try:
+            result = run([*podman, "--runtime", str(wrapper), "exec", name, "cat", "/proc/self/status"])
+            assert result.returncode == 0, result.stderr
+            assert status_fields(result.stdout, "Seccomp") == ["Seccomp:\t2"]
+        finally:
+            run([*podman, "--runtime", str(wrapper), "rm", "-f", "-t", "0", name])
+        assert "exec" in commands_called(calls)
+
+
 def test_podman_exec_pause_and_unpause_with_boxtrace_runtime(tmp_path: Path) -> None:
     wrapper, calls = runtime_wrapper(tmp_path)
     tarball = busybox_tarball(tmp_path / "busybox.tar", APPLETS)
