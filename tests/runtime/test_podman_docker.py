@@ -111,16 +111,29 @@ def test_podman_default_seccomp_profile_is_applied(tmp_path: Path) -> None:
     wrapper, calls = runtime_wrapper(tmp_path)
     tarball = busybox_tarball(tmp_path / "busybox.tar", APPLETS)
     with podman_store(tarball, "localhost/boxtrace-test") as podman:
+        engine = [*podman, "--runtime", str(wrapper)]
+        started = run([*engine, "run", "-d", *ULIMITS, "localhost/boxtrace-test", "sleep", "300"])
+        assert started.returncode == 0, started.stderr
+        cid = started.stdout.strip()
         script = "cat /proc/self/status; for word in a b; do echo shell $word; done"
-        common = [*podman, "--runtime", str(wrapper), "run", "--rm", *ULIMITS]
-        result = run([*common, "localhost/boxtrace-test", "sh", "-c", script])
-        assert result.returncode == 0, result.stderr
-        assert status_fields(result.stdout, "Seccomp") == ["Seccomp:\t2"]
-        assert result.stdout.endswith("shell a\nshell b\n")
-        assert "not supported" not in result.stderr
+        for command in (
+            [*engine, "exec", cid, "sh", "-c", script],
+            [*engine, "run", "--rm", *ULIMITS, "localhost/boxtrace-test", "sh", "-c", script],
+        ):
+            result = run(command)
+            assert result.returncode == 0, result.stderr
+            assert status_fields(result.stdout, "Seccomp") == ["Seccomp:\t2"]
+            assert result.stdout.endswith("shell a\nshell b\n")
+            assert "not supported" not in result.stderr
+        assert "exec" in commands_called(calls)
+        run([*engine, "rm", "--force", "--time", "1", cid])
+
         unconfined = run(
             [
-                *common,
+                *engine,
+                "run",
+                "--rm",
+                *ULIMITS,
                 "--security-opt",
                 "seccomp=unconfined",
                 "localhost/boxtrace-test",
@@ -130,31 +143,6 @@ def test_podman_default_seccomp_profile_is_applied(tmp_path: Path) -> None:
         )
         assert unconfined.returncode == 0, unconfined.stderr
         assert status_fields(unconfined.stdout, "Seccomp") == ["Seccomp:\t0"]
-
-        name = "boxtrace-seccomp-exec"
-        started = run(
-            [
-                *podman,
-                "--runtime",
-                str(wrapper),
-                "run",
-                "-d",
-                "--name",
-                name,
-                *ULIMITS,
-                "localhost/boxtrace-test",
-                "sleep",
-                "60",
-            ]
-        )
-        assert started.returncode == 0, started.stderr
-        try:
-            result = run([*podman, "--runtime", str(wrapper), "exec", name, "cat", "/proc/self/status"])
-            assert result.returncode == 0, result.stderr
-            assert status_fields(result.stdout, "Seccomp") == ["Seccomp:\t2"]
-        finally:
-            run([*podman, "--runtime", str(wrapper), "rm", "-f", "-t", "0", name])
-        assert "exec" in commands_called(calls)
 
 
 def test_podman_exec_pause_and_unpause_with_boxtrace_runtime(tmp_path: Path) -> None:
