@@ -92,6 +92,10 @@ class Container:
     init_pid_start: int | None = None
     root_fd: int = -1
     namespace_fds: dict[str, int] = field(default_factory=dict)
+    # linux.seccomp compiled by the parent (the child must not import the compiler): struct
+    # sock_filter[] and SECCOMP_FILTER_FLAG_*; b"" when the spec has no profile.
+    seccomp_filter: bytes = b""
+    seccomp_flags: int = 0
 
     @property
     def rootfs(self) -> str:
@@ -148,6 +152,7 @@ def set_up(container: Container, forwarder: _SignalForwarder) -> int:
     Returns the parent's end of the report pipe.
     """
     validate_spec(container)
+    compile_seccomp_profile(container)
     prepare_rootfs(container)
     write_state(container)
     create_exec_fifo(container)
@@ -207,6 +212,17 @@ def _check_terminal(container: Container) -> None:
         )
 
 
+def compile_seccomp_profile(container: Container) -> None:
+    """linux.seccomp to a BPF program, in the parent: a profile the kernel could not take fails
+    here, before anything is created, and the child only has to load it."""
+    if container.spec.seccomp is None:
+        return
+    from boxtrace.runtime.seccomp_profile import compile_profile  # only for a spec with a profile
+
+    compiled = compile_profile(container.spec.seccomp)
+    container.seccomp_filter, container.seccomp_flags = compiled.program, compiled.flags
+
+
 def prepare_rootfs(container: Container) -> None:
     """The container's state directory; with an image, an overlay's empty upper and work dirs."""
     with _signals_deferred():
@@ -246,6 +262,8 @@ def write_state(container: Container) -> None:
         namespaces=[ns.type for ns in spec.namespaces],
         rootless=container.rootless,
         new_keyring=container.new_keyring,
+        # exec loads the same filter into its process, as runc does with the container's profile.
+        seccomp={"filter": container.seccomp_filter.hex(), "flags": container.seccomp_flags},
     )
 
 
@@ -687,6 +705,20 @@ def set_no_new_privs(container: Container) -> None:
         security.set_no_new_privs()
 
 
+def load_seccomp_filter_while_privileged(container: Container) -> None:
+    """Without no_new_privs, loading a filter needs CAP_SYS_ADMIN: load it before the capabilities
+    go (runc's order). The steps left until execve must then be allowed by the profile."""
+    if container.seccomp_filter and not container.spec.process.no_new_privileges:
+        syscalls.seccomp_set_mode_filter(container.seccomp_filter, container.seccomp_flags)
+
+
+def load_seccomp_filter_just_before_exec(container: Container) -> None:
+    """With no_new_privs anyone may load a filter: load it as late as runc does, after the exec
+    fifo handshake, so that the profile only has to allow execve and what the command does."""
+    if container.seccomp_filter and container.spec.process.no_new_privileges:
+        syscalls.seccomp_set_mode_filter(container.seccomp_filter, container.seccomp_flags)
+
+
 def drop_capabilities(container: Container) -> None:
     security.drop_bounding_capabilities(container.spec.process.capabilities)
 
@@ -796,12 +828,14 @@ INIT_STEPS = (
     set_hostname,
     set_rlimits,
     set_no_new_privs,
+    load_seccomp_filter_while_privileged,
     drop_capabilities,
     set_user,
     set_capabilities,
     find_command,
     close_inherited_fds,
     wait_for_start,
+    load_seccomp_filter_just_before_exec,
     exec_process,
 )
 

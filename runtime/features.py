@@ -4,6 +4,13 @@
 from __future__ import annotations
 
 from boxtrace.runtime.constants import CAPABILITIES, MOUNT_OPTION_FLAGS, NAMESPACE_FLAGS, PROPAGATION_OPTIONS
+from boxtrace.runtime.seccomp_tables import (
+    ACTIONS,
+    FLAGS,
+    NATIVE_ARCHITECTURE,
+    OPERATORS,
+    UNSUPPORTED_ACTIONS,
+)
 from boxtrace.runtime.spec import HOOK_POINTS
 from boxtrace.runtime.spec_template import OCI_VERSION
 
@@ -18,7 +25,15 @@ def features() -> dict[str, object]:
             "namespaces": sorted(NAMESPACE_FLAGS),
             "capabilities": sorted(CAPABILITIES, key=CAPABILITIES.__getitem__),
             "cgroup": {"v1": True, "v2": True, "systemd": False, "systemdUser": False},
-            "seccomp": {"enabled": False},
+            "seccomp": {
+                "enabled": True,
+                "actions": sorted(set(ACTIONS) - UNSUPPORTED_ACTIONS),
+                "operators": sorted(OPERATORS),
+                # Only the native ABI is filtered rule by rule; others get the default action.
+                "archs": [NATIVE_ARCHITECTURE],
+                "knownFlags": list(FLAGS),
+                "supportedFlags": list(FLAGS),
+            },
             "apparmor": {"enabled": False},
             "selinux": {"enabled": False},
         },

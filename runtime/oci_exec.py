@@ -181,6 +181,7 @@ def build_exec_container(
     process = exec_process_spec(opts, str(facts.get("bundle", "")), warn)
     check_terminal(process, opts)
     dirs = list(facts.get("cgroups", []))
+    seccomp = facts.get("seccomp") or {}
     return Container(
         id=container_id,
         spec=Spec(
@@ -200,6 +201,9 @@ def build_exec_container(
         cgroup=cgroups.Cgroup(version="", name=container_id, dirs=dirs) if dirs else None,
         init_pid=int(facts["pid"]),
         init_pid_start=facts.get("pid_start"),
+        # The container's own profile, compiled when it was created (runc: config.Seccomp).
+        seccomp_filter=bytes.fromhex(str(seccomp.get("filter", ""))),
+        seccomp_flags=int(seccomp.get("flags", 0)),
     )
 
 
@@ -424,11 +428,13 @@ EXEC_STEPS = (
     container_steps.join_session_keyring,
     container_steps.set_up_console,
     container_steps.set_no_new_privs,
+    container_steps.load_seccomp_filter_while_privileged,
     container_steps.drop_capabilities,
     container_steps.set_user,
     container_steps.set_capabilities,
     container_steps.find_command,
     container_steps.close_inherited_fds,
+    container_steps.load_seccomp_filter_just_before_exec,
     container_steps.exec_process,
 )
 

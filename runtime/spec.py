@@ -21,6 +21,7 @@ from boxtrace.runtime.constants import (
 )
 from boxtrace.runtime.errors import RuntimeUsageError
 from boxtrace.runtime.records import field, record
+from boxtrace.runtime.seccomp_tables import ACTIONS, ARCHITECTURES, FLAGS, MAX_ARGUMENTS, OPERATORS
 
 TYPE_CHECKING = False
 if TYPE_CHECKING:
@@ -131,6 +132,36 @@ class Resources:
 
 
 @record
+class SeccompArg:
+    """One condition of a seccomp rule: args[index] compared with value (and valueTwo)."""
+
+    index: int
+    value: int
+    value_two: int
+    op: str
+
+
+@record
+class SeccompRule:
+    names: list[str]
+    action: str
+    errno_ret: int | None = None
+    args: list[SeccompArg] = field(default_factory=list)
+
+
+@record
+class Seccomp:
+    """linux.seccomp, checked; runtime/seccomp_profile.py compiles it."""
+
+    default_action: str
+    default_errno_ret: int | None = None
+    architectures: list[str] = field(default_factory=list)
+    flags: list[str] = field(default_factory=list)
+    rules: list[SeccompRule] = field(default_factory=list)
+    listener_path: str | None = None
+
+
+@record
 class Spec:
     root_path: str
     process: Process
@@ -149,6 +180,7 @@ class Spec:
     sysctl: dict[str, str] = field(default_factory=dict)
     hooks: dict[str, list[Hook]] = field(default_factory=dict)
     annotations: dict[str, str] = field(default_factory=dict)
+    seccomp: Seccomp | None = None
     oci_version: str = "1.0.2"
     warnings: list[str] = field(default_factory=list)
 
@@ -249,6 +281,13 @@ _KNOWN_FIELDS = {
     "linux.rootfsPropagation",
     "linux.cgroupsPath",
     "linux.sysctl",
+    "linux.seccomp",
+    "linux.seccomp.defaultAction",
+    "linux.seccomp.defaultErrnoRet",
+    "linux.seccomp.architectures",
+    "linux.seccomp.flags",
+    "linux.seccomp.syscalls",
+    "linux.seccomp.listenerPath",
     "annotations",
     "hooks",
     *(f"hooks.{point}" for point in HOOK_POINTS),
@@ -375,6 +414,7 @@ def spec_from_json(data: dict[str, Any], text: str, source: str) -> Spec:
         sysctl=_read_sysctl(r, r.get(linux, "linux.sysctl", dict, {})),
         hooks=_read_hooks(r, r.get(data, "hooks", dict, {})),
         annotations=_read_annotations(r, r.get(data, "annotations", dict, {})),
+        seccomp=_read_seccomp(r, r.get(linux, "linux.seccomp", dict)),
         oci_version=data["ociVersion"],
     )
     if spec.rootfs_propagation not in _PROPAGATIONS:
@@ -463,6 +503,76 @@ def _read_hooks(r: _Reader, hooks: dict[str, Any]) -> dict[str, list[Hook]]:
                 )
             )
     return read
+
+
+def _read_seccomp(r: _Reader, seccomp: dict[str, Any] | None) -> Seccomp | None:
+    if seccomp is None:
+        return None
+    prefix = "linux.seccomp"
+    default_action = _seccomp_name(r, r.required(seccomp, f"{prefix}.defaultAction", str), ACTIONS, prefix)
+    architectures = r.string_list(seccomp, f"{prefix}.architectures")
+    flags = r.string_list(seccomp, f"{prefix}.flags")
+    for arch in architectures:
+        _seccomp_name(r, arch, ARCHITECTURES, f"{prefix}.architectures")
+    for flag in flags:
+        _seccomp_name(r, flag, FLAGS, f"{prefix}.flags")
+    rules = []
+    for i, item in enumerate(r.get(seccomp, f"{prefix}.syscalls", list, [])):
+        path = f"{prefix}.syscalls"
+        if not isinstance(item, dict):
+            raise r.fail(path, f"item {i} must be an object")
+        names = r.string_list(item, f"{path}.names")
+        if not names:
+            raise r.fail(path, f"item {i}: names must list at least one syscall")
+        rules.append(
+            SeccompRule(
+                names=names,
+                action=_seccomp_name(r, r.required(item, f"{path}.action", str), ACTIONS, f"{path}[{i}]"),
+                errno_ret=_uint(r, item, f"{path}.errnoRet", 0xFFFF),
+                args=[
+                    _read_seccomp_arg(r, arg, f"{path}[{i}].args")
+                    for arg in r.get(item, f"{path}.args", list, [])
+                ],
+            )
+        )
+    return Seccomp(
+        default_action=default_action,
+        default_errno_ret=_uint(r, seccomp, f"{prefix}.defaultErrnoRet", 0xFFFF),
+        architectures=architectures,
+        flags=flags,
+        rules=rules,
+        listener_path=r.get(seccomp, f"{prefix}.listenerPath", str) or None,
+    )
+
+
+def _read_seccomp_arg(r: _Reader, arg: Any, path: str) -> SeccompArg:
+    if not isinstance(arg, dict):
+        raise r.fail(path, f"each condition must be an object, got {json.dumps(arg)}")
+    index = r.required(arg, f"{path}.index", int)
+    if not 0 <= index < MAX_ARGUMENTS:
+        raise r.fail(path, f"index must be 0-{MAX_ARGUMENTS - 1} (a syscall has six arguments), got {index}")
+    value = _uint(r, arg, f"{path}.value", 2**64 - 1)
+    if value is None:
+        raise r.fail(path, "missing required field 'value'")
+    return SeccompArg(
+        index=index,
+        value=value,
+        value_two=_uint(r, arg, f"{path}.valueTwo", 2**64 - 1) or 0,
+        op=_seccomp_name(r, r.required(arg, f"{path}.op", str), OPERATORS, path),
+    )
+
+
+def _seccomp_name(r: _Reader, name: str, known: Any, path: str) -> str:
+    if name not in known:
+        raise r.fail(path, f"unknown value {name!r} (known: {', '.join(sorted(known))})")
+    return name
+
+
+def _uint(r: _Reader, obj: dict[str, Any], path: str, maximum: int) -> int | None:
+    value: int | None = r.get(obj, path, int)
+    if value is not None and not 0 <= value <= maximum:
+        raise r.fail(path, f"must be a number from 0 to {maximum}, got {value}")
+    return value
 
 
 def _read_sysctl(r: _Reader, sysctl: dict[str, Any]) -> dict[str, str]:

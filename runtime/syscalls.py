@@ -15,7 +15,7 @@ _libc = ctypes.CDLL(None, use_errno=True)
 
 # x86_64 syscall numbers for the calls glibc has no wrapper for (or a wrapper with fork semantics
 # we must avoid): the runtime is the thing being taught, so it makes these calls itself.
-_NR = {"clone": 56, "pivot_root": 155, "capget": 125, "capset": 126, "keyctl": 250}
+_NR = {"clone": 56, "pivot_root": 155, "capget": 125, "capset": 126, "keyctl": 250, "seccomp": 317}
 _KEYCTL_JOIN_SESSION_KEYRING = 1
 
 _libc.syscall.restype = ctypes.c_long
@@ -128,3 +128,25 @@ def capset(effective: int, permitted: int, inheritable: int) -> None:
         )
     )
     _check(_libc.syscall(_NR["capset"], header, data), "capset")
+
+
+_SECCOMP_SET_MODE_FILTER = 1
+
+
+class _SockFprog(ctypes.Structure):
+    # struct sock_fprog (linux/filter.h): the number of instructions and a pointer to them.
+    _fields_ = (("len", ctypes.c_ushort), ("filter", ctypes.c_void_p))
+
+
+def seccomp_set_mode_filter(program: bytes, flags: int) -> None:
+    """seccomp(SECCOMP_SET_MODE_FILTER, flags, &prog): ``program`` is struct sock_filter[] (8 bytes
+    each). Needs no_new_privs or CAP_SYS_ADMIN (EACCES otherwise); the filter lasts for this
+    process and every child and execve after."""
+    code = ctypes.create_string_buffer(program, len(program))
+    fprog = _SockFprog(len(program) // 8, ctypes.addressof(code))
+    result = _libc.syscall(
+        _NR["seccomp"], _SECCOMP_SET_MODE_FILTER, ctypes.c_ulong(flags), ctypes.byref(fprog)
+    )
+    if result > 0:  # SECCOMP_FILTER_FLAG_TSYNC: the id of a thread that could not be synchronized
+        raise OSError(0, f"seccomp: thread {result} could not take the filter (SECCOMP_FILTER_FLAG_TSYNC)")
+    _check(result, "load seccomp filter")

@@ -264,3 +264,7 @@ def test_version_and_features() -> None:
     features = json.loads(runtime("features").stdout)
     assert features["ociVersionMax"] == "1.0.2"
     assert "prestart" in features["hooks"] and "pid" in features["linux"]["namespaces"]
+    seccomp = features["linux"]["seccomp"]
+    assert seccomp["enabled"] is True and seccomp["archs"] == ["SCMP_ARCH_X86_64"]
+    assert "SCMP_ACT_KILL_PROCESS" in seccomp["actions"] and "SCMP_ACT_NOTIFY" not in seccomp["actions"]
+    assert "SCMP_CMP_MASKED_EQ" in seccomp["operators"]

@@ -99,6 +99,52 @@ def test_podman_runs_a_container_with_boxtrace_runtime(tmp_path: Path) -> None:
         assert any("--console-socket" in line for line in calls.read_text().splitlines())
 
 
+def status_fields(status: str, *names: str) -> list[str]:
+    """The lines of a /proc/PID/status text that start with ``names``, in its order."""
+    return [line for line in status.splitlines() if line.split(":")[0] in names]
+
+
+def test_podman_default_seccomp_profile_is_applied(tmp_path: Path) -> None:
+    """podman passes its default profile (/usr/share/containers/seccomp.json) in linux.seccomp:
+    the container runs under it, in filter mode, and a shell still works; exec'd processes get it
+    too. --security-opt seccomp=unconfined takes it away again."""
+    wrapper, calls = runtime_wrapper(tmp_path)
+    tarball = busybox_tarball(tmp_path / "busybox.tar", APPLETS)
+    with podman_store(tarball, "localhost/boxtrace-test") as podman:
+        engine = [*podman, "--runtime", str(wrapper)]
+        started = run([*engine, "run", "-d", *ULIMITS, "localhost/boxtrace-test", "sleep", "300"])
+        assert started.returncode == 0, started.stderr
+        cid = started.stdout.strip()
+        script = "cat /proc/self/status; for word in a b; do echo shell $word; done"
+        for command in (
+            [*engine, "exec", cid, "sh", "-c", script],
+            [*engine, "run", "--rm", *ULIMITS, "localhost/boxtrace-test", "sh", "-c", script],
+        ):
+            result = run(command)
+            assert result.returncode == 0, result.stderr
+            assert status_fields(result.stdout, "Seccomp") == ["Seccomp:\t2"]
+            assert result.stdout.endswith("shell a\nshell b\n")
+            assert "not supported" not in result.stderr
+        assert "exec" in commands_called(calls)
+        run([*engine, "rm", "--force", "--time", "1", cid])
+
+        unconfined = run(
+            [
+                *engine,
+                "run",
+                "--rm",
+                *ULIMITS,
+                "--security-opt",
+                "seccomp=unconfined",
+                "localhost/boxtrace-test",
+                "cat",
+                "/proc/self/status",
+            ]
+        )
+        assert unconfined.returncode == 0, unconfined.stderr
+        assert status_fields(unconfined.stdout, "Seccomp") == ["Seccomp:\t0"]
+
+
 def test_podman_exec_pause_and_unpause_with_boxtrace_runtime(tmp_path: Path) -> None:
     wrapper, calls = runtime_wrapper(tmp_path)
     tarball = busybox_tarball(tmp_path / "busybox.tar", APPLETS)

@@ -119,10 +119,10 @@ def test_missing_required_field(tmp_path: Path) -> None:
 
 def test_unsupported_fields_warn(tmp_path: Path) -> None:
     config = minimal()
-    config["linux"]["seccomp"] = {"defaultAction": "SCMP_ACT_ALLOW"}
+    config["linux"]["intelRdt"] = {"closID": "x"}
     config["hooks"] = {"createContainer": [{"path": "/bin/true"}]}
     spec = load_bundle_spec(str(write_bundle(tmp_path, config)))
-    assert any("linux.seccomp is not supported" in w for w in spec.warnings)
+    assert any("linux.intelRdt is not supported" in w for w in spec.warnings)
     assert any("hooks.createContainer is not supported" in w for w in spec.warnings)
 
 
@@ -152,3 +152,99 @@ def test_default_spec_is_dockers_security(tmp_path: Path) -> None:
     assert cap_mask(spec.process.capabilities.effective) == 0xA80425FB
     assert "/proc/kcore" in spec.masked_paths and "/proc/sys" in spec.readonly_paths
     assert [m.destination for m in spec.mounts][:2] == ["/proc", "/dev"]
+
+
+# --- linux.seccomp ------------------------------------------------------------------------------
+
+
+def with_seccomp(seccomp: dict[str, Any]) -> dict[str, Any]:
+    config = minimal()
+    config["linux"]["seccomp"] = seccomp
+    return config
+
+
+def test_seccomp_is_read_without_a_warning(tmp_path: Path) -> None:
+    seccomp = {
+        "defaultAction": "SCMP_ACT_ERRNO",
+        "defaultErrnoRet": 38,
+        "architectures": ["SCMP_ARCH_X86_64", "SCMP_ARCH_X86"],
+        "flags": ["SECCOMP_FILTER_FLAG_SPEC_ALLOW"],
+        "syscalls": [
+            {"names": ["read", "write"], "action": "SCMP_ACT_ALLOW"},
+            {
+                "names": ["personality"],
+                "action": "SCMP_ACT_ALLOW",
+                "args": [{"index": 0, "value": 4294967295, "op": "SCMP_CMP_EQ"}],
+            },
+        ],
+    }
+    spec = load_bundle_spec(str(write_bundle(tmp_path, with_seccomp(seccomp))))
+    assert spec.warnings == []
+    assert spec.seccomp is not None
+    assert spec.seccomp.default_errno_ret == 38
+    assert spec.seccomp.rules[1].args[0].value == 0xFFFF_FFFF
+    assert spec.seccomp.rules[1].args[0].value_two == 0
+
+
+@pytest.mark.parametrize(
+    ("seccomp", "words"),
+    [
+        ({}, "linux.seccomp: missing required field 'defaultAction'"),
+        ({"defaultAction": "SCMP_ACT_MAYBE"}, "linux.seccomp: unknown value 'SCMP_ACT_MAYBE'"),
+        ({"defaultAction": "SCMP_ACT_ALLOW", "flags": ["SECCOMP_FILTER_FLAG_X"]}, "unknown value"),
+        (
+            {"defaultAction": "SCMP_ACT_ALLOW", "architectures": ["SCMP_ARCH_Z80"]},
+            "unknown value 'SCMP_ARCH_Z80'",
+        ),
+        (
+            {"defaultAction": "SCMP_ACT_ALLOW", "syscalls": [{"names": [], "action": "SCMP_ACT_LOG"}]},
+            "at least one",
+        ),
+        ({"defaultAction": "SCMP_ACT_ALLOW", "defaultErrnoRet": -1}, "must be a number from 0 to 65535"),
+        (
+            {
+                "defaultAction": "SCMP_ACT_ALLOW",
+                "syscalls": [
+                    {
+                        "names": ["mkdir"],
+                        "action": "SCMP_ACT_ERRNO",
+                        "args": [{"index": 6, "value": 1, "op": "SCMP_CMP_EQ"}],
+                    }
+                ],
+            },
+            "index must be 0-5",
+        ),
+        (
+            {
+                "defaultAction": "SCMP_ACT_ALLOW",
+                "syscalls": [
+                    {
+                        "names": ["mkdir"],
+                        "action": "SCMP_ACT_ERRNO",
+                        "args": [{"index": 0, "value": 1, "op": "SCMP_CMP_ABOUT"}],
+                    }
+                ],
+            },
+            "unknown value 'SCMP_CMP_ABOUT'",
+        ),
+        (
+            {
+                "defaultAction": "SCMP_ACT_ALLOW",
+                "syscalls": [
+                    {
+                        "names": ["mkdir"],
+                        "action": "SCMP_ACT_ERRNO",
+                        "args": [{"index": 0, "value": 2**64, "op": "SCMP_CMP_EQ"}],
+                    }
+                ],
+            },
+            "must be a number from 0 to 18446744073709551615",
+        ),
+    ],
+)
+def test_bad_seccomp_gives_one_line_naming_the_field(
+    tmp_path: Path, seccomp: dict[str, Any], words: str
+) -> None:
+    message = error_of(tmp_path, with_seccomp(seccomp))
+    assert words in message
+    assert "\n" not in message
