@@ -5,9 +5,10 @@ The semantics are those runc gets from libseccomp:
 * the filter first checks the architecture: only AUDIT_ARCH_X86_64 calls are looked up, and of
   those, x32 calls (X32_SYSCALL_BIT set in the number) are not. Calls of other ABIs (i386 through
   ``int 0x80``, x32) number their syscalls differently, and boxtrace has only the x86_64 table
-  (runtime/seccomp_syscalls.py): they get the profile's default action, whatever
-  ``architectures`` lists. With a deny-list profile (default SCMP_ACT_ALLOW) they are therefore
-  not filtered; with an allow-list (Docker's and podman's, default SCMP_ACT_ERRNO) they all fail;
+  (runtime/seccomp_syscalls.py): they get the profile's default action when it refuses (an
+  allow-list such as Docker's and podman's: they all fail), and ENOSYS when it lets calls through
+  (a deny-list, default SCMP_ACT_ALLOW or LOG): letting them through would let ``int 0x80`` walk
+  around every rule. runc filters them with libseccomp's i386 and x32 tables instead;
 * a rule's ``args`` conditions are ANDed and compare full 64-bit values; several rules for one
   syscall are tried in the profile's order, the first that matches decides; none: the default;
 * as runc does: a rule whose action is the default action is skipped, names the table does not
@@ -60,7 +61,7 @@ def compile_profile(profile: Seccomp) -> CompiledFilter:
         )
     default = action_value(profile.default_action, profile.default_errno_ret, "linux.seccomp.defaultAction")
     program = bpf.Program()
-    _emit_architecture_check(program, default)
+    _emit_architecture_check(program, default if default not in _LETS_THROUGH else _FOREIGN_ABI_REFUSED)
     for number, rules in _rules_by_syscall(profile, default).items():
         _emit_syscall(program, number, rules, default)
     program.ret(default)
@@ -112,16 +113,21 @@ def _alternatives(conditions: list[SeccompArg]) -> list[list[SeccompArg]]:
     return [[arg] for arg in conditions]
 
 
-def _emit_architecture_check(program: bpf.Program, default: int) -> None:
+# Default actions under which a call runs; calls of an ABI the filter cannot read get ENOSYS then.
+_LETS_THROUGH = frozenset({ACTIONS["SCMP_ACT_ALLOW"], ACTIONS["SCMP_ACT_LOG"]})
+_FOREIGN_ABI_REFUSED = ACTIONS["SCMP_ACT_ERRNO"] | 38  # ENOSYS
+
+
+def _emit_architecture_check(program: bpf.Program, foreign: int) -> None:
     native = program.new_label("native")
     table = program.new_label("syscall-table")
     program.load(DATA_ARCH)
     program.jump(bpf.JEQ_K, AUDIT_ARCH_X86_64, native, None)
-    program.ret(default)  # i386 (int 0x80) and other ABIs: not in our table
+    program.ret(foreign)  # i386 (int 0x80) and other ABIs: not in our table
     program.label(native)
     program.load(DATA_NR)
     program.jump(bpf.JGE_K, X32_SYSCALL_BIT, None, table)
-    program.ret(default)  # x32: its numbers are not ours either
+    program.ret(foreign)  # x32: its numbers are not ours either
     program.label(table)
 
 

@@ -215,6 +215,14 @@ def test_default_errno_and_x32_calls_get_the_default_action() -> None:
     assert results[2] == -errno.EXDEV  # x32 getpid: not looked up in the x86_64 table
 
 
+def test_under_a_deny_list_calls_the_filter_cannot_read_get_enosys() -> None:
+    # Default ALLOW: an x32 (or i386) call would walk around the deny rules if it got the default.
+    results, status = run_filtered(deny_getppid(), [(X32_SYSCALL_BIT | NR["getppid"],), ("getpid",)])
+    assert status == 0
+    assert results[0] == -errno.ENOSYS
+    assert results[1] > 0
+
+
 def test_flags_are_passed_to_seccomp() -> None:
     profile = deny_getppid()
     profile.flags = ["SECCOMP_FILTER_FLAG_TSYNC", "SECCOMP_FILTER_FLAG_LOG", "SECCOMP_FILTER_FLAG_SPEC_ALLOW"]
