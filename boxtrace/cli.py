@@ -7,7 +7,6 @@ starts as fast as the runtime itself.
 
 from __future__ import annotations
 
-import contextlib
 import importlib
 import os
 import signal
@@ -16,7 +15,7 @@ from collections.abc import Sequence
 
 from boxtrace import __version__
 from boxtrace.commands import COMMANDS
-from boxtrace.runtime.usage import split_command
+from boxtrace.runtime.usage import exit_at_once, split_command
 from boxtrace.usage import UsageError, build_parser, fail_usage
 
 # Commands after which the interpreter's teardown (freeing every module and object, ~25 M
@@ -29,24 +28,8 @@ def main(argv: Sequence[str] | None = None) -> int:
     args_list = list(sys.argv[1:] if argv is None else argv)
     status = _main(args_list)
     if argv is None and args_list[:1] and args_list[0] in _EXIT_AT_ONCE:
-        _exit_at_once(status)
+        exit_at_once(status)
     return status
-
-
-def _exit_at_once(status: int) -> None:
-    """Flush, run the atexit handlers, and leave without tearing the interpreter down; only when no
-    other thread still works (a thread that is not a daemon would be cut off)."""
-    import atexit
-    import threading
-
-    current = threading.current_thread()
-    if any(t is not current and not t.daemon and t.is_alive() for t in threading.enumerate()):
-        return
-    atexit._run_exitfuncs()
-    for stream in (sys.stdout, sys.stderr):
-        with contextlib.suppress(OSError, ValueError):  # a reader gone: nothing more to say there
-            stream.flush()
-    os._exit(status)
 
 
 def _main(args_list: list[str]) -> int:

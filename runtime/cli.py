@@ -17,7 +17,14 @@ from collections.abc import Callable, Sequence
 from boxtrace.runtime.errors import ContainerError, RuntimeUsageError
 from boxtrace.runtime.oci_log import LOG_FORMATS, RuntimeLog
 from boxtrace.runtime.options import add_run_arguments, options_from_args
-from boxtrace.runtime.usage import OneLineParser, UsageError, build_parser, fail_usage, split_command
+from boxtrace.runtime.usage import (
+    OneLineParser,
+    UsageError,
+    build_parser,
+    exit_at_once,
+    fail_usage,
+    split_command,
+)
 
 TYPE_CHECKING = False  # typing costs milliseconds of every start
 if TYPE_CHECKING:
@@ -483,7 +490,21 @@ def print_version() -> None:
     print(f"{PROG} version {ours}\nspec: {OCI_VERSION}\npython: {platform.python_version()}")
 
 
+# Subcommands after which the interpreter's teardown is skipped when run as a program (podman and
+# Docker call the runtime several times per container; each call is a process).
+_EXIT_AT_ONCE = frozenset({"run", "create", "start", "exec", "kill", "delete", "state"})
+
+
 def main(argv: Sequence[str] | None = None) -> int:
+    status = _main(argv)
+    if argv is None:
+        own, _ = split_command(list(sys.argv[1:]))
+        if _EXIT_AT_ONCE & set(own):
+            exit_at_once(status)
+    return status
+
+
+def _main(argv: Sequence[str] | None) -> int:
     args_list = list(sys.argv[1:] if argv is None else argv)
     from boxtrace.runtime import record
 

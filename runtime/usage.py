@@ -6,6 +6,7 @@ It lives in the runtime package because the runtime may import no other boxtrace
 from __future__ import annotations
 
 import argparse
+import os
 import sys
 
 TYPE_CHECKING = False
@@ -19,6 +20,28 @@ def split_command(argv: list[str]) -> tuple[list[str], list[str]]:
         at = argv.index("--")
         return argv[:at], argv[at + 1 :]
     return argv, []
+
+
+def exit_at_once(status: int) -> None:
+    """Leave now, without the interpreter's teardown (freeing every module and object: ~13 M
+    instructions for the runtime, ~25 M after a trace), once a command's work is done and written.
+
+    Flushes the standard streams and runs the atexit handlers first; does nothing (returns) while
+    another thread that is not a daemon still runs, as it would be cut off.
+    """
+    import atexit
+    import threading
+
+    current = threading.current_thread()
+    if any(t is not current and not t.daemon and t.is_alive() for t in threading.enumerate()):
+        return
+    atexit._run_exitfuncs()
+    for stream in (sys.stdout, sys.stderr):
+        try:
+            stream.flush()
+        except (OSError, ValueError):  # a reader gone: nothing more to say there
+            continue
+    os._exit(status)
 
 
 class UsageError(Exception):
