@@ -16,6 +16,7 @@ TYPE_CHECKING = False
 if TYPE_CHECKING:
     from boxtrace.runtime.spec import Spec, User
 
+UNCONFINED = "unconfined"  # --seccomp unconfined: no filter (Docker's --security-opt seccomp=unconfined)
 _SIZE_UNITS = {"": 1, "b": 1, "k": 1024, "m": 1024**2, "g": 1024**3, "t": 1024**4}
 _SIZE = re.compile(r"^\s*(\d+(?:\.\d+)?)\s*([bkmgt]?)(?:i?b)?\s*$", re.IGNORECASE)
 
@@ -34,6 +35,7 @@ class RunOptions:
     rootless: bool = False
     keep: bool = False
     name: str | None = None
+    seccomp: str | None = None  # a profile's path, or "unconfined"
 
 
 def add_run_arguments(parser: argparse.ArgumentParser) -> None:
@@ -70,6 +72,12 @@ def add_run_arguments(parser: argparse.ArgumentParser) -> None:
         "--keep", action="store_true", help="keep the container's writable layer for inspection"
     )
     other.add_argument("--name", metavar="ID", help="container id (default: a random one)")
+    other.add_argument(
+        "--seccomp",
+        metavar="FILE",
+        help="load this seccomp profile (JSON of an OCI linux.seccomp object) in the container; "
+        "'unconfined': none, even if the bundle has one",
+    )
 
 
 def options_from_args(args: argparse.Namespace, command: list[str]) -> RunOptions:
@@ -87,6 +95,17 @@ def options_from_args(args: argparse.Namespace, command: list[str]) -> RunOption
         raise RuntimeUsageError(f"--hostname {args.hostname!r} is not a valid hostname")
     if args.name is not None and not re.fullmatch(r"[A-Za-z0-9][A-Za-z0-9_.-]{0,63}", args.name):
         raise RuntimeUsageError(f"--name {args.name!r}: use letters, digits, '_', '.', '-' (at most 64)")
+    seccomp = args.seccomp
+    if seccomp is not None and seccomp != UNCONFINED:
+        from boxtrace.runtime.errors import ContainerError
+        from boxtrace.runtime.seccomp_profile import compile_profile
+        from boxtrace.runtime.spec import read_seccomp_file
+
+        try:  # checked now: nothing is made for a profile that cannot be loaded
+            compile_profile(read_seccomp_file(seccomp))
+        except ContainerError as exc:
+            raise RuntimeUsageError(f"--seccomp {seccomp}: {exc}") from None
+        seccomp = os.path.abspath(seccomp)  # the traced run's runtime may start elsewhere
     return RunOptions(
         image=args.image,
         command=command,
@@ -100,6 +119,7 @@ def options_from_args(args: argparse.Namespace, command: list[str]) -> RunOption
         rootless=bool(args.rootless) or os.geteuid() != 0,
         keep=bool(args.keep),
         name=args.name,
+        seccomp=seccomp,
     )
 
 
@@ -135,6 +155,7 @@ def runtime_argv(opts: RunOptions) -> list[str]:
         ("--workdir", opts.workdir),
         ("--user", opts.user),
         ("--name", opts.name),
+        ("--seccomp", opts.seccomp),
     ):
         if value is not None:
             argv += [flag, value]
@@ -179,6 +200,12 @@ def apply_options(spec: Spec, opts: RunOptions, roots: list[str] | None = None) 
         spec.process.cwd = opts.workdir
     if opts.user is not None:
         spec.process.user = resolve_user(opts.user, roots or spec.root_path)
+    if opts.seccomp == UNCONFINED:
+        spec.seccomp = None
+    elif opts.seccomp is not None:
+        from boxtrace.runtime.spec import read_seccomp_file
+
+        spec.seccomp = read_seccomp_file(opts.seccomp)
 
 
 def resolve_user(text: str, rootfs: str | list[str]) -> User:

@@ -434,6 +434,29 @@ def process_from_json(data: dict[str, Any], text: str, source: str) -> tuple[Pro
     return process, r.warnings
 
 
+def read_seccomp_file(path: str, option: str = "--seccomp") -> Seccomp:
+    """A seccomp profile on its own (`run --seccomp FILE`): the JSON of an OCI linux.seccomp object,
+    with the same checks as in config.json."""
+    try:
+        with open(path, encoding="utf-8") as handle:
+            text = handle.read()
+    except OSError as exc:
+        raise RuntimeUsageError(f"{option} {path}: {exc.strerror}") from None
+    except UnicodeDecodeError:
+        raise RuntimeUsageError(f"{option} {path}: not a text file (a JSON seccomp profile)") from None
+    try:
+        data = json.loads(text)
+    except json.JSONDecodeError as exc:
+        raise RuntimeUsageError(
+            f"{option} {path}: not valid JSON ({exc.msg} at line {exc.lineno}, column {exc.colno})"
+        ) from None
+    if not isinstance(data, dict):
+        raise RuntimeUsageError(f"{option} {path}: must hold a JSON object (an OCI linux.seccomp profile)")
+    seccomp = _read_seccomp(_Reader(text, path), data)
+    assert seccomp is not None
+    return seccomp
+
+
 def _read_process(r: _Reader, process: dict[str, Any]) -> Process:
     args = r.string_list(process, "process.args")
     if not args:

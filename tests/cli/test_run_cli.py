@@ -26,6 +26,7 @@ def test_help_is_written_for_a_user() -> None:
         "--rootless",
         "--keep",
         "--no-trace",
+        "--seccomp",
     ):
         assert option in result.stdout
 
@@ -39,6 +40,10 @@ def test_help_is_written_for_a_user() -> None:
         (["run", "--no-trace", "--frobnicate"], "unrecognized arguments: --frobnicate"),
         (["run", "--no-trace", "no-such-image"], "unknown image 'no-such-image'"),
         (["nosuchcommand"], "invalid choice: 'nosuchcommand'"),
+        (
+            ["run", "--no-trace", "--seccomp", "/no/such/profile.json"],
+            "--seccomp /no/such/profile.json: No such",
+        ),
     ],
 )
 def test_user_mistakes_are_one_line_exit_2(argv: list[str], fragment: str) -> None:
@@ -68,3 +73,23 @@ def test_malformed_bundle_is_exit_2(tmp_path: Path) -> None:
         f"boxtrace: error: {tmp_path}/config.json, line 2: process.args: "
         "must name the command to run (at least one item)"
     ]
+
+
+@pytest.mark.parametrize(
+    ("profile", "fragment"),
+    [
+        ("{not json", "not valid JSON (Expecting property name"),
+        ("[]", "must hold a JSON object"),
+        ('{"defaultAction": "SCMP_ACT_MAYBE"}', "unknown value 'SCMP_ACT_MAYBE'"),
+        ('{"defaultAction": "SCMP_ACT_NOTIFY"}', "SCMP_ACT_NOTIFY is not supported by boxtrace"),
+    ],
+)
+def test_a_seccomp_profile_that_cannot_be_loaded_is_one_line_exit_2(
+    tmp_path: Path, profile: str, fragment: str
+) -> None:
+    path = tmp_path / "profile.json"
+    path.write_text(profile)
+    result = boxtrace("run", "--no-trace", "--seccomp", str(path), "--", "true")
+    assert result.returncode == 2, result.stderr
+    lines = result.stderr.strip().splitlines()
+    assert len(lines) == 1 and fragment in lines[0], result.stderr

@@ -3,6 +3,7 @@ interrupting it leaves nothing behind."""
 
 from __future__ import annotations
 
+import json
 import signal
 import subprocess
 import sys
@@ -13,7 +14,7 @@ import pytest
 
 from boxtrace.tracer.events import SyscallEvent
 from boxtrace.tracer.tracefile import read_trace
-from tests.conftest import boxtrace, needs_root
+from tests.conftest import boxtrace, make_busybox_bundle, needs_root
 
 pytestmark = needs_root
 
@@ -96,3 +97,34 @@ def test_interrupts_at_random_moments_leave_nothing(traced: bool) -> None:
         after = set(os.listdir("/run/boxtrace")) if os.path.isdir("/run/boxtrace") else set()
         assert after <= before, f"state left behind: {sorted(after - before)}"
     # the autouse fixture checks mounts, cgroups and stopped processes
+
+
+def test_a_seccomp_profile_from_the_command_line_is_loaded_and_traced(tmp_path: Path) -> None:
+    profile = tmp_path / "deny-mkdir.json"
+    profile.write_text(
+        '{"defaultAction": "SCMP_ACT_ALLOW", "syscalls": '
+        '[{"names": ["mkdir", "mkdirat"], "action": "SCMP_ACT_ERRNO", "errnoRet": 1}]}'
+    )
+    script = "mkdir /tmp/seccomp-test; grep Seccomp: /proc/self/status"
+    untraced = boxtrace("run", "--no-trace", "--seccomp", str(profile), "--", "sh", "-c", script)
+    assert "Operation not permitted" in untraced.stderr
+    assert untraced.stdout.splitlines() == ["Seccomp:\t2"]
+    out = tmp_path / "run.jsonl"
+    traced = boxtrace("run", "--seccomp", str(profile), "-o", str(out), "--", "sh", "-c", script)
+    assert (
+        "stderr: mkdir: can't create directory '/tmp/seccomp-test': Operation not permitted" in traced.stdout
+    )
+    _, events = read_trace(str(out))
+    loads = [e for e in events if isinstance(e, SyscallEvent) and e.name == "seccomp"]
+    assert len(loads) == 1 and loads[0].args[0].text == "SECCOMP_SET_MODE_FILTER" and loads[0].result == 0
+    # unconfined: no filter, even where the bundle has a profile.
+    bundle = make_busybox_bundle(tmp_path / "bundle", ["sh", "-c", "grep Seccomp: /proc/self/status"])
+    config = json.loads((bundle / "config.json").read_text())
+    config["linux"]["seccomp"] = json.loads(profile.read_text())
+    (bundle / "config.json").write_text(json.dumps(config))
+    confined = boxtrace("run", "--no-trace", str(bundle))
+    free = boxtrace("run", "--no-trace", "--seccomp", "unconfined", str(bundle))
+    assert (confined.stdout, free.stdout) == ("Seccomp:\t2\n", "Seccomp:\t0\n"), (
+        confined.stderr,
+        free.stderr,
+    )
