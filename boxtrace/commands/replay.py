@@ -22,6 +22,7 @@ examples:
   boxtrace replay start.jsonl
   boxtrace replay start.jsonl --present --pace 5
   boxtrace replay --latest           # the last trace boxtrace-runc recorded
+  boxtrace replay --container 4f2a9c # one container's create, start and delete, merged
 """
 
 
@@ -37,6 +38,11 @@ def add_parser(sub: Any) -> str:
         "--latest",
         action="store_true",
         help="the trace recorded last in the spool (see 'boxtrace traces') instead of FILE",
+    )
+    parser.add_argument(
+        "--container",
+        metavar="ID",
+        help="the spool's traces of this container (its id or the start of it), merged into one story",
     )
     add_tui_arguments(parser, live=False)
     parser.add_argument(
@@ -72,6 +78,10 @@ def replay_options(args: argparse.Namespace, title: str) -> Any:
 
 
 def main(args: argparse.Namespace) -> int:
+    if args.container is not None:
+        if args.file is not None or args.latest:
+            raise UsageError("give one of FILE, --latest or --container", "boxtrace replay")
+        return _replay_container(args)
     if args.latest:
         if args.file is not None:
             raise UsageError("give either FILE or --latest, not both", "boxtrace replay")
@@ -102,6 +112,40 @@ def main(args: argparse.Namespace) -> int:
     return run_replay(args.file, replay_options(args, f"boxtrace replay {os.path.basename(args.file)}"))
 
 
+def _replay_container(args: argparse.Namespace) -> int:
+    """Replay one container's recordings as one story, merged into a file that lives as long as
+    the replay (the TUI reads a trace from its file as it goes)."""
+    from boxtrace.commands.traces import traces_of_container
+
+    found = traces_of_container(args.container)
+    if not found:
+        print(
+            f"boxtrace replay: no finished trace of container {args.container} in the spool "
+            "(see 'boxtrace traces')",
+            file=sys.stderr,
+        )
+        return 1
+    if len(found) == 1:
+        args.file = found[0]
+        return main(args)
+    import tempfile
+
+    from boxtrace.tracer.merge import merge_traces
+    from boxtrace.tracer.tracefile import TraceFormatError
+
+    with tempfile.TemporaryDirectory(prefix="boxtrace-story-") as tmp:
+        story = os.path.join(tmp, f"{args.container}.jsonl")
+        try:
+            merge_traces(found, story)
+        except (TraceFormatError, ValueError) as exc:
+            print(f"boxtrace replay: {exc}", file=sys.stderr)
+            return 1
+        from boxtrace.tui.launch import run_replay
+
+        title = f"boxtrace replay: container {args.container} ({len(found)} traces)"
+        return run_replay(story, replay_options(args, title))
+
+
 def _hint_at_the_container_story(name: str) -> None:
     """After a `docker run` the newest recording is a `runc delete`: say where the rest of it is."""
     from boxtrace.tracer.spool import label_parts
@@ -112,7 +156,7 @@ def _hint_at_the_container_story(name: str) -> None:
     runtime, sub, container = parts
     print(
         f"boxtrace replay: the newest trace is '{runtime} {sub}' of container {container[:12]}; "
-        f"'boxtrace merge --container {container[:12]} -o story.jsonl' makes its create, start "
-        "and delete one story",
+        f"'boxtrace replay --container {container[:12]}' shows its create, start and delete as one "
+        "story",
         file=sys.stderr,
     )
