@@ -70,7 +70,7 @@ _HOW = {ptrace_api.EVENT_FORK: "fork", ptrace_api.EVENT_VFORK: "vfork", ptrace_a
 class Pending:
     """A reported call between its entry and its exit stop."""
 
-    __slots__ = ("ctx", "decoded", "event", "ns_before", "t0")
+    __slots__ = ("ctx", "decoded", "effects", "event", "ns_before", "t0")
 
     def __init__(self, event: SyscallEvent, decoded: Decoded, ctx: CallContext, t0: float) -> None:
         self.event = event
@@ -78,6 +78,9 @@ class Pending:
         self.ctx = ctx
         self.t0 = t0
         self.ns_before: dict[str, int] | None = None
+        # What the call did that ptrace reports before the call returns (the new process of a
+        # clone, the new program of an execve): held back so that every view shows the call first.
+        self.effects: list[Message] = []
 
 
 class Task:
@@ -413,7 +416,21 @@ class Engine:
             ptrace_api.syscall(tid, 0)
         else:
             ptrace_api.cont(tid, 0)
-        self.emit(SyscallFinished(event))
+        self._finish(pending)
+
+    def _finish(self, pending: Pending) -> None:
+        """The call is over: report it, then what it caused."""
+        emit = self.emit
+        emit(SyscallFinished(pending.event))
+        for effect in pending.effects:
+            emit(effect)
+
+    def _report_effect(self, task: Task, message: Message) -> None:
+        """A process event: after the call that caused it when that call is still in flight."""
+        if task.pending is not None:
+            task.pending.effects.append(message)
+        else:
+            self.emit(message)
 
     # ---- process events ----
 
@@ -452,7 +469,7 @@ class Engine:
             pending.event.result_text = "0"
             pending.event.duration = time.monotonic() - pending.t0
             task.pending = None
-            self.emit(SyscallFinished(pending.event))
+            self._finish(pending)
         self._forget(task.tid)
         with contextlib.suppress(PtraceError):
             ptrace_api.detach(task.tid, 0)
@@ -485,7 +502,7 @@ class Engine:
             pending = task.pending
             task.pending = None
             pending.event.duration = time.monotonic() - pending.t0
-            self.emit(SyscallFinished(pending.event))  # it completes untraced: no result known
+            self._finish(pending)  # it completes untraced: no result known
         self._forget(tid)
         with contextlib.suppress(PtraceError):
             ptrace_api.detach(tid, deliver)
@@ -524,7 +541,8 @@ class Engine:
         if new_ns and pending is not None:
             task.child_ns = read_ns_ids(child_tid)
         self.events += 1
-        self.emit(
+        self._report_effect(
+            task,
             ProcessEvent(
                 SpawnEvent(
                     seq=next(self.seq),
@@ -538,7 +556,7 @@ class Engine:
                     thread=thread,
                     flags=flag_names,
                 )
-            )
+            ),
         )
 
     def _clone3_flags(self, task: Task, args_addr: int) -> int:
@@ -588,7 +606,8 @@ class Engine:
         path, argv = task.exec_info or ("", [])
         task.exec_info = None
         self.events += 1
-        self.emit(
+        self._report_effect(
+            task,
             ProcessEvent(
                 ExecEvent(
                     seq=next(self.seq),
@@ -600,7 +619,7 @@ class Engine:
                     path=path,
                     argv=argv,
                 )
-            )
+            ),
         )
 
     def _on_gone(self, tid: int, status: int) -> None:
@@ -615,7 +634,7 @@ class Engine:
         if pending is not None:
             # Died inside the call (e.g. exit_group, or killed): the call never returns.
             pending.event.duration = time.monotonic() - pending.t0
-            self.emit(SyscallFinished(pending.event))
+            self._finish(pending)
         exit_status: int | None = None
         sig_name: str | None = None
         if os.WIFEXITED(status):

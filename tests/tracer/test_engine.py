@@ -197,6 +197,28 @@ def test_breakpoint_by_name_and_category() -> None:
     assert [(h.event.name, h.reason) for h in held] == [("unshare", "breakpoint"), ("mount", "breakpoint")]
 
 
+def test_a_call_is_reported_before_what_it_caused() -> None:
+    """ptrace reports a clone's new process and an execve's new program before the call returns;
+    every view (file, console, exports) shows the call first, then its effect."""
+    code = (
+        "import ctypes, os\n"
+        "libc = ctypes.CDLL(None, use_errno=True)\n"
+        "pid = libc.syscall(56, 0x04000000 | 17, 0, 0, 0, 0)\n"  # clone(CLONE_NEWUTS|SIGCHLD)
+        "if pid == 0:\n    os.execv('/bin/true', ['true'])\n"
+        "os.waitpid(pid, 0)\n"
+    )
+    done = trace([sys.executable, "-c", code])
+    order = [e.seq for e in done.events]
+    (clone,) = done.syscalls("clone")
+    spawn = next(s for s in done.spawns if s.child == clone.result)
+    assert clone.seq < spawn.seq and order.index(clone.seq) < order.index(spawn.seq)
+    execves = [e for e in done.syscalls("execve") if e.result == 0]
+    assert len(execves) == 2 and len(done.execs) == 2
+    for execve in execves:
+        effect = next(x for x in done.execs if x.tid == execve.tid and x.seq > execve.seq)
+        assert order.index(execve.seq) < order.index(effect.seq)
+
+
 def test_entered_comes_before_finished_with_the_same_event() -> None:
     done = trace(["unshare", "-u", "hostname", "bxtest"])
     entered = [
