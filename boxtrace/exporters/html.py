@@ -103,7 +103,7 @@ li.ev.cur{background:var(--cur);outline:2px solid #e0b400}
 code,pre{font-family:ui-monospace,"DejaVu Sans Mono",Menlo,Consolas,monospace;font-size:.88em}
 .call{white-space:pre-wrap;word-break:break-all}
 .err .call{color:var(--err)}
-.cat{display:inline-block;min-width:6.5em;font-size:.75em;text-transform:uppercase;letter-spacing:.05em;
+.cat{display:inline-block;min-width:8em;margin-right:.6em;font-size:.75em;text-transform:uppercase;letter-spacing:.05em;
  color:var(--muted)}
 details.ex>summary{cursor:pointer;font-weight:600}
 details.ex>summary::marker{color:var(--accent)}
