@@ -82,15 +82,16 @@ def load_device_program(program: bytes) -> int:
         return _load(attr())
     except OSError as exc:
         if exc.errno in (errno.EPERM, errno.EACCES) and _no_privilege():
-            raise BpfRefused(f"bpf BPF_PROG_LOAD: {exc.strerror}") from None
+            raise BpfRefused(exc.strerror) from None
         first = exc
     log = ctypes.create_string_buffer(LOG_SIZE)
     try:
         return _load(attr(1, log))
     except OSError as exc:
-        reasons = " | ".join(line.strip() for line in log.value.decode(errors="replace").splitlines() if line.strip())
+        lines = log.value.decode(errors="replace").splitlines()
+        reasons = " | ".join(" ".join(line.split()) for line in lines if line.strip())
         raise ContainerError(
-            f"the kernel refused the device program (bpf BPF_PROG_LOAD: {exc.strerror or first.strerror}); "
+            f"the kernel refused the device program ({exc.strerror or first.strerror}); "
             f"verifier: {reasons or '(no log)'}"
         ) from None
 
@@ -105,11 +106,11 @@ def _load(attr: ctypes.Array[ctypes.c_char]) -> int:
             raise
     old = resource.getrlimit(resource.RLIMIT_MEMLOCK)
     if old[0] == resource.RLIM_INFINITY:
-        raise OSError(errno.EPERM, os.strerror(errno.EPERM))
+        raise OSError(errno.EPERM, f"bpf BPF_PROG_LOAD: {os.strerror(errno.EPERM)}")
     try:
         resource.setrlimit(resource.RLIMIT_MEMLOCK, (old[1], old[1]))
     except (OSError, ValueError):
-        raise OSError(errno.EPERM, os.strerror(errno.EPERM)) from None
+        raise OSError(errno.EPERM, f"bpf BPF_PROG_LOAD: {os.strerror(errno.EPERM)}") from None
     try:
         return syscalls.bpf(BPF_CMD["BPF_PROG_LOAD"], attr, "bpf BPF_PROG_LOAD")
     finally:

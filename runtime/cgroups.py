@@ -141,11 +141,12 @@ def _v1_limits(resources: Resources, extra: tuple[str, ...] = ()) -> dict[str, l
     if resources.cpu_shares is not None:
         limits.setdefault("cpu", []).append(("cpu.shares", str(resources.cpu_shares)))
     if resources.devices:
-        limits["devices"] = _v1_device_rules(resources.devices)
+        limits["devices"] = v1_device_writes(resources.devices)
     return limits
 
 
-def _v1_device_rules(rules: list[DeviceRule]) -> list[tuple[str, str]]:
+def v1_device_writes(rules: list[DeviceRule]) -> list[tuple[str, str]]:
+    """(devices.allow or devices.deny, value) for each rule, then the default devices."""
     out = []
     for rule in rules:
         major = "*" if rule.major is None or rule.major < 0 else str(rule.major)

@@ -6,13 +6,17 @@ cgroup v2 has no devices controller: the kernel runs the programs attached to a 
 ``access_type = (access << 16) | type``. The program returns 1 to allow, 0 to refuse with EPERM.
 
 The semantics are runc's and crun's: the LAST rule that matches decides, and a request no rule
-matches is refused. The program checks the rules in reverse order and returns at the first match.
+matches is refused. The program checks the rules in reverse order and stops at the first match.
 A rule matches when the type is the same (type "a" matches both), the major and minor are equal
-(-1 or null matches any), and every access bit asked for is in the rule's access ("rw" matches an
-open for reading, for writing, or both; a mknod needs "m"). A rule that matches everything
-("a *:* rwm") ends the program: the rules before it can never decide.
+(-1 or null matches any), and it names an access bit asked for. The decision is made per access
+bit, as the v1 devices controller does: an open for reading and writing asks for r and w, and is
+allowed only when the last rule naming r and the last rule naming w both allow (so "allow rwm"
+then "deny w" refuses O_RDWR, and "allow r" then "allow w" allows it). mknod asks for m alone.
+A rule that matches everything ("a *:* rwm") ends the program: the rules before it can never
+decide.
 
-Registers: R1 = the context, R2 = type, R3 = access, R4 = major, R5 = minor, R0 = the verdict.
+Registers: R1 = the context, R2 = type, R3 = the access bits asked for and not yet allowed,
+R4 = major, R5 = minor, R0 = the verdict.
 """
 
 from __future__ import annotations
@@ -62,28 +66,42 @@ def compile_rules(rules: list[DeviceRule]) -> bytes:
     program.alu32("rsh", R3, 16)  # access: the high 16 bits
     program.load_word(R4, R1, 4)
     program.load_word(R5, R1, 8)
+    used: set[str] = set()
+    last = "deny"  # the verdict when no rule decides: default deny
     for index, rule in enumerate(reversed(rules)):
         access = access_bits(rule.access)
         if not access:
-            continue  # no access at all matches no request
+            continue  # names no access: matches no request
+        verdict = "allow" if rule.allow else "deny"
         next_rule = f"rule{len(rules) - 1 - index}.next"
-        conditions = 0
+        matches_any_device = rule.type == "a" and _wildcard(rule.major) and _wildcard(rule.minor)
+        if matches_any_device and access == ACC_ALL:
+            last = verdict  # decides every request: the rules before it are never reached
+            break
         if rule.type != "a":
             program.jump("jne", R2, DEVCG_DEV_TYPE[rule.type], next_rule)
-            conditions += 1
-        if access != ACC_ALL:
-            # One test for "asked is a subset of allowed": any asked bit outside the rule's skips it.
-            program.jump("jset", R3, ACC_ALL & ~access, next_rule)
-            conditions += 1
         for register, number in ((R4, rule.major), (R5, rule.minor)):
-            if number is not None and number >= 0:
+            if not _wildcard(number):
                 program.jump("jne", register, number, next_rule)
-                conditions += 1
-        program.mov64(R0, ALLOW if rule.allow else DENY)
-        program.exit()
-        if not conditions:
-            return program.assemble()  # matches every request: nothing after it is reached
+        if access == ACC_ALL:
+            program.goto(verdict)
+        elif rule.allow:
+            # These bits are allowed; the request is, once no bit asked for is left.
+            program.alu32("and", R3, ACC_ALL & ~access)
+            program.jump("jeq", R3, 0, "allow")
+        else:
+            program.jump("jset", R3, access, "deny")  # one bit asked for is refused: all is
+        used.add(verdict)
         program.label(next_rule)
-    program.mov64(R0, DENY)
-    program.exit()
+    # The verdict the last instruction falls into, then the other one if a rule jumps to it (the
+    # verifier refuses a program with unreachable instructions).
+    for verdict in (last, "allow" if last == "deny" else "deny"):
+        if verdict == last or verdict in used:
+            program.label(verdict)
+            program.mov64(R0, ALLOW if verdict == "allow" else DENY)
+            program.exit()
     return program.assemble()
+
+
+def _wildcard(number: int | None) -> bool:
+    return number is None or number < 0

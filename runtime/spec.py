@@ -229,6 +229,9 @@ def default_spec(rootfs: str) -> Spec:
         hostname="boxtrace",
         mounts=default_mounts(),
         namespaces=[Namespace(t) for t in ("pid", "network", "ipc", "uts", "mount", "cgroup")],
+        # Deny every device; the runtime adds the ones it creates (cgroups.DEFAULT_ALLOWED_DEVICES).
+        # Without it root in the container (CAP_MKNOD) could mknod the host's disk and read it.
+        resources=Resources(devices=[DeviceRule(allow=False)]),
         masked_paths=list(DOCKER_MASKED_PATHS),
         readonly_paths=list(DOCKER_READONLY_PATHS),
     )
