@@ -21,6 +21,9 @@ R4 = major, R5 = minor, R0 = the verdict.
 
 from __future__ import annotations
 
+import os
+import sys
+
 from boxtrace.runtime.ebpf import Program
 from boxtrace.runtime.spec import DeviceRule
 
@@ -105,3 +108,28 @@ def compile_rules(rules: list[DeviceRule]) -> bytes:
 
 def _wildcard(number: int | None) -> bool:
     return number is None or number < 0
+
+
+def main(argv: list[str]) -> int:
+    """`python3 -m boxtrace.runtime.device_filter [config.json]`: the program the runtime would
+    attach on cgroup v2 for a bundle's linux.resources.devices (or for `boxtrace run`'s defaults),
+    one instruction a line, in the verifier log's notation."""
+    from boxtrace.runtime.cgroups import effective_device_rules
+    from boxtrace.runtime.ebpf import disassemble
+    from boxtrace.runtime.errors import RuntimeUsageError
+    from boxtrace.runtime.spec import default_spec, load_bundle_spec
+
+    try:
+        spec = load_bundle_spec(os.path.dirname(os.path.abspath(argv[0]))) if argv else default_spec("/")
+    except RuntimeUsageError as exc:
+        print(f"device_filter: error: {exc}", file=sys.stderr)
+        return 2
+    rules = effective_device_rules(spec.resources.devices)
+    program = compile_rules(rules)
+    print(f"# {len(rules)} rules (the spec's, then the default devices), {len(program) // 8} instructions")
+    print("\n".join(disassemble(program)))
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main(sys.argv[1:]))
