@@ -62,7 +62,9 @@ def load_device_program(program: bytes) -> int:
     insns = _buffer(program)
     license = ctypes.create_string_buffer(LICENSE)
 
-    def attr(log_level: int = 0, log: ctypes.Array[ctypes.c_char] | None = None) -> ctypes.Array[ctypes.c_char]:
+    def attr(
+        log_level: int = 0, log: ctypes.Array[ctypes.c_char] | None = None
+    ) -> ctypes.Array[ctypes.c_char]:
         return _buffer(
             _PROG_LOAD.pack(
                 BPF_PROG_TYPE_CGROUP_DEVICE,
@@ -154,7 +156,9 @@ def detach(cgroup_fd: int, program_id: int) -> None:
     """BPF_PROG_DETACH of one program, named by an fd got from its id; gone already is fine."""
     try:
         program_fd = syscalls.bpf(
-            BPF_CMD["BPF_PROG_GET_FD_BY_ID"], _buffer(_GET_FD_BY_ID.pack(program_id, 0, 0)), "bpf BPF_PROG_GET_FD_BY_ID"
+            BPF_CMD["BPF_PROG_GET_FD_BY_ID"],
+            _buffer(_GET_FD_BY_ID.pack(program_id, 0, 0)),
+            "bpf BPF_PROG_GET_FD_BY_ID",
         )
     except FileNotFoundError:
         return

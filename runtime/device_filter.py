@@ -84,7 +84,7 @@ def compile_rules(rules: list[DeviceRule]) -> bytes:
         if rule.type != "a":
             program.jump("jne", R2, DEVCG_DEV_TYPE[rule.type], next_rule)
         for register, number in ((R4, rule.major), (R5, rule.minor)):
-            if not _wildcard(number):
+            if number is not None and number >= 0:
                 program.jump("jne", register, number, next_rule)
         if access == ACC_ALL:
             program.goto(verdict)

@@ -197,7 +197,9 @@ def _update_devices(rules: list[DeviceRule], dirs: list[str], v2: bool) -> None:
             raise ContainerError(f"cannot update device rules: {why}", 1)
         return
     if _find(dirs, "devices.allow") is None:
-        raise ContainerError(f"cannot set device rules: the container has no devices cgroup ({', '.join(dirs)})", 1)
+        raise ContainerError(
+            f"cannot set device rules: the container has no devices cgroup ({', '.join(dirs)})", 1
+        )
     for filename, value in v1_device_writes(rules):
         _write(dirs, filename, value)
 

@@ -21,7 +21,12 @@ from pathlib import Path
 import pytest
 
 from boxtrace.runtime import cgroup_bpf, syscalls
-from boxtrace.runtime.cgroups import create_cgroup, effective_device_rules, remove_cgroup_dir, set_v2_device_rules
+from boxtrace.runtime.cgroups import (
+    create_cgroup,
+    effective_device_rules,
+    remove_cgroup_dir,
+    set_v2_device_rules,
+)
 from boxtrace.runtime.device_filter import compile_rules, parse_rule
 from boxtrace.runtime.ebpf import Program, encode
 from boxtrace.runtime.errors import ContainerError
@@ -40,7 +45,9 @@ def cgroup2_root() -> str | None:
 ROOT = cgroup2_root()
 pytestmark = [
     needs_root,
-    pytest.mark.skipif(ROOT is None, reason="needs a cgroup2 hierarchy (/sys/fs/cgroup or /sys/fs/cgroup/unified)"),
+    pytest.mark.skipif(
+        ROOT is None, reason="needs a cgroup2 hierarchy (/sys/fs/cgroup or /sys/fs/cgroup/unified)"
+    ),
 ]
 
 # name -> (type, major, minor): devices whose open succeeds here when nothing stops it, or fails
@@ -138,7 +145,9 @@ def test_without_a_program_every_device_opens(cgroup: str, nodes: dict[str, str]
     assert all(verdicts(cgroup, nodes, list(NODES)).values())
 
 
-def test_default_rules_allow_the_oci_devices_and_nothing_else(cgroup: str, nodes: dict[str, str], tmp_path: Path) -> None:
+def test_default_rules_allow_the_oci_devices_and_nothing_else(
+    cgroup: str, nodes: dict[str, str], tmp_path: Path
+) -> None:
     attach(cgroup, effective_device_rules([DeviceRule(allow=False)]))
     seen = verdicts(cgroup, nodes, list(NODES), "rw")
     assert seen == {name: name in DEFAULT_ALLOWED for name in NODES}
@@ -167,7 +176,9 @@ def test_an_explicit_allow_lets_exactly_one_device_through(cgroup: str, nodes: d
 
 
 def test_wildcard_minor_and_type(cgroup: str, nodes: dict[str, str], tmp_path: Path) -> None:
-    attach(cgroup, [DeviceRule(allow=False), parse_rule("b 7:* rw"), DeviceRule(allow=True, type="c", major=1)])
+    attach(
+        cgroup, [DeviceRule(allow=False), parse_rule("b 7:* rw"), DeviceRule(allow=True, type="c", major=1)]
+    )
     assert verdicts(cgroup, nodes, ["loop0", "loop1", "null", "zero", "tun", "tty"]) == {
         "loop0": True,
         "loop1": True,
@@ -182,9 +193,13 @@ def test_wildcard_minor_and_type(cgroup: str, nodes: dict[str, str], tmp_path: P
 
 
 def test_the_last_matching_rule_wins(cgroup: str, nodes: dict[str, str]) -> None:
-    attach(cgroup, [DeviceRule(allow=False), parse_rule("c 10:* rwm"), parse_rule("c 10:200 rwm", allow=False)])
+    attach(
+        cgroup, [DeviceRule(allow=False), parse_rule("c 10:* rwm"), parse_rule("c 10:200 rwm", allow=False)]
+    )
     assert verdicts(cgroup, nodes, ["tun", "fuse"]) == {"tun": False, "fuse": True}
-    attach(cgroup, [DeviceRule(allow=False), parse_rule("c 10:200 rwm", allow=False), parse_rule("c 10:* rwm")])
+    attach(
+        cgroup, [DeviceRule(allow=False), parse_rule("c 10:200 rwm", allow=False), parse_rule("c 10:* rwm")]
+    )
     assert verdicts(cgroup, nodes, ["tun", "fuse"]) == {"tun": True, "fuse": True}
     # allow-all first, then one hole: every other device opens
     attach(cgroup, [DeviceRule(allow=True), parse_rule("b 7:0 rwm", allow=False)])
@@ -196,13 +211,23 @@ def test_access_subsets(cgroup: str, nodes: dict[str, str], tmp_path: Path) -> N
     tun = nodes["tun"]
     assert in_cgroup(cgroup, [("r", tun), ("w", tun), ("rw", tun)]) == [0, errno.EPERM, errno.EPERM]
     attach(cgroup, [DeviceRule(allow=False), parse_rule("c 10:200 rw")])
-    assert in_cgroup(cgroup, [("rw", tun), ("mknod", str(tmp_path / "tun2"), "c", "10", "200")]) == [0, errno.EPERM]
+    assert in_cgroup(cgroup, [("rw", tun), ("mknod", str(tmp_path / "tun2"), "c", "10", "200")]) == [
+        0,
+        errno.EPERM,
+    ]
     # a later partial deny takes away only what it names; O_RDWR asks for both bits, and one is refused
-    attach(cgroup, [DeviceRule(allow=False), parse_rule("c 10:200 rwm"), parse_rule("c 10:200 w", allow=False)])
+    attach(
+        cgroup, [DeviceRule(allow=False), parse_rule("c 10:200 rwm"), parse_rule("c 10:200 w", allow=False)]
+    )
     assert in_cgroup(cgroup, [("r", tun), ("w", tun), ("rw", tun)]) == [0, errno.EPERM, errno.EPERM]
     # each bit is decided by the last rule that names it: r by one rule, w by another
     attach(cgroup, [DeviceRule(allow=False), parse_rule("c 10:200 r"), parse_rule("c 10:* w")])
-    assert in_cgroup(cgroup, [("r", tun), ("w", tun), ("rw", tun), ("rw", nodes["fuse"])]) == [0, 0, 0, errno.EPERM]
+    assert in_cgroup(cgroup, [("r", tun), ("w", tun), ("rw", tun), ("rw", nodes["fuse"])]) == [
+        0,
+        0,
+        0,
+        errno.EPERM,
+    ]
     attach(cgroup, [DeviceRule(allow=True), parse_rule("c 10:* r", allow=False), parse_rule("c 10:200 r")])
     assert in_cgroup(cgroup, [("rw", tun), ("w", nodes["fuse"]), ("r", nodes["fuse"])]) == [0, 0, errno.EPERM]
 

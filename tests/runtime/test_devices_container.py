@@ -67,7 +67,11 @@ def bundle_with_nodes(path: Path, args: list[str], devices: list[dict[str, objec
         }
     )
     (bundle / "config.json").write_text(json.dumps(config))
-    for name, kind, major, minor in (("tun", stat.S_IFCHR, 10, 200), ("fuse", stat.S_IFCHR, 10, 229), ("loop0", stat.S_IFBLK, 7, 0)):
+    for name, kind, major, minor in (
+        ("tun", stat.S_IFCHR, 10, 200),
+        ("fuse", stat.S_IFCHR, 10, 229),
+        ("loop0", stat.S_IFBLK, 7, 0),
+    ):
         os.mknod(bundle / "rootfs" / name, kind | 0o600, os.makedev(major, minor))
     return bundle
 
@@ -107,7 +111,10 @@ def test_bundle_allow_rule_lets_exactly_one_device_through(host: str, tmp_path: 
         {"allow": False, "access": "rwm"},
         {"allow": True, "type": "c", "major": 10, "minor": 200, "access": "rwm"},
     ]
-    script = probe("/tun /fuse /loop0 /dev/null") + "; mknod /dev/loop b 7 0 2>&1; mknod /dev/tun2 c 10 200 && echo made"
+    script = (
+        probe("/tun /fuse /loop0 /dev/null")
+        + "; mknod /dev/loop b 7 0 2>&1; mknod /dev/tun2 c 10 200 && echo made"
+    )
     bundle = bundle_with_nodes(tmp_path / "bundle", ["sh", "-c", script], devices)
     result = boxtrace("run", "--no-trace", str(bundle))
     assert result.returncode == 0, result.stderr
@@ -129,7 +136,9 @@ def test_update_replaces_the_device_rules(host: str, rt: Runtime, tmp_path: Path
         devices = [{"allow": False, "access": "rwm"}, {"allow": True, "type": "c", "major": 10, "minor": 200}]
         result = rt.capture("update", "--resources", "-", "lc-dev", stdin=json.dumps({"devices": devices}))
         assert result.returncode == 0, result.stderr
-        after = lines_by_device(rt.capture("exec", "lc-dev", "sh", "-c", probe("/tun /fuse /dev/null")).stdout)
+        after = lines_by_device(
+            rt.capture("exec", "lc-dev", "sh", "-c", probe("/tun /fuse /dev/null")).stdout
+        )
         assert after["/tun"] == "ok" and after["/dev/null"] == "ok"
         assert EPERM_TEXT in after["/fuse"]
         if host == "v2":
@@ -155,7 +164,9 @@ def test_podman_with_boxtrace_runtime_refuses_the_host_disk(host: str, tmp_path:
     )
     with podman_store(tarball, "localhost/boxtrace-test") as podman:
         command = [*podman, "--runtime", str(wrapper), "run", "--rm", "--cap-add", "MKNOD", *ULIMITS]
-        result: subprocess.CompletedProcess[str] = run([*command, "localhost/boxtrace-test", "sh", "-c", script])
+        result: subprocess.CompletedProcess[str] = run(
+            [*command, "localhost/boxtrace-test", "sh", "-c", script]
+        )
     assert "create" in calls.read_text()
     effective = int(result.stdout.split("CapEff:", 1)[1].split()[0], 16)
     assert effective & 1 << 27, "CAP_MKNOD was added"

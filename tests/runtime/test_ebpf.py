@@ -27,8 +27,8 @@ PROLOGUE = bytes.fromhex(
     "6114040000000000"  # r4 = *(u32 *)(r1 + 4)
     "6115080000000000"  # r5 = *(u32 *)(r1 + 8)
 )
-DENY = bytes.fromhex("b700000000000000" "9500000000000000")  # r0 = 0; exit
-ALLOW = bytes.fromhex("b700000001000000" "9500000000000000")  # r0 = 1; exit
+DENY = bytes.fromhex("b7000000000000009500000000000000")  # r0 = 0; exit
+ALLOW = bytes.fromhex("b7000000010000009500000000000000")  # r0 = 1; exit
 
 
 def test_encode_fields() -> None:
@@ -44,7 +44,7 @@ def test_program_labels_and_errors() -> None:
     program.goto("end")
     program.label("end")
     program.exit()
-    assert program.assemble() == bytes.fromhex("5502010002000000" "0500000000000000" "9500000000000000")
+    assert program.assemble() == bytes.fromhex("550201000200000005000000000000009500000000000000")
     missing = Program()
     missing.goto("nowhere")
     with pytest.raises(ValueError, match="never placed"):
@@ -55,40 +55,62 @@ def test_program_labels_and_errors() -> None:
 
 def test_one_allow_rule_by_hand() -> None:
     """c 1:3 rwm: type, major, minor compared; a match jumps to the allow block at the end."""
-    assert compile_rules([parse_rule("c 1:3 rwm")]) == PROLOGUE + bytes.fromhex(
-        "5502030002000000"  # if r2 != 2 (char) goto +3
-        "5504020001000000"  # if r4 != 1 goto +2
-        "5505010003000000"  # if r5 != 3 goto +1
-        "0500020000000000"  # goto allow (+2)
-    ) + DENY + ALLOW
+    assert (
+        compile_rules([parse_rule("c 1:3 rwm")])
+        == PROLOGUE
+        + bytes.fromhex(
+            "5502030002000000"  # if r2 != 2 (char) goto +3
+            "5504020001000000"  # if r4 != 1 goto +2
+            "5505010003000000"  # if r5 != 3 goto +1
+            "0500020000000000"  # goto allow (+2)
+        )
+        + DENY
+        + ALLOW
+    )
 
 
 def test_partial_access_by_hand() -> None:
     """An allow of "r" clears the r bit from the bits asked for (R3); a deny of "w" refuses a
     request that still asks for w (jset)."""
     allow_read = compile_rules([parse_rule("b 7:* r")])
-    assert allow_read == PROLOGUE + bytes.fromhex(
-        "5502030001000000"  # if r2 != 1 (block) goto +3
-        "5504020007000000"  # if r4 != 7 goto +2
-        "5403000005000000"  # w3 &= 5 (~r)
-        "1503020000000000"  # if r3 == 0 goto allow (+2, past the deny block)
-    ) + DENY + ALLOW
+    assert (
+        allow_read
+        == PROLOGUE
+        + bytes.fromhex(
+            "5502030001000000"  # if r2 != 1 (block) goto +3
+            "5504020007000000"  # if r4 != 7 goto +2
+            "5403000005000000"  # w3 &= 5 (~r)
+            "1503020000000000"  # if r3 == 0 goto allow (+2, past the deny block)
+        )
+        + DENY
+        + ALLOW
+    )
     deny_write = compile_rules([DeviceRule(allow=True), parse_rule("c 10:200 w", allow=False)])
-    assert deny_write == PROLOGUE + bytes.fromhex(
-        "5502030002000000"  # if r2 != 2 goto +3
-        "550402000a000000"  # if r4 != 10 goto +2
-        "55050100c8000000"  # if r5 != 200 goto +1
-        "4503020004000000"  # if r3 & 4 goto deny (+2)
-    ) + ALLOW + DENY  # "a rwm" allows everything else: allow is what the rules fall into
+    assert (
+        deny_write
+        == PROLOGUE
+        + bytes.fromhex(
+            "5502030002000000"  # if r2 != 2 goto +3
+            "550402000a000000"  # if r4 != 10 goto +2
+            "55050100c8000000"  # if r5 != 200 goto +1
+            "4503020004000000"  # if r3 & 4 goto deny (+2)
+        )
+        + ALLOW
+        + DENY
+    )  # "a rwm" allows everything else: allow is what the rules fall into
 
 
 def test_a_wildcard_rule_ends_the_program() -> None:
     """The rules are read last to first; "deny a" decides everything, so the rules before it
     (here an allow of loop0) are not emitted at all."""
     rules = [parse_rule("b 7:0 rwm"), DeviceRule(allow=False), parse_rule("c 10:200 rwm")]
-    assert compile_rules(rules) == PROLOGUE + bytes.fromhex(
-        "5502030002000000" "550402000a000000" "55050100c8000000" "0500020000000000"
-    ) + DENY + ALLOW
+    assert (
+        compile_rules(rules)
+        == PROLOGUE
+        + bytes.fromhex("5502030002000000550402000a00000055050100c80000000500020000000000")
+        + DENY
+        + ALLOW
+    )
     assert compile_rules([DeviceRule(allow=True)]) == PROLOGUE + ALLOW
     assert compile_rules([]) == PROLOGUE + DENY
     assert compile_rules([DeviceRule(allow=True, access="")]) == PROLOGUE + DENY  # names nothing
@@ -136,7 +158,12 @@ def test_device_rules_from_json_are_checked() -> None:
 
 def test_update_reads_device_rules() -> None:
     changes = oci_update.changes_from_json(
-        {"devices": [{"allow": False, "access": "rwm"}, {"allow": True, "type": "c", "major": 10, "minor": 200}]}
+        {
+            "devices": [
+                {"allow": False, "access": "rwm"},
+                {"allow": True, "type": "c", "major": 10, "minor": 200},
+            ]
+        }
     )
     assert changes.devices == [DeviceRule(allow=False), DeviceRule(allow=True, type="c", major=10, minor=200)]
     assert changes.ignored == []
