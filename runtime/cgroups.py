@@ -141,11 +141,12 @@ def _v1_limits(resources: Resources, extra: tuple[str, ...] = ()) -> dict[str, l
     if resources.cpu_shares is not None:
         limits.setdefault("cpu", []).append(("cpu.shares", str(resources.cpu_shares)))
     if resources.devices:
-        limits["devices"] = _v1_device_rules(resources.devices)
+        limits["devices"] = v1_device_writes(resources.devices)
     return limits
 
 
-def _v1_device_rules(rules: list[DeviceRule]) -> list[tuple[str, str]]:
+def v1_device_writes(rules: list[DeviceRule]) -> list[tuple[str, str]]:
+    """(devices.allow or devices.deny, value) for each rule, then the default devices."""
     out = []
     for rule in rules:
         major = "*" if rule.major is None or rule.major < 0 else str(rule.major)
@@ -218,7 +219,33 @@ def _create_v2(cgroup: Cgroup, resources: Resources, root: str) -> None:
     cgroup.dirs.append(path)
     _write_limits(path, [(f, v) for f, v in writes if f.split(".", 1)[0] in available])
     if resources.devices:
-        cgroup.skipped.append("linux.resources.devices: device rules need an eBPF program on cgroup v2")
+        why = set_v2_device_rules(path, resources.devices)
+        if why:
+            cgroup.skipped.append(why)
+
+
+def effective_device_rules(rules: list[DeviceRule]) -> list[DeviceRule]:
+    """The spec's rules, then the default devices: appended, so that they win (runc's way)."""
+    from boxtrace.runtime.device_filter import parse_rule
+
+    return [*rules, *(parse_rule(device) for device in DEFAULT_ALLOWED_DEVICES)]
+
+
+def set_v2_device_rules(path: str, rules: list[DeviceRule]) -> str | None:
+    """cgroup v2 has no devices controller: the rules become an eBPF program attached to the cgroup
+    (it replaces the device programs attached there before). Returns why it could not be, when this
+    process may not use bpf(2) (rootless); any other failure raises."""
+    from boxtrace.runtime.cgroup_bpf import BpfRefused, set_device_program
+    from boxtrace.runtime.device_filter import compile_rules
+
+    try:
+        set_device_program(path, compile_rules(effective_device_rules(rules)))
+    except BpfRefused as exc:
+        return (
+            f"linux.resources.devices: the eBPF device program needs CAP_BPF or CAP_SYS_ADMIN ({exc}): "
+            "the container's device access is not restricted by its cgroup"
+        )
+    return None
 
 
 def _make_cgroup_dir(path: str) -> None:

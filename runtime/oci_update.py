@@ -2,11 +2,12 @@
 `docker update` reaches it as `update --resources - ID` with linux.resources JSON on stdin).
 
 The limits boxtrace sets at create can be changed: memory (and memory+swap), CPU shares, CFS
-quota and period, pids. As in runc, 0 or a missing field means "leave it as it is" and -1 means
-"no limit". Other linux.resources fields get a warning and are not applied.
+quota and period, pids, device rules. As in runc, 0 or a missing field means "leave it as it is"
+and -1 means "no limit". Other linux.resources fields get a warning and are not applied.
 
 Each value goes to the file of the cgroup directory that has it: on v1 every controller has its
-own directory (memory/..., cpu/..., pids/...), on v2 there is one.
+own directory (memory/..., cpu/..., pids/...), on v2 there is one. Device rules on v2 are an eBPF
+program: the new one is attached, then the old one detached (runc's order).
 """
 
 from __future__ import annotations
@@ -15,11 +16,12 @@ import json
 import os
 import sys
 
-from boxtrace.runtime.cgroups import CFS_PERIOD_US, shares_to_weight
+from boxtrace.runtime.cgroups import CFS_PERIOD_US, set_v2_device_rules, shares_to_weight, v1_device_writes
 from boxtrace.runtime.container import print_warning
 from boxtrace.runtime.errors import ContainerError, RuntimeUsageError
 from boxtrace.runtime.options import parse_size
 from boxtrace.runtime.records import field, record
+from boxtrace.runtime.spec import DeviceRule, device_rule_from_json
 from boxtrace.runtime.usage import UsageError
 
 TYPE_CHECKING = False
@@ -42,6 +44,7 @@ class ResourceChanges:
     cpu_quota: int | None = None
     cpu_period: int | None = None
     pids_limit: int | None = None
+    devices: list[DeviceRule] = field(default_factory=list)  # empty: unchanged
     ignored: list[str] = field(default_factory=list)
 
 
@@ -84,6 +87,9 @@ def changes_from_json(data: dict[str, Any]) -> ResourceChanges:
     is listed in ``ignored``."""
     changes = ResourceChanges()
     for group, values in data.items():
+        if group == "devices" and isinstance(values, list):
+            changes.devices = _device_rules(values)
+            continue
         if not isinstance(values, dict):
             if _is_set(values):
                 changes.ignored.append(group)
@@ -119,6 +125,16 @@ def changes_from_flags(
         cpu_period=_number(cpu_period, "--cpu-period", minimum=1000),
         pids_limit=_number(pids_limit, "--pids-limit", minimum=1),
     )
+
+
+def _device_rules(items: list[object]) -> list[DeviceRule]:
+    rules = []
+    for i, item in enumerate(items):
+        try:
+            rules.append(device_rule_from_json(item))
+        except ValueError as exc:
+            raise RuntimeUsageError(f"--resources: devices item {i}: {exc}") from None
+    return rules
 
 
 def _is_set(value: object) -> bool:
@@ -167,6 +183,24 @@ def update(root: str, container_id: str, changes: ResourceChanges, warn: Warn = 
     v2 = any(os.path.exists(os.path.join(d, "cgroup.controllers")) for d in dirs)
     writes = _v2_writes(changes, dirs) if v2 else _v1_writes(changes, dirs)
     for filename, value in writes:
+        _write(dirs, filename, value)
+    if changes.devices:
+        _update_devices(changes.devices, dirs, v2)
+
+
+def _update_devices(rules: list[DeviceRule], dirs: list[str], v2: bool) -> None:
+    """v2: a new eBPF program replaces the old one; v1: the rules written to devices.deny/allow in
+    order (a first "deny a" clears the old ones)."""
+    if v2:
+        why = set_v2_device_rules(dirs[0], rules)
+        if why:
+            raise ContainerError(f"cannot update device rules: {why}", 1)
+        return
+    if _find(dirs, "devices.allow") is None:
+        raise ContainerError(
+            f"cannot set device rules: the container has no devices cgroup ({', '.join(dirs)})", 1
+        )
+    for filename, value in v1_device_writes(rules):
         _write(dirs, filename, value)
 
 

@@ -229,6 +229,9 @@ def default_spec(rootfs: str) -> Spec:
         hostname="boxtrace",
         mounts=default_mounts(),
         namespaces=[Namespace(t) for t in ("pid", "network", "ipc", "uts", "mount", "cgroup")],
+        # Deny every device; the runtime adds the ones it creates (cgroups.DEFAULT_ALLOWED_DEVICES).
+        # Without it root in the container (CAP_MKNOD) could mknod the host's disk and read it.
+        resources=Resources(devices=[DeviceRule(allow=False)]),
         masked_paths=list(DOCKER_MASKED_PATHS),
         readonly_paths=list(DOCKER_READONLY_PATHS),
     )
@@ -678,17 +681,10 @@ def _read_resources(r: _Reader, resources: dict[str, Any]) -> Resources:
     cpu = r.get(resources, "linux.resources.cpu", dict, {})
     devices = []
     for i, item in enumerate(r.get(resources, "linux.resources.devices", list, [])):
-        if not isinstance(item, dict) or not isinstance(item.get("allow"), bool):
-            raise r.fail("linux.resources.devices", f"item {i} needs 'allow': true or false")
-        devices.append(
-            DeviceRule(
-                allow=item["allow"],
-                type=str(item.get("type", "a")),
-                major=item.get("major"),
-                minor=item.get("minor"),
-                access=str(item.get("access", "rwm")),
-            )
-        )
+        try:
+            devices.append(device_rule_from_json(item))
+        except ValueError as exc:
+            raise r.fail("linux.resources.devices", f"item {i}: {exc}") from None
     return Resources(
         memory_limit=r.get(memory, "linux.resources.memory.limit", int),
         pids_limit=r.get(pids, "linux.resources.pids.limit", int),
@@ -697,6 +693,33 @@ def _read_resources(r: _Reader, resources: dict[str, Any]) -> Resources:
         cpu_shares=r.get(cpu, "linux.resources.cpu.shares", int),
         devices=devices,
     )
+
+
+# A major or minor beyond this cannot be compared in an eBPF instruction's signed 32-bit immediate;
+# Linux's own numbers stop far below it (12-bit majors, 20-bit minors).
+_DEVICE_NUMBER_MAX = 0x7FFFFFFF
+
+
+def device_rule_from_json(item: object) -> DeviceRule:
+    """One linux.resources.devices entry (also `update --resources`); ValueError says what is wrong."""
+    if not isinstance(item, dict) or not isinstance(item.get("allow"), bool):
+        raise ValueError("needs 'allow': true or false")
+    kind = item.get("type") or "a"
+    if kind not in ("a", "b", "c"):
+        raise ValueError(f"type must be 'a' (all), 'b' (block) or 'c' (char), got {kind!r}")
+    access = item.get("access")
+    access = "rwm" if access is None else access
+    if not isinstance(access, str) or not set(access) <= set("rwm"):
+        raise ValueError(f"access must be letters of 'rwm' (read, write, mknod), got {access!r}")
+    numbers = []
+    for key in ("major", "minor"):
+        value = item.get(key)
+        if value is not None and (
+            isinstance(value, bool) or not isinstance(value, int) or not -1 <= value <= _DEVICE_NUMBER_MAX
+        ):
+            raise ValueError(f"{key} must be a device number (or -1 or null for any), got {value!r}")
+        numbers.append(None if value is None or value < 0 else value)
+    return DeviceRule(allow=item["allow"], type=kind, major=numbers[0], minor=numbers[1], access=access)
 
 
 def _absolute_paths(r: _Reader, linux: dict[str, Any], path: str) -> list[str]:

@@ -15,7 +15,15 @@ _libc = ctypes.CDLL(None, use_errno=True)
 
 # x86_64 syscall numbers for the calls glibc has no wrapper for (or a wrapper with fork semantics
 # we must avoid): the runtime is the thing being taught, so it makes these calls itself.
-_NR = {"clone": 56, "pivot_root": 155, "capget": 125, "capset": 126, "keyctl": 250, "seccomp": 317}
+_NR = {
+    "clone": 56,
+    "pivot_root": 155,
+    "capget": 125,
+    "capset": 126,
+    "keyctl": 250,
+    "seccomp": 317,
+    "bpf": 321,
+}
 _KEYCTL_JOIN_SESSION_KEYRING = 1
 
 _libc.syscall.restype = ctypes.c_long
@@ -150,3 +158,9 @@ def seccomp_set_mode_filter(program: bytes, flags: int) -> None:
     if result > 0:  # SECCOMP_FILTER_FLAG_TSYNC: the id of a thread that could not be synchronized
         raise OSError(0, f"seccomp: thread {result} could not take the filter (SECCOMP_FILTER_FLAG_TSYNC)")
     _check(result, "load seccomp filter")
+
+
+def bpf(cmd: int, attr: ctypes.Array[ctypes.c_char], what: str) -> int:
+    """bpf(cmd, &attr, sizeof attr): ``attr`` is the command's part of union bpf_attr, packed by the
+    caller (runtime/cgroup_bpf.py); the kernel may write results back into it."""
+    return _check(_libc.syscall(_NR["bpf"], cmd, attr, ctypes.c_uint(len(attr))), what)
