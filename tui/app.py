@@ -461,6 +461,8 @@ class BoxtraceApp(App[int]):
                 text.append(" ENDED ", "bold white on blue")
             elif self.held >= 0:
                 text.append(" HELD ", "bold black on yellow")
+                # A newcomer's first screen: what to press, before anything else on the line.
+                text.append("  n: next step · c: run to the end · ?: help", "yellow")
             elif self.running:
                 text.append(" RUNNING ", "bold black on green")
             else:
