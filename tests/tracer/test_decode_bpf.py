@@ -98,7 +98,8 @@ def test_detach_and_query_name_the_cgroup_and_an_unknown_target_is_security() ->
     d = decode_entry(make_ctx("bpf", B.BPF_PROG_DETACH, detach, 12, mem=mem, proc=FakeProc(FDS)))
     assert d is not None and d.category == "cgroup"
     assert d.args[1].text == (
-        f"{{target_fd=4<{CGROUP}>, attach_bpf_fd=5<anon_inode:bpf-prog>, attach_type=BPF_CGROUP_DEVICE, attach_flags=0}}"
+        f"{{target_fd=4<{CGROUP}>, attach_bpf_fd=5<anon_inode:bpf-prog>, attach_type=BPF_CGROUP_DEVICE,"
+        " attach_flags=0}"
     )
     query = mem.put(struct.pack("<IIIIQI4x", 4, B.BPF_CGROUP_DEVICE, 1, 0, 0x7000, 8))
     d = decode_entry(make_ctx("bpf", B.BPF_PROG_QUERY, query, 32, mem=mem, proc=FakeProc(FDS)))

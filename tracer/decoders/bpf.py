@@ -65,11 +65,11 @@ def _field_text(ctx: CallContext, kind: str, value: int | bytes, facts: dict[str
     if kind == "ptr":
         return ptr_text(value)
     if kind == "str":
-        text = read_string(ctx, value, _LICENSE_MAX)
-        if text is None:
+        string = read_string(ctx, value, _LICENSE_MAX)
+        if string is None:
             return ptr_text(value)
-        facts[name] = text
-        return quote(text)
+        facts[name] = string
+        return quote(string)
     if kind == "kver":
         return f"KERNEL_VERSION({value >> 16}, {(value >> 8) & 0xFF}, {value & 0xFF})"
     if kind == "s32":
