@@ -169,6 +169,20 @@ def _clone3(ev: SyscallEvent, f: _Found) -> None:
         f.note("set_tid", ("field",))
 
 
+def _bpf(ev: SyscallEvent, f: _Found) -> None:
+    """The command is the subject when the catalogue explains it; the program type and attach type
+    are notes. Commands and types it does not explain fall back to syscall.bpf without a gap
+    report: bpf has some forty commands and a container runtime uses a handful."""
+    d = ev.detail
+    command = d.get("command")
+    if isinstance(command, str) and f.cat.get(f"value.{command}") is not None:
+        f.subject_of(f"value.{command}")
+    for key in ("prog_type", "attach_type"):
+        value = d.get(key)
+        if isinstance(value, str) and f.cat.get(f"value.{value}") is not None:
+            f.note(value, ("value",))
+
+
 def _capset(ev: SyscallEvent, f: _Found) -> None:
     for cap in ev.detail.get("permitted") or ():
         f.note(str(cap), ("cap",))
@@ -215,6 +229,7 @@ _SUBJECTS: dict[str, Callable[[SyscallEvent, _Found], None]] = {
     "fsconfig": _fsconfig,
     "setns": _setns,
     "clone3": _clone3,
+    "bpf": _bpf,
     "capset": _capset,
     "seccomp": _seccomp,
     "mount_setattr": _mount_setattr,
@@ -223,6 +238,10 @@ _SUBJECTS: dict[str, Callable[[SyscallEvent, _Found], None]] = {
 
 # The argument whose value names the subject, per call (prctl's option, seccomp's operation...).
 _SUBJECT_ARG: dict[str, str] = {"prctl": "option", "seccomp": "operation", "fsconfig": "cmd"}
+# The argument that names a call in titles (``bpf BPF_PROG_LOAD``); bpf's subject is chosen by _bpf.
+_LABEL_ARG: dict[str, str] = {**_SUBJECT_ARG, "bpf": "cmd"}
+# Calls whose enumerated arguments their own hook explains (the generic lookup would report a gap).
+_OWN_ENUMS: frozenset[str] = frozenset({"bpf"})
 
 
 # --- text -----------------------------------------------------------------------------------------
@@ -283,8 +302,8 @@ def summary(event: SyscallEvent) -> str:
         return f"{name} {base}" if base else name
     if name == "mount" and event.detail.get("operation") == "new" and event.detail.get("fstype"):
         return f"mount {event.detail['fstype']} on {_short_path(event.detail.get('target'))}"
-    if name in _SUBJECT_ARG:
-        arg = event.arg(_SUBJECT_ARG[name])
+    if name in _LABEL_ARG:
+        arg = event.arg(_LABEL_ARG[name])
         if arg is not None:
             return f"{name} {arg.text}"
     for arg in event.args:
@@ -333,7 +352,7 @@ def _explain_syscall(ev: SyscallEvent, cat: Catalogue) -> Explanation:
                 elif entry.id not in ids:
                     ids.append(entry.id)
                     notes.append(entry.note)
-        elif arg.name in _ENUM_ARGS and arg.text.isidentifier():
+        elif arg.name in _ENUM_ARGS and arg.text.isidentifier() and name not in _OWN_ENUMS:
             if arg.name == subject_arg:
                 f.subject_of("value." + arg.text)
             else:

@@ -17,6 +17,7 @@ Two ways to drive the same steps:
 from __future__ import annotations
 
 import contextlib
+import errno
 import json
 import os
 import select
@@ -67,6 +68,9 @@ class Container:
     state: StateDir | None = None
     cgroup: cgroups.Cgroup | None = None
     cgroup_version: str = "v1"
+    # cgroup v2: the init was cloned straight into its cgroup (clone3 with CLONE_INTO_CGROUP), so
+    # join_cgroup has nothing to do; False on v1 and after a fallback to clone(2).
+    born_in_cgroup: bool = False
     pid: int = 0
     notes: list[str] = field(default_factory=list)
     warn: Warn = field(default_factory=lambda: print_warning)
@@ -336,10 +340,15 @@ def connect_console_socket(container: Container) -> None:
 
 
 def clone_into_namespaces(container: Container) -> int:
-    """clone(2) with the CLONE_NEW* flags; the child runs ``_child_main``.
+    """One clone with the CLONE_NEW* flags; the child runs ``_child_main``.
 
-    The cgroup namespace is not created here: the child unshares it after the parent moved it into
-    its cgroup, so that the container sees that cgroup as its root (runc does the same).
+    On cgroup v2 the call is clone3 with CLONE_INTO_CGROUP and an fd of the container's cgroup:
+    the child is born in its cgroup, as crun does, and join_cgroup has nothing left to do. Where
+    clone3 is refused (an old kernel, or an outer seccomp profile such as Docker's default) the
+    runtime says why once and uses clone(2), and join_cgroup writes cgroup.procs; on v1 it is
+    clone(2) from the start (CLONE_INTO_CGROUP only takes a v2 cgroup).
+    The cgroup namespace is not created here: the child unshares it once it is in its cgroup, so
+    that the container sees that cgroup as its root (runc does the same).
     Keeps the parent's end of the release pipe; returns its end of the report pipe.
     """
     spec = container.spec
@@ -350,9 +359,14 @@ def clone_into_namespaces(container: Container) -> int:
     if pid_ns is not None:
         # Joining a pid namespace only applies to children, so the parent joins before cloning.
         _setns_path(pid_ns.path or "", NAMESPACE_FLAGS["pid"])
+    cgroup_fd = _open_cgroup_for_clone3(container)
     sys.stdout.flush()
     sys.stderr.flush()
-    pid = syscalls.clone(flags | SIGCHLD)
+    try:
+        pid = _clone_into_cgroup(container, flags, cgroup_fd)
+    finally:
+        if cgroup_fd >= 0:
+            os.close(cgroup_fd)  # in the child too: the container must not inherit it
     if pid == 0:
         os.close(to_child_w)
         os.close(from_child_r)
@@ -371,6 +385,34 @@ def clone_into_namespaces(container: Container) -> int:
     return from_child_r
 
 
+def _open_cgroup_for_clone3(container: Container) -> int:
+    """An O_PATH fd of the container's v2 cgroup directory (all CLONE_INTO_CGROUP needs), or -1."""
+    if container.cgroup is None or container.cgroup.version != "v2" or len(container.cgroup.dirs) != 1:
+        return -1
+    return os.open(container.cgroup.dirs[0], os.O_PATH | os.O_DIRECTORY | os.O_CLOEXEC)
+
+
+def _clone_into_cgroup(container: Container, flags: int, cgroup_fd: int) -> int:
+    """clone3 into the cgroup when there is an fd, clone(2) otherwise or when clone3 is refused."""
+    if cgroup_fd >= 0:
+        try:
+            pid = syscalls.clone3(flags, SIGCHLD, cgroup_fd)
+        except OSError as exc:
+            if exc.errno not in syscalls.CLONE3_REFUSED:
+                raise
+            reason = f"clone3 refused ({errno.errorcode.get(exc.errno or 0, exc.errno)})"
+            container.warn(
+                f"{reason}: the container's process is started with clone and moved into its cgroup"
+                " through cgroup.procs, as crun does"
+            )
+            assert container.state is not None
+            container.state.record(clone3_fallback=reason)
+        else:
+            container.born_in_cgroup = True
+            return pid
+    return syscalls.clone(flags | SIGCHLD)
+
+
 def write_id_maps(container: Container) -> None:
     """Map ids of the new user namespace: setgroups must be denied before an unprivileged gid_map."""
     spec = container.spec
@@ -384,8 +426,9 @@ def write_id_maps(container: Container) -> None:
 
 
 def join_cgroup(container: Container) -> None:
-    """Move the container's first process into its cgroup before it execs anything."""
-    if container.cgroup is not None:
+    """Move the container's first process into its cgroup before it execs anything (v1, or v2
+    after clone3 was refused; a process cloned into its cgroup is there already)."""
+    if container.cgroup is not None and not container.born_in_cgroup:
         container.cgroup.join(container.pid)
 
 

@@ -36,6 +36,12 @@ def reported_names(table_name: str, table: Xlat) -> list[str]:
 
         wanted = PRCTL_TRAPPED | set(OPTION_DECODERS)
         return [name for name, value in table if value in wanted]
+    if table_name == "BPF_COMMANDS":
+        # The commands decoded field by field, those runtimes use; the other thirty-odd are shown
+        # generically and explained by syscall.bpf alone (lessons/explain.py _bpf).
+        from boxtrace.tracer.tables.bpf import ATTR_LAYOUTS
+
+        return [name for name, value in table if value in ATTR_LAYOUTS]
     return [name for name, _ in table]
 
 

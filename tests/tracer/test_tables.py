@@ -41,6 +41,10 @@ ALL_TABLES = _all_tables()
 # Tables whose values are alternatives, not bits to combine.
 ENUM_TABLES = {
     "capability.CAPABILITIES",
+    "bpf.BPF_ATTACH_TYPES",
+    "bpf.BPF_COMMANDS",
+    "bpf.BPF_MAP_TYPES",
+    "bpf.BPF_PROG_TYPES",
     "capability.CAP_VERSIONS",
     "fcntl.OPEN_ACCESS_MODES",
     "fsmount.FSCONFIG_CMDS",

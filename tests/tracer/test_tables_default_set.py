@@ -18,7 +18,7 @@ DESIGN_SET = {
     "clone", "clone3", "unshare", "setns",
     "mount", "umount2", "pivot_root", "chroot", "fsopen", "fsconfig", "fsmount", "fspick", "move_mount",
     "open_tree", "mount_setattr",
-    "sethostname", "setdomainname", "capset", "prctl", "seccomp", "setuid", "setgid", "setreuid",
+    "sethostname", "setdomainname", "capset", "prctl", "seccomp", "bpf", "setuid", "setgid", "setreuid",
     "setregid", "setresuid", "setresgid", "setgroups", "execve", "execveat",
     "mknod", "mknodat", "symlink", "symlinkat", "mkdir", "mkdirat", "rmdir", "openat", "open", "creat",
     "write",

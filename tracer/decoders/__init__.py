@@ -2,14 +2,16 @@
 
 The engine calls :func:`decode_entry` at every syscall-entry stop and, when that returned a
 :class:`Decoded`, :func:`decode_exit` at the matching exit stop. Dispatch is one dict lookup by
-syscall name; each family module (clone, mount, fsmount, identity, prctl, capability, seccomp, file,
-write, execve) contributes ``DECODERS`` (name -> entry decoder), ``CATEGORIES`` (name -> its usual
-category) and ``RESULTS`` (name -> "fd" | "pid" for calls whose return value is one).
+syscall name; each family module (clone, mount, fsmount, identity, prctl, capability, seccomp, bpf,
+file, write, execve) contributes ``DECODERS`` (name -> entry decoder), ``CATEGORIES`` (name -> its usual
+category) and ``RESULTS`` (name -> "fd" | "pid" for calls whose return value is one; a decoder
+whose result depends on the arguments, as bpf's, puts ``result_kind`` in ``Decoded.state``).
 """
 
 from __future__ import annotations
 
 from boxtrace.tracer.decoders import (
+    bpf,
     capability,
     clone,
     execve,
@@ -35,7 +37,7 @@ __all__ = [
     "decode_exit",
 ]
 
-_FAMILIES = (clone, mount, fsmount, identity, prctl, capability, seccomp, file, write, execve)
+_FAMILIES = (clone, mount, fsmount, identity, prctl, capability, seccomp, bpf, file, write, execve)
 
 DECODERS: dict[str, EntryDecoder] = {}
 # The category a call is filed under when nothing more specific applies (consumers filter on it).
@@ -57,6 +59,7 @@ CATEGORIES_OF.update(
         "clone3": frozenset({"namespace", "process", "cgroup"}),
         "unshare": frozenset({"namespace", "process"}),
         "prctl": frozenset({"security", "process"}),
+        "bpf": frozenset({"security", "cgroup"}),
     }
 )
 
@@ -80,7 +83,7 @@ def decode_exit(decoded: Decoded, ctx: CallContext, retval: int) -> Completed:
     if -MAX_ERRNO <= value < 0:
         err = -value
         return Completed(f"-1 {errno_text(err)}", errno=errno_name(err))
-    kind = RESULT_KIND.get(ctx.name)
+    kind = decoded.state.get("result_kind") or RESULT_KIND.get(ctx.name)
     if kind == "fd":
         # strace -y: the new fd with what it refers to (a path, or anon_inode:[fscontext]...).
         return Completed(fd_text(value, ctx.proc.fd_path(value)), detail={"fd": value})

@@ -85,6 +85,7 @@ DEFAULT_RULES: tuple[TrapRule, ...] = (
         "setdomainname",
         "capset",
         "seccomp",
+        "bpf",
         "setuid",
         "setgid",
         "setreuid",
