@@ -28,7 +28,7 @@ ENGINE_APT_PACKAGES   := podman docker.io
 APT_INSTALL = python3 tools/apt_install.py --log $(LOG) --skipped build/apt-skipped.json
 
 # $(call quietly,STAGE,COMMAND): COMMAND's output goes to the log; if it fails, the log's last lines.
-quietly = { $(2); } >>$(LOG) 2>&1 || { echo "$(1): failed; the last lines of $(LOG):"; \
+quietly = { echo "== $(1): $$(date '+%F %T')"; $(2); } >>$(LOG) 2>&1 || { echo "$(1): failed; the last lines of $(LOG):"; \
 	tail -n 25 $(LOG) | sed 's/^/    /'; echo "$(1): the whole log: $(LOG)"; exit 1; }
 
 .PHONY: demo test setup setup-demo apt-demo apt-test python3 venv venv-test dev lint typecheck pytest bench clean FORCE
