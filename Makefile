@@ -1,49 +1,119 @@
-# The README's two commands: `make demo` and `make test`. Both set up everything on a fresh
-# Debian machine (as root): the Debian packages, a .venv with boxtrace installed editable.
+# The README's two commands: `make demo` and `make test`. On a fresh Debian machine (as root) each
+# installs the Debian packages it needs (tools/apt_install.py: never one whose installation would
+# remove or downgrade an installed package), makes a .venv from Debian's python3 and installs
+# boxtrace into it. Each stage prints one line; the details go to $(LOG).
 
-VENV        := .venv
-PY          := $(VENV)/bin/python
-APT_PACKAGES := busybox-static runc crun strace tmux hyperfine iproute2 util-linux docker-registry skopeo openssl podman docker.io
+VENV     := .venv
+PY       := $(VENV)/bin/python
+PIP      := $(PY) -m pip --disable-pip-version-check
+LOG      := build/setup.log
+VERSION  := $(shell sed -n 's/^version = "\(.*\)"/\1/p' pyproject.toml)
 TYPECHECK_TREE := build/typecheck
 
-.PHONY: demo test setup apt venv lint typecheck pytest bench clean
+# The interpreter the venv is made from: Debian's python3 when there is one (built with PGO and LTO:
+# `python -c pass` takes ~13 ms, ~30 ms with a plain build such as pyenv's), else python3 on PATH.
+# `make PYTHON=/path/to/python3.11 ...` picks another (the venv is made again when it changes).
+# Recursive on purpose: evaluated when a recipe runs, after the apt stage may have installed it.
+PYTHON ?= $(shell if [ -x /usr/bin/python3 ]; then echo /usr/bin/python3; else command -v python3; fi)
 
-demo: setup
+# Debian packages, one group per `apt-get install` (a group that cannot install does not stop the
+# next). A package whose installation would remove another one (docker.io removes Docker's
+# docker-ce) is skipped with the reason, and the tests that need it say so when they skip.
+# What `make demo` needs: busybox for the default image, the interpreter for the venv.
+DEMO_APT_PACKAGES     := busybox-static python3 python3-venv
+# What the tests add. New test tools go in TEST_APT_PACKAGES, or a group of their own.
+TEST_APT_PACKAGES     := runc crun strace tmux hyperfine iproute2 util-linux openssl
+REGISTRY_APT_PACKAGES := docker-registry skopeo
+ENGINE_APT_PACKAGES   := podman docker.io
+APT_INSTALL = python3 tools/apt_install.py --log $(LOG) --skipped build/apt-skipped.json
+
+# $(call quietly,STAGE,COMMAND): COMMAND's output goes to the log; if it fails, the log's last lines.
+quietly = { echo "== $(1): $$(date '+%F %T')"; $(2); } >>$(LOG) 2>&1 || { echo "$(1): failed; the last lines of $(LOG):"; \
+	tail -n 25 $(LOG) | sed 's/^/    /'; echo "$(1): the whole log: $(LOG)"; exit 1; }
+
+.PHONY: demo test setup setup-demo apt-demo apt-test python3 venv venv-test dev lint typecheck pytest bench clean FORCE
+
+demo: setup-demo
 	$(VENV)/bin/boxtrace run
 
 test: setup lint typecheck pytest
 
-setup: apt venv
+# The venv stage runs in a second make so that PYTHON is looked up after apt has run.
+setup-demo: apt-demo
+	@$(MAKE) --no-print-directory venv
 
-apt:
-	@if dpkg -s $(APT_PACKAGES) >/dev/null 2>&1; then \
-		echo "apt: $(APT_PACKAGES) already installed"; \
-	elif [ "$$(id -u)" -ne 0 ]; then \
-		echo "apt: not root, cannot install $(APT_PACKAGES); install them with sudo"; \
-	else \
-		apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq $(APT_PACKAGES); \
-	fi
+setup: apt-test
+	@$(MAKE) --no-print-directory venv-test
+
+apt-demo: python3
+	@$(APT_INSTALL) "$(DEMO_APT_PACKAGES)"
+
+apt-test: python3
+	@$(APT_INSTALL) "$(DEMO_APT_PACKAGES)" "$(TEST_APT_PACKAGES)" "$(REGISTRY_APT_PACKAGES)" "$(ENGINE_APT_PACKAGES)"
+
+# tools/apt_install.py needs a python3 (any: it uses the standard library only).
+python3:
+	@mkdir -p build; command -v python3 >/dev/null || { \
+		echo "apt: installing python3 (log: $(LOG))"; \
+		$(call quietly,apt,apt-get update && DEBIAN_FRONTEND=noninteractive apt-get install -y --no-remove python3); }
 
 venv: $(VENV)/.installed
+venv-test: $(VENV)/.installed-test
 
-$(VENV)/.installed: pyproject.toml
-	test -x $(PY) || python3 -m venv $(VENV)
-	$(PY) -m pip install -q --disable-pip-version-check -e '.[test]'
-	touch $@
+# Rewritten only when their content changes, so that the install is redone only then: the
+# interpreter chosen, and the list of the package's files (added, removed or renamed files need a
+# new install; edits do not: the install links to the sources).
+build/python-path: FORCE
+	@mkdir -p build; py=$$(command -v "$(PYTHON)") || { \
+		echo "venv: no python3 '$(PYTHON)': install Debian's python3 and python3-venv, or pass make PYTHON=/path/to/python3.11"; exit 2; }; \
+	real=$$(readlink -f "$$py"); [ "$$(cat $@ 2>/dev/null)" = "$$real" ] || echo "$$real" > $@
 
-lint: venv
+build/source-files: FORCE
+	@mkdir -p build; find boxtrace tracer runtime lessons tui -name '*.py' -o -name '*.toml' -o -name '*.tcss' \
+		| LC_ALL=C sort > $@.new; if cmp -s $@.new $@; then rm $@.new; else mv $@.new $@; fi
+
+# A development install that adds nothing to interpreter start-up: setuptools' strict editable mode
+# makes a tree of links to the sources (build/__editable__.*) and puts its path, a plain line, in a
+# .pth file; no import hook (the default editable mode's finder imports pathlib, re, urllib... at
+# every start, ~15 ms). Edits show at once; files added or removed need `make venv` (tests/conftest.py
+# refuses to run until then). setuptools leaves the venv: its .pth imports _distutils_hack at every
+# start, and pip builds in an isolated environment of its own.
+$(VENV)/.installed: build/python-path build/source-files pyproject.toml
+	@py=$$(cat build/python-path); \
+	if [ -e $(PY) ] && [ "$$(readlink -f $(PY))" != "$$py" ]; then \
+		echo "venv: $(VENV) was made from $$(readlink -f $(PY)), not $$py: making it again"; rm -rf $(VENV); fi; \
+	if [ ! -x $(PY) ]; then \
+		echo "venv: creating $(VENV) from $(PYTHON) ($$("$$py" -V)) (log: $(LOG))"; \
+		$(call quietly,venv,"$$py" -m venv $(VENV) && $(PIP) uninstall -y setuptools); fi
+	@echo "install: boxtrace $(VERSION) into $(VENV) (development install: links to the sources)"
+	@$(call quietly,install,$(PIP) install -e . --config-settings editable_mode=strict)
+	@touch $@
+
+$(VENV)/.installed-test: $(VENV)/.installed
+	@echo "install: the test tools (the 'test' extra of pyproject.toml: pytest, ruff, mypy...) into $(VENV)"
+	@$(call quietly,install,$(PIP) install -e '.[test]' --config-settings editable_mode=strict)
+	@touch $@
+
+# setuptools' default editable install, for a developer who adds files often: they show without
+# `make venv`, at the cost of its import hook (~15 ms at every interpreter start). It stays until
+# the next install by `make venv` (after a change to pyproject.toml or to the list of files).
+dev: $(VENV)/.installed-test
+	@echo "install: boxtrace $(VERSION) into $(VENV) (editable, with setuptools' import hook)"
+	@$(call quietly,install,$(PIP) install -e '.[test]')
+
+lint: venv-test
 	$(VENV)/bin/ruff check .
 	$(VENV)/bin/ruff format --check .
 
 # The folders install as one package through package-dir; mypy needs to see that layout, so it
 # checks a tree of links that mirrors the installed package.
-typecheck: venv
+typecheck: venv-test
 	rm -rf $(TYPECHECK_TREE) && mkdir -p $(TYPECHECK_TREE)/boxtrace
 	for f in boxtrace/*; do ln -s "$(CURDIR)/$$f" $(TYPECHECK_TREE)/boxtrace/; done
 	for d in tracer runtime lessons tui; do ln -s "$(CURDIR)/$$d" $(TYPECHECK_TREE)/boxtrace/$$d; done
 	cd $(TYPECHECK_TREE) && $(CURDIR)/$(VENV)/bin/mypy --config-file $(CURDIR)/pyproject.toml -p boxtrace
 
-pytest: venv
+pytest: venv-test
 	$(PY) -m pytest -q
 
 bench: setup
@@ -51,3 +121,5 @@ bench: setup
 
 clean:
 	rm -rf build $(VENV) .pytest_cache .mypy_cache .ruff_cache
+
+FORCE:

@@ -90,15 +90,21 @@ BENCH_VENV = REPO / "build" / "bench-venv"
 def regular_install() -> Path:
     """boxtrace installed from this checkout as a user installs it (not editable), in its own venv.
 
-    An editable install adds an import hook that costs ~20 ms at every start; users do not pay it.
+    setuptools' default editable install adds an import hook that costs ~15 ms at every start;
+    users do not pay it (nor does `make venv`'s install, which links to the sources).
     Returns the venv's bin directory.
     """
     import sys
     import tempfile
 
     python = BENCH_VENV / "bin" / "python"
+    # From the interpreter this benchmark runs on (the .venv's: Debian's python3 by default), so
+    # that the figures are those of the interpreter users get; made again if that changed.
+    base = os.path.realpath(getattr(sys, "_base_executable", sys.executable))
+    if python.exists() and os.path.realpath(python) != base:
+        shutil.rmtree(BENCH_VENV)
     if not python.exists():
-        subprocess.run([sys.executable, "-m", "venv", str(BENCH_VENV)], check=True)
+        subprocess.run([base, "-m", "venv", str(BENCH_VENV)], check=True)
     pip = [str(python), "-m", "pip", "install", "-q", "--disable-pip-version-check"]
     subprocess.run([*pip, "--force-reinstall", "--no-deps", str(REPO)], check=True, cwd=tempfile.gettempdir())
     subprocess.run([*pip, str(REPO)], check=True, cwd=tempfile.gettempdir())  # the dependencies

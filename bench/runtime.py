@@ -1,9 +1,10 @@
 """Runtime benchmark: the built-in runtime against runc (and crun, where it runs) on one busybox bundle.
 
 boxtrace is measured as a user installs it: a regular (non-editable) install in its own venv,
-`boxtrace run --no-trace BUNDLE`. The editable development install is shown too: its import hook
-alone costs ~20 ms per start. `python -c pass` in the same venv is the floor any Python runtime
-pays. Results replace the "## Runtime" section of docs/benchmarks.md.
+`boxtrace run --no-trace BUNDLE`. The development install of the venv this runs in (`make venv`'s
+links to the sources, or `make dev`'s editable install with its import hook) is shown too.
+`python -c pass` in the same venv is the floor any Python runtime pays. Results replace the
+"## Runtime" section of docs/benchmarks.md.
 
     .venv/bin/python -m bench.runtime [--runs N] [--no-write]
 """
@@ -62,7 +63,7 @@ def main(argv: list[str] | None = None) -> int:
                 lambda cid: [str(installed / "boxtrace"), "run", "--no-trace", "--name", cid, bundle],
             ),
             Case(
-                "`boxtrace run --no-trace` (editable dev install)",
+                "`boxtrace run --no-trace` (this venv's development install)",
                 lambda cid: [str(dev / "boxtrace"), "run", "--no-trace", "--name", cid, bundle],
             ),
             Case(

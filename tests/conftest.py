@@ -21,6 +21,64 @@ needs_root = pytest.mark.skipif(not IS_ROOT, reason="needs root: creates namespa
 IS_CGROUP_V2 = os.path.exists("/sys/fs/cgroup/cgroup.controllers")
 
 
+# pyproject.toml's package-dir: where each part of the installed package comes from in the checkout.
+PACKAGE_DIRS = {"boxtrace": "boxtrace", "tracer": "boxtrace/tracer", "runtime": "boxtrace/runtime",
+                "lessons": "boxtrace/lessons", "tui": "boxtrace/tui"}  # fmt: skip
+PACKAGE_FILES = (".py", ".toml", ".tcss")
+
+
+def _package_files(root: Path, under: str) -> set[str]:
+    found = set()
+    for directory, dirs, files in os.walk(root):
+        dirs[:] = [d for d in dirs if d != "__pycache__"]
+        relative = Path(directory).relative_to(root)
+        found.update(str(Path(under, relative, f)) for f in files if f.endswith(PACKAGE_FILES))
+    return found
+
+
+def stale_install() -> str | None:
+    """What `make venv`'s install lacks or has in excess, or None. That install (setuptools' strict
+    editable mode) links to each source file: edits show at once, but a file added since is missing
+    from it, and tests that run the console scripts would import the old set of files."""
+    tree = next((Path(p) for p in sys.path if "__editable__.boxtrace-" in p), None)
+    if tree is None:
+        return None  # another kind of install: nothing to compare
+    sources: set[str] = set()
+    for folder, under in PACKAGE_DIRS.items():
+        sources |= _package_files(REPO / folder, under)
+    installed = _package_files(tree / "boxtrace", "boxtrace")
+    differ = sorted(sources ^ installed)
+    if not differ:
+        return None
+    return (
+        f"the .venv's install does not match the sources ({', '.join(differ[:3])}"
+        f"{', ...' if len(differ) > 3 else ''} added or removed since): run `make venv`"
+    )
+
+
+APT_SKIPPED = REPO / "build" / "apt-skipped.json"
+
+
+def needs_program(program: str, package: str, alternative: str = "") -> str | None:
+    """None when ``program`` is on PATH, else why a test that needs it skips: the Debian package
+    (or ``alternative``), and why `make test` did not install it when it skipped it on purpose
+    (tools/apt_install.py: a package whose installation would remove another one)."""
+    if shutil.which(program) is not None:
+        return None
+    reason = f"needs {program} (Debian package {package}{f', or {alternative}' if alternative else ''})"
+    try:
+        skipped = json.loads(APT_SKIPPED.read_text()).get(package)
+    except (OSError, ValueError):
+        skipped = None
+    return f"{reason}; make test did not install {package}: {skipped}" if skipped else reason
+
+
+def pytest_configure(config: pytest.Config) -> None:
+    problem = stale_install()
+    if problem is not None:
+        pytest.exit(problem, returncode=2)
+
+
 def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item]) -> None:
     """Tests marked cgroup_v2 need a pure v2 host; on this project's hybrid machines the VM lane
     (tests/vm) boots one and runs them there, so here they skip and say where they run."""

@@ -18,9 +18,12 @@ from pathlib import Path
 import pytest
 
 from bench import engines
+from tests.conftest import needs_program
 
-DOCKERD = "/usr/sbin/dockerd"
-# Debian's docker.io client matches its daemon; any newer client negotiates the API down.
+# Whichever Docker is installed: Debian's docker.io (/usr/sbin/dockerd) or Docker's own docker-ce
+# (/usr/bin/dockerd); `make test` does not install docker.io over docker-ce.
+DOCKERD = shutil.which("dockerd", path="/usr/sbin:/usr/bin:/usr/local/bin") or shutil.which("dockerd")
+# The client beside the daemon matches it; any newer client negotiates the API down.
 DOCKER = shutil.which("docker", path="/usr/bin") or shutil.which("docker") or "docker"
 
 
@@ -35,8 +38,8 @@ def busybox_tarball(path: Path, applets: tuple[str, ...] = engines.APPLETS) -> P
 def docker_daemon(runtimes: dict[str, dict[str, object]]) -> Iterator[list[str]]:
     """Start dockerd (no iptables, no bridge) with ``runtimes`` as in daemon.json; yields the
     docker client command line that talks to it."""
-    if not os.path.exists(DOCKERD):
-        pytest.skip("needs dockerd (Debian package docker.io)")
+    if DOCKERD is None:
+        pytest.skip(needs_program("dockerd", "docker.io", "Docker's docker-ce") or "needs dockerd")
     # Short: unix socket paths are limited to 108 bytes.
     root = Path(tempfile.mkdtemp(prefix="bt-dockerd-"))
     config = root / "daemon.json"
@@ -88,7 +91,7 @@ def _containers(client: list[str]) -> list[str]:
 @contextlib.contextmanager
 def podman_store(tarball: Path, image: str) -> Iterator[list[str]]:
     """podman with storage of its own and ``tarball`` imported as ``image`` (bench/engines.py)."""
-    if shutil.which("podman") is None:
-        pytest.skip("needs podman (Debian package podman)")
+    if (missing := needs_program("podman", "podman")) is not None:
+        pytest.skip(missing)
     with engines.podman_store(tarball, image) as podman:
         yield podman

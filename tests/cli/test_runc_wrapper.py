@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import json
 import os
-import shutil
 import subprocess
 import sys
 import tempfile
@@ -17,7 +16,7 @@ import pytest
 from boxtrace.runc_wrapper import WrapperError, split_own_options, subcommand
 from boxtrace.tracer.spool import list_traces
 from boxtrace.tracer.tracefile import read_trace
-from tests.conftest import make_busybox_bundle, needs_root
+from tests.conftest import make_busybox_bundle, needs_program, needs_root
 from tests.engines import busybox_tarball, docker_daemon, podman_store
 
 WRAPPER = Path(sys.executable).with_name("boxtrace-runc")
@@ -69,7 +68,8 @@ def test_a_runtime_that_cannot_be_found_is_a_one_line_error(tmp_path: Path) -> N
     assert len(done.stderr.strip().splitlines()) == 1
 
 
-needs_runc = pytest.mark.skipif(shutil.which("runc") is None, reason="needs runc (Debian package runc)")
+_no_runc = needs_program("runc", "runc", "Docker's containerd.io, which brings one")
+needs_runc = pytest.mark.skipif(_no_runc is not None, reason=_no_runc or "")
 
 
 @pytest.fixture
@@ -235,9 +235,8 @@ def test_untraced_subcommands_and_runc_errors_pass_through(
     assert "container does not exist" in missing.stderr
 
 
-needs_podman = pytest.mark.skipif(
-    shutil.which("podman") is None, reason="needs podman (Debian package podman)"
-)
+_no_podman = needs_program("podman", "podman")
+needs_podman = pytest.mark.skipif(_no_podman is not None, reason=_no_podman or "")
 
 
 @pytest.fixture
