@@ -28,7 +28,7 @@ class Plain:
         # inspect); each is a slot of the class or of a base.
         code = getattr(cls.__init__, "__code__", None)
         cls._fields = () if code is None else code.co_varnames[1 : code.co_argcount]
-        cls.__match_args__ = cls._fields
+        setattr(cls, "__match_args__", cls._fields)  # noqa: B010 (mypy: a class attribute it does not know)
 
     def __repr__(self) -> str:
         inner = ", ".join(f"{name}={getattr(self, name)!r}" for name in self._fields)
@@ -56,5 +56,5 @@ class Frozen(Plain):
     def __delattr__(self, name: str) -> None:
         raise AttributeError(f"cannot delete field {name!r} of a frozen {type(self).__name__}")
 
-    def __hash__(self) -> int:
+    def __hash__(self) -> int:  # type: ignore[override]  # frozen, so hashable again: as a dataclass
         return hash(tuple(getattr(self, name) for name in self._fields))
