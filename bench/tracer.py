@@ -138,8 +138,8 @@ def main(argv: list[str] | None = None) -> int:
         "",
         f"One filtered boxtrace run of this workload: {stops}.",
         "",
-        "Where the gap comes from. Filtered: the start-up row (interpreter, imports, the event "
-        "model's dataclasses, the catalogue; `python -m bench.startup` breaks it down in "
+        "Where the gap comes from. Filtered: the start-up row (interpreter, imports, the "
+        "catalogue; `python -m bench.startup` breaks it down in "
         "instructions) is most of it: the trace loop (boxtrace row minus start-up row) costs about "
         "what strace's whole run does. With --all (~8,000-9,000 stops on runc) the cost is Python per "
         "stop: ~120,000 instructions for a stop in the boxtrace process (callgrind), against strace's "

@@ -7,9 +7,12 @@ JSON object (one line of a trace file) and back, see ``docs/trace-format.md``.
 
 from __future__ import annotations
 
-from collections.abc import Callable
-from dataclasses import dataclass, field
-from typing import Any, ClassVar
+from boxtrace.tracer.plain import Plain
+
+TYPE_CHECKING = False  # typing costs ~8 M instructions to import: only type checkers see it
+if TYPE_CHECKING:
+    from collections.abc import Callable
+    from typing import Any, ClassVar
 
 # Categories an event can belong to. Kept as plain strings so the trace file stays readable.
 CATEGORIES: tuple[str, ...] = (
@@ -44,8 +47,7 @@ CATEGORY_STYLES: dict[str, str] = {
 }
 
 
-@dataclass(slots=True)
-class Arg:
+class Arg(Plain):
     """One decoded syscall argument.
 
     ``raw`` is the register value (or None when the argument is a read struct/string whose
@@ -54,11 +56,21 @@ class Arg:
     ``text`` only); ``fields`` holds a decoded struct (e.g. clone3's ``struct clone_args``).
     """
 
-    name: str
-    raw: int | None
-    text: str
-    flags: list[str] | None = None
-    fields: dict[str, Any] | None = None
+    __slots__ = ("fields", "flags", "name", "raw", "text")
+
+    def __init__(
+        self,
+        name: str,
+        raw: int | None,
+        text: str,
+        flags: list[str] | None = None,
+        fields: dict[str, Any] | None = None,
+    ) -> None:
+        self.name = name
+        self.raw = raw
+        self.text = text
+        self.flags = flags
+        self.fields = fields
 
     def to_json(self) -> dict[str, Any]:
         out: dict[str, Any] = {"name": self.name, "raw": self.raw, "text": self.text}
@@ -79,16 +91,19 @@ class Arg:
         )
 
 
-@dataclass(slots=True)
-class Event:
+class Event(Plain):
     """Fields every event has. ``seq`` orders events; ``time`` is seconds since the trace started."""
 
-    seq: int
-    time: float
-    pid: int
-    tid: int
-    comm: str
-    nspid: list[int] | None  # pid as seen in each nested pid namespace, outermost first (NSpid)
+    # nspid: the pid as seen in each nested pid namespace, outermost first (NSpid)
+    __slots__ = ("comm", "nspid", "pid", "seq", "tid", "time")
+
+    def __init__(self, seq: int, time: float, pid: int, tid: int, comm: str, nspid: list[int] | None) -> None:
+        self.seq = seq
+        self.time = time
+        self.pid = pid
+        self.tid = tid
+        self.comm = comm
+        self.nspid = nspid
 
     kind: ClassVar[str] = "event"
 
@@ -111,7 +126,6 @@ class Event:
         return "process"
 
 
-@dataclass(slots=True)
 class SyscallEvent(Event):
     """A traced system call: decoded at entry, completed at exit.
 
@@ -122,16 +136,54 @@ class SyscallEvent(Event):
     type to its new inode number after clone/unshare/setns (like ``strace -e namespace=new``).
     """
 
-    name: str = ""
-    nr: int = -1
-    category_name: str = "other"
-    args: list[Arg] = field(default_factory=list)
-    result: int | None = None
-    result_text: str | None = None
-    errno: str | None = None
-    duration: float | None = None
-    ns_changed: dict[str, int] = field(default_factory=dict)
-    detail: dict[str, Any] = field(default_factory=dict)
+    __slots__ = (
+        "args",
+        "category_name",
+        "detail",
+        "duration",
+        "errno",
+        "name",
+        "nr",
+        "ns_changed",
+        "result",
+        "result_text",
+    )
+
+    def __init__(
+        self,
+        seq: int,
+        time: float,
+        pid: int,
+        tid: int,
+        comm: str,
+        nspid: list[int] | None,
+        name: str = "",
+        nr: int = -1,
+        category_name: str = "other",
+        args: list[Arg] | None = None,
+        result: int | None = None,
+        result_text: str | None = None,
+        errno: str | None = None,
+        duration: float | None = None,
+        ns_changed: dict[str, int] | None = None,
+        detail: dict[str, Any] | None = None,
+    ) -> None:
+        self.seq = seq
+        self.time = time
+        self.pid = pid
+        self.tid = tid
+        self.comm = comm
+        self.nspid = nspid
+        self.name = name
+        self.nr = nr
+        self.category_name = category_name
+        self.args: list[Arg] = [] if args is None else args
+        self.result = result
+        self.result_text = result_text
+        self.errno = errno
+        self.duration = duration
+        self.ns_changed: dict[str, int] = {} if ns_changed is None else ns_changed
+        self.detail: dict[str, Any] = {} if detail is None else detail
 
     kind: ClassVar[str] = "syscall"
 
@@ -170,17 +222,37 @@ class SyscallEvent(Event):
         return out
 
 
-@dataclass(slots=True)
 class SpawnEvent(Event):
     """A traced process created a new process or thread (fork, vfork, clone, clone3).
 
     ``pid``/``tid`` are the parent's; ``child`` is the new task's host tid.
     """
 
-    child: int = 0
-    how: str = "fork"  # fork | vfork | clone | clone3
-    thread: bool = False
-    flags: list[str] = field(default_factory=list)
+    __slots__ = ("child", "flags", "how", "thread")
+
+    def __init__(
+        self,
+        seq: int,
+        time: float,
+        pid: int,
+        tid: int,
+        comm: str,
+        nspid: list[int] | None,
+        child: int = 0,
+        how: str = "fork",
+        thread: bool = False,
+        flags: list[str] | None = None,
+    ) -> None:
+        self.seq = seq
+        self.time = time
+        self.pid = pid
+        self.tid = tid
+        self.comm = comm
+        self.nspid = nspid
+        self.child = child
+        self.how = how  # fork | vfork | clone | clone3
+        self.thread = thread
+        self.flags: list[str] = [] if flags is None else flags
 
     kind: ClassVar[str] = "spawn"
 
@@ -190,12 +262,30 @@ class SpawnEvent(Event):
         return out
 
 
-@dataclass(slots=True)
 class ExecEvent(Event):
     """A traced process replaced its program (after a successful execve)."""
 
-    path: str = ""
-    argv: list[str] = field(default_factory=list)
+    __slots__ = ("argv", "path")
+
+    def __init__(
+        self,
+        seq: int,
+        time: float,
+        pid: int,
+        tid: int,
+        comm: str,
+        nspid: list[int] | None,
+        path: str = "",
+        argv: list[str] | None = None,
+    ) -> None:
+        self.seq = seq
+        self.time = time
+        self.pid = pid
+        self.tid = tid
+        self.comm = comm
+        self.nspid = nspid
+        self.path = path
+        self.argv: list[str] = [] if argv is None else argv
 
     kind: ClassVar[str] = "exec"
 
@@ -205,12 +295,30 @@ class ExecEvent(Event):
         return out
 
 
-@dataclass(slots=True)
 class ExitEvent(Event):
     """A traced process (or thread) ended: ``status`` when it exited, ``signal`` when killed."""
 
-    status: int | None = None
-    signal: str | None = None
+    __slots__ = ("signal", "status")
+
+    def __init__(
+        self,
+        seq: int,
+        time: float,
+        pid: int,
+        tid: int,
+        comm: str,
+        nspid: list[int] | None,
+        status: int | None = None,
+        signal: str | None = None,
+    ) -> None:
+        self.seq = seq
+        self.time = time
+        self.pid = pid
+        self.tid = tid
+        self.comm = comm
+        self.nspid = nspid
+        self.status = status
+        self.signal = signal
 
     kind: ClassVar[str] = "exit"
 
@@ -220,12 +328,30 @@ class ExitEvent(Event):
         return out
 
 
-@dataclass(slots=True)
 class OutputEvent(Event):
     """Output the traced command wrote to its stdout or stderr (kept apart from the trace)."""
 
-    stream: str = "stdout"
-    text: str = ""
+    __slots__ = ("stream", "text")
+
+    def __init__(
+        self,
+        seq: int,
+        time: float,
+        pid: int,
+        tid: int,
+        comm: str,
+        nspid: list[int] | None,
+        stream: str = "stdout",
+        text: str = "",
+    ) -> None:
+        self.seq = seq
+        self.time = time
+        self.pid = pid
+        self.tid = tid
+        self.comm = comm
+        self.nspid = nspid
+        self.stream = stream
+        self.text = text
 
     kind: ClassVar[str] = "output"
 
@@ -246,7 +372,7 @@ EVENT_TYPES: dict[str, type[Event]] = {
 
 # Reading a trace builds one event per line (100,000 in a large export), so the builders below call
 # the classes with positional arguments: keyword arguments and a shared ``**common`` dict cost more
-# than half of the build. The order of the arguments is the order of the dataclass fields, and the
+# than half of the build. The order of the arguments is the order of the fields, and the
 # fields are read in the order of the keyword version they replace, so that a line with several
 # problems still names the same one (tests/tracer/test_event_json.py checks both).
 
@@ -317,18 +443,30 @@ def event_from_json(data: dict[str, Any]) -> Event:
     return build(data)
 
 
-@dataclass(slots=True)
-class TraceHeader:
+class TraceHeader(Plain):
     """First line of a trace file."""
 
-    version: str
-    boxtrace_version: str
-    kernel: str
-    arch: str
-    command: list[str]
-    start_time: str  # ISO 8601, UTC
-    mode: str = "filtered"  # filtered (seccomp) | all | fallback (every syscall, no filter)
-    extra: dict[str, Any] = field(default_factory=dict)
+    __slots__ = ("arch", "boxtrace_version", "command", "extra", "kernel", "mode", "start_time", "version")
+
+    def __init__(
+        self,
+        version: str,
+        boxtrace_version: str,
+        kernel: str,
+        arch: str,
+        command: list[str],
+        start_time: str,
+        mode: str = "filtered",
+        extra: dict[str, Any] | None = None,
+    ) -> None:
+        self.version = version
+        self.boxtrace_version = boxtrace_version
+        self.kernel = kernel
+        self.arch = arch
+        self.command = command
+        self.start_time = start_time  # ISO 8601, UTC
+        self.mode = mode  # filtered (seccomp) | all | fallback (every syscall, no filter)
+        self.extra: dict[str, Any] = {} if extra is None else extra
 
     FORMAT: ClassVar[str] = "boxtrace-trace"
 

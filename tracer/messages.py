@@ -6,78 +6,116 @@ steers the trace through :class:`boxtrace.tracer.session.TraceSession` methods.
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from boxtrace.tracer.plain import Plain
 
-from boxtrace.tracer.events import Event, SyscallEvent, TraceHeader
+TYPE_CHECKING = False  # typing costs ~8 M instructions to import: only type checkers see it
+if TYPE_CHECKING:
+    from boxtrace.tracer.events import Event, SyscallEvent, TraceHeader
 
 
-@dataclass(slots=True)
-class Started:
+class Started(Plain):
     """The command runs under the tracer; ``pid`` is its host pid."""
 
-    header: TraceHeader
-    pid: int
+    __slots__ = ("header", "pid")
+
+    def __init__(self, header: TraceHeader, pid: int) -> None:
+        self.header = header
+        self.pid = pid
 
 
-@dataclass(slots=True)
-class SyscallEntered:
+class SyscallEntered(Plain):
     """A traced call was decoded at entry and has not run yet (``event.result`` is None).
 
     The same ``event`` object comes back in :class:`SyscallFinished` once completed; by the time a
     consumer sees this message outside step mode the call may already have finished.
     """
 
-    event: SyscallEvent
+    __slots__ = ("event",)
+
+    def __init__(self, event: SyscallEvent) -> None:
+        self.event = event
 
 
-@dataclass(slots=True)
-class SyscallFinished:
+class SyscallFinished(Plain):
     """A traced call returned (``event.finished``), or its process died inside it (result None)."""
 
-    event: SyscallEvent
+    __slots__ = ("event",)
+
+    def __init__(self, event: SyscallEvent) -> None:
+        self.event = event
 
 
-@dataclass(slots=True)
-class ProcessEvent:
+class ProcessEvent(Plain):
     """A spawn, exec, exit or output event (see ``boxtrace.tracer.events``)."""
 
-    event: Event
+    __slots__ = ("event",)
+
+    def __init__(self, event: Event) -> None:
+        self.event = event
 
 
-@dataclass(slots=True)
-class Held:
+class Held(Plain):
     """The tracee is held at the entry of ``event`` (step, pause or a breakpoint); it has not run."""
 
-    event: SyscallEvent
-    reason: str  # step | pause | breakpoint
+    __slots__ = ("event", "reason")
+
+    def __init__(self, event: SyscallEvent, reason: str) -> None:
+        self.event = event
+        self.reason = reason  # step | pause | breakpoint
 
 
-@dataclass(slots=True)
-class Resumed:
+class Resumed(Plain):
     """The held tracee was let go."""
 
+    __slots__ = ()
 
-@dataclass(slots=True)
-class Notice:
+
+class Notice(Plain):
     """Something the user should know (fallback mode, stopping, ...)."""
 
-    text: str
-    level: str = "info"  # info | warning | error
+    __slots__ = ("level", "text")
+
+    def __init__(self, text: str, level: str = "info") -> None:
+        self.text = text
+        self.level = level  # info | warning | error
 
 
-@dataclass(slots=True)
-class TraceResult:
+class TraceResult(Plain):
     """How the trace ended. ``exit_code`` is the shell convention: status, or 128+N if killed by N."""
 
-    exit_status: int | None
-    signal: str | None
-    exit_code: int
-    mode: str
-    events: int
-    stops: int
-    error: str | None = None
-    stopped_by_user: bool = False
-    detached: bool = False  # the root was let go, still running (attached with --pid, or recorded)
+    __slots__ = (
+        "detached",
+        "error",
+        "events",
+        "exit_code",
+        "exit_status",
+        "mode",
+        "signal",
+        "stopped_by_user",
+        "stops",
+    )
+
+    def __init__(
+        self,
+        exit_status: int | None,
+        signal: str | None,
+        exit_code: int,
+        mode: str,
+        events: int,
+        stops: int,
+        error: str | None = None,
+        stopped_by_user: bool = False,
+        detached: bool = False,
+    ) -> None:
+        self.exit_status = exit_status
+        self.signal = signal
+        self.exit_code = exit_code
+        self.mode = mode
+        self.events = events
+        self.stops = stops
+        self.error = error
+        self.stopped_by_user = stopped_by_user
+        self.detached = detached  # the root was let go, still running (attached with --pid, or recorded)
 
     def outcome(self) -> str:
         """How the root process ended, for a status line: 'exit status 0', 'killed by SIGKILL'..."""
@@ -86,11 +124,13 @@ class TraceResult:
         return f"killed by {self.signal}" if self.signal else f"exit status {self.exit_status}"
 
 
-@dataclass(slots=True)
-class Ended:
+class Ended(Plain):
     """The last message: every tracee is gone."""
 
-    result: TraceResult
+    __slots__ = ("result",)
+
+    def __init__(self, result: TraceResult) -> None:
+        self.result = result
 
 
 Message = Started | SyscallEntered | SyscallFinished | ProcessEvent | Held | Resumed | Notice | Ended

@@ -11,7 +11,8 @@ from __future__ import annotations
 import ctypes
 import os
 import struct
-from dataclasses import dataclass
+
+from boxtrace.tracer.plain import Frozen
 
 # Requests (include/uapi/linux/ptrace.h).
 PTRACE_CONT = 7
@@ -198,10 +199,13 @@ class Buffers:
         return CallRegs(self.regs[_REG_ORIG_SYSCALL], self.regs[_REG_ARG0])
 
 
-@dataclass(slots=True, frozen=True)
-class CallRegs:
+class CallRegs(Frozen):
+    __slots__ = ("arg0", "orig_syscall")
     orig_syscall: int
     arg0: int
+
+    def __init__(self, orig_syscall: int, arg0: int) -> None:
+        self._assign(orig_syscall, arg0)
 
 
 # ---- used by the forked child before exec (no ptrace there, but the same libc) ----

@@ -30,7 +30,6 @@ import threading
 import time
 from collections import deque
 from collections.abc import Callable
-from dataclasses import dataclass, field
 
 from boxtrace.tracer import ptrace_api
 from boxtrace.tracer.arch import Arch, get_arch
@@ -46,6 +45,7 @@ from boxtrace.tracer.messages import (
     SyscallFinished,
     TraceResult,
 )
+from boxtrace.tracer.plain import Plain
 from boxtrace.tracer.ptrace_api import PtraceError
 from boxtrace.tracer.seccomp_filter import default_program
 from boxtrace.tracer.spawn import SpawnError, spawn_traced
@@ -76,24 +76,63 @@ def process_command(pid: int) -> list[str]:
     return argv
 
 
-@dataclass(slots=True)
-class TraceConfig:
-    command: list[str]
-    all_syscalls: bool = False  # --all: stop on and report every syscall
-    output: str | None = None  # trace file path (JSON Lines)
-    capture_output: bool = True  # the command's stdout/stderr become OutputEvents instead of ours
-    env: dict[str, str] | None = None
-    cwd: str | None = None
-    grace: float = 5.0  # seconds between SIGTERM to the root tracee and SIGKILL to every tracee
-    start_paused: bool = False  # hold at the first reported syscall
-    break_names: set[str] = field(default_factory=set)
-    break_categories: set[str] = field(default_factory=set)
-    poll_interval: float = 0.02
-    force_fallback: bool = False  # no seccomp filter even if it could be installed (tests, comparisons)
-    attach_pid: int | None = None  # trace this running process (and its new children) instead
-    release_container: bool = False  # detach a container's process at its exec; never kill
-    # Called on the tracer thread as soon as the root process ends: (exit status, signal number).
-    on_root_exit: Callable[[int | None, int | None], None] | None = None
+class TraceConfig(Plain):
+    __slots__ = (
+        "all_syscalls",
+        "attach_pid",
+        "break_categories",
+        "break_names",
+        "capture_output",
+        "command",
+        "cwd",
+        "env",
+        "force_fallback",
+        "grace",
+        "on_root_exit",
+        "output",
+        "poll_interval",
+        "release_container",
+        "start_paused",
+    )
+
+    def __init__(
+        self,
+        command: list[str],
+        all_syscalls: bool = False,
+        output: str | None = None,
+        capture_output: bool = True,
+        env: dict[str, str] | None = None,
+        cwd: str | None = None,
+        grace: float = 5.0,
+        start_paused: bool = False,
+        break_names: set[str] | None = None,
+        break_categories: set[str] | None = None,
+        poll_interval: float = 0.02,
+        force_fallback: bool = False,
+        attach_pid: int | None = None,
+        release_container: bool = False,
+        on_root_exit: Callable[[int | None, int | None], None] | None = None,
+    ) -> None:
+        self.command = command
+        self.all_syscalls = all_syscalls  # --all: stop on and report every syscall
+        self.output = output  # trace file path (JSON Lines)
+        self.capture_output = (
+            capture_output  # the command's stdout/stderr become OutputEvents instead of ours
+        )
+        self.env = env
+        self.cwd = cwd
+        self.grace = grace  # seconds between SIGTERM to the root tracee and SIGKILL to every tracee
+        self.start_paused = start_paused  # hold at the first reported syscall
+        self.break_names: set[str] = set() if break_names is None else break_names
+        self.break_categories: set[str] = set() if break_categories is None else break_categories
+        self.poll_interval = poll_interval
+        self.force_fallback = (
+            force_fallback  # no seccomp filter even if it could be installed (tests, comparisons)
+        )
+        self.attach_pid = attach_pid  # trace this running process (and its new children) instead
+        self.release_container = release_container  # detach a container's process at its exec; never kill
+        # Called on the tracer thread as soon as the root process ends: (exit status, signal number).
+        self.on_root_exit = on_root_exit
 
     @property
     def keeps_tracees_alive(self) -> bool:

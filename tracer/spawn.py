@@ -16,9 +16,9 @@ import ctypes
 import errno
 import os
 import signal
-from dataclasses import dataclass
 
 from boxtrace.tracer import ptrace_api
+from boxtrace.tracer.plain import Plain
 from boxtrace.tracer.seccomp_filter import Insn, make_fprog
 
 PR_SET_PDEATHSIG = 1
@@ -29,11 +29,13 @@ _TRY_NNP = b"N"  # refused: setting no_new_privs and retrying
 _NO_FILTER = b"X"  # could not install: the tracer must stop on every syscall
 
 
-@dataclass(slots=True)
-class Spawned:
-    pid: int
-    filtered: bool  # the seccomp filter is installed
-    no_new_privs: bool  # the child had to set no_new_privs to install it
+class Spawned(Plain):
+    __slots__ = ("filtered", "no_new_privs", "pid")
+
+    def __init__(self, pid: int, filtered: bool, no_new_privs: bool) -> None:
+        self.pid = pid
+        self.filtered = filtered  # the seccomp filter is installed
+        self.no_new_privs = no_new_privs  # the child had to set no_new_privs to install it
 
 
 class SpawnError(Exception):

@@ -2,8 +2,6 @@
 
 from __future__ import annotations
 
-import dataclasses
-
 import pytest
 
 from boxtrace.tracer.decoders import CATEGORIES_OF, decode_entry, decode_exit
@@ -32,7 +30,8 @@ def texts(d: object) -> list[str]:
 
 
 def watched(ctx: CallContext) -> CallContext:
-    return dataclasses.replace(ctx, watch_stdio=True)
+    ctx.watch_stdio = True
+    return ctx
 
 
 # --- writev -------------------------------------------------------------------------------------

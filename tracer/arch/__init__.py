@@ -9,19 +9,32 @@ callers never touch a module object. Adding aarch64 means adding ``aarch64.py`` 
 from __future__ import annotations
 
 import os
-from dataclasses import dataclass
-from types import ModuleType
 
 from boxtrace.tracer.arch import x86_64
+from boxtrace.tracer.plain import Frozen
+
+TYPE_CHECKING = False  # typing costs ~8 M instructions to import: only type checkers see it
+if TYPE_CHECKING:
+    from types import ModuleType
 
 
-@dataclass(frozen=True, slots=True)
-class Arch:
+class Arch(Frozen):
+    __slots__ = ("audit_arch", "name", "syscall_names", "syscall_nargs", "syscall_numbers")
     name: str
     audit_arch: int
     syscall_names: dict[int, str]
     syscall_numbers: dict[str, int]
     syscall_nargs: dict[str, int]
+
+    def __init__(
+        self,
+        name: str,
+        audit_arch: int,
+        syscall_names: dict[int, str],
+        syscall_numbers: dict[str, int],
+        syscall_nargs: dict[str, int],
+    ) -> None:
+        self._assign(name, audit_arch, syscall_names, syscall_numbers, syscall_nargs)
 
     def syscall_name(self, nr: int) -> str:
         """The call's name; unknown numbers read like strace's ``syscall_0x1f4``."""

@@ -12,10 +12,15 @@ process's fd table / cwd through ``ctx.proc``.
 
 from __future__ import annotations
 
-from dataclasses import dataclass, field
-from typing import Any, Protocol
+from boxtrace.tracer.plain import Plain
 
-from boxtrace.tracer.events import Arg
+TYPE_CHECKING = False  # typing costs ~8 M instructions to import: only type checkers see it
+if TYPE_CHECKING:
+    from typing import Any, Protocol
+
+    from boxtrace.tracer.events import Arg
+else:
+    Protocol = object  # the two protocols below are for type checkers: at run time plain bases
 
 
 class MemoryReader(Protocol):
@@ -42,39 +47,64 @@ class ProcView(Protocol):
         ...
 
 
-@dataclass(slots=True)
-class CallContext:
-    pid: int  # thread group id
-    tid: int
-    nr: int
-    name: str
-    args: tuple[int, int, int, int, int, int]
-    mem: MemoryReader
-    proc: ProcView
-    report_all: bool = False  # --all: report every call, even ones the default set filters out
-    # The task opened a cgroup or id-map file for writing: its writes to fds 0-2 may go there too
-    # (a shell's `echo 5 > pids.max` opens the file, moves it to fd 1 and writes fd 1).
-    watch_stdio: bool = False
+class CallContext(Plain):
+    __slots__ = ("args", "mem", "name", "nr", "pid", "proc", "report_all", "tid", "watch_stdio")
+
+    def __init__(
+        self,
+        pid: int,
+        tid: int,
+        nr: int,
+        name: str,
+        args: tuple[int, int, int, int, int, int],
+        mem: MemoryReader,
+        proc: ProcView,
+        report_all: bool = False,
+        watch_stdio: bool = False,
+    ) -> None:
+        self.pid = pid  # thread group id
+        self.tid = tid
+        self.nr = nr
+        self.name = name
+        self.args = args
+        self.mem = mem
+        self.proc = proc
+        self.report_all = report_all  # --all: report every call, even ones the default set filters out
+        # The task opened a cgroup or id-map file for writing: its writes to fds 0-2 may go there too
+        # (a shell's `echo 5 > pids.max` opens the file, moves it to fd 1 and writes fd 1).
+        self.watch_stdio = watch_stdio
 
 
-@dataclass(slots=True)
-class Decoded:
+class Decoded(Plain):
     """A call decoded at entry.
 
     ``state`` is private to the decoder that made it (e.g. the path of the fd a write goes to) and
     is handed back to ``decode_exit``.
     """
 
-    category: str
-    args: list[Arg]
-    detail: dict[str, Any] = field(default_factory=dict)
-    state: dict[str, Any] = field(default_factory=dict)
+    __slots__ = ("args", "category", "detail", "state")
+
+    def __init__(
+        self,
+        category: str,
+        args: list[Arg],
+        detail: dict[str, Any] | None = None,
+        state: dict[str, Any] | None = None,
+    ) -> None:
+        self.category = category
+        self.args = args
+        self.detail: dict[str, Any] = {} if detail is None else detail
+        self.state: dict[str, Any] = {} if state is None else state
 
 
-@dataclass(slots=True)
-class Completed:
+class Completed(Plain):
     """What ``decode_exit`` adds once the call returned."""
 
-    result_text: str
-    errno: str | None = None
-    detail: dict[str, Any] = field(default_factory=dict)
+    __slots__ = ("detail", "errno", "result_text")
+
+    def __init__(
+        self, result_text: str, errno: str | None = None, detail: dict[str, Any] | None = None
+    ) -> None:
+        self.result_text = result_text
+        self.errno = errno
+        self.detail: dict[str, Any] = {} if detail is None else detail

@@ -2,7 +2,10 @@
 
 from __future__ import annotations
 
-from typing import Any
+TYPE_CHECKING = False  # typing costs ~8 M instructions to import: only type checkers see it
+if TYPE_CHECKING:
+    from typing import Any
+
 
 # Where cgroup hierarchies are mounted. The engine may add more (e.g. from /proc/self/mountinfo)
 # with add_cgroup_root(); a runtime that mounts cgroupfs elsewhere is rare.

@@ -9,7 +9,6 @@ open live in ``write.py``.
 from __future__ import annotations
 
 import os
-from typing import Any
 
 from boxtrace.tracer.decoders.base import CallContext, Decoded
 from boxtrace.tracer.decoders.classify import cgroup_info, is_dev_path, special_file
@@ -58,6 +57,11 @@ from boxtrace.tracer.tables.stat import (
     octal_text,
 )
 from boxtrace.tracer.tables.xlat import Xlat, flags_text
+
+TYPE_CHECKING = False  # typing costs ~8 M instructions to import: only type checkers see it
+if TYPE_CHECKING:
+    from typing import Any
+
 
 # open(2) takes a mode only with these (strace's test: __O_TMPFILE alone, without O_DIRECTORY, counts).
 _MODE_FLAGS = O_CREAT | __O_TMPFILE

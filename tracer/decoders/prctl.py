@@ -2,9 +2,6 @@
 
 from __future__ import annotations
 
-from collections.abc import Callable
-from typing import Any
-
 from boxtrace.tracer.decoders.base import CallContext, Decoded
 from boxtrace.tracer.decoders.common import U32, U64, enum_arg, flags_arg, hex_arg, s32, string_arg
 from boxtrace.tracer.decoders.seccomp import fprog_arg
@@ -32,10 +29,16 @@ from boxtrace.tracer.tables.seccomp import SECCOMP_MODE_FILTER, SECCOMP_MODES
 from boxtrace.tracer.tables.securebits import SECUREBITS
 from boxtrace.tracer.tables.signals import signal_name
 
+TYPE_CHECKING = False  # typing costs ~8 M instructions to import: only type checkers see it
+if TYPE_CHECKING:
+    from collections.abc import Callable
+    from typing import Any, TypeAlias
+
+    OptionDecoder: TypeAlias = Callable[[CallContext], tuple[list[Arg], dict[str, Any]]]
+
+
 # The comm name is at most TASK_COMM_LEN - 1 bytes.
 TASK_COMM_LEN = 16
-
-OptionDecoder = Callable[[CallContext], tuple[list[Arg], dict[str, Any]]]
 
 
 def _cap(ctx: CallContext) -> tuple[list[Arg], dict[str, Any]]:

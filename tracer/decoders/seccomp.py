@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import struct
-from typing import Any
 
 from boxtrace.tracer.decoders.base import CallContext, Decoded
 from boxtrace.tracer.decoders.common import U32, enum_arg, flags_arg, ptr_arg, read_u32s
@@ -18,6 +17,11 @@ from boxtrace.tracer.tables.seccomp import (
     SOCK_FPROG_SIZE,
 )
 from boxtrace.tracer.tables.xlat import enum_text
+
+TYPE_CHECKING = False  # typing costs ~8 M instructions to import: only type checkers see it
+if TYPE_CHECKING:
+    from typing import Any
+
 
 _FPROG = struct.Struct("<H6xQ")
 

@@ -17,8 +17,6 @@ What the value is depends on the file, as the kernel applies a vectored write:
 
 from __future__ import annotations
 
-from typing import Any
-
 from boxtrace.tracer.decoders.base import CallContext, Decoded
 from boxtrace.tracer.decoders.classify import parse_id_map, special_file
 from boxtrace.tracer.decoders.common import (
@@ -36,13 +34,18 @@ from boxtrace.tracer.decoders.common import (
 from boxtrace.tracer.events import Arg
 from boxtrace.tracer.tables.rw import IOV_MAX, IOVEC_SIZE, RWF_FLAGS
 
+TYPE_CHECKING = False  # typing costs ~8 M instructions to import: only type checkers see it
+if TYPE_CHECKING:
+    from typing import Any, TypeAlias
+
+    Special: TypeAlias = tuple[str, dict[str, Any]]
+
+
 # What a write to cgroupfs or an id map may carry (a page); larger writes are cut.
 WRITE_VALUE_MAX = 4096
 # Bytes of an uninteresting write shown with --all, and iovecs shown of an array (strace's default -s).
 WRITE_SHOWN = 32
 IOV_SHOWN = 32
-
-Special = tuple[str, dict[str, Any]]
 
 
 def _target(ctx: CallContext, fd: int) -> tuple[str | None, Special | None] | None:

@@ -1,0 +1,56 @@
+"""What the start paths load: `boxtrace trace -q` and the runtime start without the slow modules.
+
+dataclasses (which imports inspect, ast, dis, tokenize), typing, rich, textual and the explanation
+catalogue cost most of a start that should be close to the bare interpreter's (docs/benchmarks.md,
+"Start-up"). Each check runs in a fresh interpreter and reads ``sys.modules``: no timing.
+"""
+
+from __future__ import annotations
+
+import json
+import subprocess
+import sys
+from pathlib import Path
+
+from tests.test_layering import loaded_after_import
+
+# Module prefixes no start path may load (the catalogue is for explained lines, never under -q).
+SLOW = ("dataclasses", "inspect", "typing", "rich", "textual", "boxtrace.lessons", "boxtrace.tui")
+
+TRACE_PATH = [
+    "boxtrace.cli",
+    "boxtrace.commands.trace",
+    "boxtrace.commands.run",
+    "boxtrace.tracing",
+    "boxtrace.console",
+    "boxtrace.tracer.session",
+    "boxtrace.tracer.decoders",
+    "boxtrace.tracer.tables.default_set",
+    "boxtrace.tracer.tracefile",
+]
+RUNTIME_PATH = ["boxtrace.runtime.cli", "boxtrace.runtime.launch", "boxtrace.runtime.container"]
+
+
+def slow_ones(loaded: list[str]) -> list[str]:
+    return [m for m in loaded if any(m == s or m.startswith(s + ".") for s in SLOW)]
+
+
+def test_trace_and_runtime_modules_load_nothing_slow() -> None:
+    assert slow_ones(loaded_after_import(TRACE_PATH + RUNTIME_PATH)) == []
+
+
+def test_quiet_trace_of_a_command_loads_nothing_slow(tmp_path: Path) -> None:
+    # The whole command, in process: main() given argv returns instead of leaving with os._exit.
+    out = tmp_path / "t.jsonl"
+    code = (
+        "import json, sys\n"
+        "from boxtrace.cli import main\n"
+        f"status = main(['trace', '-q', '-o', {str(out)!r}, '--', '/bin/true'])\n"
+        "print('\\n' + json.dumps([status, sorted(sys.modules)]))\n"
+    )
+    result = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)
+    status, loaded = json.loads(result.stdout.splitlines()[-1])
+    assert status == 0, result.stderr
+    assert "exec" in [json.loads(line)["type"] for line in out.read_text().splitlines()]
+    assert "boxtrace.tracer.session" in loaded  # the check saw the trace path itself
+    assert slow_ones(loaded) == []
