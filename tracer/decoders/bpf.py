@@ -9,8 +9,6 @@ commands without a layout in tracer/tables/bpf.py show the attr pointer, like an
 
 from __future__ import annotations
 
-from typing import Any
-
 from boxtrace.tracer.decoders.base import CallContext, Decoded
 from boxtrace.tracer.decoders.classify import cgroup_info
 from boxtrace.tracer.decoders.common import (
@@ -35,9 +33,14 @@ from boxtrace.tracer.tables.bpf import (
     FD_RESULT_COMMANDS,
     FIELD_SIZE,
     FLAG_TABLES,
-    AttrField,
 )
 from boxtrace.tracer.tables.xlat import enum_text, flags_text
+
+TYPE_CHECKING = False  # typing costs ~8 M instructions to import: only type checkers see it
+if TYPE_CHECKING:
+    from typing import Any
+
+    from boxtrace.tracer.tables.bpf import AttrField
 
 _LICENSE_MAX = 128
 # Commands that point at a cgroup through target_fd: attaching, detaching and querying programs.

@@ -4,9 +4,11 @@ prints the same fields in the same order)."""
 
 from __future__ import annotations
 
-from typing import Literal
-
 from boxtrace.tracer.tables.xlat import Xlat
+
+TYPE_CHECKING = False  # typing costs ~8 M instructions to import: only type checkers see it
+if TYPE_CHECKING:
+    from typing import Literal
 
 
 def _indexed(names: str, prefix: str) -> Xlat:
@@ -154,27 +156,28 @@ BPF_FILE_MODE_FLAGS = Xlat({"BPF_F_RDONLY": 1 << 3, "BPF_F_WRONLY": 1 << 4}, "BP
 #   u32/u64 numbers, s32 signed, fd (strace -y: 4</sys/fs/cgroup/...>), ptr (an address or NULL),
 #   str (a pointer to a NUL-terminated string), name (an inline char[16]), kver (KERNEL_VERSION(a, b, c)),
 #   or an enum/flag table named by the remaining kinds.
-FieldKind = Literal[
-    "u32",
-    "u64",
-    "s32",
-    "fd",
-    "ptr",
-    "str",
-    "name",
-    "kver",
-    "prog_type",
-    "map_type",
-    "attach_type",
-    "attach_flags",
-    "query_flags",
-    "prog_flags",
-    "map_flags",
-    "file_flags",
-]
+if TYPE_CHECKING:
+    FieldKind = Literal[
+        "u32",
+        "u64",
+        "s32",
+        "fd",
+        "ptr",
+        "str",
+        "name",
+        "kver",
+        "prog_type",
+        "map_type",
+        "attach_type",
+        "attach_flags",
+        "query_flags",
+        "prog_flags",
+        "map_flags",
+        "file_flags",
+    ]
+    AttrField = tuple[str, int, FieldKind, int | None]
 # (field, offset, kind, shown when the attr size is above this; None: above the offset, as strace's
 # "if (len <= offsetof(...)) break" checks fields added by later kernels).
-AttrField = tuple[str, int, FieldKind, int | None]
 
 ENUM_TABLES: dict[str, Xlat] = {
     "prog_type": BPF_PROG_TYPES,
