@@ -171,14 +171,22 @@ def _remove_state(path: str, keep_upper: bool) -> None:
 # --- a whole root, and cgroups without state ---------------------------------------------------------
 
 
-def find(roots: list[str], grace: float = ORPHAN_GRACE, oci_roots: tuple[str, ...] = ()) -> list[Leftover]:
+def find(
+    roots: list[str],
+    grace: float = ORPHAN_GRACE,
+    oci_roots: tuple[str, ...] = (),
+    dead_oci_roots: tuple[str, ...] = (),
+) -> list[Leftover]:
     """Leftovers of dead containers: state directories in ``roots`` whose runtime is gone, and
     boxtrace-* cgroups no container owns. ``oci_roots`` hold `boxtrace-runtime create`d
-    containers: their ids are never taken for orphans (their cgroups are `delete`'s)."""
+    containers: their ids are never taken for orphans (their cgroups are `delete`'s).
+    ``dead_oci_roots``: OCI roots whose dead containers (no runtime, no process) go too."""
     found: list[Leftover] = []
     known_ids: set[str] = set()
     for root in roots:
         found += _dead_in_root(root, known_ids)
+    for root in dead_oci_roots:
+        found += _dead_in_root(root, known_ids, oci=True)
     for root in oci_roots:
         with contextlib.suppress(OSError):
             known_ids.update(os.listdir(root))
@@ -187,7 +195,7 @@ def find(roots: list[str], grace: float = ORPHAN_GRACE, oci_roots: tuple[str, ..
     return found
 
 
-def _dead_in_root(root: str, known_ids: set[str]) -> list[Leftover]:
+def _dead_in_root(root: str, known_ids: set[str], oci: bool = False) -> list[Leftover]:
     try:
         names = os.listdir(root)
     except OSError:
@@ -214,8 +222,23 @@ def _dead_in_root(root: str, known_ids: set[str]) -> list[Leftover]:
         pid = state.get("runtime_pid")
         if isinstance(pid, int) and pid_alive(pid):
             continue
+        if oci and _container_alive(state):
+            continue  # created: it outlives its create command until `delete`
         found += container_leftovers(path, state, f"runtime {pid} is gone")
     return found
+
+
+def _container_alive(state: dict[str, object]) -> bool:
+    """A created container is alive while its first process (the same one: same start time) or
+    any process in its cgroups is."""
+    from boxtrace.runtime.state import process_start_time
+
+    pid = state.get("pid")
+    if isinstance(pid, int) and pid > 0:
+        started = process_start_time(pid)
+        if started is not None and started == state.get("pid_start", started):
+            return True
+    return any(cgroup_pids(d) for d in _strings(state.get("cgroups")))
 
 
 def orphan_cgroups(known_ids: set[str], grace: float) -> list[tuple[str, str]]:
