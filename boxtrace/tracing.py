@@ -42,6 +42,16 @@ def tui_export_options() -> tuple[tuple[str, ...], object]:
     return tuple(sorted(FORMATS)), export
 
 
+def guard_containers(attach_pid: int | None) -> None:
+    """Start the cleanup guard of the containers the traced command will make (runtime/guard.py):
+    started here, before the command, it is no tracee and outlives a tracer killed by SIGKILL.
+    Not for --pid: that trace detaches, and the process goes on cleaning up after itself."""
+    if attach_pid is None:
+        from boxtrace.runtime.guard import guard_tracees
+
+        guard_tracees()
+
+
 def trace_tui(
     command: list[str],
     prog: str,
@@ -61,6 +71,7 @@ def trace_tui(
     from boxtrace.tui.options import TuiOptions
 
     formats, exporter = tui_export_options()
+    guard_containers(attach_pid)
     options = TuiOptions(
         title=title or prog,
         step=step,
@@ -110,6 +121,7 @@ def trace_plain(
         attach_pid=attach_pid,
         capture_output=not quiet,
     )
+    guard_containers(attach_pid)
     try:
         session = TraceSession(config, NoticePrinter() if quiet else PlainPrinter())
     except (CommandNotFound, AttachError) as exc:

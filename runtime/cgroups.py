@@ -118,6 +118,23 @@ def create_cgroup(
     return cgroup
 
 
+def planned_dirs(
+    name: str,
+    resources: Resources,
+    root: str = CGROUP_ROOT,
+    version: str | None = None,
+    extra_v1: tuple[str, ...] = (),
+) -> list[str]:
+    """The directories create_cgroup will make, for the runtime to record before it makes them."""
+    if (version or detect_cgroup_version(root)) == "v2":
+        return [os.path.join(root, name.lstrip("/"))]
+    return [
+        os.path.join(root, controller, name.lstrip("/"))
+        for controller in _v1_limits(resources, extra_v1)
+        if os.path.isdir(os.path.join(root, controller))
+    ]
+
+
 # --- v1 -------------------------------------------------------------------------------------------
 
 

@@ -26,7 +26,7 @@ import sys
 import time
 from types import FrameType
 
-from boxtrace.runtime import cgroups, mounts, security, syscalls
+from boxtrace.runtime import cgroups, guard, mounts, security, syscalls
 from boxtrace.runtime.constants import NAMESPACE_FLAGS, PR_SET_PDEATHSIG, SIGCHLD
 from boxtrace.runtime.errors import ContainerError, RuntimeUsageError
 from boxtrace.runtime.records import field, record
@@ -37,6 +37,7 @@ from boxtrace.runtime.state import (
     create_state_dir,
     process_start_time,
     remove_state_dir,
+    state_root,
 )
 
 TYPE_CHECKING = False
@@ -140,6 +141,7 @@ def create(container: Container) -> None:
         try:
             reports = set_up(container, forwarder)
             wait_for_init_ready(container, reports)
+            guard.release(state_dir_path(container))  # handed over: it lives on until `delete`
         except BaseException:
             forwarder.ignore()
             remove_container(container)
@@ -157,6 +159,7 @@ def set_up(container: Container, forwarder: _SignalForwarder) -> int:
     """
     validate_spec(container)
     compile_seccomp_profile(container)
+    guard.protect(state_dir_path(container))
     prepare_rootfs(container)
     write_state(container)
     create_exec_fifo(container)
@@ -235,6 +238,7 @@ def prepare_rootfs(container: Container) -> None:
             container.rootless,
             overlay=container.lower is not None,
             root=container.state_root,
+            keep=container.keep,
         )
     if container.copy_layers:
         from boxtrace.runtime.images.flatten import flatten_layer_dirs  # parent only, before the clone
@@ -303,6 +307,10 @@ def create_cgroup_and_set_limits(container: Container) -> None:
     # needs those hierarchies from the start, as runc joins every one. `run` skips them: each v1
     # hierarchy joined costs the start a few ms.
     extra = cgroups.OCI_V1_CONTROLLERS if container.state_root is not None else ()
+    assert container.state is not None
+    # Write-ahead: a runtime killed between these mkdirs and the record below still says what the
+    # guard and the sweeper may have to remove (runtime/leftovers.py).
+    container.state.record(cgroups_planned=cgroups.planned_dirs(name, resources, extra_v1=extra))
     try:
         with _signals_deferred():
             container.cgroup = cgroups.create_cgroup(name, resources, extra_v1=extra)
@@ -557,6 +565,12 @@ def remove_container(container: Container) -> None:
         elif container.keep and container.copy_layers:
             container.warn(f"kept the container's copied rootfs: {container.spec.root_path}")
         remove_state_dir(container.state, keep_upper=container.keep)
+    guard.release(state_dir_path(container))
+
+
+def state_dir_path(container: Container) -> str:
+    """Where prepare_rootfs makes the state directory (known before it exists, for the guard)."""
+    return os.path.join(container.state_root or state_root(container.rootless), container.id)
 
 
 # --- the child: from clone to execve ------------------------------------------------------------------

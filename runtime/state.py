@@ -9,14 +9,16 @@ outlives the process that made it, and only `boxtrace-runtime delete` removes it
 
 from __future__ import annotations
 
-import contextlib
+import errno
 import json
 import os
-import time
 
-from boxtrace.runtime.cgroups import remove_cgroup_dir
 from boxtrace.runtime.errors import RuntimeUsageError
 from boxtrace.runtime.records import record
+
+TYPE_CHECKING = False
+if TYPE_CHECKING:
+    from typing import NoReturn
 
 OCI_STATE_ROOT = "/run/boxtrace-runtime"
 EXEC_FIFO = "exec.fifo"
@@ -90,8 +92,14 @@ class StateDir:
         os.replace(f"{path}.tmp", path)
 
 
-def create_state_dir(container_id: str, rootless: bool, overlay: bool, root: str | None = None) -> StateDir:
-    """``root``: the OCI CLI's --root (never swept); None for boxtrace run's own root."""
+def create_state_dir(
+    container_id: str, rootless: bool, overlay: bool, root: str | None = None, keep: bool = False
+) -> StateDir:
+    """``root``: the OCI CLI's --root (never swept); None for boxtrace run's own root.
+
+    The directory is built aside (".ID~PID") and renamed into place once its state.json exists:
+    a state directory under its own name always says which runtime made it, even if that runtime
+    was killed a moment later (the guard and the sweeper read it)."""
     oci = root is not None
     if root is None:
         root = state_root(rootless)
@@ -100,27 +108,35 @@ def create_state_dir(container_id: str, rootless: bool, overlay: bool, root: str
     else:
         os.makedirs(root, mode=0o700, exist_ok=True)
     path = os.path.join(root, container_id)
+    aside = os.path.join(root, f".{container_id}~{os.getpid()}")
+    if os.path.lexists(path):
+        _already_exists(container_id, root, oci)
+    os.mkdir(aside, 0o711 if oci else 0o700)
+    state = StateDir(aside)
     try:
-        os.mkdir(path, 0o711 if oci else 0o700)
-    except FileExistsError:
-        if oci:
-            raise RuntimeUsageError(
-                f"container {container_id!r} already exists in {root}: pick another id, or remove it "
-                f"with 'boxtrace-runtime delete {container_id}'"
-            ) from None
-        raise RuntimeUsageError(
-            f"a container named {container_id!r} is already running; pick another --name"
-        ) from None
-    state = StateDir(path)
-    try:
-        state.record(runtime_pid=os.getpid())
+        state.record(runtime_pid=os.getpid(), **({"keep": True} if keep else {}))
         if overlay:
             for sub in (state.upper, state.work, state.merged):
                 os.mkdir(sub, 0o755)
+        try:
+            os.rename(aside, path)
+        except OSError as exc:
+            if exc.errno not in (errno.EEXIST, errno.ENOTEMPTY):
+                raise
+            _already_exists(container_id, root, oci)
     except BaseException:  # an interrupt before the caller holds the StateDir: it cannot clean up
-        remove_tree(path)
+        remove_tree(aside)
         raise
-    return state
+    return StateDir(path)
+
+
+def _already_exists(container_id: str, root: str, oci: bool) -> NoReturn:
+    if oci:
+        raise RuntimeUsageError(
+            f"container {container_id!r} already exists in {root}: pick another id, or remove it "
+            f"with 'boxtrace-runtime delete {container_id}'"
+        )
+    raise RuntimeUsageError(f"a container named {container_id!r} is already running; pick another --name")
 
 
 def remove_state_dir(state: StateDir, keep_upper: bool = False) -> None:
@@ -151,35 +167,9 @@ def remove_tree(path: str) -> None:
     os.rmdir(path)
 
 
-# A state directory without a readable state.json is being created; after this long it is a leftover
-# of a runtime killed between mkdir and its first record.
-UNREADABLE_STATE_GRACE = 60.0
-
-
 def sweep_stale_containers(root: str) -> None:
-    """Remove the state and cgroups of containers whose runtime process no longer exists."""
-    try:
-        entries = os.listdir(root)
-    except OSError:
-        return
-    for name in entries:
-        path = os.path.join(root, name)
-        try:
-            with open(os.path.join(path, "state.json")) as handle:
-                state = json.load(handle)
-            os.kill(int(state["runtime_pid"]), 0)
-            continue  # still running
-        except ProcessLookupError:
-            pass
-        except (OSError, ValueError, KeyError, TypeError):
-            try:
-                if time.time() - os.stat(path).st_mtime < UNREADABLE_STATE_GRACE:
-                    continue
-            except OSError:
-                continue
-            state = {}
-        for cgroup_dir in state.get("cgroups", []):
-            with contextlib.suppress(OSError):
-                remove_cgroup_dir(cgroup_dir, timeout=0.2)
-        with contextlib.suppress(OSError):
-            remove_tree(path)
+    """Remove what containers whose runtime process no longer exists left in root, and boxtrace-*
+    cgroups no container owns (runtime/leftovers.py)."""
+    from boxtrace.runtime.leftovers import sweep
+
+    sweep(root)

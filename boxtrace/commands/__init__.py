@@ -19,5 +19,6 @@ COMMANDS: tuple[str, ...] = (
     "pull",
     "images",
     "rmi",
+    "cleanup",
     "runtime",
 )

@@ -7,7 +7,8 @@ import os
 import subprocess
 from pathlib import Path
 
-from boxtrace.runtime.state import UNREADABLE_STATE_GRACE, StateDir, sweep_stale_containers
+from boxtrace.runtime.leftovers import UNREADABLE_STATE_GRACE
+from boxtrace.runtime.state import StateDir, sweep_stale_containers
 
 
 def dead_pid() -> int:
