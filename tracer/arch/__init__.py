@@ -12,7 +12,7 @@ import os
 from dataclasses import dataclass
 from types import ModuleType
 
-from boxtrace.tracer.arch import x86_64
+from boxtrace.tracer.arch import aarch64, x86_64
 
 
 @dataclass(frozen=True, slots=True)
@@ -42,7 +42,7 @@ def _wrap(module: ModuleType) -> Arch:
     )
 
 
-_MODULES: tuple[ModuleType, ...] = (x86_64,)
+_MODULES: tuple[ModuleType, ...] = (x86_64, aarch64)
 
 ARCHES: dict[str, Arch] = {m.NAME: _wrap(m) for m in _MODULES}
 BY_AUDIT_ARCH: dict[int, Arch] = {a.audit_arch: a for a in ARCHES.values()}

@@ -55,6 +55,8 @@ class CallContext:
     # The task opened a cgroup or id-map file for writing: its writes to fds 0-2 may go there too
     # (a shell's `echo 5 > pids.max` opens the file, moves it to fd 1 and writes fd 1).
     watch_stdio: bool = False
+    # The tracee's architecture (tracer/arch NAME): argument order differs (clone on arm64).
+    arch: str = "x86_64"
 
 
 @dataclass(slots=True)
