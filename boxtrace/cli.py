@@ -15,6 +15,7 @@ from collections.abc import Sequence
 
 from boxtrace import __version__
 from boxtrace.commands import COMMANDS
+from boxtrace.runtime.machine import unsupported
 from boxtrace.runtime.usage import exit_at_once, split_command
 from boxtrace.usage import UsageError, build_parser, fail_usage
 
@@ -22,6 +23,10 @@ from boxtrace.usage import UsageError, build_parser, fail_usage
 # instructions after a trace: 7% of `boxtrace trace -- /bin/true`) is skipped when boxtrace runs as
 # a program: their work is done and written when main() returns.
 _EXIT_AT_ONCE = frozenset({"trace", "run"})
+# Commands that trace or run a container: they need this machine's syscall tables (the tracer's
+# tracer/arch and the runtime's runtime/machine.py list the same architectures). Replaying, exporting
+# and explaining a recorded trace work anywhere.
+_NEEDS_MACHINE = frozenset({"trace", "run"})
 
 
 def main(argv: Sequence[str] | None = None) -> int:
@@ -62,6 +67,9 @@ def _main(args_list: list[str]) -> int:
         if args.command is None:
             parser.print_help()
             return 2
+        problem = unsupported() if args.command in _NEEDS_MACHINE else None
+        if problem is not None:
+            raise UsageError(problem, f"boxtrace {args.command}")
         return int(modules[args.command].main(args))
     except UsageError as exc:
         return fail_usage(exc.prog, str(exc))

@@ -15,6 +15,7 @@ import sys
 from collections.abc import Callable, Sequence
 
 from boxtrace.runtime.errors import ContainerError, RuntimeUsageError
+from boxtrace.runtime.machine import unsupported
 from boxtrace.runtime.oci_log import LOG_FORMATS, RuntimeLog
 from boxtrace.runtime.options import add_run_arguments, options_from_args
 from boxtrace.runtime.usage import (
@@ -493,6 +494,8 @@ def print_version() -> None:
 # Subcommands after which the interpreter's teardown is skipped when run as a program (podman and
 # Docker call the runtime several times per container; each call is a process).
 _EXIT_AT_ONCE = frozenset({"run", "create", "start", "exec", "kill", "delete", "state"})
+# Commands that make syscalls by number or compile seccomp filters: they need this machine's tables.
+_MAKES_CONTAINERS = frozenset({"run", "create", "exec"})
 
 
 def main(argv: Sequence[str] | None = None) -> int:
@@ -528,6 +531,10 @@ def _main(argv: Sequence[str] | None) -> int:
     if args.command is None:
         build_cli().print_help()
         return 2
+    problem = unsupported() if args.command in _MAKES_CONTAINERS else None
+    if problem is not None:
+        log.error(problem, to_stderr=False)
+        return fail_usage(f"{PROG} {args.command}", problem)
     try:
         return COMMANDS[args.command](args, after, log)
     except UsageError as exc:

@@ -4,10 +4,10 @@
 from __future__ import annotations
 
 from boxtrace.runtime.constants import CAPABILITIES, MOUNT_OPTION_FLAGS, NAMESPACE_FLAGS, PROPAGATION_OPTIONS
+from boxtrace.runtime.machine import CURRENT
 from boxtrace.runtime.seccomp_tables import (
     ACTIONS,
     FLAGS,
-    NATIVE_ARCHITECTURE,
     OPERATORS,
     UNSUPPORTED_ACTIONS,
 )
@@ -30,7 +30,7 @@ def features() -> dict[str, object]:
                 "actions": sorted(set(ACTIONS) - UNSUPPORTED_ACTIONS),
                 "operators": sorted(OPERATORS),
                 # Only the native ABI is filtered rule by rule; others get the default action.
-                "archs": [NATIVE_ARCHITECTURE],
+                "archs": [CURRENT.scmp_arch] if CURRENT is not None else [],
                 "knownFlags": list(FLAGS),
                 "supportedFlags": list(FLAGS),
             },

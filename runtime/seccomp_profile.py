@@ -2,17 +2,20 @@
 
 The semantics are those runc gets from libseccomp:
 
-* the filter first checks the architecture: only AUDIT_ARCH_X86_64 calls are looked up, and of
-  those, x32 calls (X32_SYSCALL_BIT set in the number) are not. Calls of other ABIs (i386 through
-  ``int 0x80``, x32) number their syscalls differently, and boxtrace has only the x86_64 table
+* the filter is built for one architecture, the running machine's (runtime/machine.py: x86_64 or
+  aarch64) unless the caller names another, and first checks it: only calls that read its
+  AUDIT_ARCH are looked up, and on x86_64 of those, x32 calls (X32_SYSCALL_BIT set in the number)
+  are not. Calls of other ABIs (i386 through ``int 0x80`` and x32 on x86_64, 32-bit arm tasks on
+  arm64) number their syscalls differently, and boxtrace has only the native table
   (runtime/seccomp_syscalls.py): they get the profile's default action when it refuses (an
   allow-list such as Docker's and podman's: they all fail), and ENOSYS when it lets calls through
   (a deny-list, default SCMP_ACT_ALLOW or LOG): letting them through would let ``int 0x80`` walk
-  around every rule. runc filters them with libseccomp's i386 and x32 tables instead;
+  around every rule. runc filters them with libseccomp's i386, x32 and arm tables instead;
 * a rule's ``args`` conditions are ANDed and compare full 64-bit values; several rules for one
   syscall are tried in the profile's order, the first that matches decides; none: the default;
-* as runc does: a rule whose action is the default action is skipped, names the table does not
-  know are skipped, and a rule that tests one argument index twice becomes one rule per condition
+* as runc does: a rule whose action is the default action is skipped, names the architecture's
+  table does not know are skipped (``arch_prctl`` on arm64, ``open`` or ``mkdir`` too: arm64 has
+  only openat and mkdirat), and a rule that tests one argument index twice becomes one rule per condition
   (ORed: libseccomp cannot AND two conditions on one argument);
 * errnoRet: the errno of SCMP_ACT_ERRNO (EPERM when absent), the PTRACE_GETEVENTMSG value of
   SCMP_ACT_TRACE. SCMP_ACT_NOTIFY and listenerPath need a listener process: not supported.
@@ -22,12 +25,12 @@ from __future__ import annotations
 
 from boxtrace.runtime import bpf
 from boxtrace.runtime.errors import ContainerError
+from boxtrace.runtime.machine import Machine, machine
 from boxtrace.runtime.records import record
-from boxtrace.runtime.seccomp_syscalls import SYSCALL_NUMBERS
+from boxtrace.runtime.seccomp_syscalls import syscall_numbers
 from boxtrace.runtime.seccomp_tables import (
     ACTIONS,
     ACTIONS_WITH_DATA,
-    AUDIT_ARCH_X86_64,
     DATA_ARCH,
     DATA_ARGS,
     DATA_NR,
@@ -35,7 +38,6 @@ from boxtrace.runtime.seccomp_tables import (
     FLAGS,
     RET_DATA_MASK,
     UNSUPPORTED_ACTIONS,
-    X32_SYSCALL_BIT,
 )
 from boxtrace.runtime.spec import Seccomp, SeccompArg
 
@@ -53,7 +55,10 @@ class CompiledFilter:
     flags: int  # SECCOMP_FILTER_FLAG_*
 
 
-def compile_profile(profile: Seccomp) -> CompiledFilter:
+def compile_profile(profile: Seccomp, arch: Machine | None = None) -> CompiledFilter:
+    """The filter for ``arch`` (default: this machine; UnsupportedMachine when it has no table)."""
+    if arch is None:
+        arch = machine()
     if profile.listener_path:
         raise ContainerError(
             "linux.seccomp.listenerPath: seccomp user notification (SCMP_ACT_NOTIFY) is not supported "
@@ -61,8 +66,9 @@ def compile_profile(profile: Seccomp) -> CompiledFilter:
         )
     default = action_value(profile.default_action, profile.default_errno_ret, "linux.seccomp.defaultAction")
     program = bpf.Program()
-    _emit_architecture_check(program, default if default not in _LETS_THROUGH else _FOREIGN_ABI_REFUSED)
-    for number, rules in _rules_by_syscall(profile, default).items():
+    foreign = default if default not in _LETS_THROUGH else _FOREIGN_ABI_REFUSED
+    _emit_architecture_check(program, arch, foreign)
+    for number, rules in _rules_by_syscall(profile, default, syscall_numbers(arch.name)).items():
         _emit_syscall(program, number, rules, default)
     program.ret(default)
     flags = 0
@@ -88,7 +94,7 @@ def action_value(action: str, errno_ret: int | None, where: str) -> int:
 Rule = tuple[list[SeccompArg], int]
 
 
-def _rules_by_syscall(profile: Seccomp, default: int) -> dict[int, list[Rule]]:
+def _rules_by_syscall(profile: Seccomp, default: int, numbers: dict[str, int]) -> dict[int, list[Rule]]:
     """Rules grouped by syscall number, each group in profile order (the first match wins)."""
     grouped: dict[int, list[Rule]] = {}
     for i, rule in enumerate(profile.rules):
@@ -97,9 +103,9 @@ def _rules_by_syscall(profile: Seccomp, default: int) -> dict[int, list[Rule]]:
             continue  # runc: redundant, and libseccomp would refuse it
         alternatives = _alternatives(rule.args)
         for name in rule.names:
-            number = SYSCALL_NUMBERS.get(name)
+            number = numbers.get(name)
             if number is None:
-                continue  # runc: "unknown seccomp syscall ignored" (not in this kernel's table)
+                continue  # runc: "unknown seccomp syscall ignored" (not in this arch's table)
             grouped.setdefault(number, []).extend((conditions, action) for conditions in alternatives)
     return grouped
 
@@ -118,16 +124,17 @@ _LETS_THROUGH = frozenset({ACTIONS["SCMP_ACT_ALLOW"], ACTIONS["SCMP_ACT_LOG"]})
 _FOREIGN_ABI_REFUSED = ACTIONS["SCMP_ACT_ERRNO"] | 38  # ENOSYS
 
 
-def _emit_architecture_check(program: bpf.Program, foreign: int) -> None:
+def _emit_architecture_check(program: bpf.Program, arch: Machine, foreign: int) -> None:
     native = program.new_label("native")
     table = program.new_label("syscall-table")
     program.load(DATA_ARCH)
-    program.jump(bpf.JEQ_K, AUDIT_ARCH_X86_64, native, None)
-    program.ret(foreign)  # i386 (int 0x80) and other ABIs: not in our table
+    program.jump(bpf.JEQ_K, arch.audit_arch, native, None)
+    program.ret(foreign)  # i386 (int 0x80), 32-bit arm and other ABIs: not in our table
     program.label(native)
     program.load(DATA_NR)
-    program.jump(bpf.JGE_K, X32_SYSCALL_BIT, None, table)
-    program.ret(foreign)  # x32: its numbers are not ours either
+    if arch.x32_bit:
+        program.jump(bpf.JGE_K, arch.x32_bit, None, table)
+        program.ret(foreign)  # x32: its numbers are not ours either
     program.label(table)
 
 

@@ -48,10 +48,9 @@ FLAGS: dict[str, int] = {
     "SECCOMP_FILTER_FLAG_SPEC_ALLOW": 1 << 2,
 }
 
-# libseccomp's architecture names, all accepted in a profile. Only the native one is filtered
-# rule by rule (its syscall table is the one boxtrace has): calls made through another ABI get the
-# profile's default action (see seccomp_profile.py).
-NATIVE_ARCHITECTURE = "SCMP_ARCH_X86_64"
+# libseccomp's architecture names, all accepted in a profile. Only the native one
+# (runtime/machine.py scmp_arch) is filtered rule by rule (its syscall table is the one boxtrace
+# has): calls made through another ABI get the profile's default action (see seccomp_profile.py).
 ARCHITECTURES = frozenset(
     {
         "SCMP_ARCH_X86",
@@ -79,13 +78,8 @@ ARCHITECTURES = frozenset(
         "SCMP_ARCH_SHEB",
     }
 )
-# AUDIT_ARCH_X86_64 = EM_X86_64 (62) | __AUDIT_ARCH_64BIT | __AUDIT_ARCH_LE (linux/audit.h).
-AUDIT_ARCH_X86_64 = 0xC000_003E
-# An x32 process sets this bit in the syscall number while the arch still reads x86_64.
-X32_SYSCALL_BIT = 0x4000_0000
-
 # struct seccomp_data (linux/seccomp.h): int nr; u32 arch; u64 instruction_pointer; u64 args[6].
-# Offsets of 32-bit words; x86_64 is little-endian, so an argument's low half comes first.
+# Offsets of 32-bit words; x86_64 and aarch64 are little-endian, so an argument's low half comes first.
 DATA_NR = 0
 DATA_ARCH = 4
 DATA_ARGS = 16

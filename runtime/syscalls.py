@@ -11,20 +11,21 @@ import ctypes
 import os
 import struct
 
+from boxtrace.runtime.machine import CURRENT, machine
+
 _libc = ctypes.CDLL(None, use_errno=True)
 
-# x86_64 syscall numbers for the calls glibc has no wrapper for (or a wrapper with fork semantics
-# we must avoid): the runtime is the thing being taught, so it makes these calls itself.
-_NR = {
-    "clone": 56,
-    "pivot_root": 155,
-    "capget": 125,
-    "capset": 126,
-    "keyctl": 250,
-    "seccomp": 317,
-    "bpf": 321,
-    "clone3": 435,
-}
+# The raw numbers of the calls glibc has no wrapper for (or a wrapper with fork semantics we must
+# avoid): the runtime is the thing being taught, so it makes these calls itself. Per architecture
+# (runtime/machine.py); on a machine without a table the first such call names the supported ones.
+_NR: dict[str, int] = CURRENT.numbers if CURRENT is not None else {}
+
+
+def _nr(name: str) -> int:
+    number = _NR.get(name)
+    return number if number is not None else machine().numbers[name]
+
+
 _KEYCTL_JOIN_SESSION_KEYRING = 1
 
 _libc.syscall.restype = ctypes.c_long
@@ -57,7 +58,7 @@ def umount2(target: str, flags: int) -> None:
 
 
 def pivot_root(new_root: str, put_old: str) -> None:
-    _check(_libc.syscall(_NR["pivot_root"], _b(new_root), _b(put_old)), f"pivot_root to {new_root}")
+    _check(_libc.syscall(_nr("pivot_root"), _b(new_root), _b(put_old)), f"pivot_root to {new_root}")
 
 
 def unshare(flags: int) -> None:
@@ -74,8 +75,11 @@ def clone(flags: int) -> int:
     Returns 0 in the child and the child's host pid in the parent, like fork(). Python's os.fork()
     cannot pass CLONE_NEW* flags; unshare(CLONE_NEWPID) would only move the *next* child into the
     new pid namespace, and one clone with every flag is the call students should see.
+    Only the flags are given: the other four arguments are 0, so their order (x86_64: stack,
+    parent_tid, child_tid, tls; arm64's CLONE_BACKWARDS: stack, parent_tid, tls, child_tid) does
+    not matter.
     """
-    return _check(_libc.syscall(_NR["clone"], ctypes.c_ulong(flags), None, None, None, None), "clone")
+    return _check(_libc.syscall(_nr("clone"), ctypes.c_ulong(flags), None, None, None, None), "clone")
 
 
 CLONE_INTO_CGROUP = 0x200000000  # clone_args.flags: start the child in the cgroup clone_args.cgroup names
@@ -122,14 +126,14 @@ def clone3(flags: int, exit_signal: int, cgroup_fd: int = -1) -> int:
         args.flags |= CLONE_INTO_CGROUP
         args.cgroup = cgroup_fd
     return _check(
-        _libc.syscall(_NR["clone3"], ctypes.byref(args), ctypes.c_size_t(CLONE_ARGS_SIZE_VER2)), "clone3"
+        _libc.syscall(_nr("clone3"), ctypes.byref(args), ctypes.c_size_t(CLONE_ARGS_SIZE_VER2)), "clone3"
     )
 
 
 def join_session_keyring(name: str) -> None:
     """keyctl(KEYCTL_JOIN_SESSION_KEYRING, name): a new session keyring; ENOSYS (no keyrings in
     this kernel) is not an error, as in runc."""
-    result = _libc.syscall(_NR["keyctl"], _KEYCTL_JOIN_SESSION_KEYRING, _b(name), None, None, None)
+    result = _libc.syscall(_nr("keyctl"), _KEYCTL_JOIN_SESSION_KEYRING, _b(name), None, None, None)
     if result == -1 and ctypes.get_errno() != 38:  # ENOSYS
         _check(result, f"join session keyring {name}")
 
@@ -184,7 +188,7 @@ def capset(effective: int, permitted: int, inheritable: int) -> None:
             inheritable >> 32,
         )
     )
-    _check(_libc.syscall(_NR["capset"], header, data), "capset")
+    _check(_libc.syscall(_nr("capset"), header, data), "capset")
 
 
 _SECCOMP_SET_MODE_FILTER = 1
@@ -202,7 +206,7 @@ def seccomp_set_mode_filter(program: bytes, flags: int) -> None:
     code = ctypes.create_string_buffer(program, len(program))
     fprog = _SockFprog(len(program) // 8, ctypes.addressof(code))
     result = _libc.syscall(
-        _NR["seccomp"], _SECCOMP_SET_MODE_FILTER, ctypes.c_ulong(flags), ctypes.byref(fprog)
+        _nr("seccomp"), _SECCOMP_SET_MODE_FILTER, ctypes.c_ulong(flags), ctypes.byref(fprog)
     )
     if result > 0:  # SECCOMP_FILTER_FLAG_TSYNC: the id of a thread that could not be synchronized
         raise OSError(0, f"seccomp: thread {result} could not take the filter (SECCOMP_FILTER_FLAG_TSYNC)")
@@ -212,4 +216,4 @@ def seccomp_set_mode_filter(program: bytes, flags: int) -> None:
 def bpf(cmd: int, attr: ctypes.Array[ctypes.c_char], what: str) -> int:
     """bpf(cmd, &attr, sizeof attr): ``attr`` is the command's part of union bpf_attr, packed by the
     caller (runtime/cgroup_bpf.py); the kernel may write results back into it."""
-    return _check(_libc.syscall(_NR["bpf"], cmd, attr, ctypes.c_uint(len(attr))), what)
+    return _check(_libc.syscall(_nr("bpf"), cmd, attr, ctypes.c_uint(len(attr))), what)

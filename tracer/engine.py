@@ -143,7 +143,7 @@ class Engine:
         self.t0 = t0
         self.tasks: dict[int, Task] = {}
         self.vm = VmReader()  # this engine's reusable process_vm_readv buffer (tracer thread only)
-        self.pt = ptrace_api.Buffers()  # and its ptrace result buffers
+        self.pt = ptrace_api.Buffers(arch.name)  # and its ptrace result buffers
         # Tids reaped before their parent's fork/clone event stop was handled (the child's stops and
         # exit can come first): the late event must not bring them back as live tasks.
         self._reaped_early: set[int] = set()
@@ -339,7 +339,16 @@ class Engine:
         if name in _EXEC_CALLS:
             self._remember_exec(task, name, args)
         ctx = CallContext(
-            task.pid, tid, nr, name, args, task.mem, task.view, self.report_all, task.watch_stdio
+            task.pid,
+            tid,
+            nr,
+            name,
+            args,
+            task.mem,
+            task.view,
+            self.report_all,
+            task.watch_stdio,
+            self.arch.name,
         )
         decoded = decoders.decode_entry(ctx)
         if decoded is None:

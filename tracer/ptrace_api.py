@@ -17,12 +17,12 @@ from boxtrace.tracer.plain import Frozen
 # Requests (include/uapi/linux/ptrace.h).
 PTRACE_CONT = 7
 PTRACE_KILL = 8
-PTRACE_GETREGS = 12
 PTRACE_DETACH = 17
 PTRACE_SYSCALL = 24
 PTRACE_SETOPTIONS = 0x4200
 PTRACE_GETEVENTMSG = 0x4201
 PTRACE_GETSIGINFO = 0x4202
+PTRACE_GETREGSET = 0x4204
 PTRACE_SEIZE = 0x4206
 PTRACE_INTERRUPT = 0x4207
 PTRACE_LISTEN = 0x4208
@@ -134,11 +134,18 @@ def detach(tid: int, sig: int = 0) -> None:
 _unpack_entry = _ENTRY.unpack_from
 _unpack_exit = _EXIT.unpack_from
 
-# struct user_regs_struct on x86_64 is 27 unsigned longs; orig_rax is the syscall number and rdi
-# the first argument. Other architectures need their own indexes (or PTRACE_GETREGSET).
-_REGS_WORDS = 27
-_REG_ORIG_SYSCALL = 15
-_REG_ARG0 = 14
+# PTRACE_GETREGSET with NT_PRSTATUS gives the general registers on every arch (arm64 has no
+# PTRACE_GETREGS). Per arch: (words in the set, index of the syscall number, index of the first
+# argument). x86_64's struct user_regs_struct: 27 words, orig_rax 15 (rax itself already holds
+# -ENOSYS), rdi 14. arm64's struct user_pt_regs: regs[0..30], sp, pc, pstate; the number is in x8
+# (strace's aarch64 get_scno.c) and the first argument in x0. orig_x0 is not in user_pt_regs, but x0
+# keeps the argument until the call returns, so at a clone event stop it still holds the flags.
+NT_PRSTATUS = 1
+REGS_LAYOUT: dict[str, tuple[int, int, int]] = {"x86_64": (27, 15, 14), "aarch64": (34, 8, 0)}
+
+
+class _Iovec(ctypes.Structure):
+    _fields_ = (("base", ctypes.c_void_p), ("len", ctypes.c_size_t))
 
 
 class Buffers:
@@ -148,15 +155,17 @@ class Buffers:
     and never shared, so two traces in one process cannot overwrite each other's results.
     """
 
-    __slots__ = ("info", "info_addr", "msg", "msg_addr", "regs", "regs_addr")
+    __slots__ = ("info", "info_addr", "msg", "msg_addr", "regs", "regs_index", "regs_iov")
 
-    def __init__(self) -> None:
+    def __init__(self, arch: str = "x86_64") -> None:
         self.info = ctypes.create_string_buffer(_INFO_SIZE)
         self.info_addr = ctypes.addressof(self.info)
         self.msg = ctypes.c_ulong()
         self.msg_addr = ctypes.addressof(self.msg)
-        self.regs = (ctypes.c_ulong * _REGS_WORDS)()
-        self.regs_addr = ctypes.addressof(self.regs)
+        words, nr_index, arg0_index = REGS_LAYOUT[arch]
+        self.regs = (ctypes.c_uint64 * words)()
+        self.regs_iov = _Iovec(ctypes.addressof(self.regs), ctypes.sizeof(self.regs))
+        self.regs_index = (nr_index, arg0_index)
 
     def geteventmsg(self, tid: int) -> int:
         """The new child's pid after a fork/vfork/clone event, the former tid after an exec event."""
@@ -194,9 +203,11 @@ class Buffers:
     def getregs(self, tid: int) -> CallRegs:
         """The syscall number and first argument at any stop (e.g. a clone event stop, where
         PTRACE_GET_SYSCALL_INFO only says "no syscall")."""
-        if _ptrace(PTRACE_GETREGS, tid, 0, self.regs_addr) == -1:
-            raise _fail(PTRACE_GETREGS, tid)
-        return CallRegs(self.regs[_REG_ORIG_SYSCALL], self.regs[_REG_ARG0])
+        self.regs_iov.len = ctypes.sizeof(self.regs)  # the kernel writes back how much it filled
+        if _ptrace(PTRACE_GETREGSET, tid, NT_PRSTATUS, ctypes.addressof(self.regs_iov)) == -1:
+            raise _fail(PTRACE_GETREGSET, tid)
+        nr_index, arg0_index = self.regs_index
+        return CallRegs(self.regs[nr_index], self.regs[arg0_index])
 
 
 class CallRegs(Frozen):

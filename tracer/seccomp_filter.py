@@ -3,8 +3,9 @@
 Built from trap rules (syscall number plus an optional test on one argument register): the filter
 returns SECCOMP_RET_TRACE when a rule holds and SECCOMP_RET_ALLOW otherwise, so the kernel never stops
 the tracee for calls nobody reports (strace's ``--seccomp-bpf`` design, REFERENCE.md §1; the argument
-tests go past strace, REFERENCE.md §9). Calls of another architecture (or the x32 ABI) are always
-trapped: the filter cannot name them, and missing one would hide it.
+tests go past strace, REFERENCE.md §9). Calls of another architecture (i386 or x32 on x86_64,
+32-bit arm on arm64) are always trapped: the filter cannot name them, and missing one would hide it.
+A program is built for one architecture: its AUDIT_ARCH and its syscall numbers.
 """
 
 from __future__ import annotations
@@ -18,6 +19,8 @@ TYPE_CHECKING = False  # typing costs ~8 M instructions to import: only type che
 if TYPE_CHECKING:
     from collections.abc import Iterable
     from typing import Any
+
+from boxtrace.tracer.arch import x86_64
 
 SECCOMP_RET_ALLOW = 0x7FFF0000
 SECCOMP_RET_TRACE = 0x7FF00000
@@ -125,9 +128,10 @@ def build_program(rules: Iterable[FilterRule], audit_arch: int, always: Iterable
         _jump(_JEQ_K, audit_arch, 1, 0),
         trace,
         _stmt(_LD_W_ABS, _OFF_NR),
-        _jump(_JSET_K, X32_SYSCALL_BIT, 0, 1),
-        trace,
     ]
+    if audit_arch == x86_64.AUDIT_ARCH:
+        # x32 calls read AUDIT_ARCH_X86_64 too, with this bit in the number; arm64 has no such ABI.
+        prog += [_jump(_JSET_K, X32_SYSCALL_BIT, 0, 1), trace]
     for nr in sorted(by_nr):
         tests = by_nr[nr]
         if any(t is None for t in tests):

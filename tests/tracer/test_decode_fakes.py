@@ -7,7 +7,7 @@ from __future__ import annotations
 
 import struct
 
-from boxtrace.tracer.arch import X86_64
+from boxtrace.tracer.arch import get_arch
 from boxtrace.tracer.decoders.base import CallContext
 
 
@@ -80,17 +80,19 @@ def make_ctx(
     proc: FakeProc | None = None,
     report_all: bool = False,
     pid: int = 100,
+    arch: str = "x86_64",
 ) -> CallContext:
     r = [a & 0xFFFFFFFFFFFFFFFF for a in (*args, 0, 0, 0, 0, 0, 0)[:6]]
     return CallContext(
         pid=pid,
         tid=pid,
-        nr=X86_64.syscall_numbers[name],
+        nr=get_arch(arch).syscall_numbers[name],
         name=name,
         args=(r[0], r[1], r[2], r[3], r[4], r[5]),
         mem=mem if mem is not None else FakeMemory(),
         proc=proc if proc is not None else FakeProc(),
         report_all=report_all,
+        arch=arch,
     )
 
 

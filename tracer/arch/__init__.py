@@ -10,7 +10,7 @@ from __future__ import annotations
 
 import os
 
-from boxtrace.tracer.arch import x86_64
+from boxtrace.tracer.arch import aarch64, x86_64
 from boxtrace.tracer.plain import Frozen
 
 TYPE_CHECKING = False  # typing costs ~8 M instructions to import: only type checkers see it
@@ -55,7 +55,7 @@ def _wrap(module: ModuleType) -> Arch:
     )
 
 
-_MODULES: tuple[ModuleType, ...] = (x86_64,)
+_MODULES: tuple[ModuleType, ...] = (x86_64, aarch64)
 
 ARCHES: dict[str, Arch] = {m.NAME: _wrap(m) for m in _MODULES}
 BY_AUDIT_ARCH: dict[int, Arch] = {a.audit_arch: a for a in ARCHES.values()}

@@ -23,8 +23,7 @@ X32_SYSCALL_BIT = 0x40000000
 
 # Register order of syscall arguments is rdi, rsi, rdx, r10, r8, r9 (PTRACE_GET_SYSCALL_INFO already
 # gives them in order). clone's argument order differs per arch; on x86_64 it is
-# flags, stack, parent_tid, child_tid, tls.
-CLONE_ARG_ORDER: tuple[str, ...] = ("flags", "stack", "parent_tid", "child_tid", "tls")
+# flags, stack, parent_tid, child_tid, tls (tracer/tables/clone.py CLONE_ARG_ORDER).
 
 SYSCALL_NAMES: dict[int, str] = {
     0: "read",

@@ -48,7 +48,7 @@ class ProcView(Protocol):
 
 
 class CallContext(Plain):
-    __slots__ = ("args", "mem", "name", "nr", "pid", "proc", "report_all", "tid", "watch_stdio")
+    __slots__ = ("arch", "args", "mem", "name", "nr", "pid", "proc", "report_all", "tid", "watch_stdio")
 
     def __init__(
         self,
@@ -61,6 +61,7 @@ class CallContext(Plain):
         proc: ProcView,
         report_all: bool = False,
         watch_stdio: bool = False,
+        arch: str = "x86_64",
     ) -> None:
         self.pid = pid  # thread group id
         self.tid = tid
@@ -73,6 +74,8 @@ class CallContext(Plain):
         # The task opened a cgroup or id-map file for writing: its writes to fds 0-2 may go there too
         # (a shell's `echo 5 > pids.max` opens the file, moves it to fd 1 and writes fd 1).
         self.watch_stdio = watch_stdio
+        # The tracee's architecture (tracer/arch NAME): argument order differs (clone on arm64).
+        self.arch = arch
 
 
 class Decoded(Plain):

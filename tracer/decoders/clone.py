@@ -19,6 +19,7 @@ from boxtrace.tracer.decoders.common import (
 from boxtrace.tracer.events import Arg
 from boxtrace.tracer.tables.clone import (
     CLONE3_FLAGS,
+    CLONE_ARG_ORDER,
     CLONE_ARGS_FIELDS,
     CLONE_ARGS_SIZE_VER0,
     CLONE_FLAGS,
@@ -43,8 +44,12 @@ if TYPE_CHECKING:
 _MAX_SET_TID = 32
 
 
+_CLONE_ARG = {"stack": ptr_arg, "parent_tid": ptr_arg, "child_tid": ptr_arg, "tls": hex_arg}
+
+
 def _clone(ctx: CallContext) -> Decoded | None:
-    flags, stack, parent_tid, child_tid, tls = ctx.args[:5]
+    order = CLONE_ARG_ORDER[ctx.arch]
+    flags = ctx.args[0]
     if not flags & CLONE_NEW_MASK_CLONE and not ctx.report_all:
         return None
     names, text = flags_text(flags & ~CSIGNAL & U64, CLONE_FLAGS)
@@ -56,12 +61,10 @@ def _clone(ctx: CallContext) -> Decoded | None:
     detail: dict[str, Any] = {"flags": names, "namespaces": namespaces, "exit_signal": sig_text}
     return Decoded(
         category="namespace" if namespaces else "process",
+        # In the arch's register order: on arm64 (CLONE_BACKWARDS) tls comes before child_tid.
         args=[
-            Arg("flags", flags, text, flags=names),
-            ptr_arg("stack", stack),
-            ptr_arg("parent_tid", parent_tid),
-            ptr_arg("child_tid", child_tid),
-            hex_arg("tls", tls),
+            Arg("flags", flags, text, flags=names) if name == "flags" else _CLONE_ARG[name](name, value)
+            for name, value in zip(order, ctx.args, strict=False)
         ],
         detail=detail,
     )

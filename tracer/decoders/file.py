@@ -38,11 +38,12 @@ from boxtrace.tracer.tables.fcntl import (
     O_WRONLY,
     OPEN_ACCESS_MODES,
     OPEN_FLAGS,
+    OPEN_FLAGS_OF_ARCH,
     UNLINKAT_FLAGS,
 )
 from boxtrace.tracer.tables.openat2 import (
     OPEN_HOW_FIELDS,
-    OPEN_HOW_FLAGS,
+    OPEN_HOW_FLAGS_OF_ARCH,
     OPEN_HOW_SIZE_VER0,
     RESOLVE_FLAGS,
 )
@@ -142,7 +143,7 @@ def _open_common(
         return None
     resolved: dict[str, str] = {}
     args, path = _dir_and_path(ctx, at, dirfd, path_addr, resolved, needed=True)
-    names, text = open_flags_text(flags)
+    names, text = open_flags_text(flags, OPEN_FLAGS_OF_ARCH[ctx.arch])
     args.append(Arg("flags", flags, text, flags=names))
     if flags & _MODE_FLAGS:
         args.append(Arg("mode", mode & 0o7777, octal_text(mode & 0o7777)))
@@ -188,7 +189,7 @@ def _open_how_extra(ctx: CallContext, addr: int, size: int) -> str | None:
 def _open_how(ctx: CallContext, addr: int, size: int, how: tuple[int, ...]) -> tuple[Arg, dict[str, Any]]:
     """``{flags=O_WRONLY|O_CLOEXEC, resolve=RESOLVE_BENEATH}``; mode only when it matters (strace)."""
     flags, mode, resolve = how
-    flag_names, flags_shown = open_flags_text(flags, OPEN_HOW_FLAGS)
+    flag_names, flags_shown = open_flags_text(flags, OPEN_HOW_FLAGS_OF_ARCH[ctx.arch])
     resolve_names, resolve_shown = flags_text_dflt(resolve, RESOLVE_FLAGS)
     fields: dict[str, Any] = {"flags": flags_shown}
     if flags & _MODE_FLAGS or mode:

@@ -15,7 +15,6 @@ from boxtrace.tracer.arch import get_arch
 from boxtrace.tracer.decoders.base import CallContext, Decoded
 from boxtrace.tracer.events import Arg
 
-_ARCH = get_arch("x86_64")
 # Argument names that hold a NUL-terminated string (python-ptrace's FILENAME_ARGUMENTS plus these).
 _STRING_NAMES = frozenset({"name", "dev_name", "dir_name", "type", "fstype", "special", "oldname", "newname"})
 _FD_NAMES = frozenset({"fd", "dfd", "dirfd", "olddfd", "newdfd", "oldfd", "newfd", "sockfd", "epfd"})
@@ -46,7 +45,7 @@ def _string_names() -> frozenset[str]:
 
 def decode_raw(ctx: CallContext, category: str = "other") -> Decoded:
     """Every argument in hex: for calls nobody knows, and when a decoder failed."""
-    count = _ARCH.nargs(ctx.name)
+    count = get_arch(ctx.arch).nargs(ctx.name)
     return Decoded(
         category=category, args=[Arg(f"arg{i}", v, f"{v:#x}") for i, v in enumerate(ctx.args[:count])]
     )

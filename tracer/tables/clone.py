@@ -157,6 +157,15 @@ NS_CREATE_ORDER: tuple[int, ...] = (
     CLONE_NEWTIME,
 )
 
+# clone(2)'s register order by architecture (kernel/fork.c's CONFIG_CLONE_BACKWARDS variants; strace
+# src/clone.c ARG_*). x86_64: flags, stack, parent_tid, child_tid, tls. arm64 (and arm, riscv,
+# powerpc) is CLONE_BACKWARDS: tls comes before child_tid. The glibc wrapper hides this; a raw
+# syscall(SYS_clone, ...) and a trace do not.
+CLONE_ARG_ORDER: dict[str, tuple[str, str, str, str, str]] = {
+    "x86_64": ("flags", "stack", "parent_tid", "child_tid", "tls"),
+    "aarch64": ("flags", "stack", "parent_tid", "tls", "child_tid"),
+}
+
 # struct clone_args sizes (clone3's size argument tells which fields the caller knows).
 CLONE_ARGS_SIZE_VER0 = 64
 CLONE_ARGS_SIZE_VER1 = 80  # + set_tid, set_tid_size

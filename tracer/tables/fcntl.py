@@ -1,7 +1,9 @@
 """open(2) flags and the *at() family's dirfd/AT_* flags.
 
-From include/uapi/asm-generic/fcntl.h (the values x86_64 and aarch64 use; alpha, mips, parisc,
-powerpc and sparc differ) and include/uapi/linux/fcntl.h.
+From include/uapi/asm-generic/fcntl.h (the values x86_64 uses; alpha, mips, parisc, powerpc and
+sparc differ) and include/uapi/linux/fcntl.h. arm64 takes the generic file but moves four flags,
+as 32-bit arm has them (arch/arm64/include/uapi/asm/fcntl.h, kept for AArch32 compat): see
+``OPEN_FLAGS_OF_ARCH``.
 """
 
 from __future__ import annotations
@@ -69,32 +71,42 @@ O_WRITE_MASK = O_WRONLY | O_RDWR | O_CREAT
 
 OPEN_ACCESS_MODES = Xlat({"O_RDONLY": O_RDONLY, "O_WRONLY": O_WRONLY, "O_RDWR": O_RDWR}, "O_")
 
-# Multi-bit names first so that O_SYNC and O_TMPFILE win over their parts.
-OPEN_FLAGS = Xlat(
-    {
-        "O_SYNC": O_SYNC,
-        "O_TMPFILE": O_TMPFILE,
-        "O_CREAT": O_CREAT,
-        "O_EXCL": O_EXCL,
-        "O_NOCTTY": O_NOCTTY,
-        "O_TRUNC": O_TRUNC,
-        "O_APPEND": O_APPEND,
-        "O_NONBLOCK": O_NONBLOCK,
-        "__O_SYNC": __O_SYNC,
-        "O_DSYNC": O_DSYNC,
-        "O_DIRECT": O_DIRECT,
-        "O_LARGEFILE": O_LARGEFILE,
-        "O_NOFOLLOW": O_NOFOLLOW,
-        "O_NOATIME": O_NOATIME,
-        "O_CLOEXEC": O_CLOEXEC,
-        "O_PATH": O_PATH,
-        "__O_TMPFILE": __O_TMPFILE,
-        "O_DIRECTORY": O_DIRECTORY,
-        "O_EMPTYPATH": O_EMPTYPATH,
-        "FASYNC": FASYNC,
-    },
-    "O_",
-)
+
+def _open_flags(directory: int, nofollow: int, direct: int, largefile: int) -> Xlat:
+    # Multi-bit names first so that O_SYNC and O_TMPFILE win over their parts.
+    return Xlat(
+        {
+            "O_SYNC": O_SYNC,
+            "O_TMPFILE": __O_TMPFILE | directory,
+            "O_CREAT": O_CREAT,
+            "O_EXCL": O_EXCL,
+            "O_NOCTTY": O_NOCTTY,
+            "O_TRUNC": O_TRUNC,
+            "O_APPEND": O_APPEND,
+            "O_NONBLOCK": O_NONBLOCK,
+            "__O_SYNC": __O_SYNC,
+            "O_DSYNC": O_DSYNC,
+            "O_DIRECT": direct,
+            "O_LARGEFILE": largefile,
+            "O_NOFOLLOW": nofollow,
+            "O_NOATIME": O_NOATIME,
+            "O_CLOEXEC": O_CLOEXEC,
+            "O_PATH": O_PATH,
+            "__O_TMPFILE": __O_TMPFILE,
+            "O_DIRECTORY": directory,
+            "O_EMPTYPATH": O_EMPTYPATH,
+            "FASYNC": FASYNC,
+        },
+        "O_",
+    )
+
+
+OPEN_FLAGS = _open_flags(O_DIRECTORY, O_NOFOLLOW, O_DIRECT, O_LARGEFILE)
+# arm64: O_DIRECTORY 0o40000, O_NOFOLLOW 0o100000, O_DIRECT 0o200000, O_LARGEFILE 0o400000.
+OPEN_FLAGS_OF_ARCH: dict[str, Xlat] = {
+    "x86_64": OPEN_FLAGS,
+    "aarch64": _open_flags(0o40000, 0o100000, 0o200000, 0o400000),
+}
 
 # dup3(2): O_CLOEXEC is its only flag.
 DUP3_FLAGS = Xlat({"O_CLOEXEC": O_CLOEXEC}, "O_")

@@ -6,7 +6,7 @@ From include/uapi/linux/openat2.h (Linux 5.6). ``OPENAT2_REGULAR`` lives in the 
 
 from __future__ import annotations
 
-from boxtrace.tracer.tables.fcntl import OPEN_FLAGS
+from boxtrace.tracer.tables.fcntl import OPEN_FLAGS_OF_ARCH
 from boxtrace.tracer.tables.xlat import Xlat
 
 # struct open_how { __u64 flags; __u64 mode; __u64 resolve; }: the first (and so far only) version.
@@ -35,4 +35,8 @@ RESOLVE_FLAGS = Xlat(
 OPENAT2_REGULAR = 1 << 32  # newer than 6.18 (uapi v7.2): only open regular files
 
 # open_how.flags: every open(2) flag, then openat2's own (strace prints them in this order).
-OPEN_HOW_FLAGS = Xlat({**OPEN_FLAGS.by_name, "OPENAT2_REGULAR": OPENAT2_REGULAR}, "O_")
+OPEN_HOW_FLAGS_OF_ARCH: dict[str, Xlat] = {
+    arch: Xlat({**flags.by_name, "OPENAT2_REGULAR": OPENAT2_REGULAR}, "O_")
+    for arch, flags in OPEN_FLAGS_OF_ARCH.items()
+}
+OPEN_HOW_FLAGS = OPEN_HOW_FLAGS_OF_ARCH["x86_64"]
