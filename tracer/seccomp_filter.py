@@ -13,14 +13,13 @@ from __future__ import annotations
 import ctypes
 import struct
 
+from boxtrace.tracer.arch import x86_64
 from boxtrace.tracer.plain import Frozen
 
 TYPE_CHECKING = False  # typing costs ~8 M instructions to import: only type checkers see it
 if TYPE_CHECKING:
     from collections.abc import Iterable
     from typing import Any
-
-from boxtrace.tracer.arch import x86_64
 
 SECCOMP_RET_ALLOW = 0x7FFF0000
 SECCOMP_RET_TRACE = 0x7FF00000
