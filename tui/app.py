@@ -95,6 +95,7 @@ class ReplayChunk(TMessage):
         done: bool,
         error: str | None = None,
         file: FileChunk | None = None,
+        warning: str | None = None,
     ):
         super().__init__()
         self.header = header
@@ -102,6 +103,7 @@ class ReplayChunk(TMessage):
         self.done = done
         self.error = error
         self.file = file
+        self.warning = warning  # the file's last line was cut off (tracefile.CutOff)
 
 
 @dataclass(slots=True)
@@ -320,7 +322,8 @@ class BoxtraceApp(App[int]):
                     while not self._chunk_taken.wait(0.5):
                         if not self.is_running:
                             return
-            self.post_message(ReplayChunk(index.header, [], True, file=digester.take()))
+            warning = None if index.cut_off is None else index.cut_off.warning()
+            self.post_message(ReplayChunk(index.header, [], True, file=digester.take(), warning=warning))
         except (OSError, TraceFormatError) as exc:
             self.post_message(ReplayChunk(None, [], True, error=str(exc)))
         finally:
@@ -343,6 +346,8 @@ class BoxtraceApp(App[int]):
         if chunk.error:
             self.error = chunk.error
             self.notify(chunk.error, severity="error", timeout=10)
+        if chunk.warning:
+            self.notify(chunk.warning, severity="warning", timeout=10)
         first = len(self.model) == 0
         if chunk.file is not None and self.store is not None:
             part = chunk.file
