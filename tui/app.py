@@ -199,6 +199,7 @@ class BoxtraceApp(App[int]):
         self.output_indices: list[int] = []
         self.first_paint: float | None = None  # monotonic time of the first paint with events
         self._auto_timer: Timer | None = None
+        self._auto_run = 0  # which _set_auto(True) the running timer belongs to
         self._panes_due = False
         self._host_mounts: set[tuple[str, str, str]] | None = None
         self.explainer: Callable[[Event], Explanation | None] = panes.explain_event
@@ -670,11 +671,19 @@ class BoxtraceApp(App[int]):
             self._auto_timer.stop()
             self._auto_timer = None
         self.auto = on
+        self._auto_run += 1
         if on:
-            self._auto_timer = self.set_interval(self.pace, self._auto_tick)
+            run = self._auto_run
+            self._auto_timer = self.set_interval(self.pace, lambda: self._auto_tick(run))
         self._refresh_all(scroll=False)
 
-    def _auto_tick(self) -> None:
+    def _auto_tick(self, run: int) -> None:
+        # A stopped timer can still tick once: Timer.stop() only cancels the timer's task, and when
+        # the timer runs late (a busy machine) textual's sleep returns without yielding, so the
+        # task calls its callback again before it sees the cancel. Such a tick, after a breakpoint
+        # stopped auto-advance (or after a pace change made a new timer), must not step.
+        if run != self._auto_run or not self.auto:
+            return
         if self.mode == "live":
             if self.ended:
                 self._set_auto(False)
