@@ -12,18 +12,22 @@ from __future__ import annotations
 import calendar
 import os
 import time
-from collections.abc import Iterable
+from collections.abc import Callable, Iterable
 
 from boxtrace.tracer.events import Event, TraceHeader
-from boxtrace.tracer.tracefile import MONOTONIC_START, TraceReader, TraceWriter, make_header
+from boxtrace.tracer.tracefile import MONOTONIC_START, CutOff, TraceReader, TraceWriter, make_header
 
 TYPE_CHECKING = False  # typing costs ~8 M instructions to import: only type checkers see it
 if TYPE_CHECKING:
     from typing import Any
 
 
-def merge_traces(paths: Iterable[str], output: str) -> tuple[TraceHeader, int]:
+def merge_traces(
+    paths: Iterable[str], output: str, on_cut_off: Callable[[CutOff], None] | None = None
+) -> tuple[TraceHeader, int]:
     """Write the events of ``paths`` to ``output`` as one trace; returns its header and event count.
+    A trace whose last line was cut off mid-write gives its complete events and is passed to
+    ``on_cut_off`` (the command warns).
 
     Raises TraceFormatError (naming the file and line) for a file that is not a readable trace, and
     ValueError when the traces come from different machines (their pids and clocks do not meet).
@@ -32,6 +36,8 @@ def merge_traces(paths: Iterable[str], output: str) -> tuple[TraceHeader, int]:
     try:
         for path in paths:
             readers.append(TraceReader(path))
+            if readers[-1].cut_off is not None and on_cut_off is not None:
+                on_cut_off(readers[-1].cut_off)
         if len(readers) < 2:
             raise ValueError("give two traces or more to merge")
         _check_same_machine(readers)

@@ -14,7 +14,7 @@ import os
 from collections.abc import Iterator
 
 from boxtrace.tracer.events import Event, TraceHeader, event_from_json
-from boxtrace.tracer.tracefile import TraceFormatError, header_from_json
+from boxtrace.tracer.tracefile import CutOff, TraceFormatError, cut_off_line, header_from_json
 
 TYPE_CHECKING = False  # typing costs ~8 M instructions to import: only type checkers see it
 if TYPE_CHECKING:
@@ -64,15 +64,21 @@ class TraceIndex:
             self._file.close()
             raise
         self._header_size = len(first)
+        # A last line cut off mid-write is left out of ``scan`` (tracefile.cut_off_line).
+        self.cut_off: CutOff | None = cut_off_line(self._file, path, self._header_size)
 
     def scan(self) -> Iterator[tuple[int, int, Event]]:
         """``(offset, length, event)`` for every event line after the header, in file order.
 
-        Raises :class:`TraceFormatError` at the first malformed line; blank lines are skipped.
+        Raises :class:`TraceFormatError` at the first malformed line; blank lines are skipped; a
+        cut-off last line (``cut_off``) ends the scan.
         """
         offset = self._header_size
+        end = None if self.cut_off is None else self.cut_off.offset
         line = 1
         for raw in self._file:
+            if offset == end:
+                return
             line += 1
             if raw.strip():
                 yield offset, len(raw), parse_event_line(raw, self.path, line)

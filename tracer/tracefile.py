@@ -2,7 +2,8 @@
 
 The writer appends events as they arrive and flushes after each batch, so a crash leaves a readable
 prefix. The reader names the line and the problem for malformed input and refuses unknown major
-versions.
+versions, except a last line cut off mid-write (``cut_off_line``): the events before it are read,
+and the command says once that the rest was ignored (``CutOff.warning``).
 """
 
 from __future__ import annotations
@@ -61,6 +62,77 @@ class TraceFormatError(ValueError):
         self.path = path
         self.line = line
         self.problem = problem
+
+
+class CutOff:
+    """The last line of a trace file, cut off mid-write by a recorder that crashed or was killed:
+    no newline at its end and not a whole JSON object. Readers stop where it begins."""
+
+    __slots__ = ("offset", "path")
+
+    def __init__(self, path: str, offset: int) -> None:
+        self.path = path
+        self.offset = offset
+
+    def line(self) -> int:
+        """Its line number (a pass over the file: only for the warning)."""
+        count = 1
+        with open(self.path, "rb") as f:
+            left = self.offset
+            while left > 0:
+                block = f.read(min(left, COUNT_BLOCK))
+                if not block:
+                    break
+                count += block.count(b"\n")
+                left -= len(block)
+        return count
+
+    def warning(self) -> str:
+        """The one line a command prints on stderr (after its name) when it read such a file."""
+        return (
+            f"warning: {self.path}:{self.line()}: the last line is cut off (the recorder stopped "
+            "mid-write); ignored it, used every complete line before it"
+        )
+
+
+COUNT_BLOCK = 1 << 20  # bytes read at a time when looking for a line's start or counting lines
+
+
+def cut_off_line(f: IO[bytes], path: str, events_start: int) -> CutOff | None:
+    """The cut-off last line of the open trace file ``f`` whose events begin at ``events_start``, or
+    None. Only the last line can be one (a bad line before it is an error, as is a cut-off header):
+    a recorder appends whole lines, so a crash can leave only the last one unfinished. A last line
+    without a newline that is a whole JSON object is an ordinary line."""
+    fd = f.fileno()
+    size = os.fstat(fd).st_size
+    if size <= events_start or os.pread(fd, 1, size - 1) == b"\n":
+        return None
+    begin, pos = events_start, size
+    while pos > events_start:
+        n = min(COUNT_BLOCK, pos - events_start)
+        newline = os.pread(fd, n, pos - n).rfind(b"\n")
+        if newline >= 0:
+            begin = pos - n + newline + 1
+            break
+        pos -= n
+    tail = os.pread(fd, size - begin, begin)
+    if not tail.strip():
+        return None
+    try:
+        json.loads(tail.decode("utf-8"))
+    except (UnicodeDecodeError, json.JSONDecodeError):
+        return CutOff(path, begin)
+    return None  # whole JSON: read (and judged) as any other line
+
+
+def _lines_before_end(f: IO[bytes], end: int) -> Iterator[bytes]:
+    """The lines of ``f`` from where it is up to ``end`` (a line start)."""
+    pos = f.tell()
+    for raw in f:
+        pos += len(raw)
+        if pos > end:
+            return
+        yield raw
 
 
 def _utc_now() -> str:
@@ -179,6 +251,9 @@ class TraceReader:
             self.header = header_from_json(self._parse(first, 1), path, 1)
             # Where the events begin: a byte range of them can be read on its own (records_between).
             self.events_start = self._file.tell()
+            self.cut_off = cut_off_line(self._file, path, self.events_start)
+            # Where the events end: before a cut-off last line (None: at the end of the file).
+            self.events_end = None if self.cut_off is None else self.cut_off.offset
         except BaseException:
             self._file.close()
             raise
@@ -208,15 +283,21 @@ class TraceReader:
         ending...): such lines are read all the same. An exporter that writes events as they are in
         the file (the json export) copies the text instead of encoding the event again.
         """
-        return _records(self.path, self._file, 1, self._parse)
+        end = self.events_end
+        lines = self._file if end is None else _lines_before_end(self._file, end)
+        return _records(self.path, lines, 1, self._parse)
 
     def records_between(self, start: int, stop: int | None) -> Iterator[tuple[Event, str | None]]:
         """``records()`` of the bytes ``[start, stop)`` of the file (``stop`` None: to its end).
 
         ``start`` and ``stop`` are where lines begin (``events_start``, ``line_start_after``); the range
         is read from the file on its own, not from where iterating the reader has got to. Errors name
-        the line as the whole file counts it.
+        the line as the whole file counts it. A cut-off last line is never in a range.
         """
+        end = self.events_end
+        if end is not None:
+            stop = end if stop is None else min(stop, end)
+            start = min(start, stop)
         with open(self.path, "rb") as f:
             f.seek(start)
             data = f.read() if stop is None else f.read(max(0, stop - start))

@@ -95,6 +95,7 @@ class ReplayChunk(TMessage):
         done: bool,
         error: str | None = None,
         file: FileChunk | None = None,
+        warning: str | None = None,
     ):
         super().__init__()
         self.header = header
@@ -102,6 +103,7 @@ class ReplayChunk(TMessage):
         self.done = done
         self.error = error
         self.file = file
+        self.warning = warning  # the file's last line was cut off (tracefile.CutOff)
 
 
 @dataclass(slots=True)
@@ -197,6 +199,7 @@ class BoxtraceApp(App[int]):
         self.output_indices: list[int] = []
         self.first_paint: float | None = None  # monotonic time of the first paint with events
         self._auto_timer: Timer | None = None
+        self._auto_run = 0  # which _set_auto(True) the running timer belongs to
         self._panes_due = False
         self._host_mounts: set[tuple[str, str, str]] | None = None
         self.explainer: Callable[[Event], Explanation | None] = panes.explain_event
@@ -320,7 +323,8 @@ class BoxtraceApp(App[int]):
                     while not self._chunk_taken.wait(0.5):
                         if not self.is_running:
                             return
-            self.post_message(ReplayChunk(index.header, [], True, file=digester.take()))
+            warning = None if index.cut_off is None else index.cut_off.warning()
+            self.post_message(ReplayChunk(index.header, [], True, file=digester.take(), warning=warning))
         except (OSError, TraceFormatError) as exc:
             self.post_message(ReplayChunk(None, [], True, error=str(exc)))
         finally:
@@ -343,6 +347,8 @@ class BoxtraceApp(App[int]):
         if chunk.error:
             self.error = chunk.error
             self.notify(chunk.error, severity="error", timeout=10)
+        if chunk.warning:
+            self.notify(chunk.warning, severity="warning", timeout=10)
         first = len(self.model) == 0
         if chunk.file is not None and self.store is not None:
             part = chunk.file
@@ -667,11 +673,19 @@ class BoxtraceApp(App[int]):
             self._auto_timer.stop()
             self._auto_timer = None
         self.auto = on
+        self._auto_run += 1
         if on:
-            self._auto_timer = self.set_interval(self.pace, self._auto_tick)
+            run = self._auto_run
+            self._auto_timer = self.set_interval(self.pace, lambda: self._auto_tick(run))
         self._refresh_all(scroll=False)
 
-    def _auto_tick(self) -> None:
+    def _auto_tick(self, run: int) -> None:
+        # A stopped timer can still tick once: Timer.stop() only cancels the timer's task, and when
+        # the timer runs late (a busy machine) textual's sleep returns without yielding, so the
+        # task calls its callback again before it sees the cancel. Such a tick, after a breakpoint
+        # stopped auto-advance (or after a pace change made a new timer), must not step.
+        if run != self._auto_run or not self.auto:
+            return
         if self.mode == "live":
             if self.ended:
                 self._set_auto(False)

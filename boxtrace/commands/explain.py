@@ -124,6 +124,8 @@ def _coverage(path: str) -> int:
     except TraceFormatError as exc:
         print(f"{PROG}: {exc}", file=sys.stderr)
         return 1
+    if reader.cut_off is not None:
+        print(f"{PROG}: {reader.cut_off.warning()}", file=sys.stderr)
     for entry_id, count in sorted(missing.items()):
         out.write(f"missing entry: {entry_id} ({count} event{'s' if count != 1 else ''})\n")
     out.write(f"coverage: {specific}/{total} events explained specifically\n")

@@ -78,6 +78,8 @@ def main(args: argparse.Namespace) -> int:
     except TraceFormatError as exc:
         print(f"boxtrace export: {exc}", file=sys.stderr)
         return 1
+    if reader.cut_off is not None:
+        print(f"boxtrace export: {reader.cut_off.warning()}", file=sys.stderr)
     return 0
 
 

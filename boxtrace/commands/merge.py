@@ -68,7 +68,9 @@ def main(args: argparse.Namespace) -> int:
         raise UsageError(f"-o {args.output}: is one of the traces to merge; name another file", prog)
     check_output_path(args.output, prog)
     try:
-        header, count = merge_traces(args.traces, args.output)
+        header, count = merge_traces(
+            args.traces, args.output, lambda cut: print(f"{prog}: {cut.warning()}", file=sys.stderr)
+        )
     except TraceFormatError as exc:
         print(f"{prog}: {exc}", file=sys.stderr)
         return 1

@@ -103,7 +103,9 @@ def main(args: argparse.Namespace) -> int:
     from boxtrace.tracer.tracefile import TraceFormatError, TraceReader
 
     try:  # a bad header is reported here, before the screen switches to the app
-        TraceReader(args.file).close()
+        with TraceReader(args.file) as reader:
+            if reader.cut_off is not None:  # said here too: it stays on the terminal after the app
+                print(f"boxtrace replay: {reader.cut_off.warning()}", file=sys.stderr)
     except (OSError, TraceFormatError) as exc:
         print(f"boxtrace replay: {exc}", file=sys.stderr)
         return 1
@@ -136,7 +138,9 @@ def _replay_container(args: argparse.Namespace) -> int:
     with tempfile.TemporaryDirectory(prefix="boxtrace-story-") as tmp:
         story = os.path.join(tmp, f"{args.container}.jsonl")
         try:
-            merge_traces(found, story)
+            merge_traces(
+                found, story, lambda cut: print(f"boxtrace replay: {cut.warning()}", file=sys.stderr)
+            )
         except (TraceFormatError, ValueError) as exc:
             print(f"boxtrace replay: {exc}", file=sys.stderr)
             return 1

@@ -152,23 +152,41 @@ def error_of(fn: object) -> tuple[str, int, str]:
     return info.value.path, info.value.line, info.value.problem
 
 
-@pytest.mark.parametrize("bad_at", ["first", "second", "both", "last line cut short"])
+@pytest.mark.parametrize("bad_at", ["first", "second", "both", "first, and the last line cut short"])
 def test_malformed_lines_are_reported_as_by_one_process(tmp_path: Path, bad_at: str) -> None:
     lines = TRACES["runc"].read_text().splitlines()
     middle = len(lines) // 2
-    if bad_at in ("first", "both"):
+    if bad_at.startswith("first") or bad_at == "both":
         lines[middle - 10] = lines[middle - 10][:-3]
     if bad_at in ("second", "both"):
         lines[middle + 10] = '{"type":"syscall","seq":1}'
     path = tmp_path / "bad.jsonl"
     write_lines(path, lines)
-    if bad_at == "last line cut short":  # what a crash leaves: the last line half written
+    if bad_at.endswith("cut short"):  # what a crash leaves, behind a bad line: still an error
         path.write_bytes(path.read_bytes()[:-40])
     cut = list(line_starts(path))[middle - 1]
     for fmt in FORMATS:
         expected = error_of(lambda fmt=fmt: one_process(fmt, path))
+        assert expected[1] == (middle - 9 if bad_at != "second" else middle + 11)
         assert error_of(lambda fmt=fmt: in_halves(fmt, path, cut, fork=True)) == expected
         assert error_of(lambda fmt=fmt: in_halves(fmt, path, cut, fork=False)) == expected
+
+
+def test_a_last_line_cut_short_is_left_out_by_both_halves(tmp_path: Path) -> None:
+    """What a crash leaves: the last line half written. Every cut, also one inside that line,
+    exports the complete lines, as one process does."""
+    data = TRACES["runc"].read_bytes()[:-40]
+    path = tmp_path / "cut.jsonl"
+    path.write_bytes(data)
+    complete = tmp_path / "complete.jsonl"
+    complete.write_bytes(data[: data.rindex(b"\n") + 1])
+    starts = list(line_starts(path))
+    for fmt in FORMATS:
+        whole = one_process(fmt, complete)
+        assert one_process(fmt, path) == whole
+        for cut in [*starts[:: len(starts) // 5], starts[-2], len(data) - 10, len(data)]:
+            assert in_halves(fmt, path, cut, fork=False) == whole, f"{fmt}, cut at byte {cut}"
+        assert in_halves(fmt, path, None, fork=True) == whole
 
 
 @pytest.mark.parametrize("how", ["raises", "is killed", "cannot be made"])
@@ -273,17 +291,28 @@ def test_the_second_half_waits_beside_out(big: Path, tmp_path: Path, monkeypatch
     assert out.read_text() == one_process("md", big)
 
 
-def test_the_command_reports_a_large_trace_cut_short(big: Path, tmp_path: Path) -> None:
+def test_the_command_exports_the_complete_lines_of_a_large_trace_cut_short(big: Path, tmp_path: Path) -> None:
+    """A recorder that crashed mid-line: both halves stop before the cut line, one warning."""
+    data = big.read_bytes()[:-100]
     short = tmp_path / "short.jsonl"
-    short.write_bytes(big.read_bytes()[:-100])
-    lines = short.read_bytes().count(b"\n") + 1
+    short.write_bytes(data)
+    complete = tmp_path / "complete.jsonl"
+    complete.write_bytes(data[: data.rindex(b"\n") + 1])
+    line = data.count(b"\n") + 1
     for fmt in FORMATS:
         out = tmp_path / f"out.{fmt}"
         proc = boxtrace("export", str(short), "--format", fmt, "-o", str(out))
-        assert proc.returncode == 1
-        assert proc.stderr.startswith(f"boxtrace export: {short}:{lines}: not valid JSON"), proc.stderr
+        assert proc.returncode == 0, proc.stderr
+        assert proc.stderr.startswith(f"boxtrace export: warning: {short}:{line}: the last line is cut off")
         assert proc.stderr.count("\n") == 1
-        assert not out.exists() and not Path(f"{out}.tmp").exists()
+        assert out.read_text() == one_process(fmt, complete)
+        assert not Path(f"{out}.tmp").exists()
+        # the halves cut where the cut-off line begins, and after it (line_start_after of a byte in it)
+        for cut in (data.rindex(b"\n") + 1, len(data)):
+            with TraceReader(str(short)) as reader:
+                got = io.StringIO()
+                split.export_in_halves(get_exporter(fmt).Halves(), reader, got, cut=cut, fork=True)
+            assert got.getvalue() == out.read_text()
 
 
 @pytest.mark.parametrize("content", ["", "header only"])

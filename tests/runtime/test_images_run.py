@@ -23,9 +23,7 @@ from tests.runtime.test_images import (
     oci_layout,
     run_cli,
 )
-from tests.runtime.test_rootless import nobody_env, run_as_nobody
-
-__all__ = ["nobody_env"]  # a fixture, used by name
+from tests.runtime.test_rootless import run_as_nobody
 
 pytestmark = needs_root
 

@@ -235,6 +235,35 @@ async def test_presenter_auto_advance_pauses_at_the_lesson_breakpoint() -> None:
         assert app.cursor == index_of(app, "pivot_root")
 
 
+async def test_a_stopped_auto_advance_timer_that_ticks_late_does_not_step() -> None:
+    """textual's Timer.stop() cancels the timer's task, but a timer running late (a busy machine)
+    calls its callback once more before its task sees the cancel (its sleep of less than 0.5 ms
+    does not yield). That tick came after the breakpoint had stopped auto-advance, and stepped over
+    it. Here the late tick is made by calling the stopped timer's callback, as the timer would."""
+    app = replay_app(TuiOptions(present=True, pace=30, break_names=frozenset({"pivot_root"})))
+    async with app.run_test(size=SIZE) as pilot:
+        await pilot.pause()
+        target = index_of(app, "pivot_root")
+        app.cursor = target - 1
+        await pilot.press("c")
+        timer = app._auto_timer
+        assert app.auto and timer is not None
+        tick = timer._callback
+        assert tick is not None
+        tick()  # reaches the breakpoint: auto-advance stops
+        assert app.cursor == target and not app.auto
+        tick()  # the stopped timer's late tick
+        assert app.cursor == target
+        await pilot.press("c")  # on again, then a pace change replaces the timer
+        first = app._auto_timer
+        await pilot.press("minus")
+        assert first is not None and app._auto_timer is not first and app.auto
+        old_tick = first._callback
+        assert old_tick is not None
+        old_tick()  # the replaced timer's late tick: not a step
+        assert app.cursor == target
+
+
 @pytest.mark.parametrize("key", ["q", "ctrl+c"])
 async def test_quit_keys_end_a_replay(key: str) -> None:
     app = replay_app()

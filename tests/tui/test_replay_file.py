@@ -338,3 +338,31 @@ async def test_the_break_key_greys_on_events_that_are_not_syscalls_and_footer_ke
         gc.collect()
         footer_keys = sum(1 for o in gc.get_objects() if isinstance(o, FooterKey))
         assert footer_keys <= 3 * len(app.screen.query(FooterKey))  # textual 8.2 kept all 30 footers' keys
+
+
+@pytest.mark.asyncio
+@pytest.mark.parametrize("where", ["after one byte", "in the middle", "before its closing brace"])
+async def test_a_file_whose_last_line_is_cut_off_replays_its_complete_events(
+    tmp_path: Path, where: str
+) -> None:
+    """What a crashed recorder leaves: every complete event, and a warning (not an error)."""
+    events = repeated(2)
+    data = Path(write_trace(tmp_path / "whole.jsonl", events)).read_bytes()
+    last = data.rindex(b"\n", 0, len(data) - 1) + 1
+    size = {
+        "after one byte": last + 1,
+        "in the middle": (last + len(data)) // 2,
+        "before its closing brace": len(data) - 2,
+    }[where]
+    path = tmp_path / "cut.jsonl"
+    path.write_bytes(data[:size])
+    app = BoxtraceApp("replay", replay=ReplaySource(path=str(path)))
+    async with app.run_test(size=SIZE) as pilot:
+        while not app.loaded:
+            await pilot.pause(0.02)
+        await pilot.pause()
+        assert app.error is None
+        assert len(app.model) == len(events) - 1
+        assert [app.model.events[i].seq for i in range(len(app.model))] == [e.seq for e in events[:-1]]
+        shown = [n.message for n in app._notifications]
+        assert any("the last line is cut off" in m and f"{path}:" in m for m in shown), shown
