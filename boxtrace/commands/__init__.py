@@ -12,6 +12,7 @@ COMMANDS: tuple[str, ...] = (
     "replay",
     "traces",
     "merge",
+    "diff",
     "serve",
     "export",
     "lessons",

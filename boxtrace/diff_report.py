@@ -1,0 +1,305 @@
+"""``boxtrace diff``'s report of a :class:`~boxtrace.lessons.diff.TraceDiff`: text (plain or
+coloured), Markdown, HTML and JSON. The comparison itself is ``boxtrace.lessons.diff``'s."""
+
+from __future__ import annotations
+
+import html
+import json
+from collections.abc import Callable, Iterator
+from typing import Any
+
+from boxtrace.lessons.diff import CHANGED, ONLY_A, ONLY_B, SAME, Row, Step, TraceDiff
+from boxtrace.lessons.model import PHASES
+
+Styler = Callable[[str, str], str]
+TOP = 5  # steps named in each part of the summary
+MARK = {ONLY_A: "-", ONLY_B: "+", CHANGED: "~", SAME: "="}
+STYLE = {ONLY_A: "red", ONLY_B: "green", CHANGED: "yellow", SAME: "dim"}
+
+
+def _plain(text: str, style: str) -> str:
+    return text
+
+
+def change_text(field: str, a: str, b: str) -> str:
+    """``flags: -MS_PRIVATE +MS_SLAVE`` for sets, ``value: 16 → 32`` for the rest."""
+    if "|" in a or "|" in b:
+        sa, sb = a.split("|"), b.split("|")
+        removed = [x for x in sa if x not in sb and x != "none"]
+        added = [x for x in sb if x not in sa and x != "none"]
+        if removed or added:
+            return f"{field}: " + " ".join([*(f"-{x}" for x in removed), *(f"+{x}" for x in added)])
+    return f"{field}: {a} → {b}"
+
+
+def row_changes(row: Row) -> str:
+    return "; ".join(change_text(*c) for c in row.changes())
+
+
+class Group:
+    """Consecutive rows of one kind that differ only in their item (11 × PR_CAPBSET_DROP): one line."""
+
+    __slots__ = ("rows",)
+
+    def __init__(self, row: Row) -> None:
+        self.rows = [row]
+
+    @property
+    def first(self) -> Row:
+        return self.rows[0]
+
+    def label(self) -> str:
+        step = self.first.step
+        if len(self.rows) == 1:
+            return step.label
+        if not step.item:
+            return f"{step.base} ×{len(self.rows)}"
+        items = ", ".join(r.step.item for r in self.rows)
+        return f"{step.base} ×{len(self.rows)}: {items}"
+
+    def takes(self, row: Row) -> bool:
+        first = self.first
+        return (
+            row.kind == first.kind
+            and row.kind in (ONLY_A, ONLY_B)
+            and not row.moved
+            and not first.moved
+            and (row.step.item == "") == (first.step.item == "")
+            and row.step.base == first.step.base
+            and row.step.title == first.step.title
+        )
+
+
+def groups(rows: list[Row]) -> Iterator[Group]:
+    """The rows a report lists (not those the same in both, in place), runs of like steps grouped."""
+    current: Group | None = None
+    for row in rows:
+        if row.kind == SAME and not row.moved:
+            continue
+        if current is not None and current.takes(row):
+            current.rows.append(row)
+            continue
+        if current is not None:
+            yield current
+        current = Group(row)
+    if current is not None:
+        yield current
+
+
+def _kind_name(kind: str, diff: TraceDiff) -> str:
+    return {
+        ONLY_A: f"only in {diff.name_a}",
+        ONLY_B: f"only in {diff.name_b}",
+        CHANGED: "other arguments",
+        SAME: "the same",
+    }[kind]
+
+
+def _summary_items(rows: list[Row], top: int) -> list[str]:
+    """The ``top`` most important of ``rows`` (ranked), like steps counted once: "×49"."""
+    seen: dict[tuple[str, str, str], list[Row]] = {}
+    for row in rows:
+        step = row.step
+        changes = row_changes(row) if row.kind == CHANGED else ""
+        seen.setdefault((step.title or step.base, step.phase, changes), []).append(row)
+    out = []
+    for (title, phase, changes), like in list(seen.items())[:top]:
+        count = f" ×{len(like)}" if len(like) > 1 else ""
+        items = [r.step.item for r in like if r.step.item]
+        shown = ", ".join(items[:4]) + (", ..." if len(items) > 4 else "")
+        text = title + count + (f" ({shown})" if shown and len(like) > 1 else "")
+        if changes:
+            text += f": {changes}"
+        out.append(f"{text} [{phase}]")
+    return out
+
+
+def summary_lines(diff: TraceDiff, top: int = TOP) -> list[tuple[str, list[str]]]:
+    """The summary: a sentence per kind of difference, with its most important steps."""
+    if diff.identical:
+        return [("no difference: the two traces make the same steps with the same arguments", [])]
+    out: list[tuple[str, list[str]]] = []
+    for kind, this, other in ((ONLY_B, diff.name_b, diff.name_a), (ONLY_A, diff.name_a, diff.name_b)):
+        rows = diff.ranked(kind)
+        if rows:
+            n = len(rows)
+            head = f"{this} also does {n} thing{'s' if n != 1 else ''} {other} does not"
+            out.append((_with_top(head, n, top), _summary_items(rows, top)))
+    changed = diff.ranked(CHANGED)
+    if changed:
+        n = len(changed)
+        head = f"{n} step{'s are' if n != 1 else ' is'} the same with other arguments"
+        out.append((_with_top(head, n, top), _summary_items(changed, top)))
+    same = diff.rows(SAME)
+    moved = sum(1 for r in diff.rows() if r.moved)
+    tail = f" ({moved} done in another order)" if moved else ""
+    out.append((f"{len(same)} step{'s are' if len(same) != 1 else ' is'} the same in both{tail}", []))
+    return out
+
+
+def _with_top(head: str, n: int, top: int) -> str:
+    if n <= 1:
+        return head + ":"
+    return head + (f"; the {top} that matter most:" if n > top else "; by importance:")
+
+
+def _counts(diff: TraceDiff, rows: list[Row]) -> str:
+    parts = []
+    for kind in (SAME, ONLY_A, ONLY_B, CHANGED):
+        n = sum(1 for r in rows if r.kind == kind)
+        if n:
+            parts.append(f"{n} {_kind_name(kind, diff)}")
+    return ", ".join(parts)
+
+
+def render_text(diff: TraceDiff, sources: tuple[str, str], style: Styler = _plain) -> str:
+    lines = [
+        style(f"A: {diff.name_a}", "bold red") + f"  {sources[0]}",
+        style(f"B: {diff.name_b}", "bold green") + f"  {sources[1]}",
+        "",
+    ]
+    for head, items in summary_lines(diff):
+        lines.append(style(head, "bold"))
+        lines += [f"  • {item}" for item in items]
+    if diff.identical:
+        return "\n".join(lines) + "\n"
+    lines += [
+        "",
+        f"- only in {diff.name_a}   + only in {diff.name_b}   ~ other arguments   ↕ in another order",
+    ]
+    for phase in diff.phases:
+        number = PHASES.index(phase.phase) + 1
+        lines += ["", style(f"── {number}. {phase.phase} ── {_counts(diff, phase.rows)}", "bold reverse")]
+        for group in groups(phase.rows):
+            row = group.first
+            mark = MARK[row.kind] + ("↕" if row.moved else " ")
+            lines.append(style(f"{mark} {group.label()}", STYLE[row.kind]))
+            if row.kind == CHANGED:
+                lines.append(f"     {row_changes(row)}")
+            title = row.step.title
+            if title:
+                lines.append(style(f"     ↳ {title}", "dim italic"))
+    return "\n".join(lines) + "\n"
+
+
+def render_markdown(diff: TraceDiff, sources: tuple[str, str]) -> str:
+    def code(text: str) -> str:
+        return "`" + text.replace("`", "'") + "`"
+
+    lines = [
+        f"# {diff.name_a} vs {diff.name_b}",
+        "",
+        f"- **A**: {diff.name_a} ({code(sources[0])})",
+        f"- **B**: {diff.name_b} ({code(sources[1])})",
+        "",
+    ]
+    for head, items in summary_lines(diff):
+        lines += [f"**{head}**", ""]
+        lines += [f"1. {item}" for item in items]
+        if items:
+            lines.append("")
+    if diff.identical:
+        return "\n".join(lines)
+    for phase in diff.phases:
+        lines += [f"## {PHASES.index(phase.phase) + 1}. {phase.phase}", "", _counts(diff, phase.rows), ""]
+        listed = list(groups(phase.rows))
+        if not listed:
+            continue
+        lines += ["| | step | difference | explanation |", "| --- | --- | --- | --- |"]
+        for group in listed:
+            row = group.first
+            mark = _kind_name(row.kind, diff) + (", moved" if row.moved else "")
+            diff_text = code(row_changes(row)) if row.kind == CHANGED else ""
+            cells = [mark, code(group.label()), diff_text, row.step.title.replace("|", "\\|")]
+            lines.append("| " + " | ".join(c.replace("\n", " ") for c in cells) + " |")
+        lines.append("")
+    return "\n".join(lines)
+
+
+_CSS = """body{font-family:system-ui,sans-serif;max-width:72rem;margin:2rem auto;padding:0 1rem}
+table{border-collapse:collapse;width:100%}td,th{border-bottom:1px solid #ddd;padding:.25rem .5rem;
+text-align:left;vertical-align:top}code{font-size:.9em}.only_a{color:#a00}.only_b{color:#070}
+.changed{color:#850}.same{color:#666}"""
+
+
+def render_html(diff: TraceDiff, sources: tuple[str, str]) -> str:
+    e = html.escape
+    title = f"{diff.name_a} vs {diff.name_b}"
+    out = [
+        "<!doctype html>",
+        f'<html lang="en"><head><meta charset="utf-8"><title>{e(title)}</title><style>{_CSS}</style></head><body>',
+        f"<h1>{e(title)}</h1>",
+        f"<p><b>A</b>: {e(diff.name_a)} (<code>{e(sources[0])}</code>)<br>"
+        f"<b>B</b>: {e(diff.name_b)} (<code>{e(sources[1])}</code>)</p>",
+    ]
+    for head, items in summary_lines(diff):
+        out.append(f"<p><b>{e(head)}</b></p>")
+        if items:
+            out.append("<ol>" + "".join(f"<li>{e(i)}</li>" for i in items) + "</ol>")
+    if not diff.identical:
+        for phase in diff.phases:
+            out.append(f"<h2>{PHASES.index(phase.phase) + 1}. {e(phase.phase)}</h2>")
+            out.append(f"<p>{e(_counts(diff, phase.rows))}</p>")
+            listed = list(groups(phase.rows))
+            if not listed:
+                continue
+            out.append("<table><tr><th></th><th>step</th><th>difference</th><th>explanation</th></tr>")
+            for group in listed:
+                row = group.first
+                mark = _kind_name(row.kind, diff) + (", moved" if row.moved else "")
+                changes = row_changes(row) if row.kind == CHANGED else ""
+                out.append(
+                    f'<tr class="{row.kind}"><td>{e(mark)}</td><td><code>{e(group.label())}</code></td>'
+                    f"<td><code>{e(changes)}</code></td><td>{e(row.step.title)}</td></tr>"
+                )
+            out.append("</table>")
+    out.append("</body></html>")
+    return "\n".join(out) + "\n"
+
+
+def _step_json(step: Step | None) -> dict[str, Any] | None:
+    if step is None:
+        return None
+    return {
+        "seq": step.event.seq,
+        "pid": step.event.pid,
+        "syscall": step.event.name,
+        "label": step.label,
+        "category": step.category,
+        "title": step.title,
+        "key": list(step.key),
+        "variant": dict(step.variant),
+    }
+
+
+def render_json(diff: TraceDiff, sources: tuple[str, str]) -> str:
+    data = {
+        "a": {"name": diff.name_a, "trace": sources[0]},
+        "b": {"name": diff.name_b, "trace": sources[1]},
+        "identical": diff.identical,
+        "summary": [{"text": head, "top": items} for head, items in summary_lines(diff)],
+        "phases": [
+            {
+                "phase": phase.phase,
+                "rows": [
+                    {
+                        "kind": row.kind,
+                        "moved": row.moved,
+                        "a": _step_json(row.a),
+                        "b": _step_json(row.b),
+                        "changes": [{"field": f, "a": a, "b": b} for f, a, b in row.changes()],
+                    }
+                    for row in phase.rows
+                ],
+            }
+            for phase in diff.phases
+        ],
+    }
+    return json.dumps(data, indent=2, ensure_ascii=False) + "\n"
+
+
+RENDERERS: dict[str, Callable[[TraceDiff, tuple[str, str]], str]] = {
+    "md": render_markdown,
+    "html": render_html,
+    "json": render_json,
+}
