@@ -375,7 +375,7 @@ def _step(ev: SyscallEvent, phase: str, norm: Normaliser) -> Step | None:
         key = (family,)
         if d:  # the decoder's facts (hostname, uids...) rather than the raw arguments (lengths)
             for field, value in d.items():
-                variant[field] = norm.text(value) if isinstance(value, str) else value
+                variant[field] = norm.text(value if isinstance(value, str) else str(value))
         else:
             variant["args"] = [t for t in (_arg_text(a.text, norm) for a in ev.args) if t is not None]
     return Step(ev, phase, key, tuple((k, _show(v)) for k, v in variant.items()), base, item)
