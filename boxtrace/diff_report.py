@@ -8,28 +8,16 @@ import json
 from collections.abc import Callable, Iterator
 from typing import Any
 
-from boxtrace.lessons.diff import CHANGED, ONLY_A, ONLY_B, SAME, Row, Step, TraceDiff
+from boxtrace.lessons.diff import CHANGED, MARK, ONLY_A, ONLY_B, SAME, Row, Step, TraceDiff, change_text
 from boxtrace.lessons.model import PHASES
 
 Styler = Callable[[str, str], str]
 TOP = 5  # steps named in each part of the summary
-MARK = {ONLY_A: "-", ONLY_B: "+", CHANGED: "~", SAME: "="}
 STYLE = {ONLY_A: "red", ONLY_B: "green", CHANGED: "yellow", SAME: "dim"}
 
 
 def _plain(text: str, style: str) -> str:
     return text
-
-
-def change_text(field: str, a: str, b: str) -> str:
-    """``flags: -MS_PRIVATE +MS_SLAVE`` for sets, ``value: 16 → 32`` for the rest."""
-    if "|" in a or "|" in b:
-        sa, sb = a.split("|"), b.split("|")
-        removed = [x for x in sa if x not in sb and x != "none"]
-        added = [x for x in sb if x not in sa and x != "none"]
-        if removed or added:
-            return f"{field}: " + " ".join([*(f"-{x}" for x in removed), *(f"+{x}" for x in added)])
-    return f"{field}: {a} → {b}"
 
 
 def row_changes(row: Row) -> str:
@@ -227,7 +215,8 @@ def render_html(diff: TraceDiff, sources: tuple[str, str]) -> str:
     title = f"{diff.name_a} vs {diff.name_b}"
     out = [
         "<!doctype html>",
-        f'<html lang="en"><head><meta charset="utf-8"><title>{e(title)}</title><style>{_CSS}</style></head><body>',
+        f'<html lang="en"><head><meta charset="utf-8"><title>{e(title)}</title>',
+        f"<style>{_CSS}</style></head><body>",
         f"<h1>{e(title)}</h1>",
         f"<p><b>A</b>: {e(diff.name_a)} (<code>{e(sources[0])}</code>)<br>"
         f"<b>B</b>: {e(diff.name_b)} (<code>{e(sources[1])}</code>)</p>",

@@ -32,10 +32,12 @@ from boxtrace.tracer.events import Event, SyscallEvent, TraceHeader
 
 __all__ = [
     "CATEGORY_RANK",
+    "MARK",
     "PhaseDiff",
     "Row",
     "Step",
     "TraceDiff",
+    "change_text",
     "diff_traces",
     "side_name",
     "steps_of",
@@ -346,9 +348,9 @@ def _step(ev: SyscallEvent, phase: str, norm: Normaliser) -> Step | None:
         key = (family,)
         argv = d.get("argv") or []
         variant["argv"] = " ".join(norm.text(str(a)) for a in argv)
-        path = ev.arg("pathname") or ev.arg("filename")
-        if path is not None:
-            variant["path"] = norm.text(path.text.strip('"'))
+        program = ev.arg("pathname") or ev.arg("filename")
+        if program is not None:
+            variant["path"] = norm.text(program.text.strip('"'))
         base, item = "exec", str(argv[0]) if argv else ""
     elif name == "prctl":
         option = str(d.get("option") or (ev.args[0].text if ev.args else ""))
@@ -402,6 +404,19 @@ def steps_of(header: TraceHeader | None, events: Sequence[Event]) -> list[Step]:
 # --- alignment ------------------------------------------------------------------------------------
 
 SAME, ONLY_A, ONLY_B, CHANGED = "same", "only_a", "only_b", "changed"
+# How a row is marked in text views, as in a unified diff (~ for the same step, other arguments).
+MARK: dict[str, str] = {ONLY_A: "-", ONLY_B: "+", CHANGED: "~", SAME: "="}
+
+
+def change_text(field: str, a: str, b: str) -> str:
+    """``flags: -MS_PRIVATE +MS_SLAVE`` for sets, ``value: 16 → 32`` for the rest."""
+    if "|" in a or "|" in b:
+        sa, sb = a.split("|"), b.split("|")
+        removed = [x for x in sa if x not in sb and x != "none"]
+        added = [x for x in sb if x not in sa and x != "none"]
+        if removed or added:
+            return f"{field}: " + " ".join([*(f"-{x}" for x in removed), *(f"+{x}" for x in added)])
+    return f"{field}: {a} → {b}"
 
 
 class Row:

@@ -41,11 +41,15 @@ def add_parser(sub: Any) -> str:
     )
     parser.add_argument("trace_a", metavar="A", help="a trace file (JSON Lines)")
     parser.add_argument("trace_b", metavar="B", help="the trace to compare it with")
-    parser.add_argument("--format", "-f", choices=FORMATS, default="text", help="report format (default text)")
+    parser.add_argument(
+        "--format", "-f", choices=FORMATS, default="text", help="report format (default text)"
+    )
     parser.add_argument("-o", "--output", metavar="OUT", help="write the report to OUT")
     parser.add_argument("--names", metavar="A,B", help="what to call the two sides (default: the runtimes)")
     view = parser.add_mutually_exclusive_group()
-    view.add_argument("--tui", action="store_true", help="open the side-by-side view (the default on a terminal)")
+    view.add_argument(
+        "--tui", action="store_true", help="open the side-by-side view (the default on a terminal)"
+    )
     view.add_argument("--plain", action="store_true", help="print the text report, not the TUI")
     return "diff"
 
@@ -65,7 +69,9 @@ def _read(path: str) -> Any:
     except PermissionError:
         raise UsageError(f"{path}: permission denied", PROG) from None
     except TraceFormatError as exc:
-        raise UsageError(f"{exc} (give two files recorded with 'boxtrace trace -o' or 'run -o')", PROG) from None
+        raise UsageError(
+            f"{exc} (give two files recorded with 'boxtrace trace -o' or 'run -o')", PROG
+        ) from None
     if cut_off is not None:
         print(f"{PROG}: {cut_off.warning()}", file=sys.stderr)
     return header, events
@@ -76,7 +82,9 @@ def main(args: argparse.Namespace) -> int:
     if args.names is not None:
         parts = args.names.split(",")
         if len(parts) != 2 or not all(p.strip() for p in parts):
-            raise UsageError(f"--names {args.names}: give two names separated by a comma, e.g. runc,crun", PROG)
+            raise UsageError(
+                f"--names {args.names}: give two names separated by a comma, e.g. runc,crun", PROG
+            )
         names = (parts[0].strip(), parts[1].strip())
     if args.tui and (args.output is not None or args.format != "text"):
         raise UsageError("--tui shows the view on the terminal: drop -o and --format", PROG)
@@ -100,7 +108,7 @@ def main(args: argparse.Namespace) -> int:
     from boxtrace import diff_report
 
     if args.format == "text":
-        styler = diff_report._plain
+        styler: diff_report.Styler = diff_report._plain
         if args.output is None and sys.stdout.isatty():
             from boxtrace.console import rich_styler
 

@@ -85,7 +85,18 @@ def real_traces(tmp_path_factory: pytest.TempPathFactory) -> dict[str, Path]:
     traces = {name: tmp / f"{name}.jsonl" for name in ("boxtrace", "runc", "rootless")}
     runs = {
         "boxtrace": ("run", str(bundle), "--plain", "-q", "-o", str(traces["boxtrace"]), "--", "true"),
-        "runc": ("trace", "-q", "-o", str(traces["runc"]), "--", "runc", "run", "-b", str(bundle), "btdiff-test"),
+        "runc": (
+            "trace",
+            "-q",
+            "-o",
+            str(traces["runc"]),
+            "--",
+            "runc",
+            "run",
+            "-b",
+            str(bundle),
+            "btdiff-test",
+        ),
         "rootless": ("run", "--rootless", "-q", "-o", str(traces["rootless"]), "--", "true"),
     }
     for name, args in runs.items():
@@ -106,12 +117,16 @@ def test_boxtrace_vs_runc(real_traces: dict[str, Path]) -> None:
     assert any(s["syscall"] == "execveat" for s in prepare_b)
     # The root mount's propagation: boxtrace MS_PRIVATE, runc MS_SLAVE: one step, other arguments.
     propagation = [
-        r for r in rows["filesystem"] if r["kind"] == "changed" and r["a"]["key"][:3] == ["mount", "propagation", "/"]
+        r
+        for r in rows["filesystem"]
+        if r["kind"] == "changed" and r["a"]["key"][:3] == ["mount", "propagation", "/"]
     ]
     assert propagation and {"field": "propagation", "a": "private", "b": "slave"} in propagation[0]["changes"]
     # runc mounts /proc through an O_PATH fd; matched to boxtrace's mount of <rootfs>/proc.
     proc_mount = next(
-        r for r in rows["filesystem"] if r["kind"] == "changed" and r["a"]["key"] == ["mount", "mount", "/proc"]
+        r
+        for r in rows["filesystem"]
+        if r["kind"] == "changed" and r["a"]["key"] == ["mount", "mount", "/proc"]
     )
     assert {"field": "target", "a": "<rootfs>/proc", "b": "/proc/self/fd/<n>"} in proc_mount["changes"]
     # Namespaces: boxtrace clones into them, runc unshares: the same step, another syscall.
