@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import contextlib
+import gc
 import io
 
 from boxtrace.cli import main
@@ -11,6 +12,11 @@ from boxtrace.cli import main
 def run_cli(argv: list[str]) -> tuple[int, str]:
     """``boxtrace ARGV`` in this process; an exception other than SystemExit fails the test (a
     traceback is what the user would have seen)."""
+    # Garbage of earlier examples (generators of readers left open by a failed command) is
+    # collected now, not during the next command, where a finaliser that runs inside json's
+    # deepest recursion would report a RecursionError of its own (a boxtrace process runs one
+    # command and has no such garbage).
+    gc.collect()
     err, out = io.StringIO(), io.StringIO()
     with contextlib.redirect_stderr(err), contextlib.redirect_stdout(out):
         try:

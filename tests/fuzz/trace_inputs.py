@@ -46,7 +46,7 @@ def mutated_trace(draw: st.DrawFn) -> bytes:
         if how in ("field", "drop-field") and lines:
             try:
                 obj = json.loads(lines[at])
-            except ValueError:
+            except (ValueError, RecursionError):
                 continue
             if not isinstance(obj, dict) or not obj:
                 continue
