@@ -101,7 +101,7 @@ def _plan(starts: int, interrupts: int, concurrency: int, rng: random.Random) ->
     jobs = [Job(n, KINDS[n % len(KINDS)], f"{tag}-{n}") for n in range(starts)]
     for job in rng.sample(jobs, min(interrupts, starts)):
         job.signal = rng.choice(SIGNALS)
-        job.delay = rng.uniform(0.02, 1.2)
+        job.delay = rng.uniform(0.02, 0.8)
     rounds: list[list[Job]] = []
     at = 0
     while at < starts:
@@ -312,7 +312,8 @@ def _export_problem(trace: str, job: Job) -> str | None:
     if done.returncode == 0 and "Traceback" not in done.stderr:
         return None
     # A recorder killed by SIGKILL may leave its last line cut: that line may be refused.
-    last = sum(1 for _ in open(trace, "rb"))
+    with open(trace, "rb") as handle:
+        last = sum(1 for _ in handle)
     if (
         job.signal == signal.SIGKILL
         and job.delivered
@@ -347,7 +348,10 @@ def soak(starts: int, interrupts: int, concurrency: int, seed: int, root: str | 
             for t in threads:
                 t.join()
         leftovers = check_host(runner, jobs, stopped_before, temp_before)
-        command = f"python -m bench.soak --starts {starts} --interrupt {interrupts} --concurrency {concurrency} --seed {seed}"
+        command = (
+            f"python -m bench.soak --starts {starts} --interrupt {interrupts} "
+            f"--concurrency {concurrency} --seed {seed}"
+        )
         return Result(jobs, leftovers, time.monotonic() - started, command)
     finally:
         if own_root and state_root.exists() and not os.listdir(state_root):
@@ -382,8 +386,8 @@ def main(argv: list[str] | None = None) -> int:
                     "failures": result.failures,
                     "leftovers": result.leftovers,
                     "jobs": [
-                        {"kind": j.kind, "container": j.container, "signal": j.signal.name if j.signal else None,
-                         "delivered": j.delivered, "status": j.status, "batch": j.batch}
+                        {"kind": j.kind, "container": j.container, "delivered": j.delivered,
+                         "signal": j.signal.name if j.signal else None, "status": j.status, "batch": j.batch}
                         for j in result.jobs
                     ],
                 },

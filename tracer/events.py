@@ -485,9 +485,8 @@ def _check_types(
         if items is not None and value is not None:
             for item in value:
                 if item.__class__ not in items:
-                    raise TypeError(
-                        f"field {key!r} must be {what}, not a list holding {_JSON_NAMES.get(item.__class__, 'that')}"
-                    )
+                    holding = _JSON_NAMES.get(item.__class__, "that")
+                    raise TypeError(f"field {key!r} must be {what}, not a list holding {holding}")
 
 
 _NO_FIELDS: dict[str, Any] = {}  # read only: the default of an absent ns_changed/detail, copied

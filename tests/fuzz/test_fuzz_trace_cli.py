@@ -37,7 +37,7 @@ COMMANDS = st.sampled_from(
 
 
 def _run_on(data: bytes, command: list[str]) -> None:
-    with tempfile.TemporaryDirectory(prefix="boxtrace-fuzz-") as tmp:
+    with tempfile.TemporaryDirectory(prefix="fuzz-") as tmp:
         trace, real, out = (os.path.join(tmp, name) for name in ("t.jsonl", "real.jsonl", "out.jsonl"))
         with open(trace, "wb") as f:
             f.write(data)

@@ -17,7 +17,7 @@ EXIT = b'{"type":"exit","seq":1,"time":1,"pid":1,"tid":1,"comm":"x","nspid":null
 
 
 def _read_every_way(data: bytes) -> None:
-    with tempfile.TemporaryDirectory(prefix="boxtrace-fuzz-") as tmp:
+    with tempfile.TemporaryDirectory(prefix="fuzz-") as tmp:
         path = os.path.join(tmp, "t.jsonl")
         with open(path, "wb") as f:
             f.write(data)

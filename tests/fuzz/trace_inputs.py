@@ -50,7 +50,7 @@ def mutated_trace(draw: st.DrawFn) -> bytes:
                 continue
             if not isinstance(obj, dict) or not obj:
                 continue
-            key = draw(st.sampled_from(sorted(obj) + ["args", "detail", "ns_changed", "version", "type"]))
+            key = draw(st.sampled_from([*sorted(obj), "args", "detail", "ns_changed", "version", "type"]))
             target = obj
             # Sometimes one level down: an argument's field, a detail's entry.
             inner = obj.get(key)
