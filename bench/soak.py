@@ -333,6 +333,7 @@ def soak(starts: int, interrupts: int, concurrency: int, seed: int, root: str | 
     own_root = root is None
     state_root = Path(root) if root else work / "root"
     stopped_before, temp_before = _stopped_processes(), _temp_files()
+    keep = True  # the logs and state stay for a look when something went wrong
     try:
         runner = Soak(work, state_root, mark=f"{os.getpid()}-{seed}")
         rounds = _plan(starts, interrupts, concurrency, rng)
@@ -352,11 +353,15 @@ def soak(starts: int, interrupts: int, concurrency: int, seed: int, root: str | 
             f"python -m bench.soak --starts {starts} --interrupt {interrupts} "
             f"--concurrency {concurrency} --seed {seed}"
         )
-        return Result(jobs, leftovers, time.monotonic() - started, command)
+        result = Result(jobs, leftovers, time.monotonic() - started, command)
+        keep = bool(result.failures or result.leftovers)
+        return result
     finally:
         if own_root and state_root.exists() and not os.listdir(state_root):
             state_root.rmdir()
-        if not any(True for _ in _mounts_under(work)):
+        if keep:
+            print(f"bench.soak: logs and state kept in {work}", file=sys.stderr)
+        elif not _mounts_under(work):
             shutil.rmtree(work, ignore_errors=True)
 
 

@@ -474,9 +474,7 @@ _JSON_NAMES = {str: "a string", int: "an integer", bool: "a boolean", float: "a 
                dict: "an object", _NoneType: "null"}  # fmt: skip
 
 
-def _check_types(
-    d: dict[str, Any], types: dict[str, tuple[frozenset[type], str, frozenset[type] | None]]
-) -> None:
+def _check_types(d: dict[str, Any], types: dict[str, tuple[Any, str, Any]]) -> None:
     get = d.get
     for key, (allowed, what, items) in types.items():
         value = get(key)
