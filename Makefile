@@ -31,7 +31,7 @@ APT_INSTALL = python3 tools/apt_install.py --log $(LOG) --skipped build/apt-skip
 quietly = { echo "== $(1): $$(date '+%F %T')"; $(2); } >>$(LOG) 2>&1 || { echo "$(1): failed; the last lines of $(LOG):"; \
 	tail -n 25 $(LOG) | sed 's/^/    /'; echo "$(1): the whole log: $(LOG)"; exit 1; }
 
-.PHONY: demo test setup setup-demo apt-demo apt-test python3 venv venv-test dev lint typecheck pytest bench clean FORCE
+.PHONY: demo test setup setup-demo apt-demo apt-test python3 venv venv-test dev lint typecheck pytest fuzz bench clean FORCE
 
 demo: setup-demo
 	$(VENV)/bin/boxtrace run
@@ -115,6 +115,10 @@ typecheck: venv-test
 
 pytest: venv-test
 	$(PY) -m pytest -q
+
+# Long fuzzing runs (Hypothesis's "long" profile: fifty times the examples of make test's, randomized).
+fuzz: venv-test
+	BOXTRACE_FUZZ=long BOXTRACE_TESTS_CONCURRENT=1 $(PY) -m pytest -q tests/fuzz
 
 bench: setup
 	$(PY) -m bench.run_all

@@ -31,7 +31,11 @@ _NEEDS_MACHINE = frozenset({"trace", "run"})
 
 def main(argv: Sequence[str] | None = None) -> int:
     args_list = list(sys.argv[1:] if argv is None else argv)
-    status = _main(args_list)
+    try:
+        status = _main(args_list)
+    except KeyboardInterrupt:  # a Ctrl-C while a command's modules load, before its own handling
+        print("boxtrace: interrupted", file=sys.stderr)
+        return 130
     if argv is None and args_list[:1] and args_list[0] in _EXIT_AT_ONCE:
         exit_at_once(status)
     return status

@@ -7,6 +7,7 @@ from __future__ import annotations
 
 import contextlib
 import os
+import signal
 import sys
 
 
@@ -20,20 +21,30 @@ def record_in_background(command: list[str], label: str, prog: str) -> int:
         print(f"{prog}: cannot write to the trace spool: {exc}", file=sys.stderr)
         return 1
     status_r, status_w = os.pipe()
+    # A Ctrl-C from now on is for the runtime: the recorder and the runtime are in a session of
+    # their own, out of reach of the terminal; it is forwarded once the runtime's pid is known,
+    # and the runtime's status (it ends as on a Ctrl-C of its own) is then ours. Blocked over the
+    # fork, so that the recorder never gets one before it has left our process group.
+    forward = _Forward()
+    previous = signal.signal(signal.SIGINT, forward.on_signal)
+    signal.pthread_sigmask(signal.SIG_BLOCK, {signal.SIGINT})
     pid = os.fork()
     if pid == 0:  # pragma: no cover - the recorder process; covered by the wrapper's tests
         code = 1
         try:
+            os.setsid()  # out of the caller's process group: its signals and terminal are not ours
+            signal.signal(signal.SIGINT, previous)
+            signal.pthread_sigmask(signal.SIG_UNBLOCK, {signal.SIGINT})
             os.close(status_r)
             code = _recorder(command, path, status_w)
         finally:
             os._exit(code)
     os.close(status_w)
-    reply = b""
-    while chunk := os.read(status_r, 64):
-        reply += chunk
-        if reply.endswith(b"\n"):
-            break
+    signal.pthread_sigmask(signal.SIG_UNBLOCK, {signal.SIGINT})
+    try:
+        reply = _read_reply(status_r, forward)
+    finally:
+        signal.signal(signal.SIGINT, previous)
     os.close(status_r)
     # The recorder is not waited for: it outlives us (our caller, a subreaper, reaps it later).
     try:
@@ -44,11 +55,42 @@ def record_in_background(command: list[str], label: str, prog: str) -> int:
         return 1
 
 
+class _Forward:
+    """SIGINT to the runtime, once its pid is known (a signal that came before waits for it)."""
+
+    def __init__(self) -> None:
+        self.runtime = 0
+        self.pending = False
+
+    def on_signal(self, signum: int, frame: object) -> None:
+        self.pending = True
+        self.send()
+
+    def send(self) -> None:
+        if self.pending and self.runtime > 0:
+            self.pending = False
+            with contextlib.suppress(OSError):
+                os.kill(self.runtime, signal.SIGINT)
+
+
+def _read_reply(status_r: int, forward: _Forward) -> bytes:
+    """The recorder's last line: the runtime's exit status, or why it could not run; a line
+    "runtime PID" comes first."""
+    reply = b""
+    while chunk := os.read(status_r, 64):
+        reply += chunk
+        while b"\n" in reply:
+            line, _, reply = reply.partition(b"\n")
+            if not line.startswith(b"runtime "):
+                return line
+            forward.runtime = int(line.split()[1])
+            forward.send()
+    return reply
+
+
 def _recorder(command: list[str], path: str, status_w: int) -> int:  # pragma: no cover
     from boxtrace.tracer.session import CommandNotFound, TraceConfig, TraceSession
     from boxtrace.tracer.spool import finish_trace
-
-    os.setsid()  # out of the caller's process group: its signals and terminal are not ours
 
     def tell(text: str) -> None:
         nonlocal status_w
@@ -74,6 +116,8 @@ def _recorder(command: list[str], path: str, status_w: int) -> int:  # pragma: n
     except (CommandNotFound, OSError) as exc:
         tell(f"cannot start {command[0]}: {exc}")
         return 1
+    with contextlib.suppress(OSError):
+        os.write(status_w, f"runtime {session.engine.root_pid}\n".encode())
     _let_go_of_callers_files()
     result = session.wait()
     if result is not None and status_w >= 0:

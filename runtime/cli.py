@@ -499,7 +499,13 @@ _MAKES_CONTAINERS = frozenset({"run", "create", "exec"})
 
 
 def main(argv: Sequence[str] | None = None) -> int:
-    status = _main(argv)
+    try:
+        status = _main(argv)
+    except KeyboardInterrupt:
+        # A Ctrl-C before a command's own handling (while the parser's modules load): once a
+        # command runs, it handles Ctrl-C itself and cleans up what it made.
+        print(f"{PROG}: error: interrupted", file=sys.stderr)
+        return 130
     if argv is None:
         own, _ = split_command(list(sys.argv[1:]))
         if _EXIT_AT_ONCE & set(own):

@@ -125,6 +125,8 @@ def read_process_file(path: str, warn: Warn = print_warning) -> Process:
         data = json.loads(text)
     except json.JSONDecodeError as exc:
         raise RuntimeUsageError(f"{path}, line {exc.lineno}: malformed JSON: {exc.msg}") from None
+    except RecursionError:  # json recurses once per nested list or object
+        raise RuntimeUsageError(f"{path}: malformed JSON: nested too deeply") from None
     if not isinstance(data, dict):
         raise RuntimeUsageError(f"{path}: must hold a JSON object (an OCI process)")
     process, warnings = process_from_json(data, text, path)

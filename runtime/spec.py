@@ -381,6 +381,8 @@ def load_bundle_spec(bundle: str) -> Spec:
         raise RuntimeUsageError(
             f"{config_path}, line {exc.lineno}: malformed JSON: {exc.msg} (column {exc.colno})"
         ) from None
+    except RecursionError:  # json recurses once per nested list or object
+        raise RuntimeUsageError(f"{config_path}: malformed JSON: nested too deeply") from None
     if not isinstance(data, dict):
         raise RuntimeUsageError(f"{config_path}: must hold a JSON object")
     spec = spec_from_json(data, text, config_path)
@@ -453,6 +455,8 @@ def read_seccomp_file(path: str, option: str = "--seccomp") -> Seccomp:
         raise RuntimeUsageError(
             f"{option} {path}: not valid JSON ({exc.msg} at line {exc.lineno}, column {exc.colno})"
         ) from None
+    except RecursionError:
+        raise RuntimeUsageError(f"{option} {path}: not valid JSON (nested too deeply)") from None
     if not isinstance(data, dict):
         raise RuntimeUsageError(f"{option} {path}: must hold a JSON object (an OCI linux.seccomp profile)")
     seccomp = _read_seccomp(_Reader(text, path), data)

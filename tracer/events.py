@@ -379,7 +379,7 @@ EVENT_TYPES: dict[str, type[Event]] = {
 
 def _syscall_from_json(d: dict[str, Any]) -> SyscallEvent:
     get = d.get
-    return SyscallEvent(
+    event = SyscallEvent(
         int(d["seq"]),
         float(d["time"]),
         int(d["pid"]),
@@ -397,6 +397,10 @@ def _syscall_from_json(d: dict[str, Any]) -> SyscallEvent:
         dict(get("ns_changed", _NO_FIELDS)),
         dict(get("detail", _NO_FIELDS)),
     )
+    _check_types(d, _SYSCALL_TYPES)
+    for a in d["args"]:
+        _check_types(a, _ARG_TYPES)
+    return event
 
 
 def _common(d: dict[str, Any]) -> tuple[int, float, int, int, str, Any]:
@@ -406,19 +410,81 @@ def _common(d: dict[str, Any]) -> tuple[int, float, int, int, str, Any]:
 
 
 def _spawn_from_json(d: dict[str, Any]) -> SpawnEvent:
-    return SpawnEvent(*_common(d), int(d["child"]), d["how"], bool(d["thread"]), list(d.get("flags", ())))
+    event = SpawnEvent(*_common(d), int(d["child"]), d["how"], bool(d["thread"]), list(d.get("flags", ())))
+    _check_types(d, _SPAWN_TYPES)
+    return event
 
 
 def _exec_from_json(d: dict[str, Any]) -> ExecEvent:
-    return ExecEvent(*_common(d), d["path"], list(d["argv"]))
+    event = ExecEvent(*_common(d), d["path"], list(d["argv"]))
+    _check_types(d, _EXEC_TYPES)
+    return event
 
 
 def _exit_from_json(d: dict[str, Any]) -> ExitEvent:
-    return ExitEvent(*_common(d), d.get("status"), d.get("signal"))
+    event = ExitEvent(*_common(d), d.get("status"), d.get("signal"))
+    _check_types(d, _EXIT_TYPES)
+    return event
 
 
 def _output_from_json(d: dict[str, Any]) -> OutputEvent:
-    return OutputEvent(*_common(d), d["stream"], d["text"])
+    event = OutputEvent(*_common(d), d["stream"], d["text"])
+    _check_types(d, _OUTPUT_TYPES)
+    return event
+
+
+# The JSON types of the fields that the builders take as they are (docs/trace-format.md's tables);
+# the numbers they convert (seq, time, pid...) are checked by the conversion. A field of another
+# type would pass the reader and fail later in a consumer (an exporter, the lessons) with a
+# traceback. Checked after building, so that a missing field is still named as missing.
+# field -> (the classes its value may have, how to say it, the classes of a list's items or None).
+_NoneType = type(None)
+_STR = (frozenset({str}), "a string", None)
+_STR_OR_NULL = (frozenset({str, _NoneType}), "a string or null", None)
+_INT_OR_NULL = (frozenset({int, bool, _NoneType}), "an integer or null", None)
+_NUMBER_OR_NULL = (frozenset({int, bool, float, _NoneType}), "a number or null", None)
+_STRINGS = (frozenset({list}), "a list of strings", frozenset({str}))
+_STRINGS_OR_ABSENT = (frozenset({list, _NoneType}), "a list of strings", frozenset({str}))
+_INTS_OR_NULL = (frozenset({list, _NoneType}), "a list of integers or null", frozenset({int, bool}))
+_OBJECT_OR_ABSENT = (frozenset({dict, _NoneType}), "an object", None)
+_COMMON_TYPES = {"nspid": _INTS_OR_NULL}
+_SYSCALL_TYPES = {
+    **_COMMON_TYPES,
+    "name": _STR,
+    "category": _STR,
+    "result": _INT_OR_NULL,
+    "result_text": _STR_OR_NULL,
+    "errno": _STR_OR_NULL,
+    "duration": _NUMBER_OR_NULL,
+    "ns_changed": _OBJECT_OR_ABSENT,
+    "detail": _OBJECT_OR_ABSENT,
+}
+_ARG_TYPES = {
+    "name": _STR,
+    "raw": _INT_OR_NULL,
+    "text": _STR,
+    "flags": _STRINGS_OR_ABSENT,
+    "fields": _OBJECT_OR_ABSENT,
+}
+_SPAWN_TYPES = {**_COMMON_TYPES, "how": _STR, "flags": _STRINGS_OR_ABSENT}
+_EXEC_TYPES = {**_COMMON_TYPES, "path": _STR, "argv": _STRINGS}
+_EXIT_TYPES = {**_COMMON_TYPES, "status": _INT_OR_NULL, "signal": _STR_OR_NULL}
+_OUTPUT_TYPES = {**_COMMON_TYPES, "stream": _STR, "text": _STR}
+_JSON_NAMES = {str: "a string", int: "an integer", bool: "a boolean", float: "a number", list: "a list",
+               dict: "an object", _NoneType: "null"}  # fmt: skip
+
+
+def _check_types(d: dict[str, Any], types: dict[str, tuple[Any, str, Any]]) -> None:
+    get = d.get
+    for key, (allowed, what, items) in types.items():
+        value = get(key)
+        if value.__class__ not in allowed:
+            raise TypeError(f"field {key!r} must be {what}, not {_JSON_NAMES.get(value.__class__, 'that')}")
+        if items is not None and value is not None:
+            for item in value:
+                if item.__class__ not in items:
+                    holding = _JSON_NAMES.get(item.__class__, "that")
+                    raise TypeError(f"field {key!r} must be {what}, not a list holding {holding}")
 
 
 _NO_FIELDS: dict[str, Any] = {}  # read only: the default of an absent ns_changed/detail, copied

@@ -14,7 +14,14 @@ import os
 from collections.abc import Iterator
 
 from boxtrace.tracer.events import Event, TraceHeader, event_from_json
-from boxtrace.tracer.tracefile import CutOff, TraceFormatError, cut_off_line, header_from_json
+from boxtrace.tracer.tracefile import (
+    BAD_EVENT,
+    NESTED_TOO_DEEP,
+    CutOff,
+    TraceFormatError,
+    cut_off_line,
+    header_from_json,
+)
 
 TYPE_CHECKING = False  # typing costs ~8 M instructions to import: only type checkers see it
 if TYPE_CHECKING:
@@ -33,6 +40,8 @@ def _parse_object(raw: bytes, path: str, line: int) -> dict[str, Any]:
         data = json.loads(text)
     except json.JSONDecodeError as exc:
         raise TraceFormatError(path, line, f"not valid JSON ({exc.msg} at column {exc.colno})") from None
+    except RecursionError:
+        raise TraceFormatError(path, line, NESTED_TOO_DEEP) from None
     if not isinstance(data, dict):
         raise TraceFormatError(path, line, f"expected a JSON object, got {type(data).__name__}")
     return data
@@ -43,7 +52,7 @@ def parse_event_line(raw: bytes, path: str, line: int) -> Event:
     data = _parse_object(raw, path, line)
     try:
         return event_from_json(data)
-    except (KeyError, TypeError, ValueError, AttributeError) as exc:
+    except BAD_EVENT as exc:
         problem = f"missing field {exc.args[0]!r}" if isinstance(exc, KeyError) else str(exc)
         raise TraceFormatError(path, line, f"bad event: {problem}") from None
 

@@ -54,6 +54,13 @@ _scan_once: Callable[[str, int], tuple[Any, int]] = json.JSONDecoder().scan_once
 _first = operator.itemgetter(0)
 
 
+# What building an event (or the header) from a parsed line raises for a field of the wrong type or
+# value: int(10**400 as a float) is an OverflowError, not a ValueError.
+BAD_EVENT = (KeyError, TypeError, ValueError, AttributeError, OverflowError)
+# json's scanner recurses once per nested array or object: a line of 100,000 "[" exhausts the stack.
+NESTED_TOO_DEEP = "not valid JSON (nested too deeply)"
+
+
 class TraceFormatError(ValueError):
     """A trace file that cannot be read; the message names the file, the line and the problem."""
 
@@ -228,7 +235,7 @@ def header_from_json(data: dict[str, Any], path: str = "<trace>", line: int = 1)
             mode=str(data.get("mode", "filtered")),
             extra=dict(data.get("extra", {})),
         )
-    except (KeyError, TypeError, ValueError) as exc:
+    except BAD_EVENT as exc:
         raise TraceFormatError(path, line, f"bad header: {_problem(exc)}") from None
 
 
@@ -269,6 +276,8 @@ class TraceReader:
             raise TraceFormatError(
                 self.path, line, f"not valid JSON ({exc.msg} at column {exc.colno})"
             ) from None
+        except RecursionError:
+            raise TraceFormatError(self.path, line, NESTED_TOO_DEEP) from None
         if not isinstance(data, dict):
             raise TraceFormatError(self.path, line, f"expected a JSON object, got {type(data).__name__}")
         return data
@@ -354,7 +363,7 @@ def _records(
         try:
             text = raw.decode("utf-8")
             data, end = scan(text, 0)
-        except (ValueError, StopIteration):
+        except (ValueError, StopIteration, RecursionError):
             data = None
         else:
             tail = len(text) - end
@@ -370,7 +379,7 @@ def _records(
         try:
             # event_from_json without its own call; it still raises for an unknown type.
             event = (builders.get(data["type"]) or event_from_json)(data)
-        except (KeyError, TypeError, ValueError, AttributeError) as exc:
+        except BAD_EVENT as exc:
             raise TraceFormatError(path, line, f"bad event: {_problem(exc)}") from None
         yield event, source
 

@@ -108,7 +108,7 @@ def pull(
     config_bytes = registry.read_blob(ref.path, config_digest, _size(config_descriptor), limit=CONFIG_MAX)
     try:
         config = json.loads(config_bytes)
-    except ValueError as exc:
+    except (ValueError, RecursionError) as exc:
         raise ImageError(f"config {config_digest} of {ref.name} is not valid JSON: {exc}") from None
     here = "/".join(p for p in platform.host_platform() if p)
     image_platform = platform.describe(config)
@@ -188,7 +188,7 @@ def _manifest(registry: Registry, ref: Reference) -> tuple[dict[str, Any], str]:
 def _parse_manifest(body: bytes, media_type: str, ref: Reference, digest: str) -> dict[str, Any]:
     try:
         document = json.loads(body)
-    except ValueError as exc:
+    except (ValueError, RecursionError) as exc:
         raise ImageError(f"manifest {digest} of {ref.name} is not valid JSON: {exc}") from None
     if not isinstance(document, dict):
         raise ImageError(f"manifest {digest} of {ref.name} is not a JSON object")

@@ -216,7 +216,7 @@ class Registry:
             body = _read_limited(response, MANIFEST_MAX, f"tags of {repository}")
         try:
             tags = json.loads(body).get("tags") or []
-        except (ValueError, AttributeError):
+        except (ValueError, AttributeError, RecursionError):
             raise RegistryError(f"registry {self.host}: the tag list of {repository} is not JSON") from None
         return [str(t) for t in tags][:limit]
 
@@ -291,7 +291,7 @@ class Registry:
                 ) from None
         except (urllib.error.URLError, OSError, http.client.HTTPException) as exc:
             raise RegistryError(_network_error(self.host, realm, exc)) from None
-        except ValueError:
+        except (ValueError, RecursionError):
             raise RegistryError(f"token service {realm} answered something that is not JSON") from None
         token = data.get("token") or data.get("access_token") if isinstance(data, dict) else None
         if not isinstance(token, str) or not token:
@@ -326,7 +326,7 @@ def _error_body(exc: urllib.error.HTTPError) -> tuple[list[str], list[str]]:
     try:
         data = json.loads(exc.read(1 << 16))
         errors = [e for e in data.get("errors") or [] if isinstance(e, dict)]
-    except (ValueError, AttributeError, OSError):
+    except (ValueError, AttributeError, OSError, RecursionError):
         return [], []
     return [str(e.get("code", "")) for e in errors], [str(e.get("message", "")) for e in errors]
 

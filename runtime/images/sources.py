@@ -6,6 +6,7 @@ Imported only when an image is not in the store yet (``resolve.py`` checks that 
 
 from __future__ import annotations
 
+import contextlib
 import json
 import os
 
@@ -14,7 +15,7 @@ from boxtrace.runtime.images.store import ImageError, Store, remove_tree, write_
 TYPE_CHECKING = False
 if TYPE_CHECKING:
     import tarfile
-    from collections.abc import Callable
+    from collections.abc import Callable, Iterator
     from typing import IO, Any
 
 INDEX_TYPES = {
@@ -97,6 +98,8 @@ def read_verified(blobs: _DirBlobs | _TarBlobs, digest: str, what: str) -> bytes
 def _json(data: bytes, what: str) -> Any:
     try:
         return json.loads(data)
+    except RecursionError:  # json recurses once per nested list or object
+        raise ImageError(f"{what} is not valid JSON: nested too deeply") from None
     except ValueError as exc:
         raise ImageError(f"{what} is not valid JSON: {exc}") from None
 
@@ -105,7 +108,21 @@ def _json(data: bytes, what: str) -> Any:
 
 
 def import_oci_layout(path: str, tag: str | None, store: Store, key: str) -> dict[str, Any]:
-    return _import_oci(_DirBlobs(path), path, tag, store, key)
+    with _malformed(path):
+        return _import_oci(_DirBlobs(path), path, tag, store, key)
+
+
+@contextlib.contextmanager
+def _malformed(path: str) -> Iterator[None]:
+    """An index, manifest or config whose JSON has another shape than the OCI image spec's (a
+    list where an object belongs, a field missing): one ImageError naming the image, not the
+    KeyError or TypeError of the line that looked."""
+    try:
+        yield
+    except KeyError as exc:
+        raise ImageError(f"{path}: malformed image metadata: missing field {exc.args[0]!r}") from None
+    except (TypeError, AttributeError, IndexError) as exc:
+        raise ImageError(f"{path}: malformed image metadata (a field of the wrong type: {exc})") from None
 
 
 def import_archive(path: str, tag: str | None, store: Store, key: str) -> dict[str, Any]:
@@ -122,10 +139,11 @@ def import_archive(path: str, tag: str | None, store: Store, key: str) -> dict[s
             blobs = _TarBlobs(archive, path)
         except (tarfile.TarError, EOFError) as exc:
             raise ImageError(f"{path}: corrupted or truncated archive ({exc})") from None
-        if blobs.exists("manifest.json"):
-            return _import_docker_archive(blobs, path, tag, store, key)
-        if blobs.exists("index.json") and blobs.exists("oci-layout"):
-            return _import_oci(blobs, path, tag, store, key)
+        with _malformed(path):
+            if blobs.exists("manifest.json"):
+                return _import_docker_archive(blobs, path, tag, store, key)
+            if blobs.exists("index.json") and blobs.exists("oci-layout"):
+                return _import_oci(blobs, path, tag, store, key)
     if tag is not None:
         raise ImageError(f"{path} is a root filesystem tarball: it has no tags (drop :{tag})")
     return _import_rootfs_tarball(path, store, key)

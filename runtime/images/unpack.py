@@ -98,7 +98,14 @@ def unpack_layer(
     try:
         with tarfile.open(fileobj=uncompressed, mode="r|") as archive:
             for member in archive:
-                layer.add(member, archive)
+                try:
+                    layer.add(member, archive)
+                except UnsafeEntry:
+                    raise
+                except OSError as exc:  # a name too long, a hard link to a directory...
+                    raise ImageError(
+                        f"{label}: cannot unpack entry {member.name[:200]!r}: {exc.strerror}"
+                    ) from None
         uncompressed.drain()  # the end-of-archive blocks count towards the digests
         compressed.drain()
     except (tarfile.TarError, EOFError, zlib.error, gzip.BadGzipFile) as exc:
