@@ -26,7 +26,9 @@ def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item
     (tests/vm) boots one and runs them there, so here they skip and say where they run."""
     if IS_CGROUP_V2:
         return
-    skip = pytest.mark.skip(reason="needs a pure cgroup v2 host: runs in the VM lane (tests/vm, part of make test)")
+    skip = pytest.mark.skip(
+        reason="needs a pure cgroup v2 host: runs in the VM lane (tests/vm, part of make test)"
+    )
     for item in items:
         if "cgroup_v2" in item.keywords:
             item.add_marker(skip)
