@@ -41,7 +41,7 @@ def test_limits_read_back_inside_the_container() -> None:
 def test_cgroup_namespace_root_and_read_only_cgroup2_mount() -> None:
     script = (
         "cat /proc/self/cgroup; grep ' /sys/fs/cgroup ' /proc/self/mountinfo; "
-        "mkdir /sys/fs/cgroup/escape 2>&1; echo 1 > /sys/fs/cgroup/cgroup.freeze 2>&1; echo end"
+        "mkdir /sys/fs/cgroup/escape 2>&1; { echo 1 > /sys/fs/cgroup/cgroup.freeze; } 2>&1; echo end"
     )
     result = run_in_container(script, "--pids", "20")
     assert result.returncode == 0, result.stderr

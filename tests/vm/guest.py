@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import os
 import shutil
+import subprocess
 import sys
 
 MARKER = "lane-v2 guest:"
@@ -69,6 +70,11 @@ def main(argv: list[str]) -> None:
         BOXTRACE_VM_LANE="1",
     )
     os.environ.pop("BOXTRACE_TESTS_CONCURRENT", None)  # the guest is ours alone: leak checks on
+    # virtme-ng's /tmp is an overlay on the host's /tmp; overlayfs cannot be the upper layer of
+    # another overlay, which a rootless container's rootfs (state under $HOME in /tmp) needs.
+    mounted = subprocess.run(["mount", "-t", "tmpfs", "-o", "mode=1777", "tmpfs", "/tmp"], check=False)
+    if mounted.returncode != 0:
+        fail("cannot mount a tmpfs on /tmp in the guest")
     controllers = read(f"{CGROUP}/cgroup.controllers")
     problem = cgroup_problem(cgroup_mounts(), controllers)
     if problem:

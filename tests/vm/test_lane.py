@@ -96,19 +96,25 @@ def test_lane_options_come_first_and_the_rest_is_pytests() -> None:
 
 
 def test_the_marked_tests_run_unless_tests_are_named() -> None:
-    assert lane.pytest_args([]) == ["-p", "tests.vm.plugin", "-m", "cgroup_v2"]
-    assert lane.pytest_args(["-x", "-k", "crun"]) == [
-        "-p",
-        "tests.vm.plugin",
-        "-m",
-        "cgroup_v2",
-        "-x",
-        "-k",
-        "crun",
-    ]
+    files = lane.lane_files()
+    assert lane.pytest_args([]) == ["-p", "tests.vm.plugin", "-m", "cgroup_v2", "--durations=5", *files]
+    assert lane.pytest_args(["-x", "-k", "crun"])[-3:] == ["-x", "-k", "crun"]
     one = "tests/runtime/test_cgroup_v2.py::test_limits_read_back_inside_the_container"
     assert lane.pytest_args([one, "-v"]) == ["-p", "tests.vm.plugin", one, "-v"]
     assert lane.pytest_args(["tests/runtime"]) == ["-p", "tests.vm.plugin", "tests/runtime"]
+
+
+def test_the_lane_collects_the_files_that_mention_the_mark_or_are_selected(tmp_path: Path) -> None:
+    files = lane.lane_files()
+    assert "tests/runtime/test_cgroup_v2.py" in files and "tests/runtime/test_container.py" in files
+    assert "tests/tui/test_snapshots.py" not in files
+    (tmp_path / "tests" / "other").mkdir(parents=True)
+    (tmp_path / "tests" / "other" / "test_new_v2.py").write_text(
+        "@pytest.mark.cgroup_v2\ndef test_x(): ...\n"
+    )
+    (tmp_path / "tests" / "other" / "test_v1.py").write_text("def test_y(): ...\n")
+    assert "tests/other/test_new_v2.py" in lane.lane_files(tmp_path)
+    assert "tests/other/test_v1.py" not in lane.lane_files(tmp_path)
 
 
 def test_every_test_the_lane_also_runs_exists() -> None:
