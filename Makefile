@@ -3,8 +3,9 @@
 
 VENV        := .venv
 PY          := $(VENV)/bin/python
-# qemu-system-x86 and kmod (depmod): the cgroup v2 VM lane (tests/vm, docs/testing.md)
-APT_PACKAGES := busybox-static runc crun strace tmux hyperfine iproute2 util-linux docker-registry skopeo openssl podman docker.io qemu-system-x86 kmod
+# qemu-system-x86, kmod (depmod) and file (virtme-ng reads the kernel's version with it): the
+# cgroup v2 VM lane (tests/vm, docs/testing.md)
+APT_PACKAGES := busybox-static runc crun strace tmux hyperfine iproute2 util-linux docker-registry skopeo openssl podman docker.io qemu-system-x86 kmod file
 TYPECHECK_TREE := build/typecheck
 
 .PHONY: demo test setup apt venv lint typecheck pytest lane-v2 bench clean

@@ -21,9 +21,9 @@ class Boot:
     cpus: int = CPUS
 
 
-def vng_command(boot: Boot, guest: list[str] | None) -> list[str]:
+def vng_command(boot: Boot, guest: list[str] | None, shell: Path | None = None) -> list[str]:
     """``guest``: the command run as root in the guest (its output comes back on stdout and its
-    exit status is vng's); None for an interactive shell."""
+    exit status is vng's); None for an interactive shell on a terminal, ``shell`` if given."""
     command = [
         str(boot.vng),
         "--run",
@@ -45,6 +45,8 @@ def vng_command(boot: Boot, guest: list[str] | None) -> list[str]:
     ]
     if boot.accel == "tcg":
         command.append("--disable-kvm")
+    if shell is not None:
+        command += ["--shell", str(shell)]
     if guest is not None:
         command += ["--", shlex.join(guest)]
     return command

@@ -99,8 +99,10 @@ def main(argv: list[str]) -> None:
     )
     os.chdir(repo)
     if argv == ["--shell"]:
-        shell = shutil.which("bash") or "/bin/sh"
-        os.execv(shell, [shell, "-i"])
+        # No rc files: root's ~/.bashrc would put another python first on PATH.
+        os.environ["PS1"] = r"(lane-v2) \u@\h:\w# "
+        shell = shutil.which("bash")
+        os.execv(shell, [shell, "--norc", "-i"]) if shell else os.execv("/bin/sh", ["/bin/sh", "-i"])
     os.execv(sys.executable, [sys.executable, "-m", "pytest", *argv])
 
 

@@ -12,6 +12,7 @@ See docs/testing.md.
 from __future__ import annotations
 
 import os
+import shlex
 import shutil
 import signal
 import subprocess
@@ -121,10 +122,19 @@ def main(argv: list[str]) -> int:
     guest = [sys.executable, "-m", "tests.vm.guest"]
     if "--shell" in ours:
         say(f"a root shell in the guest, in {REPO}; exit it to stop the VM")
-        return subprocess.call(vng_command(boot(chosen.name), [*guest, "--shell"]), env=env)
+        return subprocess.call(vng_command(boot(chosen.name), None, shell=shell_script(guest)), env=env)
     status = run(vng_command(boot(chosen.name), [*guest, *pytest_args(args)]), env, chosen.name)
     say(f"done in {time.monotonic() - started:.0f} s under {chosen.name} (exit status {status})")
     return status
+
+
+def shell_script(guest: list[str]) -> Path:
+    """vng gives its login shell a terminal, a command after `--` none: the lane's shell is a
+    script that vng takes as the user's shell, and it checks the guest and sets it up first."""
+    script = BUILD / "guest-shell"
+    script.write_text(f"#!/bin/sh\ncd {shlex.quote(str(REPO))} && exec {shlex.join([*guest, '--shell'])}\n")
+    script.chmod(0o755)
+    return script
 
 
 def run(command: list[str], env: dict[str, str], accel_name: str, log_path: Path = BUILD / "boot.log") -> int:

@@ -6,7 +6,6 @@ from __future__ import annotations
 
 import re
 import shutil
-import sys
 from pathlib import Path
 
 import pytest
@@ -85,8 +84,9 @@ def test_vng_command_under_tcg_and_kvm() -> None:
         "--",
         "/v/bin/python -m tests.vm.guest -k 'a b'",
     ]
-    kvm = vng_command(Boot(boot.vng, boot.kernel_image, boot.repo, "kvm"), None)
-    assert "--disable-kvm" not in kvm and "--" not in kvm  # no command: vng's interactive shell
+    kvm = vng_command(Boot(boot.vng, boot.kernel_image, boot.repo, "kvm"), None, shell=Path("/b/sh"))
+    assert "--disable-kvm" not in kvm and "--" not in kvm  # no command: an interactive shell
+    assert kvm[-2:] == ["--shell", "/b/sh"]
 
 
 def test_lane_options_come_first_and_the_rest_is_pytests() -> None:
@@ -211,7 +211,18 @@ def test_the_guests_output_and_status_pass_through(
     assert "boot noise" in (tmp_path / "boot.log").read_text()
 
 
-def test_the_lane_says_what_is_missing(monkeypatch: pytest.MonkeyPatch, tmp_path: Path) -> None:
+def test_the_lane_says_what_is_missing(tmp_path: Path) -> None:
     with pytest.raises(LaneError, match=r"virtme-ng is not in .*pip install -e '\.\[test\]'"):
         lane.tools(tmp_path)
-    assert sys.executable
+
+
+def test_on_a_pure_v2_host_the_lane_says_the_tests_ran_natively(
+    monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
+) -> None:
+    monkeypatch.setattr(lane, "host_is_pure_v2", lambda: True)
+    monkeypatch.setattr(lane, "tools", lambda venv_bin: pytest.fail("a VM would boot"))
+    assert lane.main([]) == 0
+    assert capsys.readouterr().out == (
+        "lane-v2: this host has pure cgroup v2: the cgroup_v2 tests ran natively in pytest; "
+        "no VM booted (--boot)\n"
+    )
