@@ -94,10 +94,10 @@ def test_unshare_all_namespaces(tmp_path: Path) -> None:
     assert got == expected
 
 
-def make_runc_bundle(root: Path) -> Path:
+def make_runc_bundle(root: Path, runtime: str = "runc") -> Path:
     busybox = shutil.which("busybox")
-    if busybox is None or shutil.which("runc") is None:
-        pytest.skip("needs runc and busybox")
+    if busybox is None or shutil.which(runtime) is None:
+        pytest.skip(f"needs {runtime} and busybox")
     bundle = root / "bundle"
     bin_dir = bundle / "rootfs" / "bin"
     bin_dir.mkdir(parents=True)
@@ -108,7 +108,7 @@ def make_runc_bundle(root: Path) -> Path:
     ).stdout.split():
         if applet != "busybox":
             (bin_dir / applet).symlink_to("busybox")
-    subprocess.run(["runc", "spec"], cwd=bundle, check=True)
+    subprocess.run([runtime, "spec"], cwd=bundle, check=True)
     config = json.loads((bundle / "config.json").read_text())
     config["process"]["args"] = ["/bin/true"]
     config["process"]["terminal"] = False
@@ -116,18 +116,34 @@ def make_runc_bundle(root: Path) -> Path:
     return bundle
 
 
-def test_runc_run_busybox(tmp_path: Path) -> None:
-    bundle = make_runc_bundle(tmp_path)
+def differential_run(tmp_path: Path, runtime: str) -> tuple[Counter[Shape], Counter[Shape], int]:
+    """strace's and boxtrace's shapes of `RUNTIME run` of a busybox bundle, and boxtrace's status."""
+    bundle = make_runc_bundle(tmp_path, runtime)
     ids = [f"boxtrace-diff-{os.getpid()}-{n}" for n in ("strace", "boxtrace")]
     try:
         expected = strace_shapes(
-            run_strace(tmp_path, ["runc", "run", "-b", str(bundle), ids[0]]), strings=False
+            run_strace(tmp_path, [runtime, "run", "-b", str(bundle), ids[0]]), strings=False
         )
-        got, code = boxtrace_shapes(["runc", "run", "-b", str(bundle), ids[1]], strings=False)
+        got, code = boxtrace_shapes([runtime, "run", "-b", str(bundle), ids[1]], strings=False)
     finally:
         for cid in ids:
-            subprocess.run(["runc", "delete", "-f", cid], capture_output=True, check=False)
+            subprocess.run([runtime, "delete", "-f", cid], capture_output=True, check=False)
+    return expected, got, code
+
+
+def test_runc_run_busybox(tmp_path: Path) -> None:
+    expected, got, code = differential_run(tmp_path, "runc")
     assert code == 0
     names = {s[0] for s in expected}
     assert {"mount", "pivot_root", "umount2", "unshare"} <= names
+    assert got == expected
+
+
+@pytest.mark.cgroup_v2  # crun refuses hybrid hosts ("cgroups in hybrid mode not supported")
+def test_crun_run_busybox(tmp_path: Path) -> None:
+    expected, got, code = differential_run(tmp_path, "crun")
+    assert code == 0
+    names = {s[0] for s in expected}
+    assert {"clone3", "mount", "pivot_root", "umount2"} <= names
+    assert any("CLONE_INTO_CGROUP" in s[1] for s in expected if s[0] == "clone3")
     assert got == expected
