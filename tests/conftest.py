@@ -105,7 +105,10 @@ ENGINE_HOST_MOUNTS = {
     # podman (containers/common's netns package) bind-mounts /run/netns onto itself and makes it
     # shared, the first time it creates a network namespace, so that the namespace files it mounts
     # under it reach other mount namespaces; it never unmounts it (nor does `ip netns`).
+    # (The first field is the mount's root in its filesystem: /run/netns when /run is a directory of
+    # the root filesystem, /netns when /run is a tmpfs of its own, as in the VM lane.)
     "/run/netns /run/netns": "podman's shared /run/netns",
+    "/netns /run/netns": "podman's shared /run/netns (/run on a tmpfs)",
 }
 
 
