@@ -22,6 +22,7 @@ Only process groups this server started are signalled, and only while their lead
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import ctypes
 import logging
 import os
@@ -89,10 +90,8 @@ class ReplayService(AppService):  # type: ignore[misc]  # textual_serve is untyp
         process = self._process
         if process is None or process.returncode is not None:
             return
-        try:
+        with contextlib.suppress(ProcessLookupError):
             os.killpg(process.pid, signum)
-        except ProcessLookupError:
-            pass
 
     async def end(self) -> None:
         """Ask the replay to quit; SIGTERM, then SIGKILL its group if it does not; reap it."""
