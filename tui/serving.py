@@ -53,7 +53,7 @@ def _die_with_parent(parent: int) -> None:
         os._exit(1)
 
 
-class ReplayService(AppService):  # type: ignore[misc]  # textual_serve is untyped
+class ReplayService(AppService):
     """One tab's replay: exec'd without a shell, in its own process group, dying with the server."""
 
     def __init__(self, argv: list[str], **kwargs: Any) -> None:
@@ -119,7 +119,7 @@ class ReplayService(AppService):  # type: ignore[misc]  # textual_serve is untyp
             await asyncio.wait({task}, timeout=5.0)
 
 
-class ReplayServer(Server):  # type: ignore[misc]  # textual_serve is untyped
+class ReplayServer(Server):
     """textual-serve's server for ``boxtrace replay`` argv lists, which ends what it starts."""
 
     def __init__(self, argv: list[str], **kwargs: Any) -> None:

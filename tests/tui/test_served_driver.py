@@ -28,8 +28,8 @@ def test_replay_quits_when_its_stdin_reaches_eof() -> None:
         assert replay.stdout is not None and replay.stdin is not None
         # The web driver's first line: the app is up and reading its stdin.
         assert replay.stdout.readline() == b"__GANGLION__\n"
-        replay.stdin.close()
-        # Its output is drained meanwhile: a write blocked on a full pipe must not be what ends it.
+        # communicate() closes its stdin (EOF) and drains its output meanwhile: a write blocked on a
+        # full pipe must not be what ends it.
         replay.communicate(timeout=60)
         assert replay.returncode == 0
     finally:
