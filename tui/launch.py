@@ -107,11 +107,12 @@ def run_replay(path: str, options: TuiOptions | None = None) -> int:
         options = dataclasses.replace(options, title=f"boxtrace replay {os.path.basename(path)}")
 
 
-def serve_replay(command: str, *, host: str, port: int, title: str, public_url: str | None) -> None:
-    """Serve ``command`` (a ``boxtrace replay``) with textual-serve until interrupted."""
-    from textual_serve.server import Server
+def serve_replay(argv: list[str], *, host: str, port: int, title: str, public_url: str | None) -> None:
+    """Serve ``argv`` (a ``boxtrace replay``), one process per browser tab, until SIGINT or SIGTERM;
+    then every replay started is ended (see ``boxtrace.tui.serving``), then the server."""
+    from boxtrace.tui.serving import ReplayServer
 
-    Server(command, host=host, port=port, title=title, public_url=public_url).serve()
+    ReplayServer(argv, host=host, port=port, title=title, public_url=public_url).serve()
 
 
 def default_keymap_path() -> str:

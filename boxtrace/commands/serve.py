@@ -1,14 +1,14 @@
 """`boxtrace serve FILE`: serve a recorded trace's replay in a browser (textual-serve).
 
-Each browser connection gets its own `boxtrace replay FILE` subprocess. Only replays are served:
-never a live trace, which would need root and would hand a root tracer to whoever connects.
+Each browser connection gets its own `boxtrace replay FILE` process, which ends when its tab goes
+and when the server stops (see boxtrace.tui.serving). Only replays are served: never a live trace,
+which would need root and would hand a root tracer to whoever connects.
 """
 
 from __future__ import annotations
 
 import argparse
 import os
-import shlex
 import sys
 
 from boxtrace.usage import UsageError
@@ -46,12 +46,12 @@ def add_parser(sub: Any) -> str:
     return "serve"
 
 
-def replay_command(path: str, present: bool) -> str:
-    """The shell command textual-serve runs per connection: this interpreter, a replay, no tracing."""
+def replay_command(path: str, present: bool) -> list[str]:
+    """What runs per browser tab (exec'd, no shell): this interpreter, a replay, no tracing."""
     argv = [sys.executable, "-m", "boxtrace", "replay", os.path.abspath(path)]
     if present:
         argv.append("--present")
-    return shlex.join(argv)
+    return argv
 
 
 def main(args: argparse.Namespace) -> int:
