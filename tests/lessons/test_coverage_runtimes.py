@@ -5,6 +5,7 @@ recorded again and must be covered too (a new runtime version that makes a new s
 
 from __future__ import annotations
 
+import contextlib
 import gzip
 import os
 import shutil
@@ -26,7 +27,7 @@ RUNTIMES = DATA / "runtimes"
 
 # Fixture -> how it was recorded (docs/lessons.md "Coverage per runtime" has the table).
 FIXTURES = {
-    "crun.jsonl.gz": "crun run (in a mount namespace without the cgroup2 hierarchy: crun refuses hybrid hosts)",
+    "crun.jsonl.gz": "crun run, in a mount namespace without the cgroup2 hierarchy (crun refuses hybrid hosts)",
     "bwrap.jsonl.gz": "bwrap --unshare-all --ro-bind / / --dev /dev --proc /proc true",
     "systemd-nspawn.jsonl.gz": "systemd-nspawn -q --register=no --keep-unit -D ROOTFS /bin/true",
     "lxc-execute.jsonl.gz": "lxc-execute -P LXCPATH -n NAME -- /bin/true",
@@ -174,8 +175,6 @@ def test_live_lxc_execute(tmp_path: Path) -> None:
         record(trace, "lxc-execute", "-P", str(lxcpath), "-n", name, "--", "/bin/true")
     finally:
         for made in {str(p) for p in Path("/sys/fs/cgroup").glob("*/lxc.pivot")} - pivots:
-            try:
+            with contextlib.suppress(OSError):
                 os.rmdir(made)
-            except OSError:
-                pass
     assert_full_coverage(trace)
