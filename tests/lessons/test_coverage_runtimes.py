@@ -27,7 +27,7 @@ RUNTIMES = DATA / "runtimes"
 
 # Fixture -> how it was recorded (docs/lessons.md "Coverage per runtime" has the table).
 FIXTURES = {
-    "crun.jsonl.gz": "crun run, in a mount namespace without the cgroup2 hierarchy (crun refuses hybrid hosts)",
+    "crun.jsonl.gz": "crun run, in a mount namespace without the cgroup2 tree (crun refuses hybrid hosts)",
     "bwrap.jsonl.gz": "bwrap --unshare-all --ro-bind / / --dev /dev --proc /proc true",
     "systemd-nspawn.jsonl.gz": "systemd-nspawn -q --register=no --keep-unit -D ROOTFS /bin/true",
     "lxc-execute.jsonl.gz": "lxc-execute -P LXCPATH -n NAME -- /bin/true",
