@@ -126,8 +126,17 @@ def test_live_systemd_nspawn(tmp_path: Path) -> None:
     (rootfs / "usr").mkdir(exist_ok=True)
     (rootfs / "etc" / "os-release").write_text("ID=busybox\n")
     trace = tmp_path / "nspawn.jsonl"
-    # No system bus here (no systemd as init): --register=no --keep-unit avoid machined and scopes.
-    record(trace, "systemd-nspawn", "-q", "--register=no", "--keep-unit", "-D", str(rootfs), "/bin/true")
+    # nspawn keeps empty lock and propagation directories here: remove them if it made them.
+    state = Path("/run/systemd/nspawn")
+    existed = state.exists()
+    try:
+        # No system bus here (no systemd as init): --register=no --keep-unit avoid machined and scopes.
+        record(trace, "systemd-nspawn", "-q", "--register=no", "--keep-unit", "-D", str(rootfs), "/bin/true")
+    finally:
+        if not existed:
+            for directory in (state / "locks", state / "propagate", state):
+                with contextlib.suppress(OSError):
+                    directory.rmdir()
     assert_full_coverage(trace)
 
 
