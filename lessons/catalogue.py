@@ -26,7 +26,7 @@ from boxtrace.lessons.model import FlagNote
 
 CATALOGUE_DIR = os.path.join(os.path.dirname(os.path.abspath(__file__)), "catalogue")
 # Bump when the cache's layout changes.
-_CACHE_VERSION = 2
+_CACHE_VERSION = 3
 
 StrPath = str | os.PathLike[str]
 
@@ -56,13 +56,19 @@ REQUIRED: tuple[str, ...] = ("id", "title", "what", "why", "without", "man", "ru
 # derived values); left out when a placeholder has no value. ``result``: what a successful return
 # value means. ``fix``: for an error, how to avoid it. ``docs``: kernel documentation paths.
 # ``since``: the kernel version that added it.
-OPTIONAL: tuple[str, ...] = ("here", "result", "fix", "docs", "since")
+# ``context``: a table CALL -> text: what the flag or value means as an argument of that call, where
+# it differs from ``what`` (CLONE_NEWNS asks clone for a new mount namespace, tells setns which kind
+# of namespace the fd must be). ``calls``: the calls ``what`` is true for. A flag several calls can
+# report names each of them in one of the two (tests/lessons/test_flag_context.py checks it against
+# the decoders), so a call that starts reporting it cannot silently borrow another call's meaning.
+OPTIONAL: tuple[str, ...] = ("here", "result", "fix", "docs", "since", "context", "calls")
 _STRING_KEYS = frozenset(
     {"id", "title", "what", "why", "without", "runtimes", "here", "result", "fix", "since"}
 )
 _ALLOWED = frozenset(REQUIRED) | frozenset(OPTIONAL)
-_DEFAULTABLE = _ALLOWED - {"id", "title", "what"}
+_DEFAULTABLE = _ALLOWED - {"id", "title", "what", "context"}
 
+_CALL = re.compile(r"^[a-z][a-z0-9_]*$")
 MAN_PAGE = re.compile(r"^[A-Za-z0-9_][A-Za-z0-9_.+-]*\([1-8][a-z]*\)$")
 _ID = re.compile(r"^([a-z]+)\.(\S+)$")
 TITLE_MAX = 80
@@ -97,10 +103,25 @@ class Entry:
     fix: str | None = None
     docs: tuple[str, ...] = ()
     since: str | None = None
+    calls: tuple[str, ...] = ()
+    context: tuple[tuple[str, str], ...] = ()
     source: str = ""
     # Prebuilt once so explaining an event only looks entries up (exports explain 100,000 events).
     note: FlagNote = field(init=False, repr=False, compare=False)
     here_fields: tuple[str, ...] = field(init=False, repr=False, compare=False)
+    # CALL -> the note with the context text (empty for most entries: one falsy check per flag).
+    context_notes: dict[str, FlagNote] = field(init=False, repr=False, compare=False)
+
+    def what_in(self, call: str | None) -> str:
+        """``what``, or the text for ``call`` when the entry has one."""
+        note = self.context_notes.get(call) if call and self.context_notes else None
+        return note.meaning if note is not None else self.what
+
+    def note_in(self, call: str | None) -> FlagNote:
+        """The flag note as an argument of ``call``."""
+        if call and self.context_notes:
+            return self.context_notes.get(call, self.note)
+        return self.note
 
     @property
     def meaning(self) -> str:
@@ -111,6 +132,8 @@ class Entry:
         object.__setattr__(self, "note", FlagNote(name=self.name, meaning=self.what, entry=self.id))
         names = tuple(f for _, f, _, _ in string.Formatter().parse(self.here or "") if f)
         object.__setattr__(self, "here_fields", names)
+        notes = {call: FlagNote(name=self.name, meaning=text, entry=self.id) for call, text in self.context}
+        object.__setattr__(self, "context_notes", notes)
 
 
 class Catalogue:
@@ -212,6 +235,21 @@ def _check_entry(path: StrPath, index: int, raw: object, defaults: Mapping[str, 
         for _, field_name, spec, conv in parsed:
             if field_name is not None and (not field_name.isidentifier() or spec or conv):
                 raise CatalogueError(path, label, f"here: placeholder {{{field_name}}} must be a plain name")
+    calls = data.get("calls", [])
+    if not isinstance(calls, list) or not all(isinstance(c, str) and _CALL.match(c) for c in calls):
+        raise CatalogueError(
+            path, label, 'calls must be a list of system call names, e.g. ["clone", "clone3"]'
+        )
+    context = data.get("context", {})
+    if not isinstance(context, dict):
+        raise CatalogueError(path, label, 'context must be a table CALL = "text"')
+    for call, text in context.items():
+        if not _CALL.match(call):
+            raise CatalogueError(path, label, f"context: {call!r} is not a system call name")
+        if not isinstance(text, str) or not text.strip():
+            raise CatalogueError(path, label, f"context.{call} must be a non-empty string")
+        if call in calls:
+            raise CatalogueError(path, label, f"{call} is in both calls and context: say which text is true")
     return Entry(
         id=data["id"],
         kind=kind,
@@ -227,6 +265,8 @@ def _check_entry(path: StrPath, index: int, raw: object, defaults: Mapping[str, 
         fix=data["fix"].strip() if "fix" in data else None,
         docs=tuple(docs),
         since=data.get("since"),
+        calls=tuple(calls),
+        context=tuple((call, " ".join(text.split())) for call, text in context.items()),
         source=os.path.basename(path),
     )
 
@@ -324,7 +364,15 @@ def _read_cache(cache_file: str, signature: list[object]) -> list[Entry] | None:
         if cached["signature"] != signature:
             return None
         return [
-            Entry(**{**row, "man": tuple(row["man"]), "docs": tuple(row["docs"])})
+            Entry(
+                **{
+                    **row,
+                    "man": tuple(row["man"]),
+                    "docs": tuple(row["docs"]),
+                    "calls": tuple(row["calls"]),
+                    "context": tuple((call, text) for call, text in row["context"]),
+                }
+            )
             for row in cached["entries"]
         ]
     except (OSError, ValueError, KeyError, TypeError):

@@ -67,10 +67,11 @@ _OPTION_KEYS: frozenset[str] = frozenset({"lowerdir", "upperdir", "workdir", "ne
 class _Found:
     """What one event calls for: ids in order of use, the subject, notes and ids the catalogue lacks."""
 
-    __slots__ = ("cat", "ids", "missing", "notes", "subject")
+    __slots__ = ("call", "cat", "ids", "missing", "notes", "subject")
 
-    def __init__(self, cat: Catalogue) -> None:
+    def __init__(self, cat: Catalogue, call: str | None = None) -> None:
         self.cat = cat
+        self.call = call  # flags and values are explained as arguments of this call
         self.ids: list[str] = []
         self.notes: list[FlagNote] = []
         self.missing: list[str] = []
@@ -93,7 +94,7 @@ class _Found:
             if found is not None and found.kind != "cap":
                 if found.id not in self.ids:
                     self.ids.append(found.id)
-                    self.notes.append(found.note)
+                    self.notes.append(found.note_in(self.call))
                 return
             kinds = ("flag",)
         for kind in kinds:
@@ -101,7 +102,7 @@ class _Found:
             if entry is not None:
                 if entry.id not in self.ids:
                     self.ids.append(entry.id)
-                    self.notes.append(entry.note)
+                    self.notes.append(entry.note_in(self.call))
                 return
         self.use(f"{kinds[0]}.{name}")
 
@@ -214,13 +215,24 @@ def _file(ev: SyscallEvent, f: _Found) -> None:
     elif cat == "idmap":
         f.subject_of(f"idmap.{d.get('file')}")
     elif cat == "device":
-        name = _basename(d.get("path"))
-        if ev.name in ("symlink", "symlinkat"):
-            f.subject_of(f"devlink.{name}")
-        elif ev.name in ("mkdir", "mkdirat"):
-            f.subject_of(f"devdir.{name}")
-        else:
-            f.subject_of(f"device.{name}")
+        path = str(d.get("path") or "").rstrip("/")
+        name = _basename(path)
+        # Then the directory: a convention explained once for all its members (/dev/char/1:3,
+        # /dev/block/8:0, /run/host/inaccessible/chr).
+        parent = _basename(path.rsplit("/", 1)[0]) if "/" in path else ""
+        kind = (
+            "devlink"
+            if ev.name in ("symlink", "symlinkat")
+            else "devdir"
+            if ev.name in ("mkdir", "mkdirat")
+            else "device"
+        )
+        f.subject_of(f"{kind}.{name}", *((f"{kind}.{parent}",) if parent else ()))
+        if ev.name in ("mknod", "mknodat"):
+            mode = ev.arg("mode")
+            file_type = mode.text.split("|", 1)[0] if mode is not None else ""
+            if file_type.startswith("S_IF"):
+                f.note(file_type, ("value",))
 
 
 _SUBJECTS: dict[str, Callable[[SyscallEvent, _Found], None]] = {
@@ -333,8 +345,8 @@ def _ns_result(ns_changed: dict[str, int]) -> str:
 
 
 def _explain_syscall(ev: SyscallEvent, cat: Catalogue) -> Explanation:
-    f = _Found(cat)
     name = ev.name
+    f = _Found(cat, name)
     ids = f.ids
     notes = f.notes
     syscall = cat.by_id.get("syscall." + name)
@@ -351,7 +363,9 @@ def _explain_syscall(ev: SyscallEvent, cat: Catalogue) -> Explanation:
                     f.use("flag." + flag)
                 elif entry.id not in ids:
                     ids.append(entry.id)
-                    notes.append(entry.note)
+                    notes.append(
+                        entry.context_notes.get(name, entry.note) if entry.context_notes else entry.note
+                    )
         elif arg.name in _ENUM_ARGS and arg.text.isidentifier() and name not in _OWN_ENUMS:
             if arg.name == subject_arg:
                 f.subject_of("value." + arg.text)
@@ -397,7 +411,7 @@ def _explain_syscall(ev: SyscallEvent, cat: Catalogue) -> Explanation:
     main = subject if subject is not None else syscall
     assert main is not None
     facts = ev.detail
-    what = main.what
+    what = main.what_in(name)
     here = _here(main, facts)
     if here is None and syscall is not None and main is not syscall:
         here = _here(syscall, facts)
@@ -444,7 +458,8 @@ def _explain_process(event: Event, cat: Catalogue) -> Explanation:
             # Thread spawns carry nine flags each and Go runtimes spawn many: direct lookups.
             note_of = cat.note_of
             found = [note_of.get(flag) for flag in event.flags]
-            notes = tuple(e.note for e in found if e is not None and e.kind == "flag")
+            how = event.how
+            notes = tuple(e.note_in(how) for e in found if e is not None and e.kind == "flag")
             ids = (entry_id, *(n.entry for n in notes))
             missing = tuple(f"flag.{flag}" for flag, e in zip(event.flags, found, strict=True) if e is None)
         else:
@@ -502,7 +517,7 @@ def explain_names(syscall: str, names: Iterable[str], cat: Catalogue | None = No
     main = cat.get(f"syscall.{syscall}") or cat.get(syscall)
     if main is None:
         raise KeyError(syscall)
-    f = _Found(cat)
+    f = _Found(cat, main.name if main.kind == "syscall" else None)
     f.ids.append(main.id)
     error: Entry | None = None
     for name in names:
@@ -517,7 +532,7 @@ def explain_names(syscall: str, names: Iterable[str], cat: Catalogue | None = No
         entry = found[0]
         if entry.id not in f.ids:
             f.ids.append(entry.id)
-            f.notes.append(entry.note)
+            f.notes.append(entry.note_in(f.call))
     return Explanation(
         title=main.title,
         what=main.what,
