@@ -28,6 +28,11 @@ ENGINE_APT_PACKAGES   := podman docker.io
 # The pure cgroup v2 VM lane (tests/vm, docs/testing.md): qemu, kmod (depmod for the unpacked
 # kernel's modules) and file (virtme-ng reads the kernel's version with it).
 VM_APT_PACKAGES       := qemu-system-x86 kmod file
+# Debian's browser for the end-to-end test of `boxtrace serve` (Playwright drives it; nothing is
+# downloaded), and other runtimes whose traces the catalogue must explain (bubblewrap,
+# systemd-nspawn; LXC is left out: its package sets up a bridge and dnsmasq on a user's machine).
+BROWSER_APT_PACKAGES  := chromium
+RUNTIMES_APT_PACKAGES := bubblewrap systemd-container
 APT_INSTALL = python3 tools/apt_install.py --log $(LOG) --skipped build/apt-skipped.json
 
 # $(call quietly,STAGE,COMMAND): COMMAND's output goes to the log; if it fails, the log's last lines.
@@ -52,7 +57,7 @@ apt-demo: python3
 	@$(APT_INSTALL) "$(DEMO_APT_PACKAGES)"
 
 apt-test: python3
-	@$(APT_INSTALL) "$(DEMO_APT_PACKAGES)" "$(TEST_APT_PACKAGES)" "$(REGISTRY_APT_PACKAGES)" "$(ENGINE_APT_PACKAGES)" "$(VM_APT_PACKAGES)"
+	@$(APT_INSTALL) "$(DEMO_APT_PACKAGES)" "$(TEST_APT_PACKAGES)" "$(REGISTRY_APT_PACKAGES)" "$(ENGINE_APT_PACKAGES)" "$(VM_APT_PACKAGES)" "$(BROWSER_APT_PACKAGES)" "$(RUNTIMES_APT_PACKAGES)"
 
 # tools/apt_install.py needs a python3 (any: it uses the standard library only).
 python3:
