@@ -27,9 +27,9 @@ import time
 from types import FrameType
 
 from boxtrace.runtime import cgroups, guard, mounts, security, syscalls
-from boxtrace.runtime.left_out import left_out
 from boxtrace.runtime.constants import NAMESPACE_FLAGS, PR_SET_PDEATHSIG, SIGCHLD
 from boxtrace.runtime.errors import ContainerError, RuntimeUsageError
+from boxtrace.runtime.left_out import left_out
 from boxtrace.runtime.records import field, record
 from boxtrace.runtime.spec import Hook, IdMapping, Namespace, Spec, namespace_flags
 from boxtrace.runtime.state import (
@@ -799,7 +799,11 @@ def set_no_new_privs(container: Container) -> None:
 def load_seccomp_filter_while_privileged(container: Container) -> None:
     """Without no_new_privs, loading a filter needs CAP_SYS_ADMIN: load it before the capabilities
     go (runc's order). The steps left until execve must then be allowed by the profile."""
-    if container.seccomp_filter and not _no_new_privs(container) and not left_out(container.without, "seccomp"):
+    if (
+        container.seccomp_filter
+        and not _no_new_privs(container)
+        and not left_out(container.without, "seccomp")
+    ):
         syscalls.seccomp_set_mode_filter(container.seccomp_filter, container.seccomp_flags)
 
 

@@ -33,15 +33,15 @@ TASK_COMM_LEN = 16
 
 # name -> what is left out, one line (`boxtrace run --without list`), in the order the steps run.
 STEPS: dict[str, str] = {
-    "cgroup": "the cgroup: no memory, pids or cpu limits, no device rules (the container runs in the runtime's cgroup)",
-    "devices": "the device rules (v1 devices.deny/allow, v2 the eBPF device program): every device node may be opened",
+    "cgroup": "the cgroup: no memory, pids or cpu limit, no device rules (it runs in the runtime's cgroup)",
+    "devices": "the device rules (v1 devices.deny/allow, v2 the eBPF program): any device node may be opened",
     "pidns": "the PID namespace (CLONE_NEWPID): the container shares the host's process ids",
     "idmap": "rootless: the user namespace's uid_map/gid_map: root inside maps to no one (overflow id 65534)",
     "private": "making / private (MS_REC|MS_PRIVATE): mounts propagate between host and container",
     "proc": "the container's own /proc mount: /proc is the image's empty directory",
-    "masks": "the masked paths (/proc/kcore, /proc/timer_list, /sys/firmware...): host information stays readable",
+    "masks": "the masked paths (/proc/kcore, /proc/timer_list, /sys/firmware...): host facts stay readable",
     "readonly": "the read-only paths (/proc/sys, /proc/sysrq-trigger...): they stay writable",
-    "pivot_root": "pivot_root: the runtime chroots into the rootfs instead, the host's root stays in the namespace",
+    "pivot_root": "pivot_root: the runtime chroots into the rootfs instead; the host's root stays mounted",
     "detach": "detaching the old root after pivot_root: it stays mounted at /.oldroot inside",
     "nonewprivs": "no_new_privs: a setuid-root program run by another user gets root",
     "seccomp": "loading the seccomp filter (of a bundle's linux.seccomp or --seccomp FILE)",
@@ -122,7 +122,10 @@ def clean_host(state_path: str, rootfs: str, bundle: bool, warn: Callable[[str],
     propagated = [point for point in found if point != state_path]
     if propagated:
         shown = ", ".join(point.removeprefix(state_path + "/") for point in reversed(propagated))
-        warn(f"the host's mount table had {len(propagated)} of the container's mounts under {state_path}: {shown}")
+        warn(
+            f"the host's mount table had {len(propagated)} of the container's mounts"
+            f" under {state_path}: {shown}"
+        )
     for point in found:
         try:
             syscalls.umount2(point, MNT_DETACH)
@@ -157,7 +160,10 @@ def pivot_weakened(rootfs: str, without: frozenset[str], warn: Callable[[str], N
     except OSError as exc:
         if exc.errno != errno.EINVAL:
             raise
-        warn("pivot_root refused (EINVAL: the rootfs's parent mount is shared, see pivot_root(2)): chroot instead")
+        warn(
+            "pivot_root refused (EINVAL: the rootfs's parent mount is shared, see pivot_root(2)):"
+            " chroot instead"
+        )
         _chroot_here()
         return
     syscalls.mount(None, ".", None, MS_SLAVE | MS_REC)

@@ -8,7 +8,6 @@ from __future__ import annotations
 from rich.text import Text
 
 from boxtrace.lessons.explain import left_out_step
-
 from boxtrace.tracer.events import (
     CATEGORY_STYLES,
     Event,

@@ -94,7 +94,7 @@ def test_seccomp_without_a_profile_is_a_usage_error() -> None:
 
 @needs_root
 def test_private_left_out_propagates_to_the_host_and_is_cleaned() -> None:
-    stdout, stderr = _run("--without", "private")
+    _, stderr = _run("--without", "private")
     assert "pivot_root refused (EINVAL" in stderr
     line = next(line for line in stderr.splitlines() if "the host's mount table had" in line)
     assert "rootfs/proc" in line and "rootfs/dev" in line
@@ -115,7 +115,9 @@ def test_traced_run_marks_the_step_where_it_would_have_been(tmp_path: Path) -> N
     from boxtrace.tracer.tracefile import read_trace
 
     out = tmp_path / "trace.jsonl"
-    result = boxtrace("run", "--plain", "-q", "-o", str(out), "--without", "pivot_root", "--", "true", timeout=120)
+    result = boxtrace(
+        "run", "--plain", "-q", "-o", str(out), "--without", "pivot_root", "--", "true", timeout=120
+    )
     assert result.returncode == 0, result.stderr
     _, events = read_trace(str(out))
     names = [(left_out_step(ev), getattr(ev, "name", "")) for ev in events]
