@@ -126,3 +126,21 @@ def test_traced_run_marks_the_step_where_it_would_have_been(tmp_path: Path) -> N
     assert [name for _, name in names[marker:]].index("chroot") < 4
     assert all(name != "pivot_root" for _, name in names)
     assert explain(events[marker]).title.startswith("Left out on purpose: pivot_root")
+
+
+def test_the_tui_line_of_a_marker_and_of_a_verdict_stand_out() -> None:
+    from boxtrace.tracer.events import Arg, OutputEvent, SyscallEvent
+    from boxtrace.tui.render import LEFT_OUT_STYLE, PROBE_STYLE, styled_line
+
+    marker = SyscallEvent(
+        1, 0.1, 10, 10, "python", None, name="prctl", category_name="process",
+        args=[Arg("option", 15, "PR_SET_NAME"), Arg("name", 0, '"skip:caps"')],
+        result=0, result_text="0", detail={"option": "PR_SET_NAME", "name": "skip:caps"},
+    )  # fmt: skip
+    line = styled_line(marker)
+    assert "LEFT OUT ON PURPOSE: caps" in line.plain
+    assert any(str(span.style) == LEFT_OUT_STYLE for span in line.spans)
+    verdict = styled_line(OutputEvent(2, 0.2, 10, 10, "sh", None, "stdout", "held:  yes\n"))
+    assert any(str(span.style) == PROBE_STYLE for span in verdict.spans)
+    plain = styled_line(OutputEvent(3, 0.3, 10, 10, "sh", None, "stdout", "hello\n"))
+    assert not any(str(span.style) == PROBE_STYLE for span in plain.spans)
