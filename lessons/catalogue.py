@@ -48,6 +48,7 @@ KINDS: Mapping[str, str] = MappingProxyType(
         "errno": "an error number, in general",
         "error": "an error of one system call (error.SYSCALL.ERRNO)",
         "event": "a process event: spawn, exec, exit, output",
+        "skip": "a step of the built-in runtime left out on purpose (boxtrace run --without STEP)",
     }
 )
 

@@ -235,7 +235,33 @@ def _file(ev: SyscallEvent, f: _Found) -> None:
                 f.note(file_type, ("value",))
 
 
+# runtime/left_out.py marks a step left out on purpose (boxtrace run --without) with this name.
+SKIP_MARKER = "skip:"
+
+
+def _prctl(ev: SyscallEvent, f: _Found) -> None:
+    """prctl(PR_SET_NAME, "skip:STEP"): the place of a step left out on purpose, explained as such."""
+    name = ev.detail.get("name")
+    if ev.detail.get("option") == "PR_SET_NAME" and isinstance(name, str) and name.startswith(SKIP_MARKER):
+        entry = f.cat.get("skip." + name.removeprefix(SKIP_MARKER))
+        if entry is not None:
+            f.subject = entry
+            if entry.id not in f.ids:
+                f.ids.append(entry.id)
+
+
+def left_out_step(ev: Event) -> str | None:
+    """The step a marker event stands for (boxtrace run --without), or None for any other event."""
+    if type(ev) is not SyscallEvent or ev.name != "prctl" or ev.detail.get("option") != "PR_SET_NAME":
+        return None
+    name = ev.detail.get("name")
+    if isinstance(name, str) and name.startswith(SKIP_MARKER):
+        return name.removeprefix(SKIP_MARKER)
+    return None
+
+
 _SUBJECTS: dict[str, Callable[[SyscallEvent, _Found], None]] = {
+    "prctl": _prctl,
     "mount": _mount,
     "fsopen": _fsopen,
     "fsconfig": _fsconfig,

@@ -413,6 +413,11 @@ def cmd_run(args: argparse.Namespace, after: list[str], log: RuntimeLog) -> int:
         for flag in ("pid_file", "console_socket"):
             if getattr(args, flag) is not None:
                 raise UsageError(f"--{flag.replace('_', '-')} needs the runc form: run --bundle DIR ID", PROG)
+        if "list" in args.without:
+            from boxtrace.runtime.left_out import listing
+
+            print(listing(), end="")
+            return 0
         opts = options_from_args(args, after)
         from boxtrace.runtime.launch import run_with_options
 

@@ -29,6 +29,7 @@ from types import FrameType
 from boxtrace.runtime import cgroups, guard, mounts, security, syscalls
 from boxtrace.runtime.constants import NAMESPACE_FLAGS, PR_SET_PDEATHSIG, SIGCHLD
 from boxtrace.runtime.errors import ContainerError, RuntimeUsageError
+from boxtrace.runtime.left_out import left_out
 from boxtrace.runtime.records import field, record
 from boxtrace.runtime.spec import Hook, IdMapping, Namespace, Spec, namespace_flags
 from boxtrace.runtime.state import (
@@ -101,6 +102,8 @@ class Container:
     # sock_filter[] and SECCOMP_FILTER_FLAG_*; b"" when the spec has no profile.
     seccomp_filter: bytes = b""
     seccomp_flags: int = 0
+    # Steps left out on purpose (boxtrace run --without, runtime/left_out.py): each step checks.
+    without: frozenset[str] = frozenset()
 
     @property
     def rootfs(self) -> str:
@@ -183,6 +186,11 @@ def set_up(container: Container, forwarder: _SignalForwarder) -> int:
 
 def validate_spec(container: Container) -> None:
     spec = container.spec
+    if container.without:
+        from boxtrace.runtime import left_out as weakened
+
+        container.warn(weakened.weakened_warning(container.without))
+        weakened.check_applicable(container.without, spec, container.rootless)
     if not spec.has_namespace("mount"):
         raise RuntimeUsageError("the spec has no mount namespace: boxtrace needs one to build the rootfs")
     if container.rootless and (spec.uid_mappings or spec.gid_mappings):
@@ -249,6 +257,10 @@ def prepare_rootfs(container: Container) -> None:
     cwd = mounts.resolve_in_root(lower or container.spec.root_path, container.spec.process.cwd)
     if container.lower is None and not os.path.isdir(cwd):
         os.makedirs(cwd, exist_ok=True)
+    if "private" in container.without:
+        from boxtrace.runtime.left_out import share_directory
+
+        share_directory(container.state.path)
 
 
 def write_state(container: Container) -> None:
@@ -292,6 +304,10 @@ def create_exec_fifo(container: Container) -> None:
 
 def create_cgroup_and_set_limits(container: Container) -> None:
     container.cgroup_version = cgroups.detect_cgroup_version()
+    if left_out(container.without, "cgroup"):
+        return
+    if left_out(container.without, "devices"):
+        container.spec.resources.devices = []
     resources = container.spec.resources
     asked = [
         name
@@ -363,6 +379,8 @@ def clone_into_namespaces(container: Container) -> int:
     to_child_r, to_child_w = os.pipe2(os.O_CLOEXEC)
     from_child_r, from_child_w = os.pipe2(os.O_CLOEXEC)
     flags = namespace_flags(spec) & ~NAMESPACE_FLAGS["cgroup"]
+    if left_out(container.without, "pidns"):
+        flags &= ~NAMESPACE_FLAGS["pid"]
     pid_ns = next((ns for ns in spec.namespaces if ns.type == "pid" and ns.path), None)
     if pid_ns is not None:
         # Joining a pid namespace only applies to children, so the parent joins before cloning.
@@ -425,6 +443,8 @@ def write_id_maps(container: Container) -> None:
     """Map ids of the new user namespace: setgroups must be denied before an unprivileged gid_map."""
     spec = container.spec
     if not spec.uid_mappings and not spec.gid_mappings:
+        return
+    if left_out(container.without, "idmap"):
         return
     base = f"/proc/{container.pid}"
     if container.rootless:
@@ -559,6 +579,10 @@ def remove_container(container: Container) -> None:
     if container.pid_file is not None and container.exec_fifo:
         with contextlib.suppress(OSError):
             os.unlink(container.pid_file)  # a failed create leaves no pid file behind
+    if container.without and container.state is not None:
+        from boxtrace.runtime.left_out import clean_host
+
+        clean_host(container.state.path, container.rootfs, container.lower is None, container.warn)
     if container.state is not None:
         if container.keep and container.lower is not None:
             container.warn(f"kept the container's writable layer: {container.state.upper}")
@@ -642,7 +666,7 @@ def become_root_in_user_namespace(container: Container) -> None:
     """After clone(CLONE_NEWUSER) our ids are whatever the maps make of the host ids: unmapped ones
     read as the overflow id 65534. Switch to the namespace's root, as runc's nsexec does, so the files
     this process creates (in /dev, the mount points) get an owner the namespace knows."""
-    if any(ns.type == "user" for ns in container.spec.namespaces):
+    if any(ns.type == "user" for ns in container.spec.namespaces) and "idmap" not in container.without:
         os.setresgid(0, 0, 0)
         os.setresuid(0, 0, 0)
 
@@ -668,6 +692,8 @@ def bring_up_loopback(container: Container) -> None:
 
 
 def make_mounts_private(container: Container) -> None:
+    if left_out(container.without, "private"):
+        return
     mounts.make_mounts_private(container.spec.rootfs_propagation)
 
 
@@ -683,6 +709,8 @@ def mount_rootfs(container: Container) -> None:
 def mount_spec_mounts(container: Container) -> None:
     ctx = mounts.MountContext(container.cgroup_version, container.spec.has_namespace("user"), container.notes)
     for mount in container.spec.mounts:
+        if mount.type == "proc" and left_out(container.without, "proc"):
+            continue
         mounts.mount_spec_mount(container.rootfs, mount, ctx)
 
 
@@ -710,8 +738,10 @@ def write_sysctls(container: Container) -> None:
 
 
 def mask_and_readonly_paths(container: Container) -> None:
-    mounts.mask_paths(container.rootfs, container.spec.masked_paths)
-    mounts.make_paths_readonly(container.rootfs, container.spec.readonly_paths)
+    if not left_out(container.without, "masks"):
+        mounts.mask_paths(container.rootfs, container.spec.masked_paths)
+    if not left_out(container.without, "readonly"):
+        mounts.make_paths_readonly(container.rootfs, container.spec.readonly_paths)
 
 
 def create_working_directory(container: Container) -> None:
@@ -729,7 +759,11 @@ def run_prestart_hooks(container: Container) -> None:
 def pivot_root(container: Container) -> None:
     """pivot_root into the rootfs, or with --no-pivot move it over / and chroot (for a rootfs on
     ramfs, where pivot_root fails)."""
-    if container.no_pivot:
+    if container.without & {"pivot_root", "detach", "private"}:
+        from boxtrace.runtime.left_out import pivot_weakened
+
+        pivot_weakened(container.rootfs, container.without, container.warn)
+    elif container.no_pivot:
         mounts.move_to_rootfs(container.rootfs)
     else:
         mounts.pivot_to_rootfs(container.rootfs)
@@ -758,25 +792,35 @@ def set_rlimits(container: Container) -> None:
 
 
 def set_no_new_privs(container: Container) -> None:
-    if container.spec.process.no_new_privileges:
+    if container.spec.process.no_new_privileges and not left_out(container.without, "nonewprivs"):
         security.set_no_new_privs()
 
 
 def load_seccomp_filter_while_privileged(container: Container) -> None:
     """Without no_new_privs, loading a filter needs CAP_SYS_ADMIN: load it before the capabilities
     go (runc's order). The steps left until execve must then be allowed by the profile."""
-    if container.seccomp_filter and not container.spec.process.no_new_privileges:
+    if (
+        container.seccomp_filter
+        and not _no_new_privs(container)
+        and not left_out(container.without, "seccomp")
+    ):
         syscalls.seccomp_set_mode_filter(container.seccomp_filter, container.seccomp_flags)
 
 
 def load_seccomp_filter_just_before_exec(container: Container) -> None:
     """With no_new_privs anyone may load a filter: load it as late as runc does, after the exec
     fifo handshake, so that the profile only has to allow execve and what the command does."""
-    if container.seccomp_filter and container.spec.process.no_new_privileges:
+    if container.seccomp_filter and _no_new_privs(container) and not left_out(container.without, "seccomp"):
         syscalls.seccomp_set_mode_filter(container.seccomp_filter, container.seccomp_flags)
 
 
+def _no_new_privs(container: Container) -> bool:
+    return container.spec.process.no_new_privileges and "nonewprivs" not in container.without
+
+
 def drop_capabilities(container: Container) -> None:
+    if left_out(container.without, "caps"):
+        return
     security.drop_bounding_capabilities(container.spec.process.capabilities)
 
 
@@ -785,6 +829,8 @@ def set_user(container: Container) -> None:
 
 
 def set_capabilities(container: Container) -> None:
+    if "caps" in container.without:
+        return  # marked at drop_capabilities
     for note in security.set_capabilities(container.spec.process.capabilities):
         container.warn(note)
 

@@ -29,7 +29,12 @@ def build_container(opts: RunOptions) -> Container:
         return build_image_container(opts, opts.image)
     apply_options(spec, opts)
     return Container(
-        id=opts.name or new_container_id(), spec=spec, rootless=opts.rootless, lower=lower, keep=opts.keep
+        id=opts.name or new_container_id(),
+        spec=spec,
+        rootless=opts.rootless,
+        lower=lower,
+        keep=opts.keep,
+        without=opts.without,
     )
 
 
@@ -66,6 +71,7 @@ def build_image_container(opts: RunOptions, reference: str, store_root: str | No
         rootless=opts.rootless,
         lower=image.lowers,
         keep=opts.keep,
+        without=opts.without,
     )
     reason = needs_copy(image, opts.rootless)
     if reason is not None:

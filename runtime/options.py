@@ -36,6 +36,7 @@ class RunOptions:
     keep: bool = False
     name: str | None = None
     seccomp: str | None = None  # a profile's path, or "unconfined"
+    without: frozenset[str] = frozenset()  # steps left out on purpose (runtime/left_out.py)
 
 
 def add_run_arguments(parser: argparse.ArgumentParser) -> None:
@@ -78,6 +79,14 @@ def add_run_arguments(parser: argparse.ArgumentParser) -> None:
         help="load this seccomp profile (JSON of an OCI linux.seccomp object) in the container; "
         "'unconfined': none, even if the bundle has one",
     )
+    other.add_argument(
+        "--without",
+        metavar="STEP",
+        action="append",
+        default=[],
+        help="leave this step out of the container's start, to see what breaks (repeatable); "
+        "'--without list' lists the steps. The container is deliberately weakened",
+    )
 
 
 def options_from_args(args: argparse.Namespace, command: list[str]) -> RunOptions:
@@ -106,7 +115,10 @@ def options_from_args(args: argparse.Namespace, command: list[str]) -> RunOption
         except ContainerError as exc:
             raise RuntimeUsageError(f"--seccomp {seccomp}: {exc}") from None
         seccomp = os.path.abspath(seccomp)  # the traced run's runtime may start elsewhere
+    from boxtrace.runtime.left_out import parse_without
+
     return RunOptions(
+        without=parse_without(args.without),
         image=args.image,
         command=command,
         hostname=args.hostname,
@@ -161,6 +173,8 @@ def runtime_argv(opts: RunOptions) -> list[str]:
             argv += [flag, value]
     for item in opts.env:
         argv += ["--env", item]
+    if opts.without:
+        argv += ["--without", ",".join(sorted(opts.without))]
     if opts.rootless:
         argv.append("--rootless")
     if opts.keep:
@@ -170,6 +184,11 @@ def runtime_argv(opts: RunOptions) -> list[str]:
     if opts.command:
         argv += ["--", *opts.command]
     return argv
+
+
+def wants_step_list(args: argparse.Namespace) -> bool:
+    """`--without list`: print the steps that can be left out instead of running anything."""
+    return "list" in args.without
 
 
 def new_container_id() -> str:

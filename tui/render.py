@@ -7,6 +7,7 @@ from __future__ import annotations
 
 from rich.text import Text
 
+from boxtrace.lessons.explain import left_out_step
 from boxtrace.tracer.events import (
     CATEGORY_STYLES,
     Event,
@@ -16,6 +17,11 @@ from boxtrace.tracer.events import (
     SpawnEvent,
     SyscallEvent,
 )
+
+# `boxtrace run --without STEP`: the marker of a step left out and the probe's verdict stand out.
+LEFT_OUT_STYLE = "bold white on red"
+PROBE_STYLE = "bold yellow"
+PROBE_PREFIXES = ("probe: ", "claim: ", "saw:   ", "held:  ")
 
 MAX_ARG_TEXT = 160  # one argument longer than this is cut: lines are for scanning, the pane has the rest
 
@@ -63,7 +69,13 @@ def styled_line(ev: Event, who_width: int = 16) -> Text:
     text.append(f"{ev.time:8.4f} ", "dim")
     text.append(f"{who(ev):<{who_width}} ", "cyan")
     text.append(f"{cat:<9} ", CATEGORY_STYLES.get(cat, ""))
-    if isinstance(ev, SyscallEvent):
+    step = left_out_step(ev)
+    if step is not None:
+        text.append(f" LEFT OUT ON PURPOSE: {step} ", LEFT_OUT_STYLE)
+        text.append(f"  {describe(ev)}", "dim")
+    elif isinstance(ev, OutputEvent) and ev.text.startswith(PROBE_PREFIXES):
+        text.append(describe(ev), PROBE_STYLE)
+    elif isinstance(ev, SyscallEvent):
         text.append(ev.name, "bold")
         text.append("(" + ", ".join(_short(a.text) for a in ev.args) + ") = ")
         if ev.result_text is None:

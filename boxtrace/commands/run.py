@@ -30,6 +30,7 @@ examples:
   boxtrace run --step -- sh -c 'echo hi'        held before the first call: step with n
   boxtrace run --no-trace ./bundle              just run an OCI bundle, like runc run
   boxtrace run ./alpine-oci:latest -- ls /      an OCI image layout (skopeo copy ... oci:DIR:TAG)
+  boxtrace run --without pivot_root             leave a step out and see what breaks (--without list)
 """
 
 
@@ -49,10 +50,20 @@ def add_parser(sub: Any) -> str:
 
 
 def main(args: argparse.Namespace) -> int:
+    if "list" in args.without:
+        from boxtrace.runtime.left_out import listing
+
+        print("Steps 'boxtrace run --without STEP' can leave out (the container is deliberately weakened):")
+        print(listing(), end="")
+        return 0
     try:
         opts = options_from_args(args, list(args.command_argv))
     except RuntimeUsageError as exc:
         raise UsageError(str(exc), prog="boxtrace run") from None
+    if opts.without:
+        from boxtrace.without import with_probes
+
+        opts = with_probes(opts)
     if args.no_trace:
         if args.output or args.all or args.step or args.present or args.quiet:
             raise UsageError(
