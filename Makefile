@@ -41,8 +41,10 @@ quietly = { echo "== $(1): $$(date '+%F %T')"; $(2); } >>$(LOG) 2>&1 || { echo "
 
 .PHONY: demo test setup setup-demo apt-demo apt-test python3 venv venv-test dev lint typecheck pytest lane-v2 fuzz bench clean FORCE
 
+# On a terminal the TUI opens held at the container's first step (a newcomer presses n to step, c to
+# run to the end); piped, the annotated lines.
 demo: setup-demo
-	$(VENV)/bin/boxtrace run
+	@if [ -t 1 ]; then exec $(VENV)/bin/boxtrace run --step; else exec $(VENV)/bin/boxtrace run; fi
 
 test: setup lint typecheck pytest lane-v2
 
