@@ -43,9 +43,10 @@ CATALOGUE = "from boxtrace.lessons.catalogue import catalogue; catalogue()"
 
 
 def instructions(argv: list[str]) -> int:
-    """Instructions callgrind counts for one run of ``argv`` (its children are not followed)."""
+    """Instructions callgrind counts in the process that runs ``argv``: not in the programs it
+    executes, nor in the processes it forks (the cleanup guard), which report counts of their own."""
     with tempfile.TemporaryDirectory(prefix="boxtrace-callgrind-") as tmp:
-        out = Path(tmp) / "callgrind.out"
+        out = Path(tmp) / "callgrind.out.%p"  # one file per process: a forked one writes its own
         proc = subprocess.run(
             ["valgrind", "--tool=callgrind", f"--callgrind-out-file={out}", *argv],
             capture_output=True,
@@ -53,10 +54,44 @@ def instructions(argv: list[str]) -> int:
             check=False,
             cwd=tempfile.gettempdir(),  # not the checkout: its boxtrace/ would shadow the install
         )
-    found = re.search(r"Collected : (\d+)", proc.stderr)
-    if proc.returncode != 0 or found is None:
+    # valgrind prefixes its lines with ==PID==; the first one is the measured process's.
+    first = re.search(r"^==(\d+)==", proc.stderr, re.M)
+    found = first and re.search(rf"^=={first.group(1)}== Collected : (\d+)", proc.stderr, re.M)
+    if proc.returncode != 0 or not found:
         raise SystemExit(f"callgrind failed on {argv}: {proc.stderr[-500:]}")
     return int(found.group(1))
+
+
+# valgrind 3.19 (Debian 12's) has no pidfd_open: ENOSYS. The cleanup guard that `boxtrace trace`
+# forks before the command (runtime/guard.py) watches boxtrace through a pidfd; under such a valgrind
+# the whole-command rows run the console script with a stand-in, a pipe whose write end only the
+# measured process keeps (the guard closes what it inherits), so the guard still sees it end.
+PIDFD_STAND_IN = """\
+import os, sys
+_ends = []
+def _pidfd_open(pid, flags=0):
+    read, write = os.pipe2(os.O_CLOEXEC)
+    _ends.append(write)
+    return read
+os.pidfd_open = _pidfd_open
+sys.argv = sys.argv[1:]
+with open(sys.argv[0]) as script:
+    code = compile(script.read(), sys.argv[0], "exec")
+exec(code, {"__name__": "__main__"})
+"""
+
+
+def has_pidfd_open(python: str) -> bool:
+    probe = "import os; os.close(os.pidfd_open(os.getpid()))"
+    proc = subprocess.run(["valgrind", "--tool=none", python, "-c", probe], capture_output=True, check=False)
+    return proc.returncode == 0
+
+
+def script_command(python: str, script: str, args: list[str], stand_in: bool) -> list[str]:
+    """The console script ``script`` run with ``args``, through the pidfd stand-in if needed."""
+    if not stand_in:
+        return [script, *args]
+    return [python, "-c", PIDFD_STAND_IN, script, *args]
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -76,8 +111,12 @@ def main(argv: list[str] | None = None) -> int:
     # Each layer leaves with os._exit, as `boxtrace trace` does once its work is written: the
     # interpreter's teardown would otherwise count in every row but the last.
     leave = "import os; os._exit(0)"
+    stand_in = not has_pidfd_open(python)
     with tempfile.TemporaryDirectory(prefix="boxtrace-startup-") as tmp:
-        record = [boxtrace, "trace", "-q", "-o", str(Path(tmp) / "t.jsonl"), "--", "/bin/true"]
+        record = script_command(
+            python, boxtrace, ["trace", "-q", "-o", str(Path(tmp) / "t.jsonl"), "--", "/bin/true"], stand_in
+        )
+        explained = script_command(python, boxtrace, ["trace", "--", "/bin/true"], stand_in)
         # (label, command, the row its "added" column is counted from)
         steps = [
             ("interpreter (`python -c pass`)", [python, "-c", leave], None),
@@ -89,7 +128,7 @@ def main(argv: list[str] | None = None) -> int:
                 [python, "-c", f"{STDLIB}; {BOXTRACE}; {EXPLAIN}; {leave}"],
                 2,
             ),
-            ("whole `boxtrace trace -- /bin/true`", [boxtrace, "trace", "--", "/bin/true"], 4),
+            ("whole `boxtrace trace -- /bin/true`", explained, 4),
         ]
         counts = [instructions(command) for _, command, _ in steps]
     rows = ["| layer | instructions (M) | added (M) |", "| --- | ---: | ---: |"]
