@@ -40,17 +40,41 @@ def test_trace_and_runtime_modules_load_nothing_slow() -> None:
 
 
 def test_quiet_trace_of_a_command_loads_nothing_slow(tmp_path: Path) -> None:
+    loaded = _quiet_trace_modules(tmp_path)
+    assert "boxtrace.tracer.session" in loaded  # the check saw the trace path itself
+    assert slow_ones(loaded) == []
+
+
+# What `boxtrace trace -q -o FILE -- CMD` no longer loads (docs/benchmarks.md, "Start-up": each was
+# millions of instructions): argparse (boxtrace/quick_args.py reads the usual command lines), re and
+# the json package (the trace file's encoder is _json's), enum (signal.py's enums: the tracer uses
+# _signal), shutil (argparse's help formatter).
+LEAN = ("argparse", "re", "json", "enum", "signal", "shutil", "gettext", "locale")
+
+
+def test_quiet_trace_of_a_command_loads_no_parser_regex_or_enum(tmp_path: Path) -> None:
+    # Measured against the bare interpreter's own start: an editable install's import hook (make
+    # dev) loads re before any boxtrace code runs.
+    at_start = set(_modules_after("pass"))
+    added = set(_quiet_trace_modules(tmp_path)) - at_start
+    assert sorted(m for m in added if m.split(".")[0] in LEAN) == []
+
+
+def _modules_after(code: str) -> list[str]:
+    """sys.modules after running ``code`` in a fresh interpreter, listed without importing json."""
+    script = f"{code}\nimport sys\nprint('\\n' + ' '.join(sorted(sys.modules)))\n"
+    result = subprocess.run([sys.executable, "-c", script], capture_output=True, text=True, check=True)
+    return result.stdout.splitlines()[-1].split()
+
+
+def _quiet_trace_modules(tmp_path: Path) -> list[str]:
     # The whole command, in process: main() given argv returns instead of leaving with os._exit.
     out = tmp_path / "t.jsonl"
     code = (
-        "import json, sys\n"
         "from boxtrace.cli import main\n"
         f"status = main(['trace', '-q', '-o', {str(out)!r}, '--', '/bin/true'])\n"
-        "print('\\n' + json.dumps([status, sorted(sys.modules)]))\n"
+        "assert status == 0, status"
     )
-    result = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)
-    status, loaded = json.loads(result.stdout.splitlines()[-1])
-    assert status == 0, result.stderr
+    loaded = _modules_after(code)
     assert "exec" in [json.loads(line)["type"] for line in out.read_text().splitlines()]
-    assert "boxtrace.tracer.session" in loaded  # the check saw the trace path itself
-    assert slow_ones(loaded) == []
+    return loaded
