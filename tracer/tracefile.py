@@ -59,7 +59,7 @@ def _scanner() -> Callable[[str, int], tuple[Any, int]]:
     """json.loads's own decoder, without its wrappers: (value, end) for the JSON text at an index."""
     import json
 
-    return json.JSONDecoder().scan_once  # type: ignore[attr-defined,no-any-return]
+    return json.JSONDecoder().scan_once  # type: ignore[attr-defined]
 
 
 _first = operator.itemgetter(0)
