@@ -8,6 +8,7 @@ catalogue cost most of a start that should be close to the bare interpreter's (d
 from __future__ import annotations
 
 import json
+import os
 import subprocess
 import sys
 from pathlib import Path
@@ -78,3 +79,23 @@ def _quiet_trace_modules(tmp_path: Path) -> list[str]:
     loaded = _modules_after(code)
     assert "exec" in [json.loads(line)["type"] for line in out.read_text().splitlines()]
     return loaded
+
+
+def test_only_this_machines_syscall_table_is_loaded() -> None:
+    # Each architecture's table is ~1.5 M instructions to import; a trace needs its machine's alone.
+    machine = os.uname().machine
+    loaded = loaded_after_import(
+        [*TRACE_PATH, "boxtrace.runtime.guard"],
+        then="from boxtrace.tracer.arch import get_arch\n"
+        "from boxtrace.tracer.seccomp_filter import default_program\n"
+        "arch = get_arch(); default_program(arch.audit_arch, arch.syscall_numbers)",
+    )
+    tables = sorted(m for m in loaded if m.startswith("boxtrace.tracer.arch."))
+    assert tables == [f"boxtrace.tracer.arch.{machine}"]
+
+
+def test_filter_names_x86_64s_audit_arch_as_its_table_does() -> None:
+    from boxtrace.tracer.arch import x86_64
+    from boxtrace.tracer.seccomp_filter import AUDIT_ARCH_X86_64
+
+    assert AUDIT_ARCH_X86_64 == x86_64.AUDIT_ARCH
