@@ -13,6 +13,8 @@ import subprocess
 import sys
 from pathlib import Path
 
+import pytest
+
 from tests.test_layering import loaded_after_import
 
 # Module prefixes no start path may load (the catalogue is for explained lines, never under -q).
@@ -99,3 +101,25 @@ def test_filter_names_x86_64s_audit_arch_as_its_table_does() -> None:
     from boxtrace.tracer.seccomp_filter import AUDIT_ARCH_X86_64
 
     assert AUDIT_ARCH_X86_64 == x86_64.AUDIT_ARCH
+
+
+def test_installed_boxtrace_script_imports_no_regex(tmp_path: Path) -> None:
+    # pip's console scripts import re before anything else; bin/boxtrace (pyproject.toml's
+    # script-files) does not. -X importtime lists every module the whole command imports.
+    script = Path(sys.executable).parent / "boxtrace"
+    if not script.is_file() or "import re" in script.read_text():
+        pytest.skip(f"{script}: not bin/boxtrace installed by this checkout (run make venv)")
+
+    def imported(*argv: str) -> set[str]:
+        proc = subprocess.run(
+            [sys.executable, "-X", "importtime", *argv], capture_output=True, text=True, check=True
+        )
+        return {line.rsplit("|", 1)[1].strip() for line in proc.stderr.splitlines() if "|" in line}
+
+    out = tmp_path / "t.jsonl"
+    added = imported(str(script), "trace", "-q", "-o", str(out), "--", "/bin/true") - imported("-c", "pass")
+    assert "boxtrace.tracer.session" in added
+    # Not enum and signal here: the cleanup guard, forked from this process, imports signal, and
+    # its -X importtime lines share our stderr (the in-process test above covers them).
+    lean = set(LEAN) - {"enum", "signal"}
+    assert sorted(m for m in added if m.split(".")[0] in lean) == []
