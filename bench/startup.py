@@ -150,7 +150,7 @@ def main(argv: list[str] | None = None) -> int:
         "in the boxtrace process (not in the traced command), each row in a fresh process that "
         "leaves with `os._exit` (no interpreter teardown, as `boxtrace trace`). Instruction "
         "counts repeat to a fraction of a percent on a busy machine, where the wall-clock start-up "
-        "(~95-170 ms in the tracer section's start-up row) does not.",
+        "(the tracer section's start-up rows) does not.",
         "",
         *rows,
         "",

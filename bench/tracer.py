@@ -165,13 +165,14 @@ def main(argv: list[str] | None = None) -> int:
         "",
         f"One filtered boxtrace run of this workload: {stops}.",
         "",
-        "Where the gap comes from. Filtered: the start-up row (interpreter, imports, the "
-        "catalogue; `python -m bench.startup` breaks it down in "
-        "instructions) is most of it: the trace loop (boxtrace row minus start-up row) costs about "
-        "what strace's whole run does. With --all (~8,000-9,000 stops on runc) the cost is Python per "
-        "stop: ~120,000 instructions for a stop in the boxtrace process (callgrind), against strace's "
-        "whole ~40 us: waitpid and the ptrace calls, decoding, event objects, then on the delivery "
-        "thread JSON and the console line.",
+        "Where the gap comes from. Filtered: the start-up. The trace loop (the `trace -q` row minus "
+        "its start-up row) costs less than strace's whole filtered run (fewer stops: the filter "
+        "also tests arguments); what is left over strace is boxtrace's start-up over the bare "
+        "interpreter (`python -m bench.startup` breaks it down in instructions), and for `boxtrace "
+        "trace` the annotator and the catalogue. With --all (~8,000-9,000 stops on runc) the cost is "
+        "Python per stop: ~120,000 instructions for a stop in the boxtrace process (callgrind), "
+        "against strace's whole ~40 us: waitpid and the ptrace calls, decoding, event objects, then on "
+        "the delivery thread JSON and the console line.",
         "",
     ]
     text = "\n".join(lines)
