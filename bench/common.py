@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import os
 import platform
+import resource
 import shutil
 import statistics
 import subprocess
@@ -22,10 +23,21 @@ class Case:
     label: str
     make: Callable[[str], list[str]]  # container id -> argv
     times: list[float] = field(default_factory=list)
+    # CPU time (user + system) of each run's process and the children it waited for: steadier than
+    # wall time on a shared machine, where a run also waits for a CPU.
+    cpu: list[float] = field(default_factory=list)
 
     @property
     def mean(self) -> float:
         return statistics.mean(self.times)
+
+    @property
+    def median(self) -> float:
+        return statistics.median(self.times)
+
+    @property
+    def cpu_median(self) -> float:
+        return statistics.median(self.cpu)
 
 
 def build_bundle(root: Path, args: list[str] | None = None) -> Path:
@@ -46,22 +58,28 @@ def measure(cases: list[Case], runs: int, warmup: int, cleanup: Callable[[str], 
             counter += 1
             cid = f"bxbench{os.getpid()}-{counter}"
             argv = case.make(cid)
+            before = resource.getrusage(resource.RUSAGE_CHILDREN)
             started = time.perf_counter()
             proc = subprocess.run(argv, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, check=False)
             elapsed = time.perf_counter() - started
+            after = resource.getrusage(resource.RUSAGE_CHILDREN)
             cleanup(cid)
             if proc.returncode != 0:
                 raise SystemExit(f"{case.label}: exit {proc.returncode}: {proc.stderr.decode()[-500:]}")
             if i >= warmup:
                 case.times.append(elapsed)
+                case.cpu.append(after.ru_utime - before.ru_utime + after.ru_stime - before.ru_stime)
 
 
 def table(cases: list[Case]) -> list[str]:
-    rows = ["| command | min (ms) | mean (ms) | stdev (ms) |", "| --- | ---: | ---: | ---: |"]
+    rows = [
+        "| command | min (ms) | median (ms) | mean (ms) | stdev (ms) | CPU median (ms) |",
+        "| --- | ---: | ---: | ---: | ---: | ---: |",
+    ]
     for c in cases:
         rows.append(
-            f"| {c.label} | {min(c.times) * 1e3:.1f} | {c.mean * 1e3:.1f} "
-            f"| {statistics.pstdev(c.times) * 1e3:.1f} |"
+            f"| {c.label} | {min(c.times) * 1e3:.1f} | {c.median * 1e3:.1f} | {c.mean * 1e3:.1f} "
+            f"| {statistics.pstdev(c.times) * 1e3:.1f} | {c.cpu_median * 1e3:.1f} |"
         )
     return rows
 

@@ -5,7 +5,7 @@ instruction counts do not (the same binary and inputs give the same count within
 percent), so this benchmark measures each layer as the instructions it adds:
 
 * the interpreter alone (``python -c pass``);
-* the standard library modules the trace path imports (argparse pulls in re and shutil);
+* the standard library modules the trace path imports;
 * boxtrace's own modules on the trace path (the CLI, the tracer, the plain printer, the annotator);
 * a whole ``boxtrace trace -q -o FILE -- /bin/true`` (fork, seccomp filter, exec, three events
   recorded, exit): the start-up the target is judged on (2x the bare interpreter);
@@ -32,7 +32,12 @@ from bench.common import machine_line, regular_install, tool_version, write_sect
 
 SECTION = "## Start-up"
 
-STDLIB = "import argparse, contextlib, ctypes, functools, gc, json, re, shutil, signal, struct, threading"
+# What `trace -q` imports from the standard library (tests/test_startup_imports.py keeps argparse,
+# re, json, enum and shutil out of it).
+STDLIB = (
+    "import collections.abc, contextlib, ctypes, errno, gc, importlib, select, struct, threading, "
+    "_json, _signal"
+)
 BOXTRACE = (
     "import boxtrace.cli, boxtrace.commands.trace, boxtrace.tracing, boxtrace.console, "
     "boxtrace.tracer.session"
@@ -43,9 +48,10 @@ CATALOGUE = "from boxtrace.lessons.catalogue import catalogue; catalogue()"
 
 
 def instructions(argv: list[str]) -> int:
-    """Instructions callgrind counts for one run of ``argv`` (its children are not followed)."""
+    """Instructions callgrind counts in the process that runs ``argv``: not in the programs it
+    executes, nor in the processes it forks (the cleanup guard), which report counts of their own."""
     with tempfile.TemporaryDirectory(prefix="boxtrace-callgrind-") as tmp:
-        out = Path(tmp) / "callgrind.out"
+        out = Path(tmp) / "callgrind.out.%p"  # one file per process: a forked one writes its own
         proc = subprocess.run(
             ["valgrind", "--tool=callgrind", f"--callgrind-out-file={out}", *argv],
             capture_output=True,
@@ -53,10 +59,44 @@ def instructions(argv: list[str]) -> int:
             check=False,
             cwd=tempfile.gettempdir(),  # not the checkout: its boxtrace/ would shadow the install
         )
-    found = re.search(r"Collected : (\d+)", proc.stderr)
-    if proc.returncode != 0 or found is None:
+    # valgrind prefixes its lines with ==PID==; the first one is the measured process's.
+    first = re.search(r"^==(\d+)==", proc.stderr, re.M)
+    found = first and re.search(rf"^=={first.group(1)}== Collected : (\d+)", proc.stderr, re.M)
+    if proc.returncode != 0 or not found:
         raise SystemExit(f"callgrind failed on {argv}: {proc.stderr[-500:]}")
     return int(found.group(1))
+
+
+# valgrind 3.19 (Debian 12's) has no pidfd_open: ENOSYS. The cleanup guard that `boxtrace trace`
+# forks before the command (runtime/guard.py) watches boxtrace through a pidfd; under such a valgrind
+# the whole-command rows run the console script with a stand-in, a pipe whose write end only the
+# measured process keeps (the guard closes what it inherits), so the guard still sees it end.
+PIDFD_STAND_IN = """\
+import os, sys
+_ends = []
+def _pidfd_open(pid, flags=0):
+    read, write = os.pipe2(os.O_CLOEXEC)
+    _ends.append(write)
+    return read
+os.pidfd_open = _pidfd_open
+sys.argv = sys.argv[1:]
+with open(sys.argv[0]) as script:
+    code = compile(script.read(), sys.argv[0], "exec")
+exec(code, {"__name__": "__main__"})
+"""
+
+
+def has_pidfd_open(python: str) -> bool:
+    probe = "import os; os.close(os.pidfd_open(os.getpid()))"
+    proc = subprocess.run(["valgrind", "--tool=none", python, "-c", probe], capture_output=True, check=False)
+    return proc.returncode == 0
+
+
+def script_command(python: str, script: str, args: list[str], stand_in: bool) -> list[str]:
+    """The console script ``script`` run with ``args``, through the pidfd stand-in if needed."""
+    if not stand_in:
+        return [script, *args]
+    return [python, "-c", PIDFD_STAND_IN, script, *args]
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -76,8 +116,12 @@ def main(argv: list[str] | None = None) -> int:
     # Each layer leaves with os._exit, as `boxtrace trace` does once its work is written: the
     # interpreter's teardown would otherwise count in every row but the last.
     leave = "import os; os._exit(0)"
+    stand_in = not has_pidfd_open(python)
     with tempfile.TemporaryDirectory(prefix="boxtrace-startup-") as tmp:
-        record = [boxtrace, "trace", "-q", "-o", str(Path(tmp) / "t.jsonl"), "--", "/bin/true"]
+        record = script_command(
+            python, boxtrace, ["trace", "-q", "-o", str(Path(tmp) / "t.jsonl"), "--", "/bin/true"], stand_in
+        )
+        explained = script_command(python, boxtrace, ["trace", "--", "/bin/true"], stand_in)
         # (label, command, the row its "added" column is counted from)
         steps = [
             ("interpreter (`python -c pass`)", [python, "-c", leave], None),
@@ -89,7 +133,7 @@ def main(argv: list[str] | None = None) -> int:
                 [python, "-c", f"{STDLIB}; {BOXTRACE}; {EXPLAIN}; {leave}"],
                 2,
             ),
-            ("whole `boxtrace trace -- /bin/true`", [boxtrace, "trace", "--", "/bin/true"], 4),
+            ("whole `boxtrace trace -- /bin/true`", explained, 4),
         ]
         counts = [instructions(command) for _, command, _ in steps]
     rows = ["| layer | instructions (M) | added (M) |", "| --- | ---: | ---: |"]
@@ -106,19 +150,28 @@ def main(argv: list[str] | None = None) -> int:
         "in the boxtrace process (not in the traced command), each row in a fresh process that "
         "leaves with `os._exit` (no interpreter teardown, as `boxtrace trace`). Instruction "
         "counts repeat to a fraction of a percent on a busy machine, where the wall-clock start-up "
-        "(~95-170 ms in the tracer section's start-up row) does not.",
+        "(the tracer section's start-up rows) does not.",
         "",
         *rows,
         "",
         f"Recording only (`trace -q -o FILE`) over the bare interpreter: **{ratio:.2f}x** in "
         "instructions (target 2x). Each row's *added* column counts from the row it builds on (the "
-        "catalogue rows from the modules row). No dataclasses, typing or inspect on the trace path "
-        "(tests/test_startup_imports.py keeps it so): its classes are plain `__slots__` classes "
-        "(`boxtrace.tracer.plain`). What is left is mostly the standard library: re (~19 M, imported "
-        "by pip's console script itself, and by argparse and json), argparse, shutil (argparse's help "
-        "formatter), enum (through signal), ctypes, threading. The annotator row is the lessons package "
-        "(dataclasses, off the -q path), reading the catalogue's cache (JSON) and building ~450 "
-        "frozen entries; only explained lines load it.",
+        "catalogue rows from the modules row). The whole-command rows count the boxtrace process "
+        "only (not the traced command, nor the cleanup guard it forks); under a valgrind without "
+        "pidfd_open (3.19) they run the console script through a stand-in for it (a pipe). "
+        "Loop-timing makes them vary by ~1 M between runs; the import rows repeat exactly.",
+        "",
+        "Not on the trace path (tests/test_startup_imports.py keeps it so): dataclasses, typing, "
+        "inspect (its classes are plain `__slots__` classes, `boxtrace.tracer.plain`); argparse "
+        "(`boxtrace/quick_args.py` reads the usual `trace` command lines), and with it gettext, "
+        "locale and shutil; re, enum and the json package (the script `bin/boxtrace` replaces pip's "
+        "console script, which imports re; the trace file's encoder is `_json`'s; the tracer uses "
+        "`_signal`, whose numbers signal.py turns into enums). What is left: threading, contextlib "
+        "and collections (~10 M together), ctypes (~6 M), then boxtrace's own modules, led by the "
+        "decoders package (~15 M: every family's decoder and table, imported at once) and the "
+        "runtime's `record` classes the CLI's machine check loads (~3 M). The annotator row is the "
+        "lessons package (dataclasses, off the -q path), reading the catalogue's cache (JSON) and "
+        "building ~450 frozen entries; only explained lines load it.",
         "",
     ]
     text = "\n".join(lines)

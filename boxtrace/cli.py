@@ -9,15 +9,19 @@ from __future__ import annotations
 
 import importlib
 import os
-import signal
 import sys
-from collections.abc import Sequence
 
-from boxtrace import __version__
 from boxtrace.commands import COMMANDS
+from boxtrace.quick_args import quick_trace_args
 from boxtrace.runtime.machine import unsupported
 from boxtrace.runtime.usage import exit_at_once, split_command
-from boxtrace.usage import UsageError, build_parser, fail_usage
+from boxtrace.usage import UsageError, fail_usage
+
+TYPE_CHECKING = False
+if TYPE_CHECKING:
+    import argparse
+    from collections.abc import Sequence
+    from types import ModuleType, SimpleNamespace
 
 # Commands after which the interpreter's teardown (freeing every module and object, ~25 M
 # instructions after a trace: 7% of `boxtrace trace -- /bin/true`) is skipped when boxtrace runs as
@@ -47,6 +51,44 @@ def _main(args_list: list[str]) -> int:
         from boxtrace.commands.runtime import run
 
         return run(args_list[1:])
+    # A container's (or traced program's) command follows "--" and is never parsed as our options.
+    own, command_argv = split_command(args_list)
+    try:
+        # `boxtrace trace`'s usual command lines skip argparse (boxtrace/quick_args.py: ~30 M of the
+        # ~130 M instructions of `trace -q -o F -- /bin/true`); every other one is read by argparse.
+        args: argparse.Namespace | SimpleNamespace | None = quick_trace_args(own, command_argv)
+        if args is not None:
+            module = importlib.import_module("boxtrace.commands.trace")
+        else:
+            parsed = _parse(own, command_argv)
+            if parsed is None:
+                return 2
+            args, module = parsed
+        problem = unsupported() if args.command in _NEEDS_MACHINE else None
+        if problem is not None:
+            raise UsageError(problem, f"boxtrace {args.command}")
+        return int(module.main(args))
+    except UsageError as exc:
+        return fail_usage(exc.prog, str(exc))
+    except KeyboardInterrupt:
+        return 130
+    except BrokenPipeError:
+        # The reader of our output went away (`boxtrace export ... | head`): stop quietly, as a
+        # program killed by SIGPIPE does, and keep Python's exit from failing to flush stdout again.
+        import signal
+
+        devnull = os.open(os.devnull, os.O_WRONLY)
+        os.dup2(devnull, sys.stdout.fileno())
+        os.close(devnull)
+        return 128 + signal.SIGPIPE
+
+
+def _parse(own: list[str], command_argv: list[str]) -> tuple[argparse.Namespace, ModuleType] | None:
+    """argparse's reading of the command line and the command's module; None after printing the
+    help when no command was given. Usage errors raise UsageError."""
+    from boxtrace import __version__
+    from boxtrace.runtime.parser import build_parser
+
     parser = build_parser(
         "boxtrace",
         description=(
@@ -57,35 +99,18 @@ def _main(args_list: list[str]) -> int:
     )
     parser.add_argument("--version", action="version", version=f"boxtrace {__version__}")
     sub = parser.add_subparsers(dest="command", metavar="COMMAND")
-    # A container's (or traced program's) command follows "--" and is never parsed as our options.
-    own, command_argv = split_command(args_list)
     # Only the named command's parser is built; all of them for --help or a mistyped command.
     wanted = [own[0]] if own and own[0] in COMMANDS else list(COMMANDS)
     modules = {}
     for name in wanted:
         module = importlib.import_module(f"boxtrace.commands.{name}")
         modules[module.add_parser(sub)] = module
-    try:
-        args = parser.parse_args(own)
-        args.command_argv = command_argv
-        if args.command is None:
-            parser.print_help()
-            return 2
-        problem = unsupported() if args.command in _NEEDS_MACHINE else None
-        if problem is not None:
-            raise UsageError(problem, f"boxtrace {args.command}")
-        return int(modules[args.command].main(args))
-    except UsageError as exc:
-        return fail_usage(exc.prog, str(exc))
-    except KeyboardInterrupt:
-        return 130
-    except BrokenPipeError:
-        # The reader of our output went away (`boxtrace export ... | head`): stop quietly, as a
-        # program killed by SIGPIPE does, and keep Python's exit from failing to flush stdout again.
-        devnull = os.open(os.devnull, os.O_WRONLY)
-        os.dup2(devnull, sys.stdout.fileno())
-        os.close(devnull)
-        return 128 + signal.SIGPIPE
+    args = parser.parse_args(own)
+    args.command_argv = command_argv
+    if args.command is None:
+        parser.print_help()
+        return None
+    return args, modules[args.command]
 
 
 if __name__ == "__main__":

@@ -2,9 +2,11 @@
 
 from __future__ import annotations
 
-import argparse
-
 from boxtrace.usage import UsageError
+
+TYPE_CHECKING = False  # argparse only for the annotations: `boxtrace trace`'s quick path has none
+if TYPE_CHECKING:
+    import argparse
 
 
 def add_trace_arguments(group: argparse._ActionsContainer) -> None:

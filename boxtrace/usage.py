@@ -1,5 +1,8 @@
-"""One-line usage errors with exit code 2, for every boxtrace command (shared with the runtime's CLI)."""
+"""One-line usage errors with exit code 2, for every boxtrace command (shared with the runtime's CLI).
 
-from boxtrace.runtime.usage import OneLineParser, UsageError, build_parser, fail_usage
+No argparse here (the quick `trace` parser needs none); the parser itself is boxtrace.runtime.parser.
+"""
 
-__all__ = ["OneLineParser", "UsageError", "build_parser", "fail_usage"]
+from boxtrace.runtime.usage import UsageError, fail_usage
+
+__all__ = ["UsageError", "fail_usage"]

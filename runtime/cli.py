@@ -18,14 +18,8 @@ from boxtrace.runtime.errors import ContainerError, RuntimeUsageError
 from boxtrace.runtime.machine import unsupported
 from boxtrace.runtime.oci_log import LOG_FORMATS, RuntimeLog
 from boxtrace.runtime.options import add_run_arguments, options_from_args
-from boxtrace.runtime.usage import (
-    OneLineParser,
-    UsageError,
-    build_parser,
-    exit_at_once,
-    fail_usage,
-    split_command,
-)
+from boxtrace.runtime.parser import OneLineParser, build_parser
+from boxtrace.runtime.usage import UsageError, exit_at_once, fail_usage, split_command
 
 TYPE_CHECKING = False  # typing costs milliseconds of every start
 if TYPE_CHECKING:

@@ -29,7 +29,6 @@ from __future__ import annotations
 import contextlib
 import os
 import select
-import signal
 import stat
 import time
 
@@ -132,6 +131,8 @@ def _guard_main(watched: int, reader: int, for_tracees: bool) -> NoReturn:  # pr
 def _detach(keep: tuple[int, ...]) -> None:
     """Drop everything inherited: handlers, blocked signals, the terminal, every other fd (the
     caller's stdout may be a pipe someone reads to its end, and must see that end)."""
+    import signal  # here, in the guard: its enums cost the tracer ~7 M instructions at every start
+
     signal.set_wakeup_fd(-1)
     signal.pthread_sigmask(signal.SIG_SETMASK, [])
     for sig in (signal.SIGINT, signal.SIGHUP, signal.SIGQUIT, signal.SIGPIPE):

@@ -1,17 +1,14 @@
-"""Argument parsing shared by `boxtrace` and `boxtrace-runtime`: one-line usage errors, exit code 2.
+"""Usage errors shared by `boxtrace` and `boxtrace-runtime`: one line, exit code 2.
 
-It lives in the runtime package because the runtime may import no other boxtrace package.
+It lives in the runtime package because the runtime may import no other boxtrace package. No
+argparse here: `boxtrace trace`'s quick parser (boxtrace/quick_args.py) raises these errors without
+it; the argparse parser with one-line errors is in runtime/parser.py.
 """
 
 from __future__ import annotations
 
-import argparse
 import os
 import sys
-
-TYPE_CHECKING = False
-if TYPE_CHECKING:
-    from typing import NoReturn
 
 
 def split_command(argv: list[str]) -> tuple[list[str], list[str]]:
@@ -50,22 +47,6 @@ class UsageError(Exception):
     def __init__(self, message: str, prog: str = "boxtrace") -> None:
         super().__init__(message)
         self.prog = prog
-
-
-class OneLineParser(argparse.ArgumentParser):
-    """An ArgumentParser whose errors are one line naming what was wrong and where to look."""
-
-    def error(self, message: str) -> NoReturn:
-        raise UsageError(f"{message} (see '{self.prog} --help')", prog=self.prog)
-
-
-def build_parser(prog: str, description: str, epilog: str | None = None) -> OneLineParser:
-    return OneLineParser(
-        prog=prog,
-        description=description,
-        epilog=epilog,
-        formatter_class=argparse.RawDescriptionHelpFormatter,
-    )
 
 
 def fail_usage(prog: str, message: str) -> int:

@@ -8,9 +8,12 @@ catalogue cost most of a start that should be close to the bare interpreter's (d
 from __future__ import annotations
 
 import json
+import os
 import subprocess
 import sys
 from pathlib import Path
+
+import pytest
 
 from tests.test_layering import loaded_after_import
 
@@ -40,17 +43,83 @@ def test_trace_and_runtime_modules_load_nothing_slow() -> None:
 
 
 def test_quiet_trace_of_a_command_loads_nothing_slow(tmp_path: Path) -> None:
+    loaded = _quiet_trace_modules(tmp_path)
+    assert "boxtrace.tracer.session" in loaded  # the check saw the trace path itself
+    assert slow_ones(loaded) == []
+
+
+# What `boxtrace trace -q -o FILE -- CMD` no longer loads (docs/benchmarks.md, "Start-up": each was
+# millions of instructions): argparse (boxtrace/quick_args.py reads the usual command lines), re and
+# the json package (the trace file's encoder is _json's), enum (signal.py's enums: the tracer uses
+# _signal), shutil (argparse's help formatter).
+LEAN = ("argparse", "re", "json", "enum", "signal", "shutil", "gettext", "locale")
+
+
+def test_quiet_trace_of_a_command_loads_no_parser_regex_or_enum(tmp_path: Path) -> None:
+    # Measured against the bare interpreter's own start: an editable install's import hook (make
+    # dev) loads re before any boxtrace code runs.
+    at_start = set(_modules_after("pass"))
+    added = set(_quiet_trace_modules(tmp_path)) - at_start
+    assert sorted(m for m in added if m.split(".")[0] in LEAN) == []
+
+
+def _modules_after(code: str) -> list[str]:
+    """sys.modules after running ``code`` in a fresh interpreter, listed without importing json."""
+    script = f"{code}\nimport sys\nprint('\\n' + ' '.join(sorted(sys.modules)))\n"
+    result = subprocess.run([sys.executable, "-c", script], capture_output=True, text=True, check=True)
+    return result.stdout.splitlines()[-1].split()
+
+
+def _quiet_trace_modules(tmp_path: Path) -> list[str]:
     # The whole command, in process: main() given argv returns instead of leaving with os._exit.
     out = tmp_path / "t.jsonl"
     code = (
-        "import json, sys\n"
         "from boxtrace.cli import main\n"
         f"status = main(['trace', '-q', '-o', {str(out)!r}, '--', '/bin/true'])\n"
-        "print('\\n' + json.dumps([status, sorted(sys.modules)]))\n"
+        "assert status == 0, status"
     )
-    result = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)
-    status, loaded = json.loads(result.stdout.splitlines()[-1])
-    assert status == 0, result.stderr
+    loaded = _modules_after(code)
     assert "exec" in [json.loads(line)["type"] for line in out.read_text().splitlines()]
-    assert "boxtrace.tracer.session" in loaded  # the check saw the trace path itself
-    assert slow_ones(loaded) == []
+    return loaded
+
+
+def test_only_this_machines_syscall_table_is_loaded() -> None:
+    # Each architecture's table is ~1.5 M instructions to import; a trace needs its machine's alone.
+    machine = os.uname().machine
+    loaded = loaded_after_import(
+        [*TRACE_PATH, "boxtrace.runtime.guard"],
+        then="from boxtrace.tracer.arch import get_arch\n"
+        "from boxtrace.tracer.seccomp_filter import default_program\n"
+        "arch = get_arch(); default_program(arch.audit_arch, arch.syscall_numbers)",
+    )
+    tables = sorted(m for m in loaded if m.startswith("boxtrace.tracer.arch."))
+    assert tables == [f"boxtrace.tracer.arch.{machine}"]
+
+
+def test_filter_names_x86_64s_audit_arch_as_its_table_does() -> None:
+    from boxtrace.tracer.arch import x86_64
+    from boxtrace.tracer.seccomp_filter import AUDIT_ARCH_X86_64
+
+    assert AUDIT_ARCH_X86_64 == x86_64.AUDIT_ARCH
+
+
+def test_installed_boxtrace_script_imports_no_regex(tmp_path: Path) -> None:
+    # pip's console scripts import re before anything else; bin/boxtrace (pyproject.toml's
+    # script-files) does not. -X importtime lists every module the whole command imports.
+    script = Path(sys.executable).parent / "boxtrace"
+    if not script.is_file() or "import re" in script.read_text():
+        pytest.skip(f"{script}: not bin/boxtrace installed by this checkout (run make venv)")
+
+    def imported(*argv: str) -> set[str]:
+        proc = subprocess.run(
+            [sys.executable, "-X", "importtime", *argv], capture_output=True, text=True, check=True
+        )
+        return {line.rsplit("|", 1)[1].strip() for line in proc.stderr.splitlines() if "|" in line}
+
+    out = tmp_path / "t.jsonl"
+    added = imported(str(script), "trace", "-q", "-o", str(out), "--", "/bin/true") - imported("-c", "pass")
+    assert "boxtrace.tracer.session" in added
+    # Not enum and signal here: the cleanup guard, forked from this process, imports signal, and
+    # its -X importtime lines share our stderr (the in-process test above covers them).
+    lean = set(LEAN) - {"enum", "signal"}
+    assert sorted(m for m in added if m.split(".")[0] in lean) == []

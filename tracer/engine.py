@@ -23,7 +23,6 @@ from __future__ import annotations
 import contextlib
 import errno
 import os
-import signal
 import time
 from collections.abc import Callable, Iterator
 from itertools import count
@@ -53,6 +52,14 @@ from boxtrace.tracer.tables.clone import (
     CLONE_THREAD,
 )
 from boxtrace.tracer.tables.xlat import flags_text
+
+TYPE_CHECKING = False
+if TYPE_CHECKING:
+    import signal
+else:
+    # signal's C part: the same functions and numbers, as plain ints. signal.py makes enums of
+    # them, and imports enum: ~7 M instructions of every trace's start (docs/benchmarks.md).
+    import _signal as signal
 
 _ESRCH = errno.ESRCH
 _SYSCALL_STOP = signal.SIGTRAP | 0x80
@@ -753,7 +760,9 @@ def _waits_until(deadline: float, wanted: Callable[[], bool]) -> Iterator[tuple[
 
 
 def _signal_name(signum: int) -> str:
+    import signal as signal_enums  # the names: only when a signal is reported
+
     try:
-        return signal.Signals(signum).name
+        return signal_enums.Signals(signum).name
     except ValueError:
         return f"SIG{signum}"

@@ -13,7 +13,6 @@ from __future__ import annotations
 import ctypes
 import struct
 
-from boxtrace.tracer.arch import x86_64
 from boxtrace.tracer.plain import Frozen
 
 TYPE_CHECKING = False  # typing costs ~8 M instructions to import: only type checkers see it
@@ -24,6 +23,9 @@ if TYPE_CHECKING:
 SECCOMP_RET_ALLOW = 0x7FFF0000
 SECCOMP_RET_TRACE = 0x7FF00000
 X32_SYSCALL_BIT = 0x40000000
+# tracer/arch/x86_64.py's AUDIT_ARCH (EM_X86_64 | __AUDIT_ARCH_64BIT | __AUDIT_ARCH_LE, linux/audit.h),
+# named here so that building arm64's filter does not import x86_64's syscall table.
+AUDIT_ARCH_X86_64 = 0xC000_003E
 
 # BPF opcodes (linux/bpf_common.h).
 _LD_W_ABS = 0x20  # BPF_LD | BPF_W | BPF_ABS
@@ -128,7 +130,7 @@ def build_program(rules: Iterable[FilterRule], audit_arch: int, always: Iterable
         trace,
         _stmt(_LD_W_ABS, _OFF_NR),
     ]
-    if audit_arch == x86_64.AUDIT_ARCH:
+    if audit_arch == AUDIT_ARCH_X86_64:
         # x32 calls read AUDIT_ARCH_X86_64 too, with this bit in the number; arm64 has no such ABI.
         prog += [_jump(_JSET_K, X32_SYSCALL_BIT, 0, 1), trace]
     for nr in sorted(by_nr):

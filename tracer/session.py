@@ -24,7 +24,6 @@ from __future__ import annotations
 
 import contextlib
 import os
-import signal
 import sys
 import threading
 import time
@@ -50,6 +49,14 @@ from boxtrace.tracer.ptrace_api import PtraceError
 from boxtrace.tracer.seccomp_filter import default_program
 from boxtrace.tracer.spawn import SpawnError, spawn_traced
 from boxtrace.tracer.tracefile import MONOTONIC_START, TraceWriter, make_header
+
+TYPE_CHECKING = False
+if TYPE_CHECKING:
+    import signal
+else:
+    # signal's C part: the same functions and numbers, as plain ints. signal.py makes enums of
+    # them, and imports enum: ~7 M instructions of every trace's start (docs/benchmarks.md).
+    import _signal as signal
 
 Consumer = Callable[[list[Message]], None]
 TRACING_SWITCH_INTERVAL = 0.0005  # seconds; see TraceSession.start

@@ -15,11 +15,18 @@ from __future__ import annotations
 import ctypes
 import errno
 import os
-import signal
 
 from boxtrace.tracer import ptrace_api
 from boxtrace.tracer.plain import Plain
 from boxtrace.tracer.seccomp_filter import Insn, make_fprog
+
+TYPE_CHECKING = False
+if TYPE_CHECKING:
+    import signal
+else:
+    # signal's C part: the same functions and numbers, as plain ints. signal.py makes enums of
+    # them, and imports enum: ~7 M instructions of every trace's start (docs/benchmarks.md).
+    import _signal as signal
 
 PR_SET_PDEATHSIG = 1
 

@@ -11,7 +11,6 @@ from __future__ import annotations
 import contextlib
 import gc
 import io
-import json
 import operator
 import os
 import time
@@ -39,18 +38,31 @@ def _compact_dumps() -> Callable[[Any], str]:
 
     JSONEncoder.encode builds a new C encoder at every call, which costs more than encoding an
     event; the writer encodes one line per event on the delivery thread, beside the trace loop.
+    The C encoder is taken from _json itself (json.encoder's c_make_encoder and encode_basestring
+    are these): the json package imports re, and re enum, ~10 M instructions of a trace's start
+    (docs/benchmarks.md, "Start-up"). Reading a trace imports json (_scanner).
     """
-    make = getattr(json.encoder, "c_make_encoder", None)
-    if make is None:  # a Python without the _json accelerator
+    try:
+        from _json import encode_basestring, make_encoder
+    except ImportError:  # a Python without the _json accelerator
+        import json
+
         return json.JSONEncoder(ensure_ascii=False, separators=(",", ":")).encode
-    encode = make(None, _not_serializable, json.encoder.encode_basestring, None, ":", ",", False, False, True)
+    encode = make_encoder(None, _not_serializable, encode_basestring, None, ":", ",", False, False, True)
     join = "".join
     return lambda obj: join(encode(obj, 0))
 
 
 _dumps = _compact_dumps()
-# json.loads's own decoder, without its wrappers: (value, end) for the JSON text at an index.
-_scan_once: Callable[[str, int], tuple[Any, int]] = json.JSONDecoder().scan_once  # type: ignore[attr-defined]
+
+
+def _scanner() -> Callable[[str, int], tuple[Any, int]]:
+    """json.loads's own decoder, without its wrappers: (value, end) for the JSON text at an index."""
+    import json
+
+    return json.JSONDecoder().scan_once  # type: ignore[attr-defined]
+
+
 _first = operator.itemgetter(0)
 
 
@@ -270,6 +282,8 @@ class TraceReader:
             text = raw.decode("utf-8")
         except UnicodeDecodeError as exc:
             raise TraceFormatError(self.path, line, f"not UTF-8 ({exc.reason} at byte {exc.start})") from None
+        import json
+
         try:
             data = json.loads(text)
         except json.JSONDecodeError as exc:
@@ -356,7 +370,7 @@ def _records(
     # Whatever the fast path does not accept as it is (a blank line, surrounding whitespace, bad
     # UTF-8 or JSON, not an object) goes through _parse, which reads it exactly as json.loads
     # does and names the problem.
-    scan = _scan_once
+    scan = _scanner()
     builders = EVENT_BUILDERS
     for raw in lines:
         line += 1

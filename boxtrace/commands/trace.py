@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import argparse
 import os
 
 from boxtrace.tui_args import add_trace_arguments, check_tui_arguments
@@ -10,6 +9,7 @@ from boxtrace.usage import UsageError
 
 TYPE_CHECKING = False  # typing costs ~5 ms of every start
 if TYPE_CHECKING:
+    import argparse  # main() also takes boxtrace.quick_args' namespace, which needs no argparse
     from typing import Any
 
 DESCRIPTION = """\
@@ -35,6 +35,8 @@ examples:
 
 
 def add_parser(sub: Any) -> str:
+    import argparse
+
     parser = sub.add_parser(
         "trace",
         help="trace any command (runc, crun, unshare, ...)",

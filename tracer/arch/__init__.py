@@ -2,15 +2,16 @@
 
 Each architecture is one data module exposing ``NAME``, ``AUDIT_ARCH``, ``SYSCALL_NAMES``,
 ``SYSCALL_NUMBERS`` and ``SYSCALL_NARGS``; this package wraps them in a typed :class:`Arch` so that
-callers never touch a module object. Adding aarch64 means adding ``aarch64.py`` and one line in
-``_MODULES``.
+callers never touch a module object. Adding an architecture means adding its module and one line
+in ``_MODULES``. Only the tables asked for are imported: a trace needs the running machine's alone
+(each table is ~1.5 M instructions to load; docs/benchmarks.md, "Start-up").
 """
 
 from __future__ import annotations
 
+import importlib
 import os
 
-from boxtrace.tracer.arch import aarch64, x86_64
 from boxtrace.tracer.plain import Frozen
 
 TYPE_CHECKING = False  # typing costs ~8 M instructions to import: only type checkers see it
@@ -55,17 +56,32 @@ def _wrap(module: ModuleType) -> Arch:
     )
 
 
-_MODULES: tuple[ModuleType, ...] = (x86_64, aarch64)
+# Machine name (os.uname().machine) -> its module in this package.
+_MODULES: dict[str, str] = {"x86_64": "x86_64", "aarch64": "aarch64"}
+_loaded: dict[str, Arch] = {}
 
-ARCHES: dict[str, Arch] = {m.NAME: _wrap(m) for m in _MODULES}
-BY_AUDIT_ARCH: dict[int, Arch] = {a.audit_arch: a for a in ARCHES.values()}
-X86_64: Arch = ARCHES["x86_64"]
+if TYPE_CHECKING:  # made on first use by __getattr__ below, with every architecture's table
+    ARCHES: dict[str, Arch]
+    BY_AUDIT_ARCH: dict[int, Arch]
+    X86_64: Arch
+
+
+def __getattr__(name: str) -> object:
+    if name == "ARCHES":
+        return {key: get_arch(key) for key in _MODULES}
+    if name == "BY_AUDIT_ARCH":
+        return {arch.audit_arch: arch for arch in map(get_arch, _MODULES)}
+    if name == "X86_64":
+        return get_arch("x86_64")
+    raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
 
 
 def get_arch(name: str | None = None) -> Arch:
     """The table for ``name`` (default: this machine); KeyError names the unsupported arch."""
     key = name if name is not None else os.uname().machine
-    try:
-        return ARCHES[key]
-    except KeyError:
-        raise KeyError(f"unsupported architecture {key!r} (known: {', '.join(ARCHES)})") from None
+    arch = _loaded.get(key)
+    if arch is None:
+        if key not in _MODULES:
+            raise KeyError(f"unsupported architecture {key!r} (known: {', '.join(_MODULES)})")
+        arch = _loaded[key] = _wrap(importlib.import_module(f"{__name__}.{_MODULES[key]}"))
+    return arch

@@ -1,0 +1,69 @@
+"""`boxtrace trace`'s options read without argparse, for the usual command lines only.
+
+argparse costs a third of `boxtrace trace -q -o FILE -- CMD`'s start-up (docs/benchmarks.md,
+"Start-up"): its import pulls in re, gettext, enum and, on the first add_argument, shutil with
+bz2 and lzma; building the parser calls gettext's catalogue look-up for every help string. A
+command line made only of `trace`'s own options, each spelled in full and followed by its value
+as the next word, is read here into the namespace argparse would give (tests/cli/test_quick_args.py
+compares the two on many command lines). Anything else (--help, an abbreviation, `--opt=value`,
+joined short options, a value that starts with "-", a bad number, a command without "--") returns
+None, and argparse reads it: its errors and help stay the only ones.
+"""
+
+from __future__ import annotations
+
+from types import SimpleNamespace
+
+# `boxtrace trace`'s options as commands/trace.py and tui_args.py declare them to argparse:
+# option -> (destination, converter of its value; None for a flag that stores True).
+_OPTIONS: dict[str, tuple[str, type | None]] = {
+    "-o": ("output", str),
+    "--output": ("output", str),
+    "--all": ("all", None),
+    "--plain": ("plain", None),
+    "-q": ("quiet", None),
+    "--quiet": ("quiet", None),
+    "--step": ("step", None),
+    "--present": ("present", None),
+    "--pace": ("pace", float),
+    "-p": ("pid", int),
+    "--pid": ("pid", int),
+    "--grace": ("grace", float),
+}
+# argparse's defaults for them (the same declarations).
+_DEFAULTS = {
+    "output": None,
+    "all": False,
+    "plain": False,
+    "quiet": False,
+    "step": False,
+    "present": False,
+    "pace": 3.0,
+    "pid": None,
+    "grace": 5.0,
+}
+
+
+def quick_trace_args(own: list[str], command_argv: list[str]) -> SimpleNamespace | None:
+    """The namespace of `boxtrace trace OPTIONS -- CMD...` (``own`` is what comes before "--",
+    ``command_argv`` what follows it), or None when argparse must read the command line."""
+    if own[:1] != ["trace"]:
+        return None
+    values: dict[str, object] = dict(_DEFAULTS)
+    words = iter(own[1:])
+    for word in words:
+        option = _OPTIONS.get(word)
+        if option is None:
+            return None
+        dest, convert = option
+        if convert is None:
+            values[dest] = True
+            continue
+        value = next(words, None)
+        if value is None or value.startswith("-"):
+            return None
+        try:
+            values[dest] = convert(value)
+        except ValueError:
+            return None
+    return SimpleNamespace(command="trace", cmd=[], command_argv=command_argv, **values)
