@@ -137,10 +137,14 @@ def cut_off_line(f: IO[bytes], path: str, events_start: int) -> CutOff | None:
     tail = os.pread(fd, size - begin, begin)
     if not tail.strip():
         return None
+    import json  # reading a trace only: the recorder's start path does without it
+
     try:
         json.loads(tail.decode("utf-8"))
     except (UnicodeDecodeError, json.JSONDecodeError):
         return CutOff(path, begin)
+    except RecursionError:
+        return None  # whole, but nested too deeply: the reader names the line
     return None  # whole JSON: read (and judged) as any other line
 
 
