@@ -27,6 +27,10 @@ class Case:
     def mean(self) -> float:
         return statistics.mean(self.times)
 
+    @property
+    def median(self) -> float:
+        return statistics.median(self.times)
+
 
 def build_bundle(root: Path, args: list[str] | None = None) -> Path:
     """A busybox OCI bundle from ``runc spec``, running /bin/true without a terminal (the lessons'
@@ -57,13 +61,22 @@ def measure(cases: list[Case], runs: int, warmup: int, cleanup: Callable[[str], 
 
 
 def table(cases: list[Case]) -> list[str]:
-    rows = ["| command | min (ms) | mean (ms) | stdev (ms) |", "| --- | ---: | ---: | ---: |"]
+    rows = [
+        "| command | min (ms) | median (ms) | mean (ms) | stdev (ms) |",
+        "| --- | ---: | ---: | ---: | ---: |",
+    ]
     for c in cases:
         rows.append(
-            f"| {c.label} | {min(c.times) * 1e3:.1f} | {c.mean * 1e3:.1f} "
+            f"| {c.label} | {min(c.times) * 1e3:.1f} | {c.median * 1e3:.1f} | {c.mean * 1e3:.1f} "
             f"| {statistics.pstdev(c.times) * 1e3:.1f} |"
         )
     return rows
+
+
+def load_line() -> str:
+    """The machine's load averages (1, 5, 15 min): other work on a shared machine shows in the times."""
+    one, five, fifteen = os.getloadavg()
+    return f"{one:.2f}, {five:.2f}, {fifteen:.2f}"
 
 
 def machine_line() -> str:
