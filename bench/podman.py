@@ -21,7 +21,16 @@ import shutil
 import tempfile
 from pathlib import Path
 
-from bench.common import Case, load_line, machine_line, measure, regular_install, table, tool_version, write_section
+from bench.common import (
+    Case,
+    load_line,
+    machine_line,
+    measure,
+    regular_install,
+    table,
+    tool_version,
+    write_section,
+)
 from bench.engines import busybox_tarball, podman_store
 
 SECTION = "## podman"

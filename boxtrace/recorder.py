@@ -50,7 +50,9 @@ def record_in_background(command: list[str], label: str, prog: str, starts_conta
         return 1
 
 
-def _recorder(command: list[str], path: str, status_w: int, starts_container: bool) -> int:  # pragma: no cover
+def _recorder(  # pragma: no cover
+    command: list[str], path: str, status_w: int, starts_container: bool
+) -> int:
     from boxtrace.tracer.session import CommandNotFound, TraceConfig, TraceSession
     from boxtrace.tracer.spool import finish_trace
 
