@@ -84,6 +84,12 @@ def table(cases: list[Case]) -> list[str]:
     return rows
 
 
+def load_line() -> str:
+    """The machine's load averages (1, 5, 15 min): other work on a shared machine shows in the times."""
+    one, five, fifteen = os.getloadavg()
+    return f"{one:.2f}, {five:.2f}, {fifteen:.2f}"
+
+
 def machine_line() -> str:
     kernel = platform.release()
     return f"{platform.node()}, kernel {kernel}, {os.cpu_count()} CPUs, Python {platform.python_version()}"

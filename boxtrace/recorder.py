@@ -11,8 +11,14 @@ import signal
 import sys
 
 
-def record_in_background(command: list[str], label: str, prog: str) -> int:
-    """Run ``command`` under a background recorder; return its exit code (128+N if killed by N)."""
+def record_in_background(command: list[str], label: str, prog: str, starts_container: bool = True) -> int:
+    """Run ``command`` under a background recorder; return its exit code (128+N if killed by N).
+
+    ``starts_container``: the command may leave a process running (a container's init, an exec'd
+    process), to be let go at its exec: the recorder steps through every syscall, with no seccomp
+    filter (one would stay in that process and fail its calls with ENOSYS once let go). Else (runc
+    start, delete...) the recorder installs the tracer's filter and stops only at the calls it
+    reports; every process of the command is then traced to its end, never let go."""
     from boxtrace.tracer.spool import new_trace_path
 
     try:
@@ -36,7 +42,7 @@ def record_in_background(command: list[str], label: str, prog: str) -> int:
             signal.signal(signal.SIGINT, previous)
             signal.pthread_sigmask(signal.SIG_UNBLOCK, {signal.SIGINT})
             os.close(status_r)
-            code = _recorder(command, path, status_w)
+            code = _recorder(command, path, status_w, starts_container)
         finally:
             os._exit(code)
     os.close(status_w)
@@ -88,7 +94,9 @@ def _read_reply(status_r: int, forward: _Forward) -> bytes:
     return reply
 
 
-def _recorder(command: list[str], path: str, status_w: int) -> int:  # pragma: no cover
+def _recorder(  # pragma: no cover
+    command: list[str], path: str, status_w: int, starts_container: bool
+) -> int:
     from boxtrace.tracer.session import CommandNotFound, TraceConfig, TraceSession
     from boxtrace.tracer.spool import finish_trace
 
@@ -107,7 +115,7 @@ def _recorder(command: list[str], path: str, status_w: int) -> int:  # pragma: n
         command=command,
         output=path,
         capture_output=False,
-        release_container=True,
+        release_container=starts_container,
         on_root_exit=on_root_exit,
     )
     try:

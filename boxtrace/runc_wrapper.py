@@ -30,6 +30,10 @@ import sys
 
 PROG = "boxtrace-runc"
 DEFAULT_RECORD = "create,run,start,exec,delete"
+# runc's subcommands that start no process meant to outlive runc (the others, create, run, exec,
+# restore, and any unknown one, may leave a container process running): recorded with the seccomp
+# filter, a few dozen stops instead of ~1,000 (docs/benchmarks.md, "## podman").
+_NO_CONTAINER_PROCESS = frozenset({"start", "delete", "kill", "pause", "resume", "state", "update"})
 # runc's global options that take a value as the next argument (runc main.go).
 _GLOBAL_WITH_VALUE = frozenset({"--root", "--log", "--log-format", "--criu", "--rootless"})
 
@@ -129,7 +133,9 @@ def main(argv: list[str] | None = None) -> int:
     label = "-".join(p for p in (os.path.basename(runtime), sub, container) if p)
     from boxtrace.recorder import record_in_background
 
-    return record_in_background([runtime, *runc_args], label, PROG)
+    return record_in_background(
+        [runtime, *runc_args], label, PROG, starts_container=sub not in _NO_CONTAINER_PROCESS
+    )
 
 
 if __name__ == "__main__":

@@ -105,6 +105,7 @@ class Task:
         "pid",
         "started",
         "tid",
+        "unreported_exit",
         "view",
         "watch_stdio",
     )
@@ -127,6 +128,10 @@ class Task:
         # A cgroup or id-map file was moved onto (dup2) or opened as fd 0-2: the filter does not trap
         # writes to fds 0-2 (they are output), so this task (and its children) stop at every syscall.
         self.watch_stdio = False
+        # Stepping (PTRACE_SYSCALL), it was resumed from the entry stop of a call not reported: its
+        # next syscall stop is that call's exit (ptrace(2): no signal-delivery stop comes between
+        # the two; event stops that do, exec and clone, are not syscall stops), with nothing to do.
+        self.unreported_exit = False
 
 
 class Engine:
@@ -161,6 +166,9 @@ class Engine:
         self.root_status: int | None = None
         self.root_signal: int | None = None
         self._names = arch.syscall_names
+        # Calls with a decoder; any other is not reported (unless report_all) and costs its entry
+        # stop no decoding context (most stops of a stepped runc: futex, nanosleep, rt_sigaction...).
+        self._decoded = decoders.DECODERS
         self.detach_requested = False  # set by request_detach (any thread); read once per stop
         self._detaching = False
         # The root's mount namespace (``/proc/PID/ns/mnt`` link text): a task exec'ing in another
@@ -322,6 +330,12 @@ class Engine:
                 # Only a pending call gets PTRACE_SYSCALL in filtered mode; a stray stop is resumed.
                 ptrace_api.cont(task.tid, 0)
             return
+        if task.unreported_exit:
+            # The exit of a call not reported: no syscall info to fetch (one ptrace call less for
+            # half the stops of a stepped trace).
+            task.unreported_exit = False
+            ptrace_api.syscall(task.tid, 0)
+            return
         if self.pt.fetch_syscall_info(task.tid) == ptrace_api.OP_EXIT:
             if task.pending is not None:
                 self._on_exit(task, fetched=True)
@@ -329,6 +343,8 @@ class Engine:
                 ptrace_api.syscall(task.tid, 0)
         else:
             self._on_entry(task, self.pt.entry_fields())
+            # Resumed with PTRACE_SYSCALL; with nothing pending, its next syscall stop is the exit.
+            task.unreported_exit = task.pending is None
 
     def _on_entry(self, task: Task, info: tuple[int, ...] | None = None) -> None:
         tid = task.tid
@@ -342,6 +358,9 @@ class Engine:
         name = self._names.get(nr)
         if name is None:
             name = f"syscall_{nr:#x}"
+        if name not in self._decoded and not self.report_all:
+            self._resume(task)  # decode_entry would say None: not worth a CallContext
+            return
         args = (a0, a1, a2, a3, a4, a5)
         if name in _EXEC_CALLS:
             self._remember_exec(task, name, args)
@@ -611,6 +630,8 @@ class Engine:
                 old.mem.close()
         task.mem.close()
         task.mem = TaskMemory(task.tid, self.vm)
+        # A leader's Task taken over by an exec'ing thread: the leader's own call ended with it.
+        task.unreported_exit = False
         if task.pending is not None:
             task.pending.ctx.mem = task.mem
         tgid, comm, nspid = read_status(task.tid)

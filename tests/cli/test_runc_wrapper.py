@@ -203,6 +203,11 @@ def test_create_returns_while_init_waits_and_start_lets_the_container_go(
     names = [e.name for e in list_traces(str(spool))]
     assert len(names) == 2 and "runc-create-w1" in names[0] and "runc-start-w1" in names[1]
 
+    # runc start leaves no process behind: recorded with the seccomp filter, every process of it
+    # traced to its end; runc create's init is let go, so that trace has no filter (fallback).
+    start_header, start_events = read_trace(str(spool / names[1]))
+    assert start_header.mode == "filtered"
+    assert [e.name for e in start_events if getattr(e, "name", None) == "execve"] == ["execve"]
     header, events = read_trace(str(spool / names[0]))
     assert header.mode == "fallback" and header.command[1:3] == ["--root", str(root)]
     calls = [e.name for e in events if getattr(e, "name", None)]
