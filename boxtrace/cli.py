@@ -13,7 +13,7 @@ import signal
 import sys
 from collections.abc import Sequence
 
-from boxtrace import __version__
+from boxtrace import __version__, loaded
 from boxtrace.commands import COMMANDS
 from boxtrace.runtime.machine import unsupported
 from boxtrace.runtime.usage import exit_at_once, split_command
@@ -30,6 +30,7 @@ _NEEDS_MACHINE = frozenset({"trace", "run"})
 
 
 def main(argv: Sequence[str] | None = None) -> int:
+    loaded()
     args_list = list(sys.argv[1:] if argv is None else argv)
     try:
         status = _main(args_list)

@@ -28,6 +28,8 @@ from __future__ import annotations
 import os
 import sys
 
+from boxtrace import loaded
+
 PROG = "boxtrace-runc"
 DEFAULT_RECORD = "create,run,start,exec,delete"
 # runc's global options that take a value as the next argument (runc main.go).
@@ -128,6 +130,7 @@ def _on_path(name: str, environ: dict[str, str]) -> list[str]:
 
 
 def main(argv: list[str] | None = None) -> int:
+    loaded()
     args = sys.argv[1:] if argv is None else argv
     environ = dict(os.environ)
     try:
