@@ -29,6 +29,7 @@ import shutil
 import signal
 import subprocess
 import sys
+import sysconfig
 import tempfile
 import threading
 import time
@@ -59,6 +60,7 @@ class Job:
     delivered: bool = False  # the signal reached a live process
     problems: list[str] = field(default_factory=list)
     traces: list[str] = field(default_factory=list)
+    early_interrupts: int = 0  # SIGINTs that came before any of boxtrace's code ran (_before_our_code)
 
 
 @dataclass
@@ -88,6 +90,8 @@ class Result:
             f"| signal planned but the start had already ended | {late} |",
             f"| started at once with others (up to {widest} at a time) | {together} |",
             f"| trace files recorded, all exported | {traces} |",
+            f"| SIGINT during Python's own start, before boxtrace's code (Python's traceback) "
+            f"| {sum(j.early_interrupts for j in self.jobs)} |",
             f"| failures | {len(self.failures)} |",
             f"| leftovers found | {len(self.leftovers)} |",
             f"| wall time | {self.wall:.0f} s |",
@@ -195,7 +199,9 @@ class Soak:
                 + " "
                 + " ".join(a for a in argv[1:5] if not a.startswith("/"))
             )
-            if "Traceback" in stderr:
+            if "Traceback" in stderr and _before_our_code(stderr):
+                job.early_interrupts += 1
+            elif "Traceback" in stderr:
                 job.problems.append(f"{what}: traceback: {stderr.strip().splitlines()[-1]}")
             if interrupt is not None and job.delivered:
                 interrupted = True
@@ -228,6 +234,19 @@ class Soak:
                 status = None
                 job.problems.append(f"{' '.join(argv[:3])} still running after {JOB_TIMEOUT:.0f} s: killed")
         return status, log.read_text(errors="replace")
+
+
+def _before_our_code(stderr: str) -> bool:
+    """A KeyboardInterrupt traceback from the interpreter's own start: site, or the console script
+    pip wrote (``import re``, the import of our main module) before boxtrace/__init__.py installed
+    its one-line handler. No frame outside the standard library and that script: Python prints
+    these, before any code of ours can run."""
+    if "Fatal Python error: init_import_site" in stderr:
+        return True
+    frames = [line.split('"')[1] for line in stderr.splitlines() if line.strip().startswith('File "')]
+    stdlib = sysconfig.get_paths()["stdlib"]
+    ours = [f for f in frames if not f.startswith(("<frozen", stdlib, str(BIN)))]
+    return stderr.rstrip().endswith("KeyboardInterrupt") and bool(frames) and not ours
 
 
 def marked_processes(mark: str) -> list[str]:
