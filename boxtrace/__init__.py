@@ -24,23 +24,22 @@ def _guard_loading() -> None:
     SIGINT back to Python's KeyboardInterrupt, which it catches) ends with one line, not a
     traceback from the middle of an import: nothing has been made yet. (Only the interpreter's own
     start, before this package is imported, is out of reach.)"""
-    import _signal
     import sys
 
-    if (
-        sys.argv
-        and _path.basename(sys.argv[0]) in ("boxtrace", "boxtrace-runtime", "boxtrace-runc")
-        and _signal.getsignal(_signal.SIGINT) is _signal.default_int_handler  # not ignored by the parent
-    ):
-        _signal.signal(_signal.SIGINT, _interrupted_while_loading)
+    if not sys.argv or _path.basename(sys.argv[0]) not in ("boxtrace", "boxtrace-runtime", "boxtrace-runc"):
+        return
+    import signal  # loaded already by the console script's `import re` (enum): free
+
+    if signal.getsignal(signal.SIGINT) is signal.default_int_handler:  # not ignored by the parent
+        signal.signal(signal.SIGINT, _interrupted_while_loading)
 
 
 def loaded() -> None:
     """Each main() calls this first: from then on a Ctrl-C is a KeyboardInterrupt, which it catches."""
-    import _signal
+    import signal
 
-    if _signal.getsignal(_signal.SIGINT) is _interrupted_while_loading:
-        _signal.signal(_signal.SIGINT, _signal.default_int_handler)
+    if signal.getsignal(signal.SIGINT) is _interrupted_while_loading:
+        signal.signal(signal.SIGINT, signal.default_int_handler)
 
 
 _guard_loading()
