@@ -282,6 +282,18 @@ def _stopped_processes() -> set[int]:
     return stopped
 
 
+def _stuck(stopped_before: set[int], settle: float = 3.0) -> set[int]:
+    """Processes stopped under ptrace (state t) that were not before and stay so for ``settle``
+    seconds: a tracee of a live tracer (another session's on a shared machine) is in state t only
+    for a moment at each stop; one whose tracer died stays in it."""
+    candidates = _stopped_processes() - stopped_before
+    deadline = time.monotonic() + settle
+    while candidates and time.monotonic() < deadline:
+        time.sleep(0.1)
+        candidates &= _stopped_processes()
+    return candidates
+
+
 def _temp_files() -> set[str]:
     return set(glob.glob("/tmp/boxtrace-*")) | set(glob.glob(os.path.join(CACHE, ".building-*")))
 
@@ -292,10 +304,7 @@ def check_host(soak: Soak, jobs: list[Job], stopped_before: set[int], temp_befor
     while marked_processes(soak.mark) and time.monotonic() < deadline:
         time.sleep(0.1)
     found = marked_processes(soak.mark)
-    found += [
-        f"process {pid} stopped under ptrace (state t)"
-        for pid in sorted(_stopped_processes() - stopped_before)
-    ]
+    found += [f"process {pid} stopped under ptrace (state t)" for pid in sorted(_stuck(stopped_before))]
     ids = [j.container for j in jobs]
     with open("/proc/self/mountinfo") as handle:
         mounts = handle.read().splitlines()
