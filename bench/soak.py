@@ -283,15 +283,24 @@ def _stopped_processes() -> set[int]:
 
 
 def _stuck(stopped_before: set[int], settle: float = 3.0) -> set[int]:
-    """Processes stopped under ptrace (state t) that were not before and stay so for ``settle``
-    seconds: a tracee of a live tracer (another session's on a shared machine) is in state t only
-    for a moment at each stop; one whose tracer died stays in it."""
-    candidates = _stopped_processes() - stopped_before
+    """Processes stopped under ptrace (state t) that were not before and make no progress for
+    ``settle`` seconds: a tracee of a live tracer (another session's, on a shared machine) is in
+    state t at each of its stops, but is resumed (its context switches count up)."""
+    candidates = {pid: _switches(pid) for pid in _stopped_processes() - stopped_before}
     deadline = time.monotonic() + settle
     while candidates and time.monotonic() < deadline:
         time.sleep(0.1)
-        candidates &= _stopped_processes()
-    return candidates
+        stopped = _stopped_processes()
+        candidates = {p: n for p, n in candidates.items() if p in stopped and _switches(p) == n}
+    return set(candidates)
+
+
+def _switches(pid: int) -> int:
+    try:
+        with open(f"/proc/{pid}/status") as handle:
+            return sum(int(line.split()[1]) for line in handle if "ctxt_switches" in line)
+    except (OSError, ValueError, IndexError):
+        return -1
 
 
 def _temp_files() -> set[str]:
