@@ -29,6 +29,7 @@ import shutil
 import signal
 import subprocess
 import sys
+import sysconfig
 import tempfile
 import threading
 import time
@@ -59,6 +60,7 @@ class Job:
     delivered: bool = False  # the signal reached a live process
     problems: list[str] = field(default_factory=list)
     traces: list[str] = field(default_factory=list)
+    early_interrupts: int = 0  # SIGINTs that came before any of boxtrace's code ran (_before_our_code)
 
 
 @dataclass
@@ -88,6 +90,8 @@ class Result:
             f"| signal planned but the start had already ended | {late} |",
             f"| started at once with others (up to {widest} at a time) | {together} |",
             f"| trace files recorded, all exported | {traces} |",
+            f"| SIGINT during Python's own start, before boxtrace's code (Python's traceback) "
+            f"| {sum(j.early_interrupts for j in self.jobs)} |",
             f"| failures | {len(self.failures)} |",
             f"| leftovers found | {len(self.leftovers)} |",
             f"| wall time | {self.wall:.0f} s |",
@@ -195,7 +199,9 @@ class Soak:
                 + " "
                 + " ".join(a for a in argv[1:5] if not a.startswith("/"))
             )
-            if "Traceback" in stderr:
+            if "Traceback" in stderr and _before_our_code(stderr):
+                job.early_interrupts += 1
+            elif "Traceback" in stderr:
                 job.problems.append(f"{what}: traceback: {stderr.strip().splitlines()[-1]}")
             if interrupt is not None and job.delivered:
                 interrupted = True
@@ -228,6 +234,19 @@ class Soak:
                 status = None
                 job.problems.append(f"{' '.join(argv[:3])} still running after {JOB_TIMEOUT:.0f} s: killed")
         return status, log.read_text(errors="replace")
+
+
+def _before_our_code(stderr: str) -> bool:
+    """A KeyboardInterrupt traceback from the interpreter's own start: site, or the console script
+    pip wrote (``import re``, the import of our main module) before boxtrace/__init__.py installed
+    its one-line handler. No frame outside the standard library and that script: Python prints
+    these, before any code of ours can run."""
+    if "Fatal Python error: init_import_site" in stderr:
+        return True
+    frames = [line.split('"')[1] for line in stderr.splitlines() if line.strip().startswith('File "')]
+    stdlib = sysconfig.get_paths()["stdlib"]
+    ours = [f for f in frames if not f.startswith(("<frozen", stdlib, str(BIN)))]
+    return stderr.rstrip().endswith("KeyboardInterrupt") and bool(frames) and not ours
 
 
 def marked_processes(mark: str) -> list[str]:
@@ -263,6 +282,27 @@ def _stopped_processes() -> set[int]:
     return stopped
 
 
+def _stuck(stopped_before: set[int], settle: float = 3.0) -> set[int]:
+    """Processes stopped under ptrace (state t) that were not before and make no progress for
+    ``settle`` seconds: a tracee of a live tracer (another session's, on a shared machine) is in
+    state t at each of its stops, but is resumed (its context switches count up)."""
+    candidates = {pid: _switches(pid) for pid in _stopped_processes() - stopped_before}
+    deadline = time.monotonic() + settle
+    while candidates and time.monotonic() < deadline:
+        time.sleep(0.1)
+        stopped = _stopped_processes()
+        candidates = {p: n for p, n in candidates.items() if p in stopped and _switches(p) == n}
+    return set(candidates)
+
+
+def _switches(pid: int) -> int:
+    try:
+        with open(f"/proc/{pid}/status") as handle:
+            return sum(int(line.split()[1]) for line in handle if "ctxt_switches" in line)
+    except (OSError, ValueError, IndexError):
+        return -1
+
+
 def _temp_files() -> set[str]:
     return set(glob.glob("/tmp/boxtrace-*")) | set(glob.glob(os.path.join(CACHE, ".building-*")))
 
@@ -273,10 +313,7 @@ def check_host(soak: Soak, jobs: list[Job], stopped_before: set[int], temp_befor
     while marked_processes(soak.mark) and time.monotonic() < deadline:
         time.sleep(0.1)
     found = marked_processes(soak.mark)
-    found += [
-        f"process {pid} stopped under ptrace (state t)"
-        for pid in sorted(_stopped_processes() - stopped_before)
-    ]
+    found += [f"process {pid} stopped under ptrace (state t)" for pid in sorted(_stuck(stopped_before))]
     ids = [j.container for j in jobs]
     with open("/proc/self/mountinfo") as handle:
         mounts = handle.read().splitlines()

@@ -9,3 +9,37 @@ __version__ = "0.1.0"
 # folder and this is one stat. (os.path is loaded at every interpreter start: the import is free.)
 if not _path.isdir(_path.join(__path__[0], "tracer")):
     __path__.append(_path.dirname(__path__[0]))
+
+
+def _interrupted_while_loading(signum: int, frame: object) -> None:
+    import os
+    import sys
+
+    os.write(2, f"{_path.basename(sys.argv[0])}: interrupted\n".encode())
+    os._exit(130)
+
+
+def _guard_loading() -> None:
+    """Run as one of our commands, a Ctrl-C while their modules load (before each main() hands
+    SIGINT back to Python's KeyboardInterrupt, which it catches) ends with one line, not a
+    traceback from the middle of an import: nothing has been made yet. (Only the interpreter's own
+    start, before this package is imported, is out of reach.)"""
+    import sys
+
+    if not sys.argv or _path.basename(sys.argv[0]) not in ("boxtrace", "boxtrace-runtime", "boxtrace-runc"):
+        return
+    import signal  # loaded already by the console script's `import re` (enum): free
+
+    if signal.getsignal(signal.SIGINT) is signal.default_int_handler:  # not ignored by the parent
+        signal.signal(signal.SIGINT, _interrupted_while_loading)
+
+
+def loaded() -> None:
+    """Each main() calls this first: from then on a Ctrl-C is a KeyboardInterrupt, which it catches."""
+    import signal
+
+    if signal.getsignal(signal.SIGINT) is _interrupted_while_loading:
+        signal.signal(signal.SIGINT, signal.default_int_handler)
+
+
+_guard_loading()

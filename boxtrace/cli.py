@@ -11,6 +11,7 @@ import importlib
 import os
 import sys
 
+from boxtrace import loaded
 from boxtrace.commands import COMMANDS
 from boxtrace.quick_args import quick_trace_args
 from boxtrace.runtime.machine import unsupported
@@ -34,6 +35,7 @@ _NEEDS_MACHINE = frozenset({"trace", "run"})
 
 
 def main(argv: Sequence[str] | None = None) -> int:
+    loaded()
     args_list = list(sys.argv[1:] if argv is None else argv)
     try:
         status = _main(args_list)

@@ -11,14 +11,18 @@ import signal
 import sys
 
 
-def record_in_background(command: list[str], label: str, prog: str, starts_container: bool = True) -> int:
+def record_in_background(
+    command: list[str], label: str, prog: str, starts_container: bool = True, undo: list[str] | None = None
+) -> int:
     """Run ``command`` under a background recorder; return its exit code (128+N if killed by N).
 
     ``starts_container``: the command may leave a process running (a container's init, an exec'd
     process), to be let go at its exec: the recorder steps through every syscall, with no seccomp
     filter (one would stay in that process and fail its calls with ENOSYS once let go). Else (runc
     start, delete...) the recorder installs the tracer's filter and stops only at the calls it
-    reports; every process of the command is then traced to its end, never let go."""
+    reports; every process of the command is then traced to its end, never let go.
+    ``undo``: the command that removes the container ``command`` makes, run by the recorder if we
+    die before we got the runtime's status (boxtrace/caller_watch.py)."""
     from boxtrace.tracer.spool import new_trace_path
 
     try:
@@ -42,7 +46,7 @@ def record_in_background(command: list[str], label: str, prog: str, starts_conta
             signal.signal(signal.SIGINT, previous)
             signal.pthread_sigmask(signal.SIG_UNBLOCK, {signal.SIGINT})
             os.close(status_r)
-            code = _recorder(command, path, status_w, starts_container)
+            code = _recorder(command, path, status_w, starts_container, undo)
         finally:
             os._exit(code)
     os.close(status_w)
@@ -95,22 +99,19 @@ def _read_reply(status_r: int, forward: _Forward) -> bytes:
 
 
 def _recorder(  # pragma: no cover
-    command: list[str], path: str, status_w: int, starts_container: bool
+    command: list[str], path: str, status_w: int, starts_container: bool, undo: list[str] | None
 ) -> int:
+    from boxtrace.caller_watch import CallerWatch
     from boxtrace.tracer.session import CommandNotFound, TraceConfig, TraceSession
     from boxtrace.tracer.spool import finish_trace
 
-    def tell(text: str) -> None:
-        nonlocal status_w
-        if status_w >= 0:
-            with contextlib.suppress(OSError):
-                os.write(status_w, text.encode() + b"\n")
-                os.close(status_w)
-            status_w = -1
+    caller = CallerWatch(status_w, undo)
 
     def on_root_exit(status: int | None, signum: int | None) -> None:
-        tell(str(128 + signum if signum is not None else status if status is not None else 1))
+        caller.tell(str(128 + signum if signum is not None else status if status is not None else 1))
 
+    if undo is not None and caller.caller_gone():
+        return 1  # our caller was killed before the runtime ran: nothing to record or undo
     config = TraceConfig(
         command=command,
         output=path,
@@ -122,14 +123,15 @@ def _recorder(  # pragma: no cover
         session = TraceSession(config)
         session.start()
     except (CommandNotFound, OSError) as exc:
-        tell(f"cannot start {command[0]}: {exc}")
+        caller.tell(f"cannot start {command[0]}: {exc}")
         return 1
-    with contextlib.suppress(OSError):
-        os.write(status_w, f"runtime {session.engine.root_pid}\n".encode())
+    caller.send(f"runtime {session.engine.root_pid}")
+    caller.watch(session.engine.root_pid)
     _let_go_of_callers_files()
     result = session.wait()
-    if result is not None and status_w >= 0:
-        tell(str(result.exit_code))  # the root never reported its end (a tracer error)
+    if result is not None:
+        caller.tell(str(result.exit_code))  # the root never reported its end (a tracer error)
+    caller.finish()
     with contextlib.suppress(OSError):
         finish_trace(path)
     return 0

@@ -28,6 +28,8 @@ from __future__ import annotations
 import os
 import sys
 
+from boxtrace import loaded
+
 PROG = "boxtrace-runc"
 DEFAULT_RECORD = "create,run,start,exec,delete"
 # runc's subcommands that start no process meant to outlive runc (the others, create, run, exec,
@@ -36,6 +38,8 @@ DEFAULT_RECORD = "create,run,start,exec,delete"
 _NO_CONTAINER_PROCESS = frozenset({"start", "delete", "kill", "pause", "resume", "state", "update"})
 # runc's global options that take a value as the next argument (runc main.go).
 _GLOBAL_WITH_VALUE = frozenset({"--root", "--log", "--log-format", "--criu", "--rootless"})
+# Subcommands whose container is removed again when our caller dies before it got their status.
+_MAKES_CONTAINERS = frozenset({"create", "run"})
 
 
 class WrapperError(Exception):
@@ -80,8 +84,7 @@ def split_own_options(argv: list[str], environ: dict[str, str]) -> tuple[dict[st
     return settings, rest
 
 
-def subcommand(args: list[str]) -> tuple[str, str]:
-    """runc's subcommand and the container id (its last positional argument), '' if none."""
+def _subcommand_index(args: list[str]) -> int:
     i = 0
     while i < len(args):
         arg = args[i]
@@ -90,10 +93,25 @@ def subcommand(args: list[str]) -> tuple[str, str]:
         if arg in _GLOBAL_WITH_VALUE:
             i += 1
         i += 1
+    return i
+
+
+def subcommand(args: list[str]) -> tuple[str, str]:
+    """runc's subcommand and the container id (its last positional argument), '' if none."""
+    i = _subcommand_index(args)
     if i >= len(args):
         return "", ""
     positional = [a for a in args[i + 1 :] if not a.startswith("-")]
     return args[i], positional[-1] if positional else ""
+
+
+def undo_command(runtime: str, args: list[str]) -> list[str] | None:
+    """What removes the container a ``create`` or ``run`` makes, with the same global options
+    (--root ...): run by the recorder when our caller dies before it got the runtime's status."""
+    sub, container = subcommand(args)
+    if sub not in _MAKES_CONTAINERS or not container:
+        return None
+    return [runtime, *args[: _subcommand_index(args)], "delete", "--force", container]
 
 
 def find_runtime(configured: str, environ: dict[str, str]) -> str:
@@ -116,6 +134,7 @@ def _on_path(name: str, environ: dict[str, str]) -> list[str]:
 
 
 def main(argv: list[str] | None = None) -> int:
+    loaded()
     args = sys.argv[1:] if argv is None else argv
     environ = dict(os.environ)
     try:
@@ -134,7 +153,11 @@ def main(argv: list[str] | None = None) -> int:
     from boxtrace.recorder import record_in_background
 
     return record_in_background(
-        [runtime, *runc_args], label, PROG, starts_container=sub not in _NO_CONTAINER_PROCESS
+        [runtime, *runc_args],
+        label,
+        PROG,
+        starts_container=sub not in _NO_CONTAINER_PROCESS,
+        undo=undo_command(runtime, runc_args),
     )
 
 

@@ -498,6 +498,12 @@ _MAKES_CONTAINERS = frozenset({"run", "create", "exec"})
 
 
 def main(argv: Sequence[str] | None = None) -> int:
+    # Ctrl-C while the modules loaded: boxtrace/__init__.py's one-line exit. From here on it is a
+    # KeyboardInterrupt again, which every command handles (stdlib only: no boxtrace import here).
+    import signal
+
+    if getattr(signal.getsignal(signal.SIGINT), "__name__", "") == "_interrupted_while_loading":
+        signal.signal(signal.SIGINT, signal.default_int_handler)
     try:
         status = _main(argv)
     except KeyboardInterrupt:
