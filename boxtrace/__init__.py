@@ -11,6 +11,15 @@ if not _path.isdir(_path.join(__path__[0], "tracer")):
     __path__.append(_path.dirname(__path__[0]))
 
 
+TYPE_CHECKING = False
+if TYPE_CHECKING:
+    import signal as _signal
+else:
+    # signal's C part (the same functions, plain ints): signal.py imports enum, ~2 M instructions on
+    # the trace's start path.
+    import _signal
+
+
 def _interrupted_while_loading(signum: int, frame: object) -> None:
     import os
     import sys
@@ -28,18 +37,14 @@ def _guard_loading() -> None:
 
     if not sys.argv or _path.basename(sys.argv[0]) not in ("boxtrace", "boxtrace-runtime", "boxtrace-runc"):
         return
-    import signal  # loaded already by the console script's `import re` (enum): free
-
-    if signal.getsignal(signal.SIGINT) is signal.default_int_handler:  # not ignored by the parent
-        signal.signal(signal.SIGINT, _interrupted_while_loading)
+    if _signal.getsignal(_signal.SIGINT) is _signal.default_int_handler:  # not ignored by the parent
+        _signal.signal(_signal.SIGINT, _interrupted_while_loading)
 
 
 def loaded() -> None:
     """Each main() calls this first: from then on a Ctrl-C is a KeyboardInterrupt, which it catches."""
-    import signal
-
-    if signal.getsignal(signal.SIGINT) is _interrupted_while_loading:
-        signal.signal(signal.SIGINT, signal.default_int_handler)
+    if _signal.getsignal(_signal.SIGINT) is _interrupted_while_loading:
+        _signal.signal(_signal.SIGINT, _signal.default_int_handler)
 
 
 _guard_loading()
