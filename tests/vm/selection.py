@@ -18,6 +18,9 @@ ALSO_IN_LANE: tuple[str, ...] = (
     "tests/tracer/test_differential.py::test_runc_run_busybox",
     # every event of the built-in runtime's v2 path explained
     "tests/lessons/test_coverage_real.py::test_builtin_runtime_trace",
+    # the isolation probe, and every guided lesson's checks on a pure v2 host
+    "tests/runtime/test_container.py::test_default_container_shows_isolation",
+    "tests/lessons/test_guided_run.py::test_lesson_checks_pass",
 )
 
 
