@@ -36,11 +36,12 @@ import ctypes, os, struct, sys
 
 libc = ctypes.CDLL(None, use_errno=True)
 libc.syscall.restype = ctypes.c_long
+SYS_bpf = {"x86_64": 321, "aarch64": 280}[os.uname().machine]
 
 
 def bpf(cmd, attr):
     buf = ctypes.create_string_buffer(attr, len(attr))
-    fd = libc.syscall(321, ctypes.c_int(cmd), buf, ctypes.c_uint(len(attr)))
+    fd = libc.syscall(SYS_bpf, ctypes.c_int(cmd), buf, ctypes.c_uint(len(attr)))
     if fd < 0:
         raise OSError(ctypes.get_errno(), f"bpf {cmd}")
     return fd, buf.raw

@@ -3,6 +3,7 @@
 # booted Debian would have (no systemd here: cgroup2 is mounted by hand, pure v2), tmpfs where the
 # runtime and the tests write, the checkout's package importable in the tree's venv, then the
 # lane's guest checks and pytest (or a shell). Its status is printed for the host; then power off.
+export PATH=/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin  # the initramfs's was /bin
 . /etc/arm64-lane.env  # LANE_REPO, LANE_MODE (tests or shell), LANE_ARGS (shell-quoted), LANE_VENV
 
 mount -t proc proc /proc

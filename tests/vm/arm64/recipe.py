@@ -15,8 +15,8 @@ MIRRORS = (
     "deb http://deb.debian.org/debian-security bookworm-security main",
 )
 # Debian packages on top of mmdebstrap's apt variant (Essential: yes plus apt). What the tests run:
-# the runtimes, the oracle, busybox for the images, util-linux's unshare and setpriv, kmod for the
-# kernel's modules; and the kernel, whose own initramfs is not made (see rootfs.py).
+# the runtimes, the oracle, busybox for the images, util-linux's unshare and setpriv, mount (not
+# Essential), kmod for the kernel's modules; and the kernel, whose own initramfs is not made (see rootfs.py).
 PACKAGES = (
     "linux-image-arm64",
     "python3",
@@ -26,6 +26,7 @@ PACKAGES = (
     "crun",
     "strace",
     "util-linux",
+    "mount",
     "kmod",
     "iproute2",
     "procps",
