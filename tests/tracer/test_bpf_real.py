@@ -19,7 +19,7 @@ from trace_helpers import trace
 
 from boxtrace.lessons.explain import explain
 from boxtrace.tracer.events import SyscallEvent
-from tests.conftest import boxtrace, needs_root
+from tests.conftest import SLOWDOWN, boxtrace, needs_root
 
 UNIFIED = "/sys/fs/cgroup/unified"
 pytestmark = [
@@ -135,7 +135,7 @@ def strace_bpf(program: Path, cgroup: str, out: Path) -> list[tuple[str, dict[st
     result = subprocess.run(
         ["strace", "-f", "-qq", "-y", "-e", "trace=bpf", "-e", "signal=none", "-o", str(out), *command],
         capture_output=True,
-        timeout=60,
+        timeout=60 * SLOWDOWN,
         check=False,
     )
     assert result.returncode == 0, result.stderr[-2000:]

@@ -17,7 +17,7 @@ from test_shell_redirections import pids_hierarchy
 from trace_helpers import Collected, trace
 
 from boxtrace.tracer.events import SyscallEvent
-from tests.conftest import needs_root
+from tests.conftest import SLOWDOWN, needs_root
 
 pytestmark = needs_root
 
@@ -184,7 +184,7 @@ def strace_lines(program: Path, mode: str, target: str, out: Path) -> list[str]:
     result = subprocess.run(
         ["strace", "-f", "-qq", "-y", "-e", f"trace={','.join(CALLS)}", "-o", str(out), *command],
         capture_output=True,
-        timeout=60,
+        timeout=60 * SLOWDOWN,
         check=False,
     )
     if result.returncode == 77:

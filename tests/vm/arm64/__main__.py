@@ -11,6 +11,7 @@ build, the boot and the tests took. See docs/testing.md.
 from __future__ import annotations
 
 import os
+import re
 import shlex
 import shutil
 import signal
@@ -36,6 +37,7 @@ CPUS = 2
 CPU = "max,pauth-impdef=on"
 LANE_TIMEOUT = 45 * 60.0  # ~3x the tests' time here: a hung guest ends, with a reason
 STATUS = "arm64-lane: guest exit status "
+KERNEL_LINE = re.compile(r"\[\s*\d+\.\d+\] ")
 USAGE = "usage: python -m tests.vm.arm64 [--shell] [PYTEST ARGS...]"
 
 
@@ -148,7 +150,9 @@ def run(command: list[str], log_path: Path) -> tuple[int, float | None]:
                 if booted is None and line.startswith(MARKER):
                     booted = time.monotonic()
                     say("booted")
-                if booted is not None or line.startswith("arm64-lane:"):
+                if KERNEL_LINE.match(line):
+                    log.write(line)  # the kernel's own messages (the power-off) stay out of pytest's
+                elif booted is not None or line.startswith("arm64-lane:"):
                     sys.stdout.write(line)
                     sys.stdout.flush()
                 else:

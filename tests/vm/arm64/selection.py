@@ -14,6 +14,8 @@ ARM64_LANE: tuple[str, ...] = (
     "tests/tracer/test_engine.py::test_clone_with_namespace_flags_is_a_spawn_with_flags_and_new_namespaces",
     "tests/tracer/test_engine.py::test_fallback_mode_reports_what_the_filter_would",
     "tests/tracer/test_openat2_writev_real.py",
+    "tests/tracer/test_bpf_real.py::test_the_device_program_load_and_attach_are_decoded",
+    "tests/tracer/test_bpf_real.py::test_the_lines_match_strace",
     # strace on arm64 as the oracle
     "tests/tracer/test_differential.py::test_unshare_all_namespaces",
     "tests/tracer/test_differential.py::test_runc_run_busybox",

@@ -179,11 +179,14 @@ def test_qemu_boots_the_trees_kernel_with_both_shares() -> None:
 def test_the_guests_status_comes_back_and_the_boot_goes_to_the_log(
     tmp_path: Path, capsys: pytest.CaptureFixture[str]
 ) -> None:
-    script = f"echo boot noise; printf '{lane.MARKER} ok\\r\\n'; echo '1 failed'; echo '{lane.STATUS}1'"
+    script = (
+        f"echo boot noise; printf '{lane.MARKER} ok\\r\\n'; echo '1 failed'; echo '{lane.STATUS}1'; "
+        "echo '[  241.973696] reboot: Power down'"
+    )
     status, booted = lane.run(["sh", "-c", script], tmp_path / "boot.log")
     assert status == 1 and booted is not None
     assert capsys.readouterr().out.splitlines() == ["arm64-lane: booted", f"{lane.MARKER} ok", "1 failed"]
-    assert (tmp_path / "boot.log").read_text() == "boot noise\n"
+    assert (tmp_path / "boot.log").read_text() == "boot noise\n[  241.973696] reboot: Power down\n"
 
 
 def test_a_guest_that_ends_without_a_status_says_so(
