@@ -12,7 +12,7 @@ import shutil
 import subprocess
 import sys
 import time
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
@@ -75,7 +75,9 @@ def location(cache: Path = CACHE) -> Rootfs:
     return Rootfs(cache / f"arm64-{recipe.key()}")
 
 
-def prepare(build: Path, cache: Path = CACHE, say=print) -> tuple[Rootfs, float | None]:  # type: ignore[no-untyped-def]
+def prepare(
+    build: Path, cache: Path = CACHE, say: Callable[[str], None] = print
+) -> tuple[Rootfs, float | None]:
     """The tree of the current recipe, built when it is not in the cache yet; build/vm/arm64 links
     to it. Returns it and the build's duration in seconds (None: it was cached)."""
     rootfs = location(cache)
