@@ -95,8 +95,9 @@ def prepare(
             build_tree(rootfs)
             took = time.monotonic() - started
             for old in cache.glob("arm64-*"):
-                if old != rootfs.home and old.is_dir():
-                    shutil.rmtree(old, ignore_errors=True)  # ~700 MB each: only the current recipe is kept
+                # ~650 MB each, and their logs: only the current recipe's are kept
+                if not old.name.startswith(rootfs.home.name):
+                    shutil.rmtree(old, ignore_errors=True) if old.is_dir() else old.unlink()
     build.mkdir(parents=True, exist_ok=True)
     link = build / "arm64"
     if not link.is_symlink() or os.readlink(link) != str(rootfs.home):
