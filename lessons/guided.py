@@ -217,6 +217,16 @@ def _matcher(data: Any, path: Path, fld: str) -> dict[str, Any]:
     return dict(data)
 
 
+def _order_step(data: Any, path: Path, fld: str) -> dict[str, Any] | list[dict[str, Any]]:
+    """One step of an order check: a table, or a list of tables when the step may happen in more
+    than one way (a process joins its cgroup through cgroup.procs, or is cloned into it)."""
+    if not isinstance(data, list):
+        return _matcher(data, path, fld)
+    if not data:
+        raise LessonError(path, fld, "an empty list (a step is a table, or a list of tables: any of them)")
+    return [_matcher(m, path, f"{fld}[{i}]") for i, m in enumerate(data)]
+
+
 def _check(data: Any, path: Path, fld: str) -> Check:
     _expect(data, (dict,), path, fld)
     claim = data.get("claim")
@@ -239,7 +249,7 @@ def _check(data: Any, path: Path, fld: str) -> Check:
         _expect(spec, (list,), path, f"{fld}.order")
         if len(spec) < 2:
             raise LessonError(path, f"{fld}.order", "needs at least two events")
-        spec = [_matcher(m, path, f"{fld}.order[{i}]") for i, m in enumerate(spec)]
+        spec = [_order_step(m, path, f"{fld}.order[{i}]") for i, m in enumerate(spec)]
     else:
         known = OUTPUT_KEYS if kind == "output" else EXIT_KEYS
         _expect(spec, (dict,), path, f"{fld}.{kind}")
@@ -567,15 +577,20 @@ def _check_exit(spec: dict[str, Any], outcome: Outcome) -> tuple[bool, str]:
     return ok, got
 
 
-def _check_order(spec: list[dict[str, Any]], events: Sequence[Event]) -> tuple[bool, str]:
+def _check_order(
+    spec: list[dict[str, Any] | list[dict[str, Any]]], events: Sequence[Event]
+) -> tuple[bool, str]:
     ordered = sorted(events, key=lambda e: e.seq)
     start = 0
     seqs: list[int] = []
-    for m in spec:
-        index = next((i for i in range(start, len(ordered)) if matches(ordered[i], m)), None)
+    for step in spec:
+        either = step if isinstance(step, list) else [step]
+        index = next(
+            (i for i in range(start, len(ordered)) if any(matches(ordered[i], m) for m in either)), None
+        )
         if index is None:
             after = f" after #{seqs[-1]}" if seqs else ""
-            return False, f"no {describe_matcher(m)}{after}"
+            return False, f"no {' or '.join(describe_matcher(m) for m in either)}{after}"
         seqs.append(ordered[index].seq)
         start = index + 1
     return True, "in order: " + " → ".join(f"#{s}" for s in seqs)

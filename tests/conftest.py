@@ -16,6 +16,11 @@ import pytest
 REPO = Path(__file__).resolve().parent.parent
 IS_ROOT = os.geteuid() == 0
 
+# How many times slower than natively the tests run here: the arm64 lane's guest (qemu emulating
+# another architecture in software, tests/vm/arm64) sets it. The timeouts of tests that trace real
+# programs (runc under strace: every call of its threads is a ptrace stop) scale with it.
+SLOWDOWN = float(os.environ.get("BOXTRACE_TEST_SLOWDOWN", "1"))
+
 needs_root = pytest.mark.skipif(not IS_ROOT, reason="needs root: creates namespaces, mounts and cgroups")
 # A pure cgroup v2 host: the unified hierarchy is mounted at /sys/fs/cgroup itself.
 IS_CGROUP_V2 = os.path.exists("/sys/fs/cgroup/cgroup.controllers")

@@ -114,6 +114,16 @@ def test_a_minimal_lesson_loads(tmp_path: Path) -> None:
             "exactly one of line, contains",
         ),
         (lambda s: s.replace("exit = { code = 0 }", "order = [ {} ]"), "checks[0].order", "at least two"),
+        (
+            lambda s: s.replace("exit = { code = 0 }", "order = [ {}, [] ]"),
+            "checks[0].order[1]",
+            "an empty list",
+        ),
+        (
+            lambda s: s.replace("exit = { code = 0 }", "order = [ {}, [ { bogus = 1 } ] ]"),
+            "checks[0].order[1][0].bogus",
+            "unknown key",
+        ),
         (lambda s: s.replace('claim = "it ran"\n', ""), "checks[0].claim", "missing"),
         (lambda s: s.replace('questions = ["Why?"]', "questions = []"), "questions", "at least one question"),
         (
@@ -182,6 +192,14 @@ claim = "the exec came before the unshare (false)"
 order = [ { type = "exec" }, { syscall = "unshare" } ]
 
 [[checks]]
+claim = "unshare, then a mount or a spawn (either way)"
+order = [ { syscall = "unshare" }, [ { syscall = "mount" }, { type = "spawn" } ] ]
+
+[[checks]]
+claim = "the exec, then a mount or an unshare (neither)"
+order = [ { type = "exec" }, [ { syscall = "mount" }, { syscall = "unshare" } ] ]
+
+[[checks]]
 claim = "the shell was killed"
 event = { type = "exit", signal = "SIGKILL" }
 
@@ -210,6 +228,8 @@ def test_checks_pass_and_fail_as_the_events_say(tmp_path: Path) -> None:
         "the pids.max write": True,
         "unshare, then a fork, then an exec as pid 1": True,
         "the exec came before the unshare (false)": False,
+        "unshare, then a mount or a spawn (either way)": True,
+        "the exec, then a mount or an unshare (neither)": False,
         "the shell was killed": True,
         "output has the script": True,
         "stderr is empty of it": True,
@@ -217,3 +237,7 @@ def test_checks_pass_and_fail_as_the_events_say(tmp_path: Path) -> None:
     }
     failed = next(r for r in results if r.check.claim.startswith("the exec came"))
     assert failed.detail == "no syscall event with syscall=unshare after #6"
+    neither = next(r for r in results if r.check.claim.startswith("the exec, then"))
+    assert neither.detail == (
+        "no syscall event with syscall=mount or syscall event with syscall=unshare after #6"
+    )

@@ -19,6 +19,7 @@ from boxtrace.runtime.machine import MACHINES, UnsupportedMachine, machine
 from boxtrace.runtime.seccomp_profile import compile_profile
 from boxtrace.runtime.seccomp_syscalls import syscall_numbers
 from boxtrace.runtime.spec import Seccomp, read_seccomp_file
+from tests.runtime.podman_profile import podman_to_oci
 
 ARM64 = MACHINES["aarch64"]
 X86_64 = MACHINES["x86_64"]
@@ -97,37 +98,6 @@ def test_the_cli_refuses_an_unsupported_machine_in_one_line(argv: list[str]) -> 
 # --- podman's profile compiled for arm64 -----------------------------------------------------------
 
 
-def _podman_to_oci(profile: dict[str, Any], goarch: str, caps: frozenset[str]) -> dict[str, Any]:
-    """What podman puts in linux.seccomp for a container on ``goarch`` with ``caps``: the rules
-    whose includes/excludes hold (containers/common pkg/seccomp, as moby's profiles/seccomp)."""
-    arches = next(
-        [a["architecture"], *a.get("subArchitectures", [])]
-        for a in profile["archMap"]
-        if a["architecture"] == {"amd64": "SCMP_ARCH_X86_64", "arm64": "SCMP_ARCH_AARCH64"}[goarch]
-    )
-    rules = []
-    for rule in profile["syscalls"]:
-        inc, exc = rule.get("includes") or {}, rule.get("excludes") or {}
-        if inc.get("arches") and goarch not in inc["arches"]:
-            continue
-        if exc.get("arches") and goarch in exc["arches"]:
-            continue
-        if inc.get("caps") and not set(inc["caps"]) <= caps:
-            continue
-        if exc.get("caps") and set(exc["caps"]) & caps:
-            continue
-        oci = {"names": rule["names"], "action": rule["action"], "args": rule.get("args") or []}
-        if rule.get("errnoRet") is not None:
-            oci["errnoRet"] = rule["errnoRet"]
-        rules.append(oci)
-    return {
-        "defaultAction": profile["defaultAction"],
-        "defaultErrnoRet": profile.get("defaultErrnoRet"),
-        "architectures": arches,
-        "syscalls": rules,
-    }
-
-
 def _read(tmp_path: Path, data: dict[str, Any]) -> Seccomp:
     path = tmp_path / "profile.json"
     path.write_text(json.dumps(data))
@@ -161,7 +131,7 @@ needs_podman_profile = pytest.mark.skipif(
 @needs_podman_profile
 def test_podmans_profile_compiled_for_arm64(tmp_path: Path) -> None:
     raw = json.loads(PODMAN_PROFILE.read_text())
-    profile = _read(tmp_path, _podman_to_oci(raw, "arm64", PODMAN_CAPS))
+    profile = _read(tmp_path, podman_to_oci(raw, "arm64", PODMAN_CAPS))
     assert profile.architectures == ["SCMP_ARCH_AARCH64", "SCMP_ARCH_ARM"]
     program = compile_profile(profile, ARM64).program
     first = [bpf.SOCK_FILTER.unpack_from(program, i) for i in (0, 8)]
@@ -189,7 +159,7 @@ def test_x86_only_and_unknown_names_are_skipped_on_arm64(tmp_path: Path) -> None
     """The x86_64 rules (arch_prctl, modify_ldt, open, mkdir...) compiled for arm64: names arm64's
     table lacks add nothing, exactly as if they were not in the profile (runc skips them too)."""
     raw = json.loads(PODMAN_PROFILE.read_text())
-    oci = _podman_to_oci(raw, "amd64", PODMAN_CAPS)
+    oci = podman_to_oci(raw, "amd64", PODMAN_CAPS)
     arm64_names = set(syscall_numbers("aarch64"))
     names = {n for rule in oci["syscalls"] for n in rule["names"]}
     assert {"arch_prctl", "modify_ldt", "open", "mkdir", "fork"} <= names - arm64_names

@@ -6,6 +6,7 @@ before anything is made. The ``rt`` fixture checks that nothing is left behind."
 from __future__ import annotations
 
 import json
+import os
 from pathlib import Path
 from typing import Any
 
@@ -13,6 +14,7 @@ import pytest
 
 from tests.conftest import make_busybox_bundle, needs_root
 from tests.runtime.oci_runtime import Runtime
+from tests.runtime.podman_profile import podman_to_oci
 
 pytestmark = needs_root
 
@@ -22,6 +24,10 @@ DENY_MKDIR = {
     "defaultAction": "SCMP_ACT_ALLOW",
     "syscalls": [{"names": ["mkdir", "mkdirat"], "action": "SCMP_ACT_ERRNO", "errnoRet": 1}],
 }
+# podman's default profile: containers/common's seccomp.json, as Debian 12's
+# golang-github-containers-common installs it in /usr/share/containers (a copy: the arm64 lane's
+# guest has no podman).
+PODMAN_PROFILE = Path(__file__).with_name("data") / "podman-seccomp.json"
 SCRIPT = "mkdir /tmp/x && echo made /tmp/x; grep -E '^(Seccomp|NoNewPrivs):' /proc/self/status"
 
 
@@ -52,6 +58,28 @@ def test_profile_denies_mkdir_with_eperm(rt: Runtime, tmp_path: Path, no_new_pri
     assert "mkdir: can't create directory '/tmp/x': Operation not permitted" in result.stderr
     assert "not supported" not in result.stderr
     assert result.stdout.splitlines() == [f"NoNewPrivs:\t{int(no_new_privileges)}", "Seccomp:\t2"]
+
+
+def test_podmans_default_profile_loads_and_its_denied_call_fails(rt: Runtime, tmp_path: Path) -> None:
+    """podman's profile as podman passes it (the rules for this machine and these capabilities),
+    compiled for this machine's AUDIT_ARCH: it lets busybox's shell run, and
+    swapoff, which it refuses with EPERM whatever the capabilities, fails. CAP_SYS_ADMIN is given so
+    that the kernel itself would answer ENOENT for the missing file (as it does without the
+    profile): the EPERM is the filter's."""
+    caps = ["CAP_AUDIT_WRITE", "CAP_KILL", "CAP_NET_BIND_SERVICE", "CAP_SYS_ADMIN"]
+    capabilities = {name: caps for name in ("bounding", "effective", "permitted")}
+    script = "swapoff /no-such-swap; grep '^Seccomp:' /proc/self/status"
+    goarch = {"x86_64": "amd64", "aarch64": "arm64"}[os.uname().machine]
+    profile = podman_to_oci(json.loads(PODMAN_PROFILE.read_text()), goarch, frozenset(caps))
+    for name, seccomp, error, mode in (
+        ("podman", profile, "Operation not permitted", "2"),
+        ("none", None, "No such file or directory", "0"),
+    ):
+        path = bundle(tmp_path, name, seccomp, script, capabilities=capabilities)
+        result = rt.capture("run", "--bundle", str(path), f"lc-sc4-{name}")
+        assert result.returncode == 0, result.stderr
+        assert f"swapoff: /no-such-swap: {error}" in result.stderr, result.stderr
+        assert result.stdout == f"Seccomp:\t{mode}\n"
 
 
 def test_errno_ret_and_an_argument_condition(rt: Runtime, tmp_path: Path) -> None:

@@ -19,7 +19,7 @@ from trace_helpers import trace
 
 from boxtrace.lessons.explain import explain
 from boxtrace.tracer.events import SyscallEvent
-from tests.conftest import boxtrace, needs_root
+from tests.conftest import SLOWDOWN, boxtrace, needs_root
 
 UNIFIED = "/sys/fs/cgroup/unified"
 pytestmark = [
@@ -36,11 +36,12 @@ import ctypes, os, struct, sys
 
 libc = ctypes.CDLL(None, use_errno=True)
 libc.syscall.restype = ctypes.c_long
+SYS_bpf = {"x86_64": 321, "aarch64": 280}[os.uname().machine]
 
 
 def bpf(cmd, attr):
     buf = ctypes.create_string_buffer(attr, len(attr))
-    fd = libc.syscall(321, ctypes.c_int(cmd), buf, ctypes.c_uint(len(attr)))
+    fd = libc.syscall(SYS_bpf, ctypes.c_int(cmd), buf, ctypes.c_uint(len(attr)))
     if fd < 0:
         raise OSError(ctypes.get_errno(), f"bpf {cmd}")
     return fd, buf.raw
@@ -134,7 +135,7 @@ def strace_bpf(program: Path, cgroup: str, out: Path) -> list[tuple[str, dict[st
     result = subprocess.run(
         ["strace", "-f", "-qq", "-y", "-e", "trace=bpf", "-e", "signal=none", "-o", str(out), *command],
         capture_output=True,
-        timeout=60,
+        timeout=60 * SLOWDOWN,
         check=False,
     )
     assert result.returncode == 0, result.stderr[-2000:]

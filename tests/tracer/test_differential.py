@@ -13,6 +13,8 @@ from pathlib import Path
 import pytest
 from trace_helpers import trace
 
+from tests.conftest import SLOWDOWN
+
 pytestmark = [
     pytest.mark.skipif(os.geteuid() != 0, reason="needs root: namespaces, mounts, runc"),
     pytest.mark.skipif(shutil.which("strace") is None, reason="needs strace (the oracle)"),
@@ -80,7 +82,7 @@ def run_strace(tmp: Path, command: list[str]) -> Path:
         ["strace", "-f", "-qq", "-e", f"trace={CALLS}", "-o", str(out), *command],
         check=True,
         stdout=subprocess.DEVNULL,
-        timeout=60,
+        timeout=60 * SLOWDOWN,
     )
     return out
 

@@ -90,11 +90,15 @@ def test_namespaces_and_pid_namespace_view() -> None:
     assert proc_mounts and proc_mounts[0].pid in child_pids
 
 
+CLONE_NR = {"x86_64": 56, "aarch64": 220}
+
+
 def test_clone_with_namespace_flags_is_a_spawn_with_flags_and_new_namespaces() -> None:
     code = (
         "import ctypes, os\n"
         "libc = ctypes.CDLL(None, use_errno=True)\n"
-        "pid = libc.syscall(56, 0x04000000 | 17, 0, 0, 0, 0)\n"  # clone(CLONE_NEWUTS|SIGCHLD)
+        # clone(CLONE_NEWUTS|SIGCHLD): the number is the machine's (56 on x86_64, 220 on arm64)
+        f"pid = libc.syscall({CLONE_NR[os.uname().machine]}, 0x04000000 | 17, 0, 0, 0, 0)\n"
         "if pid == 0:\n    os._exit(3)\n"
         "_, st = os.waitpid(pid, 0)\n"
         "raise SystemExit(os.waitstatus_to_exitcode(st))\n"
@@ -203,7 +207,8 @@ def test_a_call_is_reported_before_what_it_caused() -> None:
     code = (
         "import ctypes, os\n"
         "libc = ctypes.CDLL(None, use_errno=True)\n"
-        "pid = libc.syscall(56, 0x04000000 | 17, 0, 0, 0, 0)\n"  # clone(CLONE_NEWUTS|SIGCHLD)
+        # clone(CLONE_NEWUTS|SIGCHLD): the number is the machine's (56 on x86_64, 220 on arm64)
+        f"pid = libc.syscall({CLONE_NR[os.uname().machine]}, 0x04000000 | 17, 0, 0, 0, 0)\n"
         "if pid == 0:\n    os.execv('/bin/true', ['true'])\n"
         "os.waitpid(pid, 0)\n"
     )

@@ -9,6 +9,7 @@ from dataclasses import dataclass, field
 from boxtrace.tracer.events import Event, ExecEvent, ExitEvent, SpawnEvent, SyscallEvent
 from boxtrace.tracer.messages import Held, Message, ProcessEvent, SyscallFinished, TraceResult
 from boxtrace.tracer.session import TraceConfig, TraceSession
+from tests.conftest import SLOWDOWN
 
 
 @dataclass
@@ -43,7 +44,7 @@ class Collected:
         return [m for m in self.messages if isinstance(m, Held)]
 
 
-def trace(command: list[str], timeout: float = 60, **config: object) -> Collected:
+def trace(command: list[str], timeout: float = 60 * SLOWDOWN, **config: object) -> Collected:
     """Trace ``command`` to the end and return every message."""
     messages: list[Message] = []
     lock = threading.Lock()
