@@ -127,6 +127,10 @@ def regular_install() -> Path:
     base = os.path.realpath(getattr(sys, "_base_executable", sys.executable))
     if python.exists() and os.path.realpath(python) != base:
         shutil.rmtree(BENCH_VENV)
+    if python.exists() and os.environ.get("BOXTRACE_BENCH_REUSE_INSTALL") == "1":
+        # In a VM with no network (the lanes): pip's isolated build cannot fetch setuptools there;
+        # the install made on the host from the same checkout is the one to measure.
+        return BENCH_VENV / "bin"
     if not python.exists():
         subprocess.run([base, "-m", "venv", str(BENCH_VENV)], check=True)
     pip = [str(python), "-m", "pip", "install", "-q", "--disable-pip-version-check"]
