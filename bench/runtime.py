@@ -94,8 +94,8 @@ def main(argv: list[str] | None = None) -> int:
         "",
         *table(cases),
         "",
-        f"**Ratio boxtrace/runc: {ours.median / runc.median:.2f} by medians, {ours.mean / runc.mean:.2f} by means** "
-        "(target <= 1.25, issue 11).",
+        f"**Ratio boxtrace/runc: {ours.median / runc.median:.2f} by medians, "
+        f"{ours.mean / runc.mean:.2f} by means** (target <= 1.25, issue 11).",
     ]
     if crun_problem is not None:
         lines += ["", f"crun was not measured: `{crun_problem}`."]
