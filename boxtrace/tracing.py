@@ -120,6 +120,9 @@ def trace_plain(
         grace=grace,
         attach_pid=attach_pid,
         capture_output=not quiet,
+        # --all: decoding, the trace file and the console lines in a second process, on the other
+        # CPU (tracer/writer_process.py); BOXTRACE_WRITER_PROCESS=0 keeps them in this one.
+        writer_process=os.environ.get("BOXTRACE_WRITER_PROCESS", "1") != "0",
     )
     guard_containers(attach_pid)
     try:

@@ -1,0 +1,160 @@
+"""`boxtrace trace --all -q -o F` against `strace -f -y -o F` on runc, in CPU time per stop.
+
+The machine is shared (2 CPUs, other sessions): wall-clock times vary by tens of percent from run to
+run, the CPU time a process spent does much less. Each run's CPU comes from the tracer's own
+``/proc/PID/stat`` read while it is a zombie (``waitid(WNOWAIT)``, before it is reaped): ``self`` is
+the tracer process (every thread of it), ``children`` what it reaped (the traced command and, when
+there is one, boxtrace's writer process). Runs are interleaved round-robin.
+
+    .venv/bin/python -m bench.tracer_all [--runs N] [--boxtrace LABEL=PATH ...] [--filtered]
+
+``--boxtrace`` compares builds (e.g. this checkout's .venv/bin/boxtrace against another
+checkout's); ``--env LABEL=VAR=VALUE`` adds a case of the first build with an environment variable.
+"""
+
+from __future__ import annotations
+
+import argparse
+import os
+import statistics
+import subprocess
+import sys
+import tempfile
+import time
+from pathlib import Path
+
+from bench.common import build_bundle
+
+_TICK = os.sysconf("SC_CLK_TCK")
+
+
+class Run:
+    __slots__ = ("children", "events", "self_cpu", "wall")
+
+    def __init__(self, wall: float, self_cpu: float, children: float, events: int) -> None:
+        self.wall = wall
+        self.self_cpu = self_cpu
+        self.children = children
+        self.events = events
+
+
+class Case:
+    def __init__(self, label: str, argv: list[str], env: dict[str, str] | None, out: str) -> None:
+        self.label = label
+        self.argv = argv
+        self.env = env
+        self.out = out
+        self.runs: list[Run] = []
+        self.stops_per_event = 0.0
+
+
+def run_once(case: Case) -> Run:
+    env = dict(os.environ, **(case.env or {}))
+    started = time.perf_counter()
+    proc = subprocess.Popen(case.argv, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, env=env)
+    os.waitid(os.P_PID, proc.pid, os.WEXITED | os.WNOWAIT)
+    wall = time.perf_counter() - started
+    with open(f"/proc/{proc.pid}/stat") as f:
+        fields = f.read().rsplit(")", 1)[1].split()
+    utime, stime, cutime, cstime = (int(x) / _TICK for x in fields[11:15])
+    _, err = proc.communicate()
+    if proc.returncode != 0:
+        raise SystemExit(f"{case.label}: exit {proc.returncode}: {err.decode()[-500:]}")
+    return Run(wall, utime + stime, cutime + cstime, count_events(case.out))
+
+
+def count_events(path: str) -> int:
+    with open(path, "rb") as f:
+        return sum(1 for _ in f) - 1  # boxtrace's header line; strace's lines counted alike
+
+
+def count_stops(case: Case) -> float:
+    """Stops per trace-file event, from one run that prints its closing line (not -q)."""
+    argv = [a for a in case.argv if a != "-q"]
+    env = dict(os.environ, **(case.env or {}))
+    proc = subprocess.run(argv, capture_output=True, text=True, check=False, env=env)
+    events = count_events(case.out)
+    for line in proc.stderr.splitlines():
+        if " stops" in line and "done:" in line:
+            stops = int(line.rsplit(",", 1)[1].split()[0])
+            return stops / events
+    return 0.0
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("--runs", type=int, default=30)
+    parser.add_argument("--warmup", type=int, default=2)
+    parser.add_argument("--boxtrace", action="append", default=[], metavar="LABEL=PATH")
+    parser.add_argument("--env", action="append", default=[], metavar="LABEL=VAR=VALUE")
+    parser.add_argument("--filtered", action="store_true", help="also the default (filtered) mode, -q -o")
+    parser.add_argument("--no-strace", action="store_true")
+    args = parser.parse_args(argv)
+    builds = [tuple(b.split("=", 1)) for b in args.boxtrace] or [
+        ("boxtrace", str(Path(sys.executable).parent / "boxtrace"))
+    ]
+    with tempfile.TemporaryDirectory(prefix="boxtrace-bench-") as tmp:
+        root = Path(tmp)
+        bundle = build_bundle(root)
+        script = root / "runc.sh"
+        # A fresh container id per run: the shell's pid.
+        script.write_text(f'#!/bin/sh\nexec runc run -b {bundle} "bxall$$"\n')
+        script.chmod(0o755)
+        cases: list[Case] = []
+        if not args.no_strace:
+            out = str(root / "strace.out")
+            cases.append(Case("strace -f -y -o F", ["strace", "-f", "-y", "-o", out, str(script)], None, out))
+        for label, path in builds:
+            out = str(root / f"{label}.jsonl")
+            cmd = [path, "trace", "--all", "-q", "-o", out, "--", str(script)]
+            cases.append(Case(f"{label} trace --all -q -o F", cmd, None, out))
+            if args.filtered:
+                out_f = str(root / f"{label}-filtered.jsonl")
+                cmd_f = [path, "trace", "-q", "-o", out_f, "--", str(script)]
+                cases.append(Case(f"{label} trace -q -o F", cmd_f, None, out_f))
+        for spec in args.env:
+            label, assignment = spec.split("=", 1)
+            var, value = assignment.split("=", 1)
+            path = builds[0][1]
+            out = str(root / f"{label}.jsonl")
+            cmd = [path, "trace", "--all", "-q", "-o", out, "--", str(script)]
+            cases.append(Case(f"{label} trace --all -q -o F", cmd, {var: value}, out))
+        for case in cases:
+            if case.argv[0] != "strace":
+                case.stops_per_event = count_stops(case)
+        load_before = os.getloadavg()
+        for i in range(args.warmup + args.runs):
+            for case in cases:
+                run = run_once(case)
+                if i >= args.warmup:
+                    case.runs.append(run)
+        load_after = os.getloadavg()
+    print(f"{args.runs} runs each after {args.warmup} warm-up, interleaved; {sys.version.split()[0]} at "
+          f"{os.path.realpath(sys.executable)}; load average {load_before[0]:.2f} before, {load_after[0]:.2f} after")
+    print()
+    print("| command | wall median (ms) | wall mean (ms) | wall min (ms) | self CPU median (ms) "
+          "| children CPU median (ms) | events | self CPU per stop (us) |")
+    print("| --- | ---: | ---: | ---: | ---: | ---: | ---: | ---: |")
+    for c in cases:
+        walls = [r.wall * 1e3 for r in c.runs]
+        cpu = [r.self_cpu * 1e3 for r in c.runs]
+        kids = [r.children * 1e3 for r in c.runs]
+        events = statistics.median(r.events for r in c.runs)
+        per_stop = ""
+        if c.stops_per_event:
+            per = [r.self_cpu * 1e6 / (r.events * c.stops_per_event) for r in c.runs]
+            per_stop = f"{statistics.median(per):.1f}"
+        print(f"| {c.label} | {statistics.median(walls):.1f} | {statistics.mean(walls):.1f} | {min(walls):.1f} "
+              f"| {statistics.median(cpu):.1f} | {statistics.median(kids):.1f} | {events:.0f} | {per_stop} |")
+    base = cases[0]
+    if base.argv[0] == "strace":
+        print()
+        for c in cases[1:]:
+            med = statistics.median(r.wall for r in c.runs) / statistics.median(r.wall for r in base.runs)
+            mean = statistics.mean(r.wall for r in c.runs) / statistics.mean(r.wall for r in base.runs)
+            print(f"{c.label} / {base.label}: median {med:.2f}, mean {mean:.2f}")
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
