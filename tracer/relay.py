@@ -91,6 +91,7 @@ class _NoContext:
 
 
 _NO_DECODED = Decoded(category="other", args=[])
+_NO_CONTEXT = _NoContext()
 
 
 class RelayEngine(Engine):
@@ -116,10 +117,15 @@ class RelayEngine(Engine):
         fetched = read_generic(task.mem, task.view, plan, args)
         t = time.monotonic()
         comm, nspid = self._ident(task)
-        raw = RawCall(next(self.seq), t - self.t0, task.pid, tid, comm, nspid, name, nr, args, fetched)
-        task.pending = Pending(raw, _NO_DECODED, _NoContext(), t)  # type: ignore[arg-type]
+        seq = next(self.seq)
         self.events += 1
-        ptrace_api.syscall(tid, 0)
+        try:
+            ptrace_api.syscall(tid, 0)
+        finally:
+            # Made once the tracee runs again (it waits for nothing here); made even if it was
+            # killed meanwhile, so that its exit reports the call, as the engine's own path does.
+            raw = RawCall(seq, t - self.t0, task.pid, tid, comm, nspid, name, nr, args, fetched)
+            task.pending = Pending(raw, _NO_DECODED, _NO_CONTEXT, t)  # type: ignore[arg-type]
 
     def _on_exit(self, task: Task, fetched: bool = False) -> None:
         pending = task.pending
