@@ -16,6 +16,7 @@ from __future__ import annotations
 
 import argparse
 import os
+import platform
 import statistics
 import subprocess
 import sys
@@ -40,8 +41,11 @@ class Run:
 
 
 class Case:
-    def __init__(self, label: str, argv: list[str], env: dict[str, str] | None, out: str) -> None:
+    def __init__(
+        self, label: str, argv: list[str], env: dict[str, str] | None, out: str, startup: bool = False
+    ) -> None:
         self.label = label
+        self.startup = startup
         self.argv = argv
         self.env = env
         self.out = out
@@ -90,7 +94,9 @@ def count_stops(case: Case) -> float:
 
 
 def main(argv: list[str] | None = None) -> int:
-    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser = argparse.ArgumentParser(
+        description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
+    )
     parser.add_argument("--runs", type=int, default=30)
     parser.add_argument("--warmup", type=int, default=2)
     parser.add_argument("--boxtrace", action="append", default=[], metavar="LABEL=PATH")
@@ -124,13 +130,19 @@ def main(argv: list[str] | None = None) -> int:
                 out_f = str(root / f"{label}-filtered.jsonl")
                 cmd_f = [path, "trace", "-q", "-o", out_f, "--", str(script)]
                 cases.append(Case(f"{label} trace -q -o F", cmd_f, None, out_f))
+            # The fixed cost, to take out of the per-stop figure: start-up, fork, a few stops.
+            out_s = str(root / f"{label}-startup.jsonl")
+            cmd_s = [path, "trace", "--all", "-q", "-o", out_s, "--", "/bin/true"]
+            cases.append(Case(f"{label} trace --all -q -o F -- /bin/true", cmd_s, None, out_s, startup=True))
         for spec in args.env:
             label, assignment = spec.split("=", 1)
             var, value = assignment.split("=", 1)
-            path = builds[0][1]
             out = str(root / f"{label}.jsonl")
-            cmd = [path, "trace", "--all", "-q", "-o", out, "--", str(script)]
+            cmd = [builds[0][1], "trace", "--all", "-q", "-o", out, "--", str(script)]
             cases.append(Case(f"{label} trace --all -q -o F", cmd, {var: value}, out))
+            out_s = str(root / f"{label}-startup.jsonl")
+            cmd_s = [builds[0][1], "trace", "--all", "-q", "-o", out_s, "--", "/bin/true"]
+            cases.append(Case(f"{label} (-- /bin/true)", cmd_s, {var: value}, out_s, startup=True))
         for case in cases:
             if case.argv[0] != "strace":
                 case.stops_per_event = count_stops(case)
@@ -141,33 +153,49 @@ def main(argv: list[str] | None = None) -> int:
                 if i >= args.warmup:
                     case.runs.append(run)
         load_after = os.getloadavg()
-    print(f"{args.runs} runs each after {args.warmup} warm-up, interleaved; {sys.version.split()[0]} at "
-          f"{os.path.realpath(sys.executable)}; load average {load_before[0]:.2f} before, {load_after[0]:.2f} after")
+    report(cases, args.runs, args.warmup, load_before[0], load_after[0])
+    return 0
+
+
+def report(cases: list[Case], runs: int, warmup: int, load_before: float, load_after: float) -> None:
+    print(
+        f"`python -m bench.tracer_all --runs {runs}`: {runs} runs per command after {warmup} warm-up, "
+        f"interleaved; Python {sys.version.split()[0]} ({os.path.realpath(sys.executable)}); "
+        f"{platform.node()}, kernel {platform.release()}, {os.cpu_count()} CPUs; "
+        f"load average {load_before:.2f} before, {load_after:.2f} after."
+    )
     print()
-    print("| command | wall median (ms) | wall mean (ms) | wall min (ms) | self CPU mean (ms) "
-          "| children CPU mean (ms) | writer CPU mean (ms) | events | self CPU per stop (us) |")
+    print(
+        "| command | wall median (ms) | wall mean (ms) | wall min (ms) | tracer CPU mean (ms) "
+        "| writer CPU mean (ms) | events | stops | tracer CPU per stop (us) |"
+    )
     print("| --- | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: |")
+    startup = {
+        c.argv[0] + str(c.env): statistics.mean(r.self_cpu for r in c.runs) for c in cases if c.startup
+    }
     for c in cases:
         walls = [r.wall * 1e3 for r in c.runs]
-        cpu = [r.self_cpu * 1e3 for r in c.runs]
-        kids = [r.children * 1e3 for r in c.runs]
-        events = statistics.median(r.events for r in c.runs)
+        cpu = statistics.mean(r.self_cpu for r in c.runs)
+        writer = statistics.mean(r.orphans for r in c.runs)
+        events = statistics.mean(r.events for r in c.runs)
+        stops = events * c.stops_per_event
         per_stop = ""
-        if c.stops_per_event:
-            per = [r.self_cpu * 1e6 / (r.events * c.stops_per_event) for r in c.runs]
-            per_stop = f"{statistics.mean(per):.1f}"
-        orphans = [r.orphans * 1e3 for r in c.runs]
-        print(f"| {c.label} | {statistics.median(walls):.1f} | {statistics.mean(walls):.1f} | {min(walls):.1f} "
-              f"| {statistics.mean(cpu):.1f} | {statistics.mean(kids):.1f} | {statistics.mean(orphans):.1f} "
-              f"| {events:.0f} | {per_stop} |")
+        if c.stops_per_event and not c.startup:
+            fixed = startup.get(c.argv[0] + str(c.env), 0.0)
+            per_stop = f"{(cpu - fixed) * 1e6 / stops:.1f}"
+        print(
+            f"| {c.label} | {statistics.median(walls):.1f} | {statistics.mean(walls):.1f} | {min(walls):.1f} "
+            f"| {cpu * 1e3:.1f} | {writer * 1e3:.1f} | {events:.0f} | {stops:.0f} | {per_stop} |"
+        )
     base = cases[0]
     if base.argv[0] == "strace":
         print()
         for c in cases[1:]:
+            if c.startup:
+                continue
             med = statistics.median(r.wall for r in c.runs) / statistics.median(r.wall for r in base.runs)
             mean = statistics.mean(r.wall for r in c.runs) / statistics.mean(r.wall for r in base.runs)
             print(f"{c.label} / {base.label}: median {med:.2f}, mean {mean:.2f}")
-    return 0
 
 
 if __name__ == "__main__":

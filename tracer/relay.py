@@ -50,7 +50,20 @@ class RawCall:
     """A generic call as read at its stops; stands in for its SyscallEvent in the trace loop
     (``Pending.event``): the engine sets ``duration`` and ``result``."""
 
-    __slots__ = ("args", "comm", "duration", "fetched", "name", "nr", "nspid", "pid", "result", "seq", "tid", "time")
+    __slots__ = (
+        "args",
+        "comm",
+        "duration",
+        "fetched",
+        "name",
+        "nr",
+        "nspid",
+        "pid",
+        "result",
+        "seq",
+        "tid",
+        "time",
+    )
 
     def __init__(
         self,

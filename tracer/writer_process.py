@@ -172,7 +172,9 @@ def _writer_main(data_fd: int, status_fd: int, output: str | None, consumer: Con
                         consumer(batch)
                     except BaseException as exc:
                         consumer = None
-                        os.write(status_fd, CLOSED_PIPE if isinstance(exc, BrokenPipeError) else CONSUMER_FAILED)
+                        os.write(
+                            status_fd, CLOSED_PIPE if isinstance(exc, BrokenPipeError) else CONSUMER_FAILED
+                        )
                 if batch and type(batch[-1]) is Ended:
                     break
         if writer is not None:

@@ -39,7 +39,16 @@ class CheckingEngine(RelayEngine):
         expected = None
         if arch == self.arch.audit_arch and name is not None and name not in decoders.DECODERS:
             ctx = CallContext(
-                task.pid, task.tid, nr, name, tuple(args), task.mem, task.view, True, task.watch_stdio, self.arch.name
+                task.pid,
+                task.tid,
+                nr,
+                name,
+                tuple(args),
+                task.mem,
+                task.view,
+                True,
+                task.watch_stdio,
+                self.arch.name,
             )
             decoded = decoders.decode_entry(ctx)
             assert decoded is not None
@@ -80,7 +89,16 @@ class TeeSession(TraceSession):
         """What engine.Engine makes of the call (its _on_entry and _on_exit)."""
         decoded, ctx = self.engine.inline.pop(raw.seq)  # type: ignore[attr-defined]
         event = SyscallEvent(
-            raw.seq, raw.time, raw.pid, raw.tid, raw.comm, raw.nspid, raw.name, raw.nr, decoded.category, decoded.args
+            raw.seq,
+            raw.time,
+            raw.pid,
+            raw.tid,
+            raw.comm,
+            raw.nspid,
+            raw.name,
+            raw.nr,
+            decoded.category,
+            decoded.args,
         )
         event.duration = raw.duration
         if raw.result is not None:
@@ -95,7 +113,9 @@ class TeeSession(TraceSession):
 
 def trace_both(command: list[str], tmp_path: Path) -> tuple[str, str]:
     out, expected = tmp_path / "relay.jsonl", tmp_path / "inline.jsonl"
-    config = TraceConfig(command, all_syscalls=True, output=str(out), capture_output=False, writer_process=True)
+    config = TraceConfig(
+        command, all_syscalls=True, output=str(out), capture_output=False, writer_process=True
+    )
     session = TeeSession(config, str(expected))
     session.start()
     assert session._relay is not None, "the writer process was not started"
@@ -116,7 +136,9 @@ def assert_same(got: str, expected: str) -> None:
 
 @needs_root
 def test_unshare_same_trace_file_as_decoding_in_the_loop(tmp_path: Path) -> None:
-    got, expected = trace_both(["unshare", "--fork", "--pid", "--mount-proc", "ls", "-l", "/proc/self/fd"], tmp_path)
+    got, expected = trace_both(
+        ["unshare", "--fork", "--pid", "--mount-proc", "ls", "-l", "/proc/self/fd"], tmp_path
+    )
     assert_same(got, expected)
 
 
@@ -136,7 +158,9 @@ def test_runc_same_trace_file_as_decoding_in_the_loop(tmp_path: Path) -> None:
 def test_without_the_writer_process_the_same_engine_writes_here(tmp_path: Path) -> None:
     """A relay engine whose writer could not be forked (threads running): decoded in this process."""
     out = tmp_path / "t.jsonl"
-    config = TraceConfig(["ls", "/"], all_syscalls=True, output=str(out), capture_output=False, writer_process=True)
+    config = TraceConfig(
+        ["ls", "/"], all_syscalls=True, output=str(out), capture_output=False, writer_process=True
+    )
     session = TraceSession(config, None)
     assert type(session.engine) is RelayEngine
     session._start_writer = lambda: None  # type: ignore[method-assign]
