@@ -141,6 +141,10 @@ def trace_plain(
     if session.consumer_error is not None and isinstance(session.consumer_error, BrokenPipeError):
         # stdout went away (e.g. `| head`): the trace was stopped; say nothing more on a dead pipe.
         _silence_stdout()
+    elif session.consumer_error is not None and type(session.consumer_error).__name__ == "WriterGone":
+        # --all's writer process failed (tracer/writer_process.py): the trace file may lack events.
+        print(f"{prog}: {session.consumer_error}", file=sys.stderr)
+        return 1
     if result.error:
         print(f"{prog}: tracer error: {result.error}", file=sys.stderr)
         return 1

@@ -494,6 +494,8 @@ class TraceSession:
                 relay.send(batch)
             except WriterGone as exc:
                 self._writer_problem(exc)
+            except Exception as exc:  # a record that cannot be encoded: end the trace, say why
+                self._writer_problem(WriterGone(f"cannot hand events to the writer process: {exc!r}"))
             else:
                 problem = relay.problems()
                 if problem is not None:

@@ -24,6 +24,7 @@ the writer itself failed (followed by the error's text), ``0`` all written.
 from __future__ import annotations
 
 import contextlib
+import ctypes
 import marshal
 import os
 import signal
@@ -38,6 +39,8 @@ from boxtrace.tracer.tracefile import TraceWriter
 Consumer = Callable[[list[Message]], None]
 
 DONE, CLOSED_PIPE, CONSUMER_FAILED, FAILED = b"0", b"P", b"C", b"X"
+NAME = b"boxtrace-writer"  # its comm (15 characters at most)
+_PR_SET_NAME = 15
 
 
 class WriterGone(Exception):
@@ -144,6 +147,9 @@ def _writer_main(data_fd: int, status_fd: int, output: str | None, consumer: Con
     """The writer process: records in, trace file and consumer out. Returns its exit status."""
     for sig in (signal.SIGINT, signal.SIGTERM, signal.SIGHUP):
         signal.signal(sig, signal.SIG_IGN)
+    with contextlib.suppress(OSError, AttributeError):
+        # Its name in ps and top (PR_SET_NAME), where it would otherwise look like a second boxtrace.
+        ctypes.CDLL(None, use_errno=True).prctl(_PR_SET_NAME, NAME, 0, 0, 0)
     _close_other_fds({data_fd, status_fd})
     writer: TraceWriter | None = None
     try:

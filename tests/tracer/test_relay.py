@@ -3,6 +3,7 @@ decoding in the trace loop, and nothing lost however the trace ends."""
 
 from __future__ import annotations
 
+import contextlib
 import json
 import os
 import shutil
@@ -10,6 +11,7 @@ import signal
 import subprocess
 import sys
 import time
+from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
@@ -53,10 +55,12 @@ class CheckingEngine(RelayEngine):
             decoded = decoders.decode_entry(ctx)
             assert decoded is not None
             expected = (decoded, ctx)
-        super()._on_entry(task, info)
-        pending = task.pending
-        if expected is not None and pending is not None and type(pending.event) is RawCall:
-            self.inline[pending.event.seq] = expected
+        try:
+            super()._on_entry(task, info)
+        finally:  # also when the tracee was killed meanwhile (ESRCH): its call is still reported
+            pending = task.pending
+            if expected is not None and pending is not None and type(pending.event) is RawCall:
+                self.inline[pending.event.seq] = expected
 
 
 class TeeSession(TraceSession):
@@ -176,13 +180,29 @@ def test_without_the_writer_process_the_same_engine_writes_here(tmp_path: Path) 
 LOOP = ["sh", "-c", "while :; do cat /proc/self/stat > /dev/null; done"]
 
 
-def start_cli(out: Path, command: list[str]) -> subprocess.Popen[bytes]:
-    return subprocess.Popen(
-        [sys.executable, "-m", "boxtrace", "trace", "--all", "-q", "-o", str(out), "--", *command],
-        stdout=subprocess.DEVNULL,
+_started: list[subprocess.Popen[bytes]] = []
+
+
+@pytest.fixture(autouse=True)
+def _nothing_left() -> Iterator[None]:
+    """A test that fails midway leaves no boxtrace, writer or tracee running."""
+    yield
+    while _started:
+        proc = _started.pop()
+        with contextlib.suppress(ProcessLookupError):
+            os.killpg(proc.pid, signal.SIGKILL)  # boxtrace, its writer and tracees: one group
+        proc.wait(30)
+
+
+def start_cli(out: Path, command: list[str], *options: str) -> subprocess.Popen[bytes]:
+    proc = subprocess.Popen(
+        [sys.executable, "-m", "boxtrace", "trace", "--all", *options, "-o", str(out), "--", *command],
+        stdout=subprocess.PIPE if "--plain" in options else subprocess.DEVNULL,
         stderr=subprocess.PIPE,
         start_new_session=True,  # its own process group: a Ctrl-C as the terminal sends it
     )
+    _started.append(proc)
+    return proc
 
 
 def wait_for_lines(path: Path, count: int, timeout: float = 30) -> None:
@@ -195,16 +215,19 @@ def wait_for_lines(path: Path, count: int, timeout: float = 30) -> None:
 
 
 def writer_processes(out: Path) -> list[int]:
-    """Processes whose command line names this trace file: boxtrace and its writer."""
+    """The writer processes of the boxtrace whose command line names this trace file."""
     found = []
     for name in os.listdir("/proc"):
         if name.isdigit():
             try:
                 with open(f"/proc/{name}/cmdline", "rb") as f:
-                    if str(out).encode() in f.read():
-                        found.append(int(name))
+                    cmdline = f.read()
+                with open(f"/proc/{name}/comm", "rb") as f:
+                    comm = f.read().strip()
             except OSError:
                 continue
+            if str(out).encode() in cmdline and comm == b"boxtrace-writer":
+                found.append(int(name))
     return found
 
 
@@ -230,8 +253,9 @@ def root_exit(events: list[dict[str, object]]) -> dict[str, object]:
 
 def test_ctrl_c_writes_everything(tmp_path: Path) -> None:
     out = tmp_path / "t.jsonl"
-    proc = start_cli(out, LOOP)
+    proc = start_cli(out, LOOP, "-q")
     wait_for_lines(out, 200)
+    assert len(writer_processes(out)) == 1
     os.killpg(proc.pid, signal.SIGINT)
     events = assert_complete(out, proc)
     assert root_exit(events)["signal"] in ("SIGINT", "SIGTERM")
@@ -240,7 +264,7 @@ def test_ctrl_c_writes_everything(tmp_path: Path) -> None:
 
 def test_sigterm_to_boxtrace_writes_everything(tmp_path: Path) -> None:
     out = tmp_path / "t.jsonl"
-    proc = start_cli(out, LOOP)
+    proc = start_cli(out, LOOP, "-q")
     wait_for_lines(out, 200)
     os.kill(proc.pid, signal.SIGTERM)  # boxtrace alone: it stops the trace, SIGTERM to the command
     events = assert_complete(out, proc)
@@ -250,7 +274,7 @@ def test_sigterm_to_boxtrace_writes_everything(tmp_path: Path) -> None:
 
 def test_the_traced_command_killed_writes_everything(tmp_path: Path) -> None:
     out = tmp_path / "t.jsonl"
-    proc = start_cli(out, LOOP)
+    proc = start_cli(out, LOOP, "-q")
     wait_for_lines(out, 200)
     root = json.loads(out.read_text().splitlines()[1])["pid"]
     os.kill(root, signal.SIGKILL)
@@ -262,7 +286,7 @@ def test_the_traced_command_killed_writes_everything(tmp_path: Path) -> None:
 def test_boxtrace_killed_leaves_whole_lines_and_no_writer(tmp_path: Path) -> None:
     """SIGKILL to boxtrace: its tracees die with it (EXITKILL); the writer writes what it got."""
     out = tmp_path / "t.jsonl"
-    proc = start_cli(out, LOOP)
+    proc = start_cli(out, LOOP, "-q")
     wait_for_lines(out, 200)
     proc.kill()
     proc.wait(30)
@@ -277,15 +301,24 @@ def test_boxtrace_killed_leaves_whole_lines_and_no_writer(tmp_path: Path) -> Non
 
 def test_a_closed_stdout_stops_the_trace(tmp_path: Path) -> None:
     """`boxtrace trace --all -- CMD | head -1`: the writer's printer fails, the trace ends quietly."""
-    proc = subprocess.Popen(
-        [sys.executable, "-m", "boxtrace", "trace", "--all", "--plain", "--", *LOOP],
-        stdout=subprocess.PIPE,
-        stderr=subprocess.PIPE,
-        start_new_session=True,
-    )
+    proc = start_cli(tmp_path / "t.jsonl", LOOP, "--plain")
     assert proc.stdout is not None
     assert proc.stdout.readline()
     proc.stdout.close()
     _, err = proc.communicate(timeout=60)
     assert b"Traceback" not in err
     assert proc.returncode == 128 + signal.SIGTERM
+
+
+def test_the_writer_killed_ends_the_trace_with_one_line(tmp_path: Path) -> None:
+    out = tmp_path / "t.jsonl"
+    proc = start_cli(out, LOOP, "-q")
+    wait_for_lines(out, 200)
+    (writer,) = writer_processes(out)
+    os.kill(writer, signal.SIGKILL)
+    _, err = proc.communicate(timeout=60)
+    lines = err.decode().strip().splitlines()
+    assert proc.returncode == 1
+    assert "Traceback" not in err.decode()
+    assert lines[-1] == "boxtrace trace: the writer process ended", lines
+    assert writer_processes(out) == []
