@@ -219,7 +219,7 @@ def from_records(records: list[tuple[Any, ...]]) -> list[Message]:
             append(SyscallFinished(syscall_event(*rec[1:])))
         elif what == _EVENT:
             event = event_from_json(rec[1])
-            append(SyscallFinished(event) if type(event) is SyscallEvent else ProcessEvent(event))  # type: ignore[arg-type]
+            append(SyscallFinished(event) if type(event) is SyscallEvent else ProcessEvent(event))
         elif what == _STARTED:
             append(Started(header_from_json(rec[1]), rec[2]))
         elif what == _NOTICE:
@@ -263,7 +263,7 @@ def materialize(batch: list[Message]) -> None:
     process could not be started: the session then writes and prints in this process)."""
     for i, msg in enumerate(batch):
         if type(msg) is SyscallFinished and type(msg.event) is RawCall:
-            raw: RawCall = msg.event  # type: ignore[assignment]
+            raw: RawCall = msg.event
             event: Event = syscall_event(
                 raw.seq,
                 raw.time,
@@ -278,4 +278,4 @@ def materialize(batch: list[Message]) -> None:
                 raw.result,
                 raw.duration,
             )
-            batch[i] = SyscallFinished(event)  # type: ignore[arg-type]
+            batch[i] = SyscallFinished(event)

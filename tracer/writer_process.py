@@ -164,10 +164,10 @@ def _writer_main(data_fd: int, status_fd: int, output: str | None, consumer: Con
                     break
                 batch = from_records(marshal.loads(body))
                 if output is not None and writer is None and batch and type(batch[0]) is Started:
-                    writer = TraceWriter(output, batch[0].header)  # type: ignore[union-attr]
+                    writer = TraceWriter(output, batch[0].header)
                 if writer is not None:
                     events: list[Event] = [
-                        m.event  # type: ignore[union-attr]
+                        m.event
                         for m in batch
                         if type(m) is SyscallFinished or type(m) is ProcessEvent
                     ]
