@@ -167,9 +167,7 @@ def _writer_main(data_fd: int, status_fd: int, output: str | None, consumer: Con
                     writer = TraceWriter(output, batch[0].header)
                 if writer is not None:
                     events: list[Event] = [
-                        m.event
-                        for m in batch
-                        if type(m) is SyscallFinished or type(m) is ProcessEvent
+                        m.event for m in batch if type(m) is SyscallFinished or type(m) is ProcessEvent
                     ]
                     if events:
                         writer.write_events(events)
