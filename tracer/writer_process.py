@@ -71,7 +71,7 @@ class WriterProcess:
         self._data = data_w
         self._status = status_r
         os.set_blocking(status_r, False)
-        self.error: BaseException | None = None  # the first problem reported, for the session
+        self._done = False  # DONE was read
 
     def send(self, batch: list[Message]) -> None:
         """Hand a batch over (blocks only while the pipe is full). WriterGone if it has ended."""
@@ -96,6 +96,9 @@ class WriterProcess:
             got = os.read(self._status, 1)
         except BlockingIOError:
             return None
+        if got == DONE:  # it wrote everything (the last batch was just sent): finish() needs to know
+            self._done = True
+            return None
         return _problem(got, self._status)
 
     def finish(self) -> BaseException | None:
@@ -105,7 +108,7 @@ class WriterProcess:
             self._data = -1
         os.set_blocking(self._status, True)
         problem: BaseException | None = None
-        done = False
+        done = self._done
         while True:
             got = os.read(self._status, 1)
             if not got:

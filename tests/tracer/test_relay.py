@@ -322,3 +322,18 @@ def test_the_writer_killed_ends_the_trace_with_one_line(tmp_path: Path) -> None:
     assert "Traceback" not in err.decode()
     assert lines[-1] == "boxtrace trace: the writer process ended", lines
     assert writer_processes(out) == []
+
+
+def test_done_seen_while_polling_still_counts(tmp_path: Path) -> None:
+    """The writer may finish before the tracer's last poll for problems reads its DONE byte."""
+    from boxtrace.tracer.messages import Ended, TraceResult
+    from boxtrace.tracer.writer_process import WriterProcess
+
+    relay = WriterProcess(None, None)
+    relay.send([Ended(TraceResult(0, None, 0, "all", 0, 0))])
+    deadline = time.monotonic() + 30
+    while not relay._done and time.monotonic() < deadline:
+        assert relay.problems() is None
+        time.sleep(0.01)
+    assert relay._done
+    assert relay.finish() is None
