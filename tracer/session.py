@@ -251,8 +251,10 @@ class TraceSession:
         started, this process writes and prints, as without it."""
         if threading.active_count() > 1:
             return
+        from boxtrace.tracer.decoders.generic import load_prototypes
         from boxtrace.tracer.writer_process import WriterProcess
 
+        load_prototypes()
         try:
             self._relay = WriterProcess(self.config.output, self._consumer)
         except OSError:

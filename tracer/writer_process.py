@@ -48,7 +48,10 @@ class WriterGone(Exception):
 
 
 class WriterProcess:
-    """The tracer process's side: ``send`` batches, ``problems`` while tracing, ``finish`` once."""
+    """The tracer process's side: ``send`` batches, ``problems`` while tracing, ``finish`` once.
+
+    ``finish`` returns when the writer has written everything (it then exits at once: a process
+    that waited for its exit, address space freed, would wait a few more milliseconds)."""
 
     def __init__(self, output: str | None, consumer: Consumer | None) -> None:
         data_r, data_w = os.pipe()
@@ -109,13 +112,13 @@ class WriterProcess:
         os.set_blocking(self._status, True)
         problem: BaseException | None = None
         done = self._done
-        while True:
+        while not done:  # DONE comes once the file is closed and the consumer's output flushed
             got = os.read(self._status, 1)
             if not got:
-                break
+                break  # it ended without DONE
             if got == DONE:
                 done = True
-                continue
+                break
             problem = _problem(got, self._status) or problem
         os.close(self._status)
         if not done and problem is None:

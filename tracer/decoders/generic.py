@@ -95,6 +95,13 @@ def _plan(name: str) -> Plan | None:
     return tuple((arg, _kind(ctype, arg, _string_names())) for ctype, arg in proto)
 
 
+def load_prototypes() -> None:
+    """Import python-ptrace's prototype table now (it is otherwise imported at the first call):
+    before --all's writer process is forked, so that both processes have it for one import."""
+    prototypes()
+    _string_names()
+
+
 def plan_of(name: str) -> Plan | None:
     """How each argument of ``name`` is read and shown; None for a call without a prototype."""
     return _plan(name)
