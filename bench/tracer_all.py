@@ -6,7 +6,7 @@ run, the CPU time a process spent does much less. Each run's CPU comes from the 
 the tracer process (every thread of it), ``children`` what it reaped (the traced command and, when
 there is one, boxtrace's writer process). Runs are interleaved round-robin.
 
-    .venv/bin/python -m bench.tracer_all [--runs N] [--boxtrace LABEL=PATH ...] [--filtered]
+    .venv/bin/python -m bench.tracer_all [--runs N] [--boxtrace LABEL=PATH ...] [--filtered] [--write]
 
 ``--boxtrace`` compares builds (e.g. this checkout's .venv/bin/boxtrace against another
 checkout's); ``--env LABEL=VAR=VALUE`` adds a case of the first build with an environment variable.
@@ -24,9 +24,10 @@ import tempfile
 import time
 from pathlib import Path
 
-from bench.common import build_bundle
+from bench.common import build_bundle, write_section
 
 _TICK = os.sysconf("SC_CLK_TCK")
+SECTION = "## Tracer, --all"
 
 
 class Run:
@@ -103,6 +104,7 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--env", action="append", default=[], metavar="LABEL=VAR=VALUE")
     parser.add_argument("--filtered", action="store_true", help="also the default (filtered) mode, -q -o")
     parser.add_argument("--no-strace", action="store_true")
+    parser.add_argument("--write", action="store_true", help=f"replace docs/benchmarks.md's {SECTION!r}")
     args = parser.parse_args(argv)
     # Orphans (boxtrace's writer process, forked twice) come to us, so that their CPU is counted.
     import ctypes
@@ -153,23 +155,29 @@ def main(argv: list[str] | None = None) -> int:
                 if i >= args.warmup:
                     case.runs.append(run)
         load_after = os.getloadavg()
-    report(cases, args.runs, args.warmup, load_before[0], load_after[0])
+    lines = report(cases, args.runs, args.warmup, load_before[0], load_after[0])
+    text = "\n".join(lines)
+    sys.stdout.write(text + "\n")
+    if args.write:
+        write_section(SECTION, text)
     return 0
 
 
-def report(cases: list[Case], runs: int, warmup: int, load_before: float, load_after: float) -> None:
-    print(
+def report(cases: list[Case], runs: int, warmup: int, load_before: float, load_after: float) -> list[str]:
+    lines: list[str] = [SECTION, ""]
+    out = lines.append
+    out(
         f"`python -m bench.tracer_all --runs {runs}`: {runs} runs per command after {warmup} warm-up, "
         f"interleaved; Python {sys.version.split()[0]} ({os.path.realpath(sys.executable)}); "
         f"{platform.node()}, kernel {platform.release()}, {os.cpu_count()} CPUs; "
         f"load average {load_before:.2f} before, {load_after:.2f} after."
     )
-    print()
-    print(
+    out("")
+    out(
         "| command | wall median (ms) | wall mean (ms) | wall min (ms) | tracer CPU mean (ms) "
         "| writer CPU mean (ms) | events | stops | tracer CPU per stop (us) |"
     )
-    print("| --- | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: |")
+    out("| --- | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: |")
     startup = {
         c.argv[0] + str(c.env): statistics.mean(r.self_cpu for r in c.runs) for c in cases if c.startup
     }
@@ -183,19 +191,29 @@ def report(cases: list[Case], runs: int, warmup: int, load_before: float, load_a
         if c.stops_per_event and not c.startup:
             fixed = startup.get(c.argv[0] + str(c.env), 0.0)
             per_stop = f"{(cpu - fixed) * 1e6 / stops:.1f}"
-        print(
+        out(
             f"| {c.label} | {statistics.median(walls):.1f} | {statistics.mean(walls):.1f} | {min(walls):.1f} "
             f"| {cpu * 1e3:.1f} | {writer * 1e3:.1f} | {events:.0f} | {stops:.0f} | {per_stop} |"
         )
     base = cases[0]
     if base.argv[0] == "strace":
-        print()
+        out("")
         for c in cases[1:]:
             if c.startup:
                 continue
             med = statistics.median(r.wall for r in c.runs) / statistics.median(r.wall for r in base.runs)
             mean = statistics.mean(r.wall for r in c.runs) / statistics.mean(r.wall for r in base.runs)
-            print(f"{c.label} / {base.label}: median {med:.2f}, mean {mean:.2f}")
+            out(f"{c.label} / {base.label}: wall-clock ratio, median {med:.2f}, mean {mean:.2f}")
+    out("")
+    out(
+        "*tracer CPU* is the boxtrace process's own user and system time (every thread), read from "
+        "/proc while it is a zombie; *writer CPU* that of its writer process (tracer/writer_process.py), "
+        "collected as an orphan by the benchmark (a subreaper); *stops* are estimated from one run that "
+        "prints its count; *per stop* takes out the `-- /bin/true` row of the same build (start-up, "
+        "fork). CPU times vary much less than wall-clock times on this shared machine."
+    )
+    out("")
+    return lines
 
 
 if __name__ == "__main__":
