@@ -143,8 +143,9 @@ def main(argv: list[str] | None = None) -> int:
         "instructions) is most of it: the trace loop (boxtrace row minus start-up row) costs about "
         "what strace's whole run does. With --all (~8,000-9,000 stops on runc) the cost is Python per "
         "stop: ~120,000 instructions for a stop in the boxtrace process (callgrind), against strace's "
-        "whole ~40 us: waitpid and the ptrace calls, decoding, event objects, then on the delivery "
-        "thread JSON and the console line.",
+        "whole ~40 us: waitpid and the ptrace calls, reading strings and fd paths; the text of most "
+        "calls, the JSON and the console lines are made by --all's writer process (see the "
+        '"Tracer, --all" section for CPU per stop).',
         "",
     ]
     text = "\n".join(lines)

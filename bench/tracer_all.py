@@ -188,12 +188,13 @@ def report(cases: list[Case], runs: int, warmup: int, load_before: float, load_a
         events = statistics.mean(r.events for r in c.runs)
         stops = events * c.stops_per_event
         per_stop = ""
-        if c.stops_per_event and not c.startup:
+        stops_text = f"{stops:.0f}" if stops else ""
+        if c.stops_per_event and not c.startup and "--all" in c.argv:  # the start-up row is --all's
             fixed = startup.get(c.argv[0] + str(c.env), 0.0)
             per_stop = f"{(cpu - fixed) * 1e6 / stops:.1f}"
         out(
             f"| {c.label} | {statistics.median(walls):.1f} | {statistics.mean(walls):.1f} | {min(walls):.1f} "
-            f"| {cpu * 1e3:.1f} | {writer * 1e3:.1f} | {events:.0f} | {stops:.0f} | {per_stop} |"
+            f"| {cpu * 1e3:.1f} | {writer * 1e3:.1f} | {events:.0f} | {stops_text} | {per_stop} |"
         )
     base = cases[0]
     if base.argv[0] == "strace":
