@@ -73,6 +73,8 @@ Fetched = tuple[str | None, ...]  # per planned argument: the string or fd path 
 
 
 def read_generic(mem: MemoryReader, proc: ProcView, plan: Plan, args: tuple[int, ...]) -> Fetched:
+    if plan not in _READING:  # no string, no fd (futex, nanosleep, mmap...): nothing to read
+        return _NOTHING_READ
     return tuple([_READS[kind](mem, proc, value) for (_name, kind), value in zip(plan, args, strict=False)])
 
 
@@ -100,7 +102,14 @@ def _plan(name: str) -> Plan | None:
     proto = prototypes().get(name)
     if proto is None:
         return None
-    return tuple((arg, _kind(ctype, arg, _string_names())) for ctype, arg in proto)
+    plan = tuple((arg, _kind(ctype, arg, _string_names())) for ctype, arg in proto)
+    if any(kind in (_STRING, _FD) for _arg, kind in plan):
+        _READING.add(plan)
+    return plan
+
+
+_READING: set[Plan] = set()  # the plans with an argument read from the tracee or /proc
+_NOTHING_READ: Fetched = (None,) * 6
 
 
 def load_prototypes() -> None:
