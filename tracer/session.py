@@ -242,6 +242,9 @@ class TraceSession:
         if self._spawn_error is not None:
             self._tracer_thread.join()
             sys.setswitchinterval(self._switch_interval)
+            if self._relay is not None:  # nothing to write: the writer process ends at once
+                self._relay.finish()
+                self._relay = None
             raise self._spawn_error
         self._delivery_thread.start()
 

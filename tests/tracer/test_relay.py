@@ -337,3 +337,20 @@ def test_done_seen_while_polling_still_counts(tmp_path: Path) -> None:
         time.sleep(0.01)
     assert relay._done
     assert relay.finish() is None
+
+
+def test_a_command_that_cannot_start_leaves_no_writer(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    from boxtrace.tracer import session as session_module
+    from boxtrace.tracer.spawn import SpawnError
+
+    def cannot_fork(*args: object, **kwargs: object) -> None:
+        raise SpawnError("cannot fork")
+
+    monkeypatch.setattr(session_module, "spawn_traced", cannot_fork)
+    config = TraceConfig(["true"], all_syscalls=True, output=str(tmp_path / "t.jsonl"), writer_process=True)
+    session = TraceSession(config, None)
+    with pytest.raises(SpawnError):
+        session.start()
+    assert session._relay is None  # finished: its pipe closed, the writer gone
