@@ -170,9 +170,9 @@ def main(argv: list[str] | None = None) -> int:
         "also tests arguments); what is left over strace is boxtrace's start-up over the bare "
         "interpreter (`python -m bench.startup` breaks it down in instructions), and for `boxtrace "
         "trace` the annotator and the catalogue. With --all (~8,000-9,000 stops on runc) the cost is "
-        "Python per stop: ~120,000 instructions for a stop in the boxtrace process (callgrind), "
-        "against strace's whole ~40 us: waitpid and the ptrace calls, decoding, event objects, then on "
-        "the delivery thread JSON and the console line.",
+        "Python per stop in the boxtrace process: waitpid and the ptrace calls, reading strings and fd "
+        "paths; the text of most calls, the JSON and the console lines are made by --all's writer "
+        'process (see the "Tracer, --all" section for CPU per stop).',
         "",
     ]
     text = "\n".join(lines)

@@ -120,6 +120,9 @@ def trace_plain(
         grace=grace,
         attach_pid=attach_pid,
         capture_output=not quiet,
+        # --all: decoding, the trace file and the console lines in a second process, on the other
+        # CPU (tracer/writer_process.py); BOXTRACE_WRITER_PROCESS=0 keeps them in this one.
+        writer_process=os.environ.get("BOXTRACE_WRITER_PROCESS", "1") != "0",
     )
     guard_containers(attach_pid)
     try:
@@ -138,6 +141,10 @@ def trace_plain(
     if session.consumer_error is not None and isinstance(session.consumer_error, BrokenPipeError):
         # stdout went away (e.g. `| head`): the trace was stopped; say nothing more on a dead pipe.
         _silence_stdout()
+    elif session.consumer_error is not None and type(session.consumer_error).__name__ == "WriterGone":
+        # --all's writer process failed (tracer/writer_process.py): the trace file may lack events.
+        print(f"{prog}: {session.consumer_error}", file=sys.stderr)
+        return 1
     if result.error:
         print(f"{prog}: tracer error: {result.error}", file=sys.stderr)
         return 1

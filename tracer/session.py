@@ -53,6 +53,8 @@ from boxtrace.tracer.tracefile import MONOTONIC_START, TraceWriter, make_header
 TYPE_CHECKING = False
 if TYPE_CHECKING:
     import signal
+
+    from boxtrace.tracer.writer_process import WriterProcess
 else:
     # signal's C part: the same functions and numbers, as plain ints. signal.py makes enums of
     # them, and imports enum: ~7 M instructions of every trace's start (docs/benchmarks.md).
@@ -100,6 +102,7 @@ class TraceConfig(Plain):
         "poll_interval",
         "release_container",
         "start_paused",
+        "writer_process",
     )
 
     def __init__(
@@ -119,6 +122,7 @@ class TraceConfig(Plain):
         attach_pid: int | None = None,
         release_container: bool = False,
         on_root_exit: Callable[[int | None, int | None], None] | None = None,
+        writer_process: bool = False,
     ) -> None:
         self.command = command
         self.all_syscalls = all_syscalls  # --all: stop on and report every syscall
@@ -140,6 +144,9 @@ class TraceConfig(Plain):
         self.release_container = release_container  # detach a container's process at its exec; never kill
         # Called on the tracer thread as soon as the root process ends: (exit status, signal number).
         self.on_root_exit = on_root_exit
+        # With all_syscalls: decode, write the trace file and call the consumer in a second process
+        # (tracer/writer_process.py). For consumers that never hold a tracee (not step mode).
+        self.writer_process = writer_process
 
     @property
     def keeps_tracees_alive(self) -> bool:
@@ -185,7 +192,14 @@ class TraceSession:
         self._outbox: deque[Message] = deque()
         self._wake = threading.Event()
         self._t0 = time.monotonic()
-        self.engine = Engine(
+        # --all with a writer process: generic calls are decoded there (tracer/relay.py).
+        self._relay: WriterProcess | None = None
+        engine_class = Engine
+        if config.writer_process and config.all_syscalls:
+            from boxtrace.tracer.relay import RelayEngine
+
+            engine_class = RelayEngine
+        self.engine = engine_class(
             self.arch,
             self._outbox.append,
             self.control,
@@ -217,6 +231,8 @@ class TraceSession:
         # CPython hands it over only after the switch interval (5 ms by default), per stop.
         self._switch_interval = sys.getswitchinterval()
         sys.setswitchinterval(min(self._switch_interval, TRACING_SWITCH_INTERVAL))
+        if self.config.writer_process and self.config.all_syscalls:
+            self._start_writer()
         pipes: list[tuple[str, int, int]] = []
         if self.config.capture_output:
             for stream in ("stdout", "stderr"):
@@ -231,8 +247,26 @@ class TraceSession:
         if self._spawn_error is not None:
             self._tracer_thread.join()
             sys.setswitchinterval(self._switch_interval)
+            if self._relay is not None:  # nothing to write: the writer process ends at once
+                self._relay.finish()
+                self._relay = None
             raise self._spawn_error
         self._delivery_thread.start()
+
+    def _start_writer(self) -> None:
+        """Fork the writer process, before any thread of ours runs (a fork copies only the calling
+        thread, and locks other threads held would stay locked in the copy). If it cannot be
+        started, this process writes and prints, as without it."""
+        if threading.active_count() > 1:
+            return
+        from boxtrace.tracer.decoders.generic import load_prototypes
+        from boxtrace.tracer.writer_process import WriterProcess
+
+        load_prototypes()
+        try:
+            self._relay = WriterProcess(self.config.output, self._consumer)
+        except OSError:
+            self._relay = None
 
     def wait(self, timeout: float | None = None) -> TraceResult | None:
         """The result once every tracee is gone and every message delivered; None on timeout."""
@@ -334,7 +368,7 @@ class TraceSession:
         self.header = make_header(
             self.config.command, "attached", {"attached_pid": pid, MONOTONIC_START: round(self._t0, 6)}
         )
-        if self.config.output is not None:
+        if self.config.output is not None and self._relay is None:
             self._writer = TraceWriter(self.config.output, self.header)
         self._outbox.append(Started(self.header, pid))
         self._started.set()
@@ -397,7 +431,7 @@ class TraceSession:
             extra[MONOTONIC_START] = round(self._t0, 6)
             self.engine.add_root(spawned.pid)
             self.header = make_header(cfg.command, mode, extra)
-            if cfg.output is not None:
+            if cfg.output is not None and self._relay is None:
                 self._writer = TraceWriter(cfg.output, self.header)
             self._outbox.append(Started(self.header, spawned.pid))
             if mode == "fallback":
@@ -452,10 +486,35 @@ class TraceSession:
                     break
         if self._writer is not None:
             self._writer.close()
+        if self._relay is not None:
+            problem = self._relay.finish()
+            if problem is not None and self.consumer_error is None:
+                self.consumer_error = problem
         sys.setswitchinterval(self._switch_interval)
         self._done.set()
 
     def _deliver_batch(self, batch: list[Message]) -> None:
+        relay = self._relay
+        if relay is not None:
+            from boxtrace.tracer.writer_process import WriterGone
+
+            # The writer process writes and prints; a problem it reports ends the trace as a
+            # failing consumer does.
+            try:
+                relay.send(batch)
+            except WriterGone as exc:
+                self._writer_problem(exc)
+            except Exception as exc:  # a record that cannot be encoded: end the trace, say why
+                self._writer_problem(WriterGone(f"cannot hand events to the writer process: {exc!r}"))
+            else:
+                problem = relay.problems()
+                if problem is not None:
+                    self._writer_problem(problem)
+            return
+        if type(self.engine) is not Engine:
+            from boxtrace.tracer.relay import materialize
+
+            materialize(batch)  # a relay engine without its writer process
         if self._writer is not None:
             events: list[Event] = [
                 m.event for m in batch if type(m) is SyscallFinished or type(m) is ProcessEvent
@@ -471,6 +530,11 @@ class TraceSession:
                 self.consumer_error = exc
                 self._consumer = None
                 self.stop()
+
+    def _writer_problem(self, problem: BaseException) -> None:
+        if self.consumer_error is None:
+            self.consumer_error = problem
+            self.stop()
 
     # ---- output readers ----
 

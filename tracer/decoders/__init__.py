@@ -35,6 +35,7 @@ __all__ = [
     "RESULT_KIND",
     "decode_entry",
     "decode_exit",
+    "number_result",
 ]
 
 _FAMILIES = (clone, mount, fsmount, identity, prctl, capability, seccomp, bpf, file, write, execve)
@@ -81,12 +82,20 @@ def decode_exit(decoded: Decoded, ctx: CallContext, retval: int) -> Completed:
     """The call's result: ``-1 EPERM (Operation not permitted)`` on error, else the value."""
     value = s64(retval)
     if -MAX_ERRNO <= value < 0:
-        err = -value
-        return Completed(f"-1 {errno_text(err)}", errno=errno_name(err))
+        return number_result(value)
     kind = decoded.state.get("result_kind") or RESULT_KIND.get(ctx.name)
     if kind == "fd":
         # strace -y: the new fd with what it refers to (a path, or anon_inode:[fscontext]...).
         return Completed(fd_text(value, ctx.proc.fd_path(value)), detail={"fd": value})
     if kind == "pid":
         return Completed(str(value), detail={"child_pid": value})
+    return Completed(str(value))
+
+
+def number_result(value: int) -> Completed:
+    """The result of a call whose value is a plain number (every call the generic decoder shows):
+    ``-1 EPERM (Operation not permitted)`` for an error, else the value. ``value`` is signed."""
+    if -MAX_ERRNO <= value < 0:
+        err = -value
+        return Completed(f"-1 {errno_text(err)}", errno=errno_name(err))
     return Completed(str(value))

@@ -12,7 +12,7 @@ import functools
 from collections.abc import Callable
 
 from boxtrace.tracer.arch import get_arch
-from boxtrace.tracer.decoders.base import CallContext, Decoded
+from boxtrace.tracer.decoders.base import CallContext, Decoded, MemoryReader, ProcView
 from boxtrace.tracer.events import Arg
 
 # Argument names that hold a NUL-terminated string (python-ptrace's FILENAME_ARGUMENTS plus these).
@@ -55,11 +55,35 @@ def decode_generic(ctx: CallContext, category: str = "other") -> Decoded:
     plan = _plan(ctx.name)
     if plan is None:
         return decode_raw(ctx, category)
+    mem, proc = ctx.mem, ctx.proc
+    # format_generic(read_generic(...)) in one pass: the trace loop runs this thousands of times a second.
     return Decoded(
         category=category,
         args=[
-            Arg(name, value, _FORMATS[kind](ctx, value))
+            Arg(name, value, _FORMATS[kind](value, _READS[kind](mem, proc, value)))
             for (name, kind), value in zip(plan, ctx.args, strict=False)
+        ],
+    )
+
+
+# The two halves of decode_generic. ``read_generic`` runs while the tracee is stopped: it fetches
+# what cannot be read later (strings from its memory, the paths behind its fds). ``format_generic``
+# turns that into text and may run anywhere later: --all's writer process does it (tracer/relay.py).
+Fetched = tuple[str | None, ...]  # per planned argument: the string or fd path read, or None
+
+
+def read_generic(mem: MemoryReader, proc: ProcView, plan: Plan, args: tuple[int, ...]) -> Fetched:
+    if plan not in _READING:  # no string, no fd (futex, nanosleep, mmap...): nothing to read
+        return _NOTHING_READ
+    return tuple([_READS[kind](mem, proc, value) for (_name, kind), value in zip(plan, args, strict=False)])
+
+
+def format_generic(plan: Plan, args: tuple[int, ...], fetched: Fetched, category: str = "other") -> Decoded:
+    return Decoded(
+        category=category,
+        args=[
+            Arg(name, value, _FORMATS[kind](value, got))
+            for (name, kind), value, got in zip(plan, args, fetched, strict=False)
         ],
     )
 
@@ -70,12 +94,34 @@ _POINTER, _STRING, _FD, _S32, _S64, _U32, _DECIMAL = range(7)
 _UNSIGNED32 = frozenset({"unsigned int", "unsigned", "umode_t", "uid_t", "gid_t", "old_uid_t", "old_gid_t"})
 
 
+Plan = tuple[tuple[str, int], ...]  # ((argument name, how it is shown), ...)
+
+
 @functools.cache
-def _plan(name: str) -> tuple[tuple[str, int], ...] | None:
+def _plan(name: str) -> Plan | None:
     proto = prototypes().get(name)
     if proto is None:
         return None
-    return tuple((arg, _kind(ctype, arg, _string_names())) for ctype, arg in proto)
+    plan = tuple((arg, _kind(ctype, arg, _string_names())) for ctype, arg in proto)
+    if any(kind in (_STRING, _FD) for _arg, kind in plan):
+        _READING.add(plan)
+    return plan
+
+
+_READING: set[Plan] = set()  # the plans with an argument read from the tracee or /proc
+_NOTHING_READ: Fetched = (None,) * 6
+
+
+def load_prototypes() -> None:
+    """Import python-ptrace's prototype table now (it is otherwise imported at the first call):
+    before --all's writer process is forked, so that both processes have it for one import."""
+    prototypes()
+    _string_names()
+
+
+def plan_of(name: str) -> Plan | None:
+    """How each argument of ``name`` is read and shown; None for a call without a prototype."""
+    return _plan(name)
 
 
 def _kind(ctype: str, name: str, strings: frozenset[str]) -> int:
@@ -92,37 +138,59 @@ def _kind(ctype: str, name: str, strings: frozenset[str]) -> int:
     return _DECIMAL
 
 
-def _pointer(ctx: CallContext, value: int) -> str:
+def _nothing(mem: MemoryReader, proc: ProcView, value: int) -> str | None:
+    return None
+
+
+def _read_string(mem: MemoryReader, proc: ProcView, value: int) -> str | None:
+    return mem.read_cstring(value) if value else None
+
+
+def _read_fd(mem: MemoryReader, proc: ProcView, value: int) -> str | None:
+    fd = _s32(value)
+    return proc.fd_path(fd) if fd >= 0 else None
+
+
+_READS: tuple[Callable[[MemoryReader, ProcView, int], str | None], ...] = (
+    _nothing,
+    _read_string,
+    _read_fd,
+    _nothing,
+    _nothing,
+    _nothing,
+    _nothing,
+)
+
+
+def _pointer(value: int, got: str | None) -> str:
     return f"{value:#x}" if value else "NULL"
 
 
-def _string(ctx: CallContext, value: int) -> str:
+def _string(value: int, got: str | None) -> str:
     if value == 0:
         return "NULL"
-    text = ctx.mem.read_cstring(value)
-    return f"{value:#x}" if text is None else _quote(text)
+    return f"{value:#x}" if got is None else _quote(got)
 
 
-def _fd(ctx: CallContext, value: int) -> str:
+def _fd(value: int, got: str | None) -> str:
     fd = _s32(value)
     if fd == -100:
         return "AT_FDCWD"
-    path = ctx.proc.fd_path(fd) if fd >= 0 else None
-    return f"{fd}<{path}>" if path else str(fd)
+    return f"{fd}<{got}>" if got else str(fd)
 
 
-def _signed64(ctx: CallContext, value: int) -> str:
+def _signed64(value: int, got: str | None) -> str:
     return str(value - (1 << 64) if value >= 1 << 63 else value)
 
 
-_FORMATS: tuple[Callable[[CallContext, int], str], ...] = (
+_FORMATS: tuple[Callable[[int, str | None], str], ...] = (
     _pointer,
     _string,
     _fd,
-    lambda ctx, value: str(_s32(value)),
+    lambda value, got: str(_s32(value)),
     _signed64,
-    lambda ctx, value: str(value & 0xFFFFFFFF),
-    lambda ctx, value: str(value),
+    lambda value, got: str(value & 0xFFFFFFFF),
+    lambda value, got: str(value),
 )
 
 
