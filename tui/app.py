@@ -118,6 +118,7 @@ class ReplaySource:
 CHUNK = 5000  # events per replay chunk: the first screen shows after one chunk, not the whole file
 FIRST_CHUNK = 1000  # a smaller first one: the first screen needs only a screenful
 EXPORT_BATCH = 5000  # events encoded at a time when the app writes a trace file
+SIDE_PANES = ("explanation", "processes", "mounts", "cgroups", "output")  # their widgets' ids
 
 
 # The actions whose availability check_action decides (it looks at the action's name only).
@@ -204,6 +205,9 @@ class BoxtraceApp(App[int]):
         self._host_mounts: set[tuple[str, str, str]] | None = None
         self.explainer: Callable[[Event], Explanation | None] = panes.explain_event
         self._pane_text: dict[str, str] = {}
+        # Pane -> the step (cursor) it shows, written when the pane is brought up to date (changed or
+        # not): tests and bench/tui.py wait on it, and time the panes by it.
+        self.shown: dict[str, int] = {}
         self._chunk_taken = threading.Event()
         self._feed_lock = threading.Lock()
         self._accepting = False
@@ -431,6 +435,7 @@ class BoxtraceApp(App[int]):
     def _refresh_all(self, scroll: bool = True) -> None:
         future = self.cursor + 1 if self.mode == "replay" and self.cursor >= 0 else -1
         self.event_list.sync(cursor=self.cursor, held=self.held, future_from=future, scroll=scroll)
+        self.shown["events"] = self.cursor
         self._update_status()
         self._refresh_bindings_if_changed()
         if not self._panes_due:
@@ -517,6 +522,8 @@ class BoxtraceApp(App[int]):
         upto = bisect_right(self.output_indices, self.cursor) if self.mode == "replay" else None
         shown = self.output_indices[:upto] if upto is not None else self.output_indices
         self._set("#output", panes.output_text(self.model.events, shown, limit=8))
+        for pane in SIDE_PANES:
+            self.shown[pane] = self.cursor
 
     def _set(self, selector: str, content: Text | str, layout: bool = False) -> None:
         """Update a pane only when its text changed. Markdown (str) scrolls and needs a layout pass;
@@ -567,6 +574,7 @@ class BoxtraceApp(App[int]):
         self._set("#present-explanation", markdown, layout=True)
         self._set("#present-ns", panes.namespace_diagram(world), layout=True)
         self._set("#present-mounts", panes.mount_diagram(world))
+        self.shown["presenter"] = self.cursor
 
     # ---- bindings ----
 
