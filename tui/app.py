@@ -47,6 +47,7 @@ from boxtrace.tracer.messages import (
 )
 from boxtrace.tui import panes
 from boxtrace.tui.event_list import EventList
+from boxtrace.tui.explanation_view import ExplanationView
 from boxtrace.tui.footer import TraceFooter
 from boxtrace.tui.loader import FileChunk, ReplayDigester
 from boxtrace.tui.mountinfo import read_mountinfo
@@ -238,8 +239,7 @@ class BoxtraceApp(App[int]):
                     yield EventList(self.model, id="events")
                     yield Static(id="output", classes="pane")
                 with Vertical(id="right"):
-                    with VerticalScroll(id="explanation-box"):
-                        yield Static(id="explanation")
+                    yield ExplanationView(id="explanation")
                     yield Static(id="processes", classes="pane")
                     with Horizontal(id="state"):
                         yield Static(id="mounts", classes="pane")
@@ -252,7 +252,7 @@ class BoxtraceApp(App[int]):
         for box, title in (
             ("#events", "Events"),
             ("#output", "Container output"),
-            ("#explanation-box", "Explanation"),
+            ("#explanation", "Explanation"),
             ("#processes", "Processes and namespaces"),
             ("#mounts", "Mounts"),
             ("#cgroups", "Cgroups and limits"),
@@ -438,10 +438,7 @@ class BoxtraceApp(App[int]):
         self.shown["events"] = self.cursor
         self._update_status()
         self._refresh_bindings_if_changed()
-        if not self._panes_due:
-            # The side panes (Markdown, trees) cost more than the list: paint the list first.
-            self._panes_due = True
-            self.call_after_refresh(self._update_panes)
+        self._update_panes()
         if self.first_paint is None and len(self.model):
             self.call_after_refresh(self._mark_first_paint)
 
@@ -515,7 +512,9 @@ class BoxtraceApp(App[int]):
         if self.options.present:
             self._update_presenter(event, world, markdown)
             return
-        self._set("#explanation", markdown, layout=True)
+        if self._pane_text.get("#explanation") != markdown:
+            self._pane_text["#explanation"] = markdown
+            self.query_one("#explanation", ExplanationView).show(markdown)
         self._set("#processes", panes.process_tree(world, event.pid if event is not None else None))
         self._set("#mounts", self._mounts_text(event, world))
         self._set("#cgroups", panes.cgroups(world))
