@@ -202,7 +202,7 @@ class BoxtraceApp(App[int]):
         self.first_paint: float | None = None  # monotonic time of the first paint with events
         self._auto_timer: Timer | None = None
         self._auto_run = 0  # which _set_auto(True) the running timer belongs to
-        self._panes_due = False
+        self._prepare_due = False
         self._host_mounts: set[tuple[str, str, str]] | None = None
         self.explainer: Callable[[Event], Explanation | None] = panes.explain_event
         self._pane_text: dict[str, str] = {}
@@ -501,7 +501,6 @@ class BoxtraceApp(App[int]):
         self.query_one("#status", Static).update(text, layout=False)
 
     def _update_panes(self) -> None:
-        self._panes_due = False
         event = self.current_event()
         world = self.timeline.at(self.cursor)
         phase = self.model.phase_name(self.cursor) if event is not None else ""
@@ -515,6 +514,9 @@ class BoxtraceApp(App[int]):
         if self._pane_text.get("#explanation") != markdown:
             self._pane_text["#explanation"] = markdown
             self.query_one("#explanation", ExplanationView).show(markdown)
+            if not self._prepare_due:
+                self._prepare_due = True
+                self.call_after_refresh(self._prepare_neighbours)
         self._set("#processes", panes.process_tree(world, event.pid if event is not None else None))
         self._set("#mounts", self._mounts_text(event, world))
         self._set("#cgroups", panes.cgroups(world))
@@ -523,6 +525,23 @@ class BoxtraceApp(App[int]):
         self._set("#output", panes.output_text(self.model.events, shown, limit=8))
         for pane in SIDE_PANES:
             self.shown[pane] = self.cursor
+
+    def _prepare_neighbours(self) -> None:
+        """Once the step is painted: render the explanations of the steps before and after it, so
+        that a step forward or back shows its explanation without rendering Markdown."""
+        self._prepare_due = False
+        view = self.query_one("#explanation", ExplanationView)
+        for direction in (1, -1):
+            index = self._next_visible(direction)
+            if index is not None:
+                markdown = panes.explanation_markdown(
+                    self.model.events[index],
+                    self.model.phase_name(index),
+                    held=index == self.held,
+                    intro=self.options.intro,
+                    explainer=self.explainer,
+                )
+                view.prepare(markdown)
 
     def _set(self, selector: str, content: Text | str, layout: bool = False) -> None:
         """Update a pane only when its text changed. Markdown (str) scrolls and needs a layout pass;

@@ -53,10 +53,15 @@ class ExplanationView(ScrollView, can_focus=True):
         self.markdown = markdown
         self._render_text()
         self.scroll_to(y=0, animate=False, immediate=True)
-        self.refresh()
 
     def on_resize(self, event: events.Resize) -> None:
         self._render_text()
+
+    def prepare(self, markdown: str) -> None:
+        """Render ``markdown`` ahead, at this pane's size, so that showing it later costs no rendering
+        (the app prepares the steps next to the current one while it waits for a key)."""
+        if self.size.width > 0 and self.size.height > 0:
+            self._fit(markdown)
 
     def _render_text(self) -> None:
         box = self.size  # inside the border and padding, the scrollbar included
@@ -66,28 +71,43 @@ class ExplanationView(ScrollView, can_focus=True):
         if key == self._rendered:
             return
         self._rendered = key
+        strips = self._fit(self.markdown)
+        self._narrow = len(strips) > box.height
+        self._strips = strips
+        self.refresh()
+        size = Size(box.width, len(strips))
+        if size != self.virtual_size:
+            # The pane's own size is fixed by the CSS: only its scrollbar depends on the text's height.
+            # Setting virtual_size would lay out the whole screen, and then paint the scrollbars in a
+            # frame of their own; this updates the scrollbar for the same paint (textual is pinned:
+            # _scroll_update is what ScrollView's _size_updated calls after a layout). A scrollbar
+            # that appears or goes still lays the screen out (show_vertical_scrollbar does).
+            self.set_reactive(ExplanationView.virtual_size, size)
+            self._scroll_update(size)
+
+    def _fit(self, markdown: str) -> list[Strip]:
+        """``markdown`` rendered at the width a Static in a VerticalScroll of this size would have."""
+        box = self.size
         wide = box.width - 2 * MARGIN
         narrow = wide - (self.styles.scrollbar_size_vertical if self.styles.overflow_y == "auto" else 0)
         # Most explanations are taller than the pane: try the width beside the scrollbar first.
         first = narrow if self._narrow else wide
-        strips = self._strips_at(first)
+        strips = self._strips_at(markdown, first)
         if first == wide and len(strips) > box.height:
-            strips = self._strips_at(narrow)  # taller than the box: the scrollbar takes its columns
+            strips = self._strips_at(markdown, narrow)  # taller than the box: the scrollbar takes its columns
         elif first == narrow and narrow != wide and len(strips) <= box.height:
-            wide_strips = self._strips_at(wide)
+            wide_strips = self._strips_at(markdown, wide)
             if len(wide_strips) <= box.height:  # fits without a scrollbar: the full width
                 strips = wide_strips
-        self._narrow = len(strips) > box.height
-        self._strips = strips
-        self.virtual_size = Size(box.width, len(strips))
+        return strips
 
-    def _strips_at(self, width: int) -> list[Strip]:
-        if width <= 0 or not self.markdown:
+    def _strips_at(self, markdown: str, width: int) -> list[Strip]:
+        if width <= 0 or not markdown:
             return []
-        key = (self.markdown, width)
+        key = (markdown, width)
         strips = self._cache.get(key)
         if strips is None:
-            visual = visualize(self, Markdown(self.markdown))
+            visual = visualize(self, Markdown(markdown))
             # As the compositor fills a Static's short lines and its margins: the background alone.
             blank = Style(bgcolor=self.rich_style.bgcolor)
             margin = Segment(" " * MARGIN, blank)
