@@ -63,6 +63,13 @@ class ExplanationView(ScrollView, can_focus=True):
         if self.size.width > 0 and self.size.height > 0:
             self._fit(markdown)
 
+    def prepared(self, markdown: str) -> bool:
+        """Whether ``markdown`` is rendered already, at one of the widths this pane shows."""
+        wide = self.size.width - 2 * MARGIN
+        return (markdown, wide) in self._cache or (
+            (markdown, wide - self.styles.scrollbar_size_vertical) in self._cache
+        )
+
     def _render_text(self) -> None:
         box = self.size  # inside the border and padding, the scrollbar included
         if box.width <= 0 or box.height <= 0:
