@@ -24,7 +24,7 @@ from textual.strip import Strip
 from textual.visual import Visual, visualize
 
 MARGIN = 1  # columns left blank on each side of the text
-CACHE_SIZE = 64  # rendered texts kept
+CACHE_SIZE = 16  # rendered texts kept: few, each is ~20 Strips of ~9 objects the cyclic GC walks
 
 
 class ExplanationView(ScrollView, can_focus=True):

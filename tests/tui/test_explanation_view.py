@@ -1,12 +1,15 @@
 """The explanation pane (ExplanationView): it follows each key in the same paint as the list, shows
-the current step's text from its title, and has the neighbouring steps' texts rendered ahead."""
+the current step's text from its title, and has the neighbouring steps' texts rendered ahead; and the
+garbage collector's tuning while a complete trace is shown."""
 
 from __future__ import annotations
+
+import gc
 
 import pytest
 from textual.pilot import Pilot
 
-from boxtrace.tui.app import BoxtraceApp, ReplaySource
+from boxtrace.tui.app import GC_YOUNG_THRESHOLD, BoxtraceApp, ReplaySource
 from boxtrace.tui.explanation_view import ExplanationView
 from boxtrace.tui.panes import explanation_markdown
 from tests.tui.helpers import recorded
@@ -88,3 +91,15 @@ async def test_a_new_step_shows_its_explanation_from_the_title() -> None:
         lines = [strip.text for strip in view._strips]
         assert len(lines) == view.virtual_size.height
         assert all(len(line) == view.scrollable_content_region.width for line in lines)
+
+
+async def test_the_collector_is_tuned_while_the_replay_is_shown_and_handed_back_after() -> None:
+    before = gc.get_threshold()
+    app = replay_app()
+    async with app.run_test(size=SIZE) as pilot:
+        await settle(pilot)
+        assert app.loaded
+        assert gc.get_freeze_count() > 0
+        assert gc.get_threshold() == (GC_YOUNG_THRESHOLD, *before[1:])
+    assert gc.get_freeze_count() == 0
+    assert gc.get_threshold() == before
