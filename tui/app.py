@@ -12,6 +12,7 @@ recorded events, backward too.
 
 from __future__ import annotations
 
+import gc
 import os
 import sys
 import threading
@@ -47,6 +48,7 @@ from boxtrace.tracer.messages import (
 )
 from boxtrace.tui import panes
 from boxtrace.tui.event_list import EventList
+from boxtrace.tui.explanation_view import ExplanationView
 from boxtrace.tui.footer import TraceFooter
 from boxtrace.tui.loader import FileChunk, ReplayDigester
 from boxtrace.tui.mountinfo import read_mountinfo
@@ -118,6 +120,8 @@ class ReplaySource:
 CHUNK = 5000  # events per replay chunk: the first screen shows after one chunk, not the whole file
 FIRST_CHUNK = 1000  # a smaller first one: the first screen needs only a screenful
 EXPORT_BATCH = 5000  # events encoded at a time when the app writes a trace file
+GC_YOUNG_THRESHOLD = 3000  # allocations between collections of the youngest generation (Python's: 700)
+SIDE_PANES = ("explanation", "processes", "mounts", "cgroups", "output")  # their widgets' ids
 
 
 # The actions whose availability check_action decides (it looks at the action's name only).
@@ -200,10 +204,14 @@ class BoxtraceApp(App[int]):
         self.first_paint: float | None = None  # monotonic time of the first paint with events
         self._auto_timer: Timer | None = None
         self._auto_run = 0  # which _set_auto(True) the running timer belongs to
-        self._panes_due = False
+        self._prepare_due = False
+        self._gc_threshold: tuple[int, ...] | None = None  # the collector's, while the app froze it
         self._host_mounts: set[tuple[str, str, str]] | None = None
         self.explainer: Callable[[Event], Explanation | None] = panes.explain_event
         self._pane_text: dict[str, str] = {}
+        # Pane -> the step (cursor) it shows, written when the pane is brought up to date (changed or
+        # not): tests and bench/tui.py wait on it, and time the panes by it.
+        self.shown: dict[str, int] = {}
         self._chunk_taken = threading.Event()
         self._feed_lock = threading.Lock()
         self._accepting = False
@@ -234,8 +242,7 @@ class BoxtraceApp(App[int]):
                     yield EventList(self.model, id="events")
                     yield Static(id="output", classes="pane")
                 with Vertical(id="right"):
-                    with VerticalScroll(id="explanation-box"):
-                        yield Static(id="explanation")
+                    yield ExplanationView(id="explanation")
                     yield Static(id="processes", classes="pane")
                     with Horizontal(id="state"):
                         yield Static(id="mounts", classes="pane")
@@ -248,7 +255,7 @@ class BoxtraceApp(App[int]):
         for box, title in (
             ("#events", "Events"),
             ("#output", "Container output"),
-            ("#explanation-box", "Explanation"),
+            ("#explanation", "Explanation"),
             ("#processes", "Processes and namespaces"),
             ("#mounts", "Mounts"),
             ("#cgroups", "Cgroups and limits"),
@@ -334,6 +341,24 @@ class BoxtraceApp(App[int]):
     def on_unmount(self) -> None:
         if self.store is not None and self.store.source is not None and self.loaded:
             self.store.source.close()
+        if self._gc_threshold is not None:
+            gc.unfreeze()  # what the app kept is garbage now, or soon: let the collector see it again
+            gc.set_threshold(*self._gc_threshold)
+
+    def _freeze(self) -> None:
+        """The trace is all here (loaded, or the traced command ended): move every object the app has
+        made so far out of the cyclic collector's reach, and collect the youngest objects less often.
+
+        A full collection otherwise walks them all (textual's widgets and styles, the model, the world
+        checkpoints): 50-90 ms of CPU every 10-15 keys in a 100,000-event replay, the slowest keys.
+        And a paint makes thousands of short-lived objects (strips, segments): collected every 700
+        allocations, many are still alive mid-paint and get promoted, so the old generations grow
+        and full collections come sooner; every 3,000, most die first. Objects are still freed by
+        refcount. Both are undone when the app ends (``on_unmount``)."""
+        if self._gc_threshold is None:
+            self._gc_threshold = gc.get_threshold()
+            gc.freeze()
+            gc.set_threshold(GC_YOUNG_THRESHOLD, *self._gc_threshold[1:])
 
     def _store_error(self, problem: str) -> None:
         """An event of the replayed file cannot be read again (the file changed): say so, go on."""
@@ -360,6 +385,8 @@ class BoxtraceApp(App[int]):
             _intern(event)
             self._add(event)
         self.loaded = chunk.done
+        if chunk.done:
+            self._freeze()
         if first and len(self.model):
             self.cursor = self.model.nearest_visible(0) or 0
         self._refresh_all()
@@ -413,6 +440,7 @@ class BoxtraceApp(App[int]):
             assert isinstance(msg, Ended)
             self.result = msg.result
             self.ended = True
+            self._freeze()
             self.running = False
             self.held = -1
             self._set_auto(False)
@@ -431,12 +459,10 @@ class BoxtraceApp(App[int]):
     def _refresh_all(self, scroll: bool = True) -> None:
         future = self.cursor + 1 if self.mode == "replay" and self.cursor >= 0 else -1
         self.event_list.sync(cursor=self.cursor, held=self.held, future_from=future, scroll=scroll)
+        self.shown["events"] = self.cursor
         self._update_status()
         self._refresh_bindings_if_changed()
-        if not self._panes_due:
-            # The side panes (Markdown, trees) cost more than the list: paint the list first.
-            self._panes_due = True
-            self.call_after_refresh(self._update_panes)
+        self._update_panes()
         if self.first_paint is None and len(self.model):
             self.call_after_refresh(self._mark_first_paint)
 
@@ -499,7 +525,6 @@ class BoxtraceApp(App[int]):
         self.query_one("#status", Static).update(text, layout=False)
 
     def _update_panes(self) -> None:
-        self._panes_due = False
         event = self.current_event()
         world = self.timeline.at(self.cursor)
         phase = self.model.phase_name(self.cursor) if event is not None else ""
@@ -510,13 +535,41 @@ class BoxtraceApp(App[int]):
         if self.options.present:
             self._update_presenter(event, world, markdown)
             return
-        self._set("#explanation", markdown, layout=True)
+        if self._pane_text.get("#explanation") != markdown:
+            self._pane_text["#explanation"] = markdown
+            self.query_one("#explanation", ExplanationView).show(markdown)
+            if not self._prepare_due:
+                self._prepare_due = True
+                self.call_after_refresh(self._prepare_neighbours)
         self._set("#processes", panes.process_tree(world, event.pid if event is not None else None))
         self._set("#mounts", self._mounts_text(event, world))
         self._set("#cgroups", panes.cgroups(world))
         upto = bisect_right(self.output_indices, self.cursor) if self.mode == "replay" else None
         shown = self.output_indices[:upto] if upto is not None else self.output_indices
         self._set("#output", panes.output_text(self.model.events, shown, limit=8))
+        for pane in SIDE_PANES:
+            self.shown[pane] = self.cursor
+
+    def _prepare_neighbours(self) -> None:
+        """Once the step is painted: render the explanations of the steps after and before it, so
+        that a step forward or back shows its explanation without rendering Markdown. One at a
+        time, so that a key pressed meanwhile is handled between them."""
+        self._prepare_due = False
+        self._prepare(1)
+        self.call_later(self._prepare, -1)
+
+    def _prepare(self, direction: int) -> None:
+        index = self._next_visible(direction)
+        if index is None:
+            return
+        markdown = panes.explanation_markdown(
+            self.model.events[index],
+            self.model.phase_name(index),
+            held=index == self.held,
+            intro=self.options.intro,
+            explainer=self.explainer,
+        )
+        self.query_one("#explanation", ExplanationView).prepare(markdown)
 
     def _set(self, selector: str, content: Text | str, layout: bool = False) -> None:
         """Update a pane only when its text changed. Markdown (str) scrolls and needs a layout pass;
@@ -567,6 +620,7 @@ class BoxtraceApp(App[int]):
         self._set("#present-explanation", markdown, layout=True)
         self._set("#present-ns", panes.namespace_diagram(world), layout=True)
         self._set("#present-mounts", panes.mount_diagram(world))
+        self.shown["presenter"] = self.cursor
 
     # ---- bindings ----
 

@@ -1,0 +1,134 @@
+"""The explanation pane: Markdown rendered once per text and width, then shown line by line.
+
+The pane used to be a Static of ``height: auto`` in a VerticalScroll. Each step changed the Static's
+height, so each step cost a layout of the whole screen, and two more paints as the scroll container
+and then its scrollbars caught up with the new height (three paints per key, the explanation's
+Markdown rendered again in each). Here the pane is a ScrollView of fixed size: a step renders the
+Markdown once into strips, and only this pane (and its scrollbar) repaints.
+
+The strips are made as textual makes a Static's (``Visual.to_strips`` of the same rich Markdown, with
+this widget's style), at the width the Static had: the box's inner width less a margin of one column
+on each side, less the scrollbar when the text is taller than the box. So the pane looks the same.
+"""
+
+from __future__ import annotations
+
+from rich.markdown import Markdown
+from rich.segment import Segment
+from rich.style import Style
+from textual import events
+from textual.cache import LRUCache
+from textual.geometry import Size
+from textual.scroll_view import ScrollView
+from textual.strip import Strip
+from textual.visual import Visual, visualize
+
+MARGIN = 1  # columns left blank on each side of the text
+CACHE_SIZE = 16  # rendered texts kept: few, each is ~20 Strips of ~9 objects the cyclic GC walks
+
+
+class ExplanationView(ScrollView, can_focus=True):
+    """Shows one Markdown text; scrolls when it is taller than the pane."""
+
+    DEFAULT_CSS = """
+    ExplanationView {
+        overflow-x: hidden;
+        overflow-y: auto;
+    }
+    """
+
+    def __init__(self, *, id: str | None = None) -> None:
+        super().__init__(id=id)
+        self.markdown = ""
+        self._strips: list[Strip] = []
+        self._rendered: tuple[str, int, int] | None = None  # (text, box width, box height) of _strips
+        self._narrow = True  # the last text needed the scrollbar
+        # Rendered texts by (text, width): stepping back and forth renders each step's text once.
+        self._cache: LRUCache[tuple[str, int], list[Strip]] = LRUCache(maxsize=CACHE_SIZE)
+
+    def show(self, markdown: str) -> None:
+        """Show ``markdown`` from its first line (a new step's text starts at its title)."""
+        if markdown == self.markdown:
+            return
+        self.markdown = markdown
+        self._render_text()
+        self.scroll_to(y=0, animate=False, immediate=True)
+
+    def on_resize(self, event: events.Resize) -> None:
+        self._render_text()
+
+    def prepare(self, markdown: str) -> None:
+        """Render ``markdown`` ahead, at this pane's size, so that showing it later costs no rendering
+        (the app prepares the steps next to the current one while it waits for a key)."""
+        if self.size.width > 0 and self.size.height > 0:
+            self._fit(markdown)
+
+    def prepared(self, markdown: str) -> bool:
+        """Whether ``markdown`` is rendered already, at one of the widths this pane shows."""
+        wide = self.size.width - 2 * MARGIN
+        return (markdown, wide) in self._cache or (
+            (markdown, wide - self.styles.scrollbar_size_vertical) in self._cache
+        )
+
+    def _render_text(self) -> None:
+        box = self.size  # inside the border and padding, the scrollbar included
+        if box.width <= 0 or box.height <= 0:
+            return
+        key = (self.markdown, box.width, box.height)
+        if key == self._rendered:
+            return
+        self._rendered = key
+        strips = self._fit(self.markdown)
+        self._narrow = len(strips) > box.height
+        self._strips = strips
+        self.refresh()
+        size = Size(box.width, len(strips))
+        if size != self.virtual_size:
+            # The pane's own size is fixed by the CSS: only its scrollbar depends on the text's height.
+            # Setting virtual_size would lay out the whole screen, and then paint the scrollbars in a
+            # frame of their own; this updates the scrollbar for the same paint (textual is pinned:
+            # _scroll_update is what ScrollView's _size_updated calls after a layout). A scrollbar
+            # that appears or goes still lays the screen out (show_vertical_scrollbar does).
+            self.set_reactive(ExplanationView.virtual_size, size)
+            self._scroll_update(size)
+
+    def _fit(self, markdown: str) -> list[Strip]:
+        """``markdown`` rendered at the width a Static in a VerticalScroll of this size would have."""
+        box = self.size
+        wide = box.width - 2 * MARGIN
+        narrow = wide - (self.styles.scrollbar_size_vertical if self.styles.overflow_y == "auto" else 0)
+        # Most explanations are taller than the pane: try the width beside the scrollbar first.
+        first = narrow if self._narrow else wide
+        strips = self._strips_at(markdown, first)
+        if first == wide and len(strips) > box.height:
+            strips = self._strips_at(markdown, narrow)  # taller than the box: the scrollbar takes its columns
+        elif first == narrow and narrow != wide and len(strips) <= box.height:
+            wide_strips = self._strips_at(markdown, wide)
+            if len(wide_strips) <= box.height:  # fits without a scrollbar: the full width
+                strips = wide_strips
+        return strips
+
+    def _strips_at(self, markdown: str, width: int) -> list[Strip]:
+        if width <= 0 or not markdown:
+            return []
+        key = (markdown, width)
+        strips = self._cache.get(key)
+        if strips is None:
+            visual = visualize(self, Markdown(markdown))
+            # As the compositor fills a Static's short lines and its margins: the background alone.
+            blank = Style(bgcolor=self.rich_style.bgcolor)
+            margin = Segment(" " * MARGIN, blank)
+            strips = [
+                Strip([margin, *strip.extend_cell_length(width, blank), margin], width + 2 * MARGIN)
+                for strip in Visual.to_strips(self, visual, width, None, self.visual_style)
+            ]
+            self._cache[key] = strips
+        return strips
+
+    def render_line(self, y: int) -> Strip:
+        scroll_x, scroll_y = self.scroll_offset
+        index = scroll_y + y
+        width = self.scrollable_content_region.width
+        if 0 <= index < len(self._strips):
+            return self._strips[index].crop_extend(scroll_x, scroll_x + width, self.rich_style)
+        return Strip.blank(width, self.rich_style)
