@@ -72,9 +72,22 @@ def main(argv: list[str]) -> None:
     os.environ.pop("BOXTRACE_TESTS_CONCURRENT", None)  # the guest is ours alone: leak checks on
     # virtme-ng's /tmp is an overlay on the host's /tmp; overlayfs cannot be the upper layer of
     # another overlay, which a rootless container's rootfs (state under $HOME in /tmp) needs.
+    # A checkout under /tmp (CI clones anywhere) would be hidden by that tmpfs: keep it reachable at
+    # its own path through a bind mount made before and put back after.
+    under_tmp = repo == "/tmp" or repo.startswith("/tmp/")
+    keep = "/run/lane-checkout"
+    if under_tmp:
+        os.makedirs(keep, exist_ok=True)
+        if subprocess.run(["mount", "--bind", repo, keep], check=False).returncode != 0:
+            fail(f"cannot keep the checkout {repo} reachable in the guest")
     mounted = subprocess.run(["mount", "-t", "tmpfs", "-o", "mode=1777", "tmpfs", "/tmp"], check=False)
     if mounted.returncode != 0:
         fail("cannot mount a tmpfs on /tmp in the guest")
+    if under_tmp:
+        os.makedirs(repo, exist_ok=True)
+        if subprocess.run(["mount", "--bind", keep, repo], check=False).returncode != 0:
+            fail(f"cannot put the checkout back at {repo} in the guest")
+        os.chdir(repo)
     controllers = read(f"{CGROUP}/cgroup.controllers")
     problem = cgroup_problem(cgroup_mounts(), controllers)
     if problem:

@@ -19,10 +19,21 @@ ln -sfn /proc/self/fd/2 /dev/stderr
 mount -t cgroup2 -o nsdelegate cgroup2 /sys/fs/cgroup
 # The root is an overlay: an overlay's upper layer cannot be another overlay, which the runtime's
 # container roots and the tests' need, so these are tmpfs.
+# A checkout under one of them (CI clones anywhere, /tmp included) would be hidden: it is kept
+# reachable at its own path by a bind mount made before and put back after.
+keep=
+case "$LANE_REPO" in
+    /run/*|/tmp/*|/var/lib/boxtrace/*|/var/cache/boxtrace/*|/root/*)
+        keep=/mnt/lane-checkout
+        mkdir -p "$keep" && mount --bind "$LANE_REPO" "$keep" ;;
+esac
 for dir in /run /tmp /var/lib/boxtrace /var/cache/boxtrace /root; do
     mkdir -p "$dir" && mount -t tmpfs -o mode=0755 tmpfs "$dir"
 done
 chmod 1777 /tmp
+if [ -n "$keep" ]; then
+    mkdir -p "$LANE_REPO" && mount --bind "$keep" "$LANE_REPO"
+fi
 hostname arm64-lane
 ip link set lo up
 
