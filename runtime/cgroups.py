@@ -41,6 +41,31 @@ def detect_cgroup_version(root: str = CGROUP_ROOT) -> str:
     return "v2" if os.path.exists(os.path.join(root, "cgroup.controllers")) else "v1"
 
 
+def delegated_parent(root: str = CGROUP_ROOT, proc_cgroup: str = "/proc/self/cgroup") -> str | None:
+    """Where an unprivileged process may make a v2 cgroup: the parent of its own cgroup, when that
+    parent was delegated to it (its directory and cgroup.procs writable: cgroup-v2.rst,
+    "Delegation"), as crun and podman do rootless. None for root, or when nothing is delegated.
+
+    The parent, not the own cgroup: the own cgroup holds this process, and the "no internal
+    processes" rule would forbid enabling controllers for children there."""
+    if os.geteuid() == 0:
+        return None
+    try:
+        with open(proc_cgroup) as handle:
+            own = next((line[3:].strip() for line in handle if line.startswith("0::")), "")
+    except OSError:
+        return None
+    if not own.startswith("/") or own == "/":
+        return None
+    parent = os.path.join(root, os.path.dirname(own).lstrip("/"))
+    writable = os.W_OK | os.X_OK
+    if not os.access(parent, writable, effective_ids=True):
+        return None
+    if not os.access(os.path.join(parent, "cgroup.procs"), os.W_OK, effective_ids=True):
+        return None
+    return parent.rstrip("/")
+
+
 @record
 class Cgroup:
     """The container's cgroup: one directory per v1 controller, or one v2 directory."""
@@ -101,15 +126,17 @@ def create_cgroup(
     root: str = CGROUP_ROOT,
     version: str | None = None,
     extra_v1: tuple[str, ...] = (),
+    delegated: bool = False,
 ) -> Cgroup:
     """Create the cgroup directories and write the limits. Raises PermissionError when not allowed.
 
-    ``extra_v1``: v1 hierarchies to join even without a limit in them (the freezer for `pause`)."""
+    ``extra_v1``: v1 hierarchies to join even without a limit in them (the freezer for `pause`).
+    ``delegated``: root is a v2 cgroup delegated to this unprivileged process (delegated_parent)."""
     version = version or detect_cgroup_version(root)
     cgroup = Cgroup(version=version, name=name)
     try:
         if version == "v2":
-            _create_v2(cgroup, resources, root)
+            _create_v2(cgroup, resources, root, delegated)
         else:
             _create_v1(cgroup, resources, root, extra_v1)
     except BaseException:
@@ -209,20 +236,18 @@ def shares_to_weight(shares: int) -> int:
     return 1 + ((max(2, min(shares, 262144)) - 2) * 9999) // 262142
 
 
-def _create_v2(cgroup: Cgroup, resources: Resources, root: str) -> None:
+def _create_v2(cgroup: Cgroup, resources: Resources, root: str, delegated: bool = False) -> None:
     writes = _v2_limits(resources)
     wanted = {filename.split(".", 1)[0] for filename, _ in writes} | {"memory", "pids", "cpu"}
-    try:
-        with open(os.path.join(root, "cgroup.controllers")) as handle:
-            available = set(handle.read().split())
-    except OSError:
-        available = set()
+    available = _read_words(os.path.join(root, "cgroup.controllers"))
+    if delegated:
+        available = _enable_in_delegated(root, wanted & available)
     enable = sorted(wanted & available)
     # A v2 controller is usable in a child only once the parent lists it in subtree_control, and
     # that holds at every level of a nested cgroupsPath such as /libpod_parent/libpod-ID.
     parent = root
     for part in [*[p for p in cgroup.name.split("/") if p][:-1], ""]:
-        if enable:
+        if enable and not (delegated and parent == root):  # done there by _enable_in_delegated
             _write(os.path.join(parent, "cgroup.subtree_control"), " ".join(f"+{c}" for c in enable))
         if part:
             parent = os.path.join(parent, part)
@@ -230,7 +255,8 @@ def _create_v2(cgroup: Cgroup, resources: Resources, root: str) -> None:
     for filename, _ in writes:
         controller = filename.split(".", 1)[0]
         if controller not in available:
-            cgroup.skipped.append(f"{filename.rstrip('?')}: the {controller} controller is not available")
+            where = f"enabled in {root}/cgroup.subtree_control" if delegated else "available"
+            cgroup.skipped.append(f"{filename.rstrip('?')}: the {controller} controller is not {where}")
     path = os.path.join(root, cgroup.name.lstrip("/"))
     _make_cgroup_dir(path)
     cgroup.dirs.append(path)
@@ -239,6 +265,29 @@ def _create_v2(cgroup: Cgroup, resources: Resources, root: str) -> None:
         why = set_v2_device_rules(path, resources.devices)
         if why:
             cgroup.skipped.append(why)
+
+
+def _enable_in_delegated(root: str, wanted: set[str]) -> set[str]:
+    """Enable the wanted controllers for the children of a delegated cgroup, as far as the kernel
+    lets us; returns the ones enabled. The write fails (EBUSY) when the delegated cgroup holds
+    processes itself (the "no internal processes" rule), or when the delegator kept
+    cgroup.subtree_control; what was enabled before is used all the same."""
+    control = os.path.join(root, "cgroup.subtree_control")
+    enabled = _read_words(control)
+    if wanted - enabled:
+        try:
+            _write(control, " ".join(f"+{c}" for c in sorted(wanted - enabled)))
+        except OSError:
+            return enabled & wanted
+    return wanted
+
+
+def _read_words(path: str) -> set[str]:
+    try:
+        with open(path) as handle:
+            return set(handle.read().split())
+    except OSError:
+        return set()
 
 
 def effective_device_rules(rules: list[DeviceRule]) -> list[DeviceRule]:

@@ -31,7 +31,7 @@ from boxtrace.runtime.constants import NAMESPACE_FLAGS, PR_SET_PDEATHSIG, SIGCHL
 from boxtrace.runtime.errors import ContainerError, RuntimeUsageError
 from boxtrace.runtime.left_out import left_out
 from boxtrace.runtime.records import field, record
-from boxtrace.runtime.spec import Hook, IdMapping, Namespace, Spec, namespace_flags
+from boxtrace.runtime.spec import DeviceRule, Hook, IdMapping, Namespace, Spec, namespace_flags
 from boxtrace.runtime.state import (
     EXEC_FIFO,
     StateDir,
@@ -323,13 +323,23 @@ def create_cgroup_and_set_limits(container: Container) -> None:
     # needs those hierarchies from the start, as runc joins every one. `run` skips them: each v1
     # hierarchy joined costs the start a few ms.
     extra = cgroups.OCI_V1_CONTROLLERS if container.state_root is not None else ()
+    # Not root: on v2 the container's cgroup can still be made beside our own one when its parent
+    # was delegated to us (systemd's user@UID.service, or a chown by an admin), as crun does.
+    delegated = cgroups.delegated_parent() if container.cgroup_version == "v2" else None
+    root = delegated or cgroups.CGROUP_ROOT
+    if delegated and resources.devices == [DeviceRule(allow=False)]:
+        # The default "deny all" guards against mknod of a host disk, which a user namespace
+        # refuses anyway; its eBPF program needs CAP_BPF, which we lack (runc's canSkipEBPFError).
+        resources.devices = []
     assert container.state is not None
     # Write-ahead: a runtime killed between these mkdirs and the record below still says what the
     # guard and the sweeper may have to remove (runtime/leftovers.py).
-    container.state.record(cgroups_planned=cgroups.planned_dirs(name, resources, extra_v1=extra))
+    container.state.record(cgroups_planned=cgroups.planned_dirs(name, resources, root, extra_v1=extra))
     try:
         with _signals_deferred():
-            container.cgroup = cgroups.create_cgroup(name, resources, extra_v1=extra)
+            container.cgroup = cgroups.create_cgroup(
+                name, resources, root, extra_v1=extra, delegated=delegated is not None
+            )
     except PermissionError:
         if asked:
             container.notes.append(

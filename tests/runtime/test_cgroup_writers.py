@@ -2,11 +2,15 @@
 
 from __future__ import annotations
 
+import os
 from pathlib import Path
+
+import pytest
 
 from boxtrace.runtime.cgroups import (
     DEFAULT_ALLOWED_DEVICES,
     create_cgroup,
+    delegated_parent,
     detect_cgroup_version,
     shares_to_weight,
 )
@@ -71,3 +75,44 @@ def test_shares_to_weight_bounds() -> None:
     assert shares_to_weight(2) == 1
     assert shares_to_weight(262144) == 10000
     assert shares_to_weight(1024) == 39
+
+
+def test_v2_delegated_parent_enables_only_what_is_missing(tmp_path: Path) -> None:
+    # A delegated cgroup where memory is enabled already; a second "+memory" would be refused
+    # (EBUSY) by a kernel when the cgroup holds processes, so only the missing ones are written.
+    (tmp_path / "cgroup.controllers").write_text("cpu memory pids\n")
+    (tmp_path / "cgroup.subtree_control").write_text("memory\n")
+    cgroup = create_cgroup("boxtrace-d", Resources(memory_limit=1 << 26), root=str(tmp_path), delegated=True)
+    assert (tmp_path / "cgroup.subtree_control").read_text() == "+cpu +pids"
+    assert cgroup.dirs == [str(tmp_path / "boxtrace-d")]
+    assert (tmp_path / "boxtrace-d" / "memory.max").read_text() == str(1 << 26)
+
+
+def test_v2_delegated_parent_that_refuses_controllers_reports_them(tmp_path: Path) -> None:
+    (tmp_path / "cgroup.controllers").write_text("memory pids\n")
+    (tmp_path / "cgroup.subtree_control").mkdir()  # any write to it fails, as EBUSY would
+    cgroup = create_cgroup(
+        "boxtrace-d", Resources(memory_limit=1 << 26, pids_limit=5), root=str(tmp_path), delegated=True
+    )
+    assert any(
+        f"memory controller is not enabled in {tmp_path}/cgroup.subtree_control" in s for s in cgroup.skipped
+    )
+    assert not (tmp_path / "boxtrace-d" / "memory.max").exists()
+
+
+def test_delegated_parent_is_the_parent_of_our_own_cgroup(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    (tmp_path / "deleg" / "leaf").mkdir(parents=True)
+    (tmp_path / "deleg" / "cgroup.procs").write_text("")
+    proc = tmp_path / "self-cgroup"
+    monkeypatch.setattr(os, "geteuid", lambda: 65534)
+    proc.write_text("0::/deleg/leaf\n")
+    assert delegated_parent(str(tmp_path), str(proc)) == str(tmp_path / "deleg")
+    proc.write_text("0::/\n")  # the root cgroup (or a cgroup namespace's root): nothing above it
+    assert delegated_parent(str(tmp_path), str(proc)) is None
+    proc.write_text("0::/leaf\n")  # the parent is the root, whose cgroup.procs is missing here
+    assert delegated_parent(str(tmp_path), str(proc)) is None
+    monkeypatch.setattr(os, "geteuid", lambda: 0)
+    proc.write_text("0::/deleg/leaf\n")
+    assert delegated_parent(str(tmp_path), str(proc)) is None  # root makes its cgroups at the top
