@@ -18,7 +18,23 @@ from boxtrace.runtime import cli as runtime_cli
 from boxtrace.runtime.parser import build_parser
 
 WORDS = st.text(st.characters(blacklist_characters="/\0", blacklist_categories=("Cs",)), max_size=10)
-ODD_VALUES = ["", "-", "--", "-1", "0", "99999999999999999999", "nan", "1e3", "=", "-x", "--help", " "]
+ODD_VALUES = [
+    "busybox",
+    "a:b",
+    "127.0.0.1:1/x@sha256:" + "0" * 64,
+    "",
+    "-",
+    "--",
+    "-1",
+    "0",
+    "99999999999999999999",
+    "nan",
+    "1e3",
+    "=",
+    "-x",
+    "--help",
+    " ",
+]
 
 
 def _tables() -> dict[str, argparse.ArgumentParser]:
@@ -86,7 +102,9 @@ def argvs(draw: st.DrawFn, commands: tuple[str, ...], exclude: tuple[str, ...] =
     """``boxtrace`` argvs for one of ``commands`` (now and then mistyped or missing); a subcommand
     named in ``exclude`` ("lessons run") is never generated."""
     name = draw(st.sampled_from(commands))
-    head = draw(st.sampled_from([*[[name]] * 6, [], [name[:-1]], ["--version"], [name.upper()]]))
+    # A mistyped name that is no other command ("traces"[:-1] is `trace`, which would trace).
+    typo = name[:-1] if name[:-1] not in COMMANDS else name + "z"
+    head = draw(st.sampled_from([*[[name]] * 6, [], [typo], ["--version"], [name.upper()]]))
     argv = head + draw(words_for(TABLES[name]))
     for excluded in exclude:
         command, sub = excluded.split()
