@@ -118,7 +118,8 @@ def pull(
             f"warning: the image's platform ({image_platform}) does not match this host ({here}): "
             "its programs may not run here"
         )
-    descriptors = [_object(d, f"manifest {digest}: layer") for d in _list(manifest.get("layers"), f"manifest {digest}: layers")]
+    listed = _list(manifest.get("layers"), f"manifest {digest}: layers")
+    descriptors = [_object(d, f"manifest {digest}: layer") for d in listed]
     rootfs = _object(config.get("rootfs") or {}, f"config {config_digest}: rootfs")
     diff_ids = _list(rootfs.get("diff_ids"), f"config {config_digest}: rootfs.diff_ids")
     for diff_id in diff_ids:
@@ -173,7 +174,8 @@ def _manifest(registry: Registry, ref: Reference) -> tuple[dict[str, Any], str]:
     document = _parse_manifest(body, media_type, ref, digest)
     if not _is_index(document, media_type):
         return document, digest
-    descriptors = [d for d in _list(document.get("manifests"), f"index {digest}: manifests") if isinstance(d, dict)]
+    listed = _list(document.get("manifests"), f"index {digest}: manifests")
+    descriptors = [d for d in listed if isinstance(d, dict)]
     chosen = platform.pick(descriptors)
     if chosen is None:
         offered = sorted({platform.describe(d.get("platform")) for d in descriptors})
