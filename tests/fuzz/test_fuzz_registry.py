@@ -5,10 +5,11 @@ answers is spoilt at the HTTP level: an error status, a redirect loop or a redir
 wrong content type or Docker-Content-Digest, a Content-Length shorter or longer than the body, a body
 longer than the descriptor's size, a body that never ends, a token service answering nonsense.
 
-Every pull ends with exit status 0 or 1 and one line on stderr, never a traceback, and the store
-(BOXTRACE_STORE, a temp dir per example) holds nothing half-written afterwards: no download or
-unpacking left in tmp/, no image record after a failure, and only complete layers (the unpacked tree
-and its metadata) of the image's real layers.
+Every pull ends with exit status 0 or 1 and one line on stderr, never a traceback. The store
+(BOXTRACE_STORE, a temp dir per example, empty or holding the unspoilt image pulled before) is
+compared before and after: a failed pull changed or removed nothing, left nothing in tmp/, and added
+only complete layers (the unpacked tree and its metadata) of the image's real layers. The client's
+bounds are what stop an endless body: a manifest at 4 MiB, a blob one byte past its descriptor's size.
 """
 
 from __future__ import annotations
@@ -67,12 +68,13 @@ FAULTS = st.one_of(
 TARGETS = st.sampled_from(["tag", "manifest", "config", "layer0", "layer1"])
 
 
-Case = tuple[dict[str, bytes], bool, str, tuple[str, Any]]
+# (the blobs, whether the tag names an index, which answer is spoilt, how, whether the store holds
+# the unspoilt image already)
+Case = tuple[dict[str, bytes], bool, str, tuple[str, Any], bool]
 
 
 @st.composite
 def scenario(draw: st.DrawFn) -> Case:
-    """(the blobs, whether the tag names an index, which answer is spoilt, how)."""
     with_index = draw(st.booleans())
     blobs = image(
         CONFIG if draw(st.booleans()) else draw(mutated(CONFIG, 3)),
@@ -80,7 +82,7 @@ def scenario(draw: st.DrawFn) -> Case:
         (lambda doc: draw(mutated(doc, 3))) if draw(st.booleans()) else None,
         with_index,
     )
-    return blobs, with_index, draw(TARGETS), draw(FAULTS)
+    return blobs, with_index, draw(TARGETS), draw(FAULTS), draw(st.booleans())
 
 
 def _set(doc: dict[str, Any], path: tuple[Any, ...], value: Any) -> dict[str, Any]:
@@ -95,16 +97,16 @@ NONE = ("none", 0)
 PLATFORM_AT = ("manifests", 0, "platform")
 # What the fuzzer found (each is also a plain test in tests/runtime/test_pull_hostile.py).
 FOUND: list[Case] = [
-    (image(edit_index=lambda i: _set(i, PLATFORM_AT, 1), with_index=True), True, "tag", NONE),
-    (image(edit_manifest=lambda d: _set(d, ("config",), [1])), False, "tag", NONE),
-    (image(edit_manifest=lambda d: _set(d, ("layers", 1), "x")), False, "tag", NONE),
-    (image(edit_manifest=lambda d: _set(d, ("layers",), 5)), False, "tag", NONE),
-    (image(edit_index=lambda d: _set(d, ("manifests",), 5), with_index=True), True, "tag", NONE),
-    (image([]), False, "tag", NONE),
-    (image({**CONFIG, "rootfs": {"diff_ids": 7}}), False, "tag", NONE),
-    (image({**CONFIG, "rootfs": {"diff_ids": [5, None]}}), False, "tag", NONE),
-    (image(), False, "layer0", ("redirect", "http://[::1")),
-    (image(), False, "tag", ("reset", 3)),
+    (image(edit_index=lambda i: _set(i, PLATFORM_AT, 1), with_index=True), True, "tag", NONE, False),
+    (image(edit_manifest=lambda d: _set(d, ("config",), [1])), False, "tag", NONE, False),
+    (image(edit_manifest=lambda d: _set(d, ("layers", 1), "x")), False, "tag", NONE, False),
+    (image(edit_manifest=lambda d: _set(d, ("layers",), 5)), False, "tag", NONE, False),
+    (image(edit_index=lambda d: _set(d, ("manifests",), 5), with_index=True), True, "tag", NONE, False),
+    (image([]), False, "tag", NONE, False),
+    (image({**CONFIG, "rootfs": {"diff_ids": 7}}), False, "tag", NONE, False),
+    (image({**CONFIG, "rootfs": {"diff_ids": [5, None]}}), False, "tag", NONE, False),
+    (image(), False, "layer0", ("redirect", "http://[::1"), False),
+    (image(), False, "tag", ("reset", 3), True),
 ]  # fmt: skip
 
 
@@ -120,8 +122,8 @@ FOUND: list[Case] = [
 @example(FOUND[8])
 @example(FOUND[9])
 def test_pull_from_a_hostile_registry(registry: FakeRegistry, case: Case) -> None:
-    blobs, with_index, target, fault = case
-    status, stderr = pull(registry, routes(registry.host, blobs, with_index, target, fault))
+    blobs, with_index, target, fault, prefill = case
+    status, stderr = pull(registry, routes(registry.host, blobs, with_index, target, fault), prefill)
     assert_clean(status, stderr, allowed=(0, 1))
 
 

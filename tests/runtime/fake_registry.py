@@ -220,49 +220,65 @@ def routes(
     return routes
 
 
-def _store_files(root: str) -> list[str]:
-    found = []
+def snapshot(root: str) -> dict[str, tuple[int, bytes | None]]:
+    """Every path under the store: (mode, content of a file)."""
+    found: dict[str, tuple[int, bytes | None]] = {}
     for directory, dirs, files in os.walk(root):
         for name in dirs + files:
-            found.append(os.path.relpath(os.path.join(directory, name), root))
-    return sorted(found)
+            path = os.path.join(directory, name)
+            info = os.lstat(path)
+            content = None
+            if os.path.isfile(path) and not os.path.islink(path):
+                with open(path, "rb") as f:
+                    content = f.read()
+            found[os.path.relpath(path, root)] = (info.st_mode, content)
+    return found
 
 
-def assert_store_clean(root: str, status: int) -> None:
-    """Only complete layers of the real image; an image record only after a successful pull."""
-    if not os.path.exists(root):
+def assert_store_clean(root: str, status: int, before: dict[str, tuple[int, bytes | None]]) -> None:
+    """After a failed pull, what was in the store is unchanged and what was added is complete layers
+    of the real image (the unpacked tree and its metadata); nothing is left in tmp/."""
+    after = snapshot(root) if os.path.exists(root) else {}
+    assert not [p for p in after if p.startswith("tmp" + os.sep)], sorted(after)
+    layers = {p.split(os.sep)[1] for p in after if p.startswith("layers" + os.sep)}
+    for name in layers:
+        stem = name.removesuffix(".json")
+        assert stem in DIFF_IDS, name  # a layer that is not the verified one of the image
+        assert stem in layers and stem + ".json" in layers, sorted(layers)  # tree and metadata, both
+    assert {p.split(os.sep)[0] for p in after} <= {"tmp", "layers", "images"}, sorted(after)
+    if status == 0:
         return
-    tmp = os.path.join(root, "tmp")
-    assert not os.path.exists(tmp) or not os.listdir(tmp), _store_files(root)
-    images = os.path.join(root, "images")
-    if status != 0:
-        assert not os.path.exists(images) or not os.listdir(images), _store_files(root)
-    layers = os.path.join(root, "layers")
-    if os.path.isdir(layers):
-        names = os.listdir(layers)
-        for name in names:
-            stem = name.removesuffix(".json")
-            assert stem in DIFF_IDS, name  # a layer that is not the verified one of the image
-            assert stem in names and stem + ".json" in names, names  # tree and metadata, both
-    assert set(os.listdir(root)) <= {"tmp", "layers", "images"}, os.listdir(root)
+    assert {p: v for p, v in after.items() if p in before} == before  # nothing changed or removed
+    added = [p for p in after if p not in before and p not in ("tmp", "layers")]
+    assert all(p.startswith("layers" + os.sep) for p in added), added
 
 
-def pull(registry: FakeRegistry, table: dict[str, Answer]) -> tuple[int, str]:
-    """`boxtrace pull -q HOST/fuzz/app:v1` in this process, into a store of its own that is checked
-    afterwards: (exit status, stderr). An exception other than SystemExit fails the caller."""
-    registry.routes = table
+def pull(registry: FakeRegistry, table: dict[str, Answer], prefill: bool = False) -> tuple[int, str]:
+    """`boxtrace pull -q HOST/fuzz/app:v1` in this process, into a store of its own (with the image
+    pulled whole before from ``image()``, if ``prefill``) that is checked afterwards: (exit status,
+    stderr). An exception other than SystemExit fails the caller."""
     with tempfile.TemporaryDirectory(prefix="fake-registry-store-") as tmp:
         store = os.path.join(tmp, "store")
-        before = os.environ.get("BOXTRACE_STORE")
+        saved = os.environ.get("BOXTRACE_STORE")
         os.environ["BOXTRACE_STORE"] = store
-        err = io.StringIO()
         try:
-            with contextlib.redirect_stderr(err), contextlib.redirect_stdout(io.StringIO()):
-                status = main(["pull", "-q", f"{registry.host}/{REPO}:v1"])
+            if prefill:
+                registry.routes = routes(registry.host, image(), False, "tag", ("none", 0))
+                assert _main(["pull", "-q", f"{registry.host}/{REPO}:v1"])[0] == 0
+            before = snapshot(store) if os.path.exists(store) else {}
+            registry.routes = table
+            status, stderr = _main(["pull", "-q", f"{registry.host}/{REPO}:v1"])
         finally:
-            if before is None:
+            if saved is None:
                 del os.environ["BOXTRACE_STORE"]
             else:
-                os.environ["BOXTRACE_STORE"] = before
-        assert_store_clean(store, status)
-        return status, err.getvalue()
+                os.environ["BOXTRACE_STORE"] = saved
+        assert_store_clean(store, status, before)
+        return status, stderr
+
+
+def _main(argv: list[str]) -> tuple[int, str]:
+    err = io.StringIO()
+    with contextlib.redirect_stderr(err), contextlib.redirect_stdout(io.StringIO()):
+        status = main(argv)
+    return status, err.getvalue()
