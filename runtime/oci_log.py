@@ -16,6 +16,8 @@ import os
 import sys
 import time
 
+from boxtrace.runtime.usage import one_line
+
 LOG_FORMATS = ("text", "json")
 
 
@@ -45,7 +47,7 @@ class RuntimeLog:
             except OSError as exc:
                 print(f"boxtrace-runtime: cannot write --log {self.path}: {exc.strerror}", file=sys.stderr)
         if to_stderr:
-            print(f"boxtrace-runtime: error: {message}", file=sys.stderr, flush=True)
+            print(f"boxtrace-runtime: error: {one_line(message)}", file=sys.stderr, flush=True)
 
     def warning(self, message: str) -> None:
         if self.path is None:

@@ -51,6 +51,7 @@ CONTENT_TYPES = [
 TOKEN_ANSWERS = [b"", b"{}", b"[]", b'{"token": 5}', b"not json", b'{"token": "t"}']
 FAULTS = st.one_of(
     st.tuples(st.just("status"), st.sampled_from([400, 401, 403, 404, 405, 429, 500, 502, 503])),
+    st.tuples(st.just("status"), st.tuples(st.sampled_from([400, 404, 500]), st.text(max_size=20))),
     st.tuples(st.just("redirect"), st.sampled_from(LOCATIONS)),
     st.tuples(st.just("content-type"), st.sampled_from(CONTENT_TYPES)),
     st.tuples(st.just("digest-header"), st.sampled_from(["sha256:" + "0" * 64, "md5:abc", "", "sha256:xyz"])),
@@ -107,6 +108,7 @@ FOUND: list[Case] = [
     (image({**CONFIG, "rootfs": {"diff_ids": [5, None]}}), False, "tag", NONE, False),
     (image(), False, "layer0", ("redirect", "http://[::1"), False),
     (image(), False, "tag", ("reset", 3), True),
+    (image(), False, "config", ("status", (500, "two\nlines \x1b[31m")), False),
 ]  # fmt: skip
 
 
@@ -121,6 +123,7 @@ FOUND: list[Case] = [
 @example(FOUND[7])
 @example(FOUND[8])
 @example(FOUND[9])
+@example(FOUND[10])
 def test_pull_from_a_hostile_registry(registry: FakeRegistry, case: Case) -> None:
     blobs, with_index, target, fault, prefill = case
     status, stderr = pull(registry, routes(registry.host, blobs, with_index, target, fault), prefill)

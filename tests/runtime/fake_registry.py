@@ -181,7 +181,9 @@ def routes(
     answer = routes[paths[target]]
     kind, value = fault
     if kind == "status":
-        routes[paths[target]] = Answer(b'{"errors": [{"code": "DENIED", "message": "no"}]}', value)
+        code, message = value if isinstance(value, tuple) else (value, "no")
+        body = json.dumps({"errors": [{"code": "DENIED", "message": message}]}).encode()
+        routes[paths[target]] = Answer(body, code)
     elif kind == "redirect":
         location = paths[target] if value == "loop" else value
         routes[paths[target]] = Answer(b"", 302, {"Location": location} if location else {})

@@ -86,3 +86,8 @@ def test_an_endless_manifest_is_cut_at_the_limit(registry: FakeRegistry) -> None
 def test_an_endless_layer_is_cut_at_its_size(registry: FakeRegistry) -> None:
     stderr = _fails(registry, image(), target="layer1", fault=("endless", 0))
     assert "bytes, the manifest says" in stderr and "corrupted or truncated" in stderr
+
+
+def test_a_registry_message_with_newlines_and_escapes(registry: FakeRegistry) -> None:
+    stderr = _fails(registry, image(), target="config", fault=("status", (500, "two\nlines \x1b[31mred")))
+    assert "two\\x0alines \\x1b[31mred" in stderr
