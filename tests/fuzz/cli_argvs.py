@@ -106,6 +106,10 @@ def argvs(draw: st.DrawFn, commands: tuple[str, ...], exclude: tuple[str, ...] =
     typo = name[:-1] if name[:-1] not in COMMANDS else name + "z"
     head = draw(st.sampled_from([*[[name]] * 6, [], [typo], ["--version"], [name.upper()]]))
     argv = head + draw(words_for(TABLES[name]))
+    if argv and argv[0] in COMMANDS and argv[0] != name:
+        # a word that happens to name another command ("trace", a value of some option) is not
+        # where the command line starts: that command is not one asked for
+        argv = [name, *argv]
     for excluded in exclude:
         command, sub = excluded.split()
         if argv[:1] == [command] and sub in argv:
