@@ -33,3 +33,10 @@ def test_an_unknown_name_to_explain_with_a_newline(capsys: pytest.CaptureFixture
 
 def test_one_line_escapes_controls_only() -> None:
     assert one_line("a\r\nb\x1b[0m\x85\u2028 é\u00a0") == "a\\x0d\\x0ab\\x1b[0m\\x85\\u2028 é\u00a0"
+
+
+def test_a_log_that_cannot_be_written_is_a_warning(capsys: pytest.CaptureFixture[str]) -> None:
+    assert cli.main(["runtime", "--log", "", "--no-such-option"]) == 2
+    warning, error = capsys.readouterr().err.splitlines()
+    assert warning.startswith("boxtrace-runtime: warning: cannot write --log '': ")
+    assert error.startswith("boxtrace-runtime: error: unrecognized arguments: --no-such-option")
