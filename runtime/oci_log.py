@@ -16,6 +16,8 @@ import os
 import sys
 import time
 
+from boxtrace.runtime.usage import one_line
+
 LOG_FORMATS = ("text", "json")
 
 
@@ -43,9 +45,13 @@ class RuntimeLog:
             try:
                 self._write_file("error", message)
             except OSError as exc:
-                print(f"boxtrace-runtime: cannot write --log {self.path}: {exc.strerror}", file=sys.stderr)
+                # a warning: the error itself follows, on its own line
+                where = one_line(repr(self.path))
+                print(
+                    f"boxtrace-runtime: warning: cannot write --log {where}: {exc.strerror}", file=sys.stderr
+                )
         if to_stderr:
-            print(f"boxtrace-runtime: error: {message}", file=sys.stderr, flush=True)
+            print(f"boxtrace-runtime: error: {one_line(message)}", file=sys.stderr, flush=True)
 
     def warning(self, message: str) -> None:
         if self.path is None:

@@ -49,6 +49,20 @@ class UsageError(Exception):
         self.prog = prog
 
 
+# Control characters (C0, DEL, C1) and the Unicode line and paragraph separators, as escapes: an
+# argument (or a registry's message) holding "\n", "\r" or an ESC sequence must neither break the
+# one-line error in two nor drive the terminal.
+_ESCAPES = {c: f"\\x{c:02x}" for c in (*range(0x20), *range(0x7F, 0xA0))} | {
+    0x2028: "\\u2028",
+    0x2029: "\\u2029",
+}
+
+
+def one_line(text: str) -> str:
+    """``text`` with its control characters escaped: one line on a terminal, whatever it held."""
+    return text.translate(_ESCAPES)
+
+
 def fail_usage(prog: str, message: str) -> int:
-    print(f"{prog}: error: {message}", file=sys.stderr)
+    print(f"{prog}: error: {one_line(message)}", file=sys.stderr)
     return 2

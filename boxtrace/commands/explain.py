@@ -61,7 +61,9 @@ def main(args: argparse.Namespace) -> int:
     try:
         explanation = explain_names(first, rest)
     except KeyError as exc:
-        print(f"no entry for {exc.args[0]}", file=sys.stderr)
+        from boxtrace.runtime.usage import one_line
+
+        print(one_line(f"no entry for {exc.args[0]}"), file=sys.stderr)
         return 1
     except CatalogueError as exc:
         print(f"{PROG}: {exc}", file=sys.stderr)

@@ -63,6 +63,7 @@ def main(args: argparse.Namespace) -> int:
     from boxtrace.runtime.images.reference import BadReference, parse_reference
     from boxtrace.runtime.images.registry import RegistryError
     from boxtrace.runtime.images.store import ImageError
+    from boxtrace.runtime.usage import one_line
     from boxtrace.usage import UsageError
 
     try:
@@ -82,11 +83,9 @@ def main(args: argparse.Namespace) -> int:
         with listener:
             agent = f"boxtrace/{__version__}"
             pulled = pull(ref, insecure=args.insecure, listener=listener, user_agent=agent)
-    except (RegistryError, ImageError) as exc:
-        print(f"boxtrace pull: error: {exc}", file=sys.stderr)
-        return 1
-    except OSError as exc:  # the store: a full disk, no permission
-        print(f"boxtrace pull: error: {exc}", file=sys.stderr)
+    except (RegistryError, ImageError, OSError) as exc:  # OSError: the store (a full disk, no permission)
+        # a registry's own words (its error messages) may hold newlines or terminal escapes
+        print(f"boxtrace pull: error: {one_line(str(exc))}", file=sys.stderr)
         return 1
     if not args.quiet:
         _say(f"Digest: {pulled.digest}")

@@ -47,7 +47,8 @@ def host_platform() -> tuple[str, str, str]:
 
 def describe(platform: dict[str, Any] | None) -> str:
     """linux/arm64/v8, as `docker pull --platform` spells it."""
-    platform = platform or {}
+    if not isinstance(platform, dict):  # a registry's or a layout's JSON may hold anything here
+        platform = {}
     parts = [str(platform.get("os") or "?"), str(platform.get("architecture") or "?")]
     if platform.get("variant"):
         parts.append(str(platform["variant"]))
@@ -60,7 +61,9 @@ def pick(manifests: list[dict[str, Any]], host: tuple[str, str, str] | None = No
     runs = RUNS.get((arch, variant), (variant, ""))
     best: tuple[int, dict[str, Any]] | None = None
     for descriptor in manifests:
-        platform = descriptor.get("platform") or {}
+        platform = descriptor.get("platform")
+        if not isinstance(platform, dict):
+            continue
         if platform.get("os") != wanted_os or platform.get("architecture") != arch:
             continue
         variant_there = platform.get("variant") or ""

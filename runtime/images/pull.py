@@ -99,7 +99,7 @@ def pull(
     registry = Registry(ref.api_host, insecure=insecure, user_agent=user_agent)
     tell.message(f"{ref.tag or ref.digest}: Pulling from {ref.familiar} ({registry.url('')})")
     manifest, digest = _manifest(registry, ref)
-    config_descriptor = manifest.get("config") or {}
+    config_descriptor = _object(manifest.get("config"), f"manifest {digest}: config")
     if config_descriptor.get("mediaType") not in CONFIG_TYPES:
         raise RegistryError(
             f"{ref.name} is not a container image: its config is {config_descriptor.get('mediaType')!r}"
@@ -110,6 +110,7 @@ def pull(
         config = json.loads(config_bytes)
     except (ValueError, RecursionError) as exc:
         raise ImageError(f"config {config_digest} of {ref.name} is not valid JSON: {exc}") from None
+    config = _object(config, f"config {config_digest} of {ref.name}")
     here = "/".join(p for p in platform.host_platform() if p)
     image_platform = platform.describe(config)
     if platform.pick([{"platform": config}]) is None:
@@ -117,8 +118,13 @@ def pull(
             f"warning: the image's platform ({image_platform}) does not match this host ({here}): "
             "its programs may not run here"
         )
-    descriptors = manifest.get("layers") or []
-    diff_ids = (config.get("rootfs") or {}).get("diff_ids") or []
+    listed = _list(manifest.get("layers"), f"manifest {digest}: layers")
+    descriptors = [_object(d, f"manifest {digest}: layer") for d in listed]
+    rootfs = _object(config.get("rootfs") or {}, f"config {config_digest}: rootfs")
+    diff_ids = _list(rootfs.get("diff_ids"), f"config {config_digest}: rootfs.diff_ids")
+    for diff_id in diff_ids:
+        if not isinstance(diff_id, str) or not SHA256.fullmatch(diff_id):
+            raise ImageError(f"config {config_digest}: diff_id {diff_id!r} is not a sha256 digest")
     if len(diff_ids) != len(descriptors):
         raise ImageError(
             f"config {config_digest}: rootfs.diff_ids lists {len(diff_ids)} layers, "
@@ -168,7 +174,8 @@ def _manifest(registry: Registry, ref: Reference) -> tuple[dict[str, Any], str]:
     document = _parse_manifest(body, media_type, ref, digest)
     if not _is_index(document, media_type):
         return document, digest
-    descriptors = [d for d in document.get("manifests") or [] if isinstance(d, dict)]
+    listed = _list(document.get("manifests"), f"index {digest}: manifests")
+    descriptors = [d for d in listed if isinstance(d, dict)]
     chosen = platform.pick(descriptors)
     if chosen is None:
         offered = sorted({platform.describe(d.get("platform")) for d in descriptors})
@@ -225,6 +232,21 @@ def _not_found(registry: Registry, ref: Reference, exc: NotFound) -> RegistryErr
         return RegistryError(f"no manifest {ref.digest} for {ref.familiar} on {where}")
     known = f" (tags: {', '.join(tags)})" if tags else " (it has no tags)" if tags == [] else ""
     return RegistryError(f"no tag {ref.tag!r} for {ref.familiar} on {where}{known}")
+
+
+def _object(value: Any, what: str) -> dict[str, Any]:
+    """A JSON object the image format requires (a registry may send any JSON in its place)."""
+    if not isinstance(value, dict):
+        raise ImageError(f"{what} is not a JSON object ({type(value).__name__})")
+    return value
+
+
+def _list(value: Any, what: str) -> list[Any]:
+    if value is None:
+        return []
+    if not isinstance(value, list):
+        raise ImageError(f"{what} is not a JSON array ({type(value).__name__})")
+    return value
 
 
 def _checked_digest(descriptor: dict[str, Any], what: str) -> str:

@@ -114,6 +114,13 @@ class _NoRedirects(urllib.request.HTTPRedirectHandler):
     def redirect_request(self, *args: Any, **kwargs: Any) -> None:
         return None
 
+    def http_error_302(self, *args: Any, **kwargs: Any) -> None:
+        # urllib's own handler parses the Location before asking redirect_request, and a malformed
+        # one ("http://[::1") raised ValueError out of opener.open: now it is never parsed here.
+        return None
+
+    http_error_301 = http_error_303 = http_error_307 = http_error_308 = http_error_302
+
 
 class Registry:
     """One registry host. ``scope`` of a request: the token scope it needs
@@ -259,8 +266,12 @@ class Registry:
                     location = exc.headers.get("Location")
                 if not location:
                     raise RegistryError(f"{url}: redirect ({exc.code}) without a Location") from None
-                target = urllib.parse.urljoin(url, location)
-                if urllib.parse.urlsplit(target).scheme not in ("http", "https"):
+                try:
+                    target = urllib.parse.urljoin(url, location)
+                    scheme = urllib.parse.urlsplit(target).scheme
+                except ValueError:  # "http://[::1": not a URL
+                    raise RegistryError(f"{url}: redirected to {location!r}, not a URL") from None
+                if scheme not in ("http", "https"):
                     raise RegistryError(f"{url}: redirected to {target!r}, not an HTTP URL") from None
                 if url.startswith("https:") and target.startswith("http:"):
                     raise RegistryError(
@@ -315,7 +326,10 @@ class Registry:
 
 
 def _read_limited(response: IO[bytes], limit: int, what: str) -> bytes:
-    data = response.read(limit + 1)
+    try:
+        data = response.read(limit + 1)
+    except (OSError, http.client.HTTPException) as exc:  # a reset, a timeout, IncompleteRead
+        raise RegistryError(f"{what}: the download broke off: {exc}") from None
     if len(data) > limit:
         raise RegistryError(f"{what}: larger than {limit} bytes, refused")
     return data
