@@ -10,7 +10,6 @@ errno, as Docker's default profile (ENOSYS) or an EPERM filter would around a ne
 
 from __future__ import annotations
 
-import functools
 import sys
 
 from boxtrace.runtime import cgroups, syscalls
@@ -35,6 +34,7 @@ if __name__ == "__main__":
         refuse_clone3(int(args[1]))
         args = args[2:]
     cgroups.detect_cgroup_version = lambda root=UNIFIED: "v2"
-    cgroups.create_cgroup = functools.partial(cgroups.create_cgroup, root=UNIFIED, version="v2")  # type: ignore[assignment]
+    # The container step passes cgroups.CGROUP_ROOT (or a delegated parent) as the root explicitly.
+    cgroups.CGROUP_ROOT = UNIFIED
     sys.argv[1:] = args
     sys.exit(main())
