@@ -90,6 +90,7 @@ class Container:
     release_fd: int = -1  # parent -> child: "go on" (after the id maps, after the hooks)
     report_fd: int = -1  # child -> parent: JSON lines (a failure, "run the hooks", "ready")
     fifo_fd: int = -1  # O_PATH fd of exec.fifo, inherited by the child
+    guard_fd: int = -1  # our end of the cleanup guard's pipe (runtime/guard.py)
     console_fd: int = -1  # the connected --console-socket, inherited by the child
     command_path: str = ""
     # exec (runtime/oci_exec.py): the container's first process, whose namespaces, root and
@@ -144,7 +145,7 @@ def create(container: Container) -> None:
         try:
             reports = set_up(container, forwarder)
             wait_for_init_ready(container, reports)
-            guard.release(state_dir_path(container))  # handed over: it lives on until `delete`
+            guard.release(container.guard_fd, state_dir_path(container))  # handed over: until `delete`
         except BaseException:
             forwarder.ignore()
             remove_container(container)
@@ -162,7 +163,7 @@ def set_up(container: Container, forwarder: _SignalForwarder) -> int:
     """
     validate_spec(container)
     compile_seccomp_profile(container)
-    guard.protect(state_dir_path(container))
+    container.guard_fd = guard.protect(state_dir_path(container), container.guard_fd)
     prepare_rootfs(container)
     write_state(container)
     create_exec_fifo(container)
@@ -599,7 +600,7 @@ def remove_container(container: Container) -> None:
         elif container.keep and container.copy_layers:
             container.warn(f"kept the container's copied rootfs: {container.spec.root_path}")
         remove_state_dir(container.state, keep_upper=container.keep)
-    guard.release(state_dir_path(container))
+    guard.release(container.guard_fd, state_dir_path(container))
 
 
 def state_dir_path(container: Container) -> str:

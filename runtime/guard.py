@@ -45,32 +45,30 @@ LATE_REGISTRATION_WAIT = 2.0
 # How long a state directory may stay busy (a dying container's mounts) before the guard gives up.
 REMOVE_TIMEOUT = 5.0
 
-_writer = -1  # this process's end of its guard's pipe
-
-
 # --- the runtime's side -------------------------------------------------------------------------------
 
 
-def protect(path: str) -> None:
+def protect(path: str, writer: int = -1) -> int:
     """Register the state directory PATH with this process's guard, before it is made; start a
-    guard first when none was passed down (the untraced runtime)."""
-    global _writer
-    if _writer < 0:
-        _writer = _inherited_writer()
-    if _writer < 0:
-        _writer = start_guard(for_tracees=False)
-    _send("+", path)
+    guard first when none was passed down (the untraced runtime). Returns our end of the guard's
+    pipe (``writer``, when one is given), for ``release``."""
+    if writer < 0:
+        writer = _inherited_writer()
+    if writer < 0:
+        writer = start_guard(for_tracees=False)
+    _send(writer, "+", path)
+    return writer
 
 
-def release(path: str) -> None:
+def release(writer: int, path: str) -> None:
     """The container at PATH is gone or handed over: nothing for the guard to do about it."""
-    if _writer >= 0:
-        _send("-", path)
+    if writer >= 0:
+        _send(writer, "-", path)
 
 
-def _send(sign: str, path: str) -> None:
+def _send(writer: int, sign: str, path: str) -> None:
     with contextlib.suppress(OSError):  # a guard that is gone cannot be told
-        os.write(_writer, f"{sign}{os.getpid()} {path}\n".encode())
+        os.write(writer, f"{sign}{os.getpid()} {path}\n".encode())
 
 
 def _inherited_writer() -> int:
