@@ -174,7 +174,7 @@ class Engine:
         # The root's mount namespace (``/proc/PID/ns/mnt`` link text): a task exec'ing in another
         # one is a runtime's container process, detached at its exec (the recorder's mode).
         self.release_mntns: str | None = None
-        self.detached: list[int] = []
+        self.detached: set[int] = set()
         # Called on the tracer thread when the root process ends: (exit status, signal number).
         self.root_exit_hook: Callable[[int | None, int | None], None] | None = None
 
@@ -241,6 +241,7 @@ class Engine:
         task = Task(tid, tgid, comm, nspid, fresh=True, vm=self.vm)
         task.announced = False
         self.tasks[tid] = task
+        self.detached.discard(tid)  # a reused process id
         return task
 
     def _now(self) -> float:
@@ -513,7 +514,7 @@ class Engine:
         task = self.tasks.pop(tid, None)
         if task is not None:
             task.mem.close()
-            self.detached.append(tid)
+            self.detached.add(tid)
 
     def _begin_detach(self) -> None:
         self._detaching = True
@@ -529,9 +530,10 @@ class Engine:
         deliver = sig if event == 0 and sig != _SYSCALL_STOP else 0
         if event in _HOW:
             # Its new child is ours too (auto-attached) and will stop: wait for it, then let it go.
+            # Its stop may have come first and been let go already: then there is nothing to wait for.
             with contextlib.suppress(PtraceError):
                 child = self.pt.geteventmsg(tid)
-                if child not in self.tasks:
+                if child not in self.tasks and child not in self.detached:
                     self._new_task(child)
         if task is not None and task.pending is not None:
             pending = task.pending
@@ -539,6 +541,7 @@ class Engine:
             pending.event.duration = time.monotonic() - pending.t0
             self._finish(pending)  # it completes untraced: no result known
         self._forget(tid)
+        self.detached.add(tid)  # also a new child whose parent's fork event is still to come
         with contextlib.suppress(PtraceError):
             ptrace_api.detach(tid, deliver)
 
@@ -570,6 +573,7 @@ class Engine:
             # A thread shares its process's identity; a new process has its own NSpid: read lazily.
             child = Task(child_tid, task.pid if thread else child_tid, comm, nspid, fresh=thread, vm=self.vm)
             self.tasks[child_tid] = child
+            self.detached.discard(child_tid)  # a reused process id
         if child is not None and task.watch_stdio:
             child.watch_stdio = True  # it shares or inherits the open file
         new_ns = flags_value & (CLONE_NEW_MASK if how == "clone3" else CLONE_NEW_MASK_CLONE)

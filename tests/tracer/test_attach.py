@@ -199,3 +199,24 @@ def test_cli_attach_usage_errors(args: list[str], message: str) -> None:
     assert done.returncode == 2
     assert message in done.stderr and "Traceback" not in done.stderr
     assert len(done.stderr.strip().splitlines()) <= 2
+
+
+def test_detach_while_the_process_forks_fast_lets_every_child_go() -> None:
+    """A new child's first stop can come before its parent's fork event: once let go, the tracer
+    must not wait for it again (it did, 2 times in 100, and the detach never finished)."""
+    for _ in range(40):
+        proc = subprocess.Popen(["sh", "-c", "while :; do /bin/true; done"])
+        try:
+            wait_for_exec(proc.pid, b"sh")
+            session = TraceSession(TraceConfig(command=[], attach_pid=proc.pid), None)
+            session.start()
+            deadline = time.monotonic() + 10
+            while session.engine.stops < 40 and time.monotonic() < deadline:
+                time.sleep(0.005)
+            session.stop()
+            result = session.wait(20)
+            assert result is not None and result.detached
+            assert proc.poll() is None and tracer_of(proc.pid) == 0
+        finally:
+            proc.kill()
+            proc.wait(10)
