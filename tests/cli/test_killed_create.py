@@ -40,6 +40,15 @@ def _parent(pid: int) -> int:
         return 0
 
 
+def _ended(pid: int) -> bool:
+    """Gone or a zombie (its parent, the recorder, reaps it)."""
+    try:
+        with open(f"/proc/{pid}/stat") as handle:
+            return handle.read().rpartition(")")[2].split()[0] == "Z"
+    except OSError:
+        return True
+
+
 class Create:
     """``boxtrace-runtime --root ROOT --record create`` of a busybox bundle, and what it leaves."""
 
@@ -59,15 +68,19 @@ class Create:
             return []
         return [p for p in self.spool.iterdir() if p.name.startswith(".") == hidden]
 
-    def runtime_running(self) -> bool:
-        """The traced runtime is alive: the recorder's child (the caller's child) that runs
-        boxtrace-runtime (the container's first process and the runtime's guard are its own
-        children, with the same command line)."""
+    def runtime_pid(self) -> int | None:
+        """The traced runtime: the recorder's child (the caller's child) that runs boxtrace-runtime
+        (the container's first process and the runtime's guard are its own children, with the
+        same command line)."""
         marked = marked_processes(self.id)
         recorders = [pid for pid in marked if _parent(pid) == self.proc.pid]
-        return any(
-            _parent(pid) in recorders and "create" in _cmdline(pid) and comm != "boxtrace-guard"
-            for pid, comm in marked.items()
+        return next(
+            (
+                pid
+                for pid, comm in marked.items()
+                if _parent(pid) in recorders and "create" in _cmdline(pid) and comm != "boxtrace-guard"
+            ),
+            None,
         )
 
     def state_has(self, key: str) -> bool:
@@ -123,8 +136,11 @@ def test_a_killed_recorded_create_leaves_nothing(tmp_path: Path, point: str, sig
             # (c) the create finished while its caller, stopped, had not read the status yet
             _wait_then(create, lambda: create.spool_files(hidden=True), "the recorder's start")
             create.proc.send_signal(signal.SIGSTOP)
-            wait_for(create.runtime_running, "the traced runtime", timeout=60)
-            wait_for(lambda: not create.runtime_running(), "the create to finish", timeout=60)
+            runtime = wait_for(create.runtime_pid, "the traced runtime", timeout=60)
+            assert runtime is not None
+            # Its exit, not a moment when /proc does not show it: while it execs, its command
+            # line and environment read empty.
+            wait_for(lambda: _ended(runtime), "the create to finish", timeout=60)
             assert create.state_has("pid")
         else:
             _wait_then(create, lambda: POINTS[point](create), point)

@@ -10,6 +10,7 @@ import subprocess
 import time
 from collections.abc import Callable
 from pathlib import Path
+from typing import TypeVar
 
 # Put into the environment of every command a test starts: its processes (the runtime, the
 # tracer, the guard, a container's first process before execve) carry it in /proc/PID/environ.
@@ -78,12 +79,17 @@ def leftovers(root: Path, container_id: str, mark: str, sleeper: list[str]) -> l
     ]
 
 
-def wait_for(predicate: Callable[[], object], what: str, timeout: float = 30.0, poll: float = 0.05) -> None:
+T = TypeVar("T")
+
+
+def wait_for(predicate: Callable[[], T], what: str, timeout: float = 30.0, poll: float = 0.05) -> T:
+    """The predicate's first true value."""
     deadline = time.monotonic() + timeout
-    while not predicate():
+    while not (value := predicate()):
         if time.monotonic() > deadline:
             raise AssertionError(f"timed out waiting for {what}")
         time.sleep(poll)
+    return value
 
 
 def kill_when(proc: subprocess.Popen[bytes], condition: Callable[[], object], what: str) -> None:
