@@ -1,0 +1,167 @@
+"""Painting: the status line, the event list's marks, the footer's keys and the side panes, brought
+up to date with the cursor after every change, each only when its text changed."""
+
+from __future__ import annotations
+
+import time
+from abc import abstractmethod
+from bisect import bisect_right
+
+from rich.markdown import Markdown as RichMarkdown
+from rich.text import Text
+from textual.widgets import Static
+
+from boxtrace.tracer.events import Event
+from boxtrace.tui import panes
+from boxtrace.tui.app_state import AppState
+from boxtrace.tui.explanation_view import ExplanationView
+from boxtrace.tui.keys import BINDING_ACTIONS
+from boxtrace.tui.mountinfo import read_mountinfo
+
+SIDE_PANES = ("explanation", "processes", "mounts", "cgroups", "output")  # their widgets' ids
+
+
+class Painting(AppState):
+    def _refresh_all(self, scroll: bool = True) -> None:
+        future = self.cursor + 1 if self.mode == "replay" and self.cursor >= 0 else -1
+        self.event_list.sync(cursor=self.cursor, held=self.held, future_from=future, scroll=scroll)
+        self.shown["events"] = self.cursor
+        self._update_status()
+        self._refresh_bindings_if_changed()
+        self._update_panes()
+        if self.first_paint is None and len(self.model):
+            self.call_after_refresh(self._mark_first_paint)
+
+    def _refresh_bindings_if_changed(self) -> None:
+        """Tell the footer about bindings only when one turned on, off or grey: each refresh makes
+        textual's Footer recompose its keys, tens of ms (and, without TraceFooter, ~250 KB for good)."""
+        state = tuple(self.check_action(action, ()) for action in BINDING_ACTIONS)
+        if state != self._bindings_state:
+            self._bindings_state = state
+            self.refresh_bindings()
+
+    def _mark_first_paint(self) -> None:
+        if self.first_paint is None:
+            self.first_paint = time.monotonic()
+
+    def _update_status(self) -> None:
+        text = Text(no_wrap=True, overflow="ellipsis")
+        n = len(self.model)
+        if self.mode == "live":
+            if self.quitting:
+                text.append(" STOPPING ", "bold white on red")
+            elif self.ended:
+                text.append(" ENDED ", "bold white on blue")
+            elif self.held >= 0:
+                text.append(" HELD ", "bold black on yellow")
+                # A newcomer's first screen: what to press, before anything else on the line.
+                text.append("  n: next step · c: run to the end · ?: help", "yellow")
+            elif self.running:
+                text.append(" RUNNING ", "bold black on green")
+            else:
+                text.append(" STARTING ", "bold black on cyan")
+        else:
+            text.append(" REPLAY ", "bold white on blue")
+            if not self.loaded:
+                text.append(" loading… ", "yellow")
+        if self.cursor >= 0:
+            text.append(f"  step {self.cursor + 1}/{n}  ", "bold")
+            text.append(f"phase: {self.model.phase_name(self.cursor)}", "magenta")
+        else:
+            text.append(f"  {n} events")
+        if self.auto:
+            text.append(f"  auto every {self.pace:.1f}s", "green")
+        if self.model.categories is not None:
+            text.append("  filter: " + ",".join(sorted(self.model.categories)), "cyan")
+        if self.search_text:
+            text.append(f"  search: {self.search_text}", "cyan")
+        marks = sorted(self.break_names) + [f"{c}/*" for c in sorted(self.break_categories)]
+        if marks:
+            text.append("  ● " + ", ".join(marks), "yellow")
+        if self.result is not None:
+            r = self.result
+            text.append(f"  done: {r.outcome()}", "bold")
+        if self.error:
+            text.append(f"  {self.error}", "bold red")
+        self.query_one("#status", Static).update(text, layout=False)
+
+    def _update_panes(self) -> None:
+        event = self.current_event()
+        world = self.timeline.at(self.cursor)
+        phase = self.model.phase_name(self.cursor) if event is not None else ""
+        held = self.cursor >= 0 and self.cursor == self.held
+        markdown = panes.explanation_markdown(
+            event, phase, held=held, intro=self.options.intro, explainer=self.explainer
+        )
+        if self.options.present:
+            self._update_presenter(event, world, markdown)
+            return
+        if self._pane_text.get("#explanation") != markdown:
+            self._pane_text["#explanation"] = markdown
+            self.query_one("#explanation", ExplanationView).show(markdown)
+            if not self._prepare_due:
+                self._prepare_due = True
+                self.call_after_refresh(self._prepare_neighbours)
+        self._set("#processes", panes.process_tree(world, event.pid if event is not None else None))
+        self._set("#mounts", self._mounts_text(event, world))
+        self._set("#cgroups", panes.cgroups(world))
+        upto = bisect_right(self.output_indices, self.cursor) if self.mode == "replay" else None
+        shown = self.output_indices[:upto] if upto is not None else self.output_indices
+        self._set("#output", panes.output_text(self.model.events, shown, limit=8))
+        for pane in SIDE_PANES:
+            self.shown[pane] = self.cursor
+
+    def _prepare_neighbours(self) -> None:
+        """Once the step is painted: render the explanations of the steps after and before it, so
+        that a step forward or back shows its explanation without rendering Markdown. One at a
+        time, so that a key pressed meanwhile is handled between them."""
+        self._prepare_due = False
+        self._prepare(1)
+        self.call_later(self._prepare, -1)
+
+    def _prepare(self, direction: int) -> None:
+        index = self._next_visible(direction)
+        if index is None:
+            return
+        markdown = panes.explanation_markdown(
+            self.model.events[index],
+            self.model.phase_name(index),
+            held=index == self.held,
+            intro=self.options.intro,
+            explainer=self.explainer,
+        )
+        self.query_one("#explanation", ExplanationView).prepare(markdown)
+
+    def _set(self, selector: str, content: Text | str, layout: bool = False) -> None:
+        """Update a pane only when its text changed. Markdown (str) scrolls and needs a layout pass;
+        the fixed-size panes only repaint, which keeps a key press well under a frame."""
+        key = content if isinstance(content, str) else content.plain
+        if self._pane_text.get(selector) == key:
+            return
+        self._pane_text[selector] = key
+        widget = self.query_one(selector, Static)
+        if isinstance(content, str):
+            widget.update(RichMarkdown(content), layout=layout)
+        else:
+            widget.update(content, layout=layout)
+
+    def _mounts_text(self, event: Event | None, world: panes.World) -> Text:
+        # Live, while the process exists: what the kernel says now, at this step.
+        if self.mode == "live" and not self.ended and event is not None and event.pid in self._traced_pids():
+            entries = read_mountinfo(event.pid)
+            if entries is not None:
+                if self._host_mounts is None:
+                    own = read_mountinfo("self") or []
+                    self._host_mounts = {e.key for e in own}
+                return panes.live_mounts(entries, self._host_mounts, event.pid)
+        return panes.derived_mounts(world)
+
+    def _traced_pids(self) -> set[int]:
+        """Pids the session traces now: only their /proc is this trace's (a pid may be reused)."""
+        engine = getattr(self.steering, "engine", None)
+        live_pids = getattr(engine, "live_pids", None)
+        return set(live_pids()) if callable(live_pids) else set()
+
+    @abstractmethod
+    def _update_presenter(self, event: Event | None, world: panes.World, markdown: str) -> None:
+        """Presenter mode's screen instead of the side panes (presenter.Presenter)."""
