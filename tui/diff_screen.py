@@ -9,6 +9,8 @@ The lines are the event list's own (``render.styled_line``) and the explanations
 
 from __future__ import annotations
 
+from collections.abc import Callable
+
 from rich.style import Style
 from rich.text import Text
 from textual import events
@@ -16,14 +18,15 @@ from textual.app import App, ComposeResult
 from textual.binding import Binding
 from textual.containers import Horizontal, VerticalScroll
 from textual.geometry import Size
-from textual.screen import Screen
+from textual.screen import ModalScreen, Screen
 from textual.scroll_view import ScrollView
 from textual.strip import Strip
 from textual.widgets import Footer, Label, Markdown
 
-from boxtrace.lessons.diff import CHANGED, MARK, SAME, Row, TraceDiff, change_text
-from boxtrace.lessons.model import PHASES
-from boxtrace.tui.panes import explanation_markdown
+from boxtrace.lessons.diff import CHANGED, MARK, ONLY_A, ONLY_B, SAME, Row, TraceDiff, change_text
+from boxtrace.lessons.model import PHASES, Explanation
+from boxtrace.tracer.events import Event
+from boxtrace.tui.panes import explain_event, explanation_markdown
 from boxtrace.tui.render import styled_line
 
 LINE_STYLE = {"only_a": "red", "only_b": "green", "changed": "yellow", "same": ""}
@@ -126,12 +129,21 @@ class DiffScreen(Screen[None]):
     DiffScreen #diff-explanations { height: 45%; }
     DiffScreen #diff-explanations VerticalScroll { width: 1fr; border: round $primary; }
     """
-    BINDINGS = [Binding("q", "app.quit", "Quit")]  # noqa: RUF012
+    BINDINGS = [  # noqa: RUF012
+        Binding("question_mark", "help", "Help"),
+        Binding("q", "app.quit", "Quit"),
+    ]
 
-    def __init__(self, diff: TraceDiff, sources: tuple[str, str]) -> None:
+    def __init__(
+        self,
+        diff: TraceDiff,
+        sources: tuple[str, str],
+        explainer: Callable[[Event], Explanation | None] = explain_event,
+    ) -> None:
         super().__init__()
         self.diff = diff
         self.sources = sources
+        self.explainer = explainer  # the catalogue; snapshot tests put a fixed stand-in here
 
     def compose(self) -> ComposeResult:
         d = self.diff
@@ -153,6 +165,16 @@ class DiffScreen(Screen[None]):
         self.query_one(DiffList).focus()
         self.show_selected()
 
+    def action_help(self) -> None:
+        shown: dict[str, list[str]] = {}
+        for key, active in self.active_bindings.items():
+            b = active.binding
+            if b.description and b.show:
+                shown.setdefault(b.description, []).append(self.app.get_key_display(b.with_key(key)))
+        keys = [(" ".join(dict.fromkeys(k)), what) for what, k in shown.items()]
+        keys.append(("↑ ↓ PgUp PgDn Home End", "move through the pairs"))
+        self.app.push_screen(DiffHelpScreen(keys, self.diff.name_a, self.diff.name_b))
+
     def show_selected(self) -> None:
         row = self.query_one(DiffList).row()
         if row is None:
@@ -167,25 +189,74 @@ class DiffScreen(Screen[None]):
         self.query_one("#diff-change", Label).update(f"{kind}{': ' + changes if changes else ''}")
         for side, step in (("a", row.a), ("b", row.b)):
             text = (
-                explanation_markdown(step.event, step.phase, held=False)
+                explanation_markdown(step.event, step.phase, held=False, explainer=self.explainer)
                 if step is not None
                 else "*This trace has no such step.*"
             )
             self.query_one(f"#diff-explain-{side}", Markdown).update(text)
 
 
+class DiffHelpScreen(ModalScreen[None]):
+    """The diff view's keys and what its marks mean (``?``)."""
+
+    DEFAULT_CSS = """
+    DiffHelpScreen { align: center middle; }
+    DiffHelpScreen #diff-help-body {
+        width: 90; height: 80%; background: $surface; border: thick $accent; padding: 0 1;
+    }
+    """
+    BINDINGS = [Binding("escape,q,question_mark", "dismiss", "Close")]  # noqa: RUF012
+
+    def __init__(self, keys: list[tuple[str, str]], name_a: str, name_b: str) -> None:
+        super().__init__()
+        self.keys = keys
+        self.names = name_a, name_b
+
+    def compose(self) -> ComposeResult:
+        a, b = self.names
+        rows = "\n".join(f"| `{key}` | {what} |" for key, what in self.keys)
+        text = f"""# boxtrace diff: keys
+
+Each line pairs a step of A ({a}) with the same step of B ({b}); the panes below explain the
+selected pair.
+
+| key | what it does |
+| --- | --- |
+{rows}
+
+| mark | meaning |
+| --- | --- |
+| `{MARK[SAME]}` | the same in both |
+| `{MARK[ONLY_A]}` | only in A ({a}) |
+| `{MARK[ONLY_B]}` | only in B ({b}) |
+| `{MARK[CHANGED]}` | the same step with other arguments (the line under the list says which) |
+| `↕` | done in another order |
+
+Press `escape` to close.
+"""
+        with VerticalScroll(id="diff-help-body"):
+            yield Markdown(text)
+
+
 class DiffApp(App[None]):
     """The diff view as an app of its own (``boxtrace diff``); the replay app could push DiffScreen too."""
 
     TITLE = "boxtrace diff"
+    ENABLE_COMMAND_PALETTE = False  # as the replay app: every command is a key (see ?)
 
-    def __init__(self, diff: TraceDiff, sources: tuple[str, str]) -> None:
+    def __init__(
+        self,
+        diff: TraceDiff,
+        sources: tuple[str, str],
+        explainer: Callable[[Event], Explanation | None] = explain_event,
+    ) -> None:
         super().__init__()
         self.diff = diff
         self.sources = sources
+        self.explainer = explainer
 
     def on_mount(self) -> None:
-        self.push_screen(DiffScreen(self.diff, self.sources))
+        self.push_screen(DiffScreen(self.diff, self.sources, self.explainer))
 
 
 def run_diff(diff: TraceDiff, sources: tuple[str, str]) -> None:

@@ -6,7 +6,11 @@ from __future__ import annotations
 
 import copy
 from pathlib import Path
+from typing import Any
 
+from textual.pilot import Pilot
+
+from boxtrace.lessons.diff import TraceDiff, diff_traces
 from boxtrace.lessons.model import Explanation
 from boxtrace.tracer.events import Event, SyscallEvent, TraceHeader
 from boxtrace.tracer.messages import (
@@ -97,3 +101,32 @@ def fixed_explanation(event: Event) -> Explanation:
 def recorded_syscalls() -> tuple[TraceHeader, list[SyscallEvent]]:
     header, events = recorded()
     return header, [e for e in events if isinstance(e, SyscallEvent)]
+
+
+# The diff view's pictures: boxtrace's runtime (the recorded container start) against `runc run`,
+# shown under the paths the repository has (not this checkout's absolute ones).
+DIFF_SOURCES = ("tests/tui/data/container-start.jsonl", "tests/lessons/data/runc-run.jsonl")
+
+
+def recorded_diff() -> TraceDiff:
+    root = Path(__file__).resolve().parents[2]
+    a, b = (read_trace(str(root / source)) for source in DIFF_SOURCES)
+    return diff_traces(a, b)
+
+
+async def to_first_change_of(pilot: Pilot[Any], a: str, b: str) -> None:
+    """Press `n` (next difference) until the selected pair is syscall ``a`` beside syscall ``b``."""
+    from boxtrace.tui.diff_screen import DiffList
+
+    listing = pilot.app.screen.query_one(DiffList)
+    for _ in range(len(listing.lines)):
+        row = listing.row()
+        names = (
+            (getattr(row.a.event, "name", ""), getattr(row.b.event, "name", ""))
+            if row and row.a and row.b
+            else ()
+        )
+        if names == (a, b):
+            return
+        await pilot.press("n")
+    raise AssertionError(f"no pair {a} / {b} in the diff")

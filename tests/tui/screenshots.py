@@ -1,6 +1,8 @@
-"""Regenerate the screenshots in docs/tui.md: ``.venv/bin/python -m tests.tui.screenshots``.
+"""Regenerate the screenshots in docs/tui.md, docs/diff.md and the README:
+``.venv/bin/python -m tests.tui.screenshots``.
 
-Real renderings (save_screenshot) of the recorded container start, with the real catalogue.
+Real renderings (save_screenshot) of the recorded container start (and of its diff against a
+recorded `runc run`), with the real catalogue.
 """
 
 from __future__ import annotations
@@ -9,18 +11,28 @@ import asyncio
 from pathlib import Path
 from typing import Any
 
+from textual.app import App
 from textual.pilot import Pilot
 
 from boxtrace.tracer.messages import Message
 from boxtrace.tui.app import BoxtraceApp, ReplaySource
+from boxtrace.tui.diff_screen import DiffApp
 from boxtrace.tui.options import TuiOptions
-from tests.tui.helpers import FakeSteering, messages_for, recorded, started
+from tests.tui.helpers import (
+    DIFF_SOURCES,
+    FakeSteering,
+    messages_for,
+    recorded,
+    recorded_diff,
+    started,
+    to_first_change_of,
+)
 
 OUT = Path(__file__).resolve().parents[2] / "docs" / "images"
 SIZE = (150, 44)
 
 
-async def shoot(app: BoxtraceApp, name: str, keys: list[str], before: Any = None) -> None:
+async def shoot(app: App[Any], name: str, keys: list[str], before: Any = None) -> None:
     async with app.run_test(size=SIZE) as pilot:
         await pilot.pause()
         if before is not None:
@@ -54,6 +66,11 @@ async def main() -> None:
     await shoot(replay(), "tui-help", ["question_mark"])
     pivot = next(i for i, e in enumerate(events) if getattr(e, "name", "") == "pivot_root")
     await shoot(replay(TuiOptions(present=True)), "tui-presenter", ["n"] * pivot)
+
+    async def namespaces(pilot: Pilot[Any]) -> None:
+        await to_first_change_of(pilot, "clone", "unshare")
+
+    await shoot(DiffApp(recorded_diff(), DIFF_SOURCES), "tui-diff", [], namespaces)
 
 
 if __name__ == "__main__":

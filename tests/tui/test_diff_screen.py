@@ -9,7 +9,7 @@ from textual.widgets import Label, Markdown
 
 from boxtrace.lessons.diff import ONLY_A, SAME, Row, diff_traces
 from boxtrace.tracer.tracefile import read_trace
-from boxtrace.tui.diff_screen import DiffApp, DiffList, DiffScreen
+from boxtrace.tui.diff_screen import DiffApp, DiffHelpScreen, DiffList, DiffScreen
 from tests.tui.helpers import TRACE
 
 pytestmark = pytest.mark.asyncio
@@ -66,3 +66,19 @@ async def test_identical_traces_open_with_every_line_the_same() -> None:
         await pilot.press("n")  # nothing to jump to: stays
         await pilot.pause()
         assert listing.row() is rows[0]
+
+
+async def test_question_mark_lists_the_keys_and_marks() -> None:
+    trace = read_trace(str(TRACE))
+    app = DiffApp(diff_traces(trace, trace, ("before", "after")), (str(TRACE), str(TRACE)))
+    async with app.run_test(size=SIZE) as pilot:
+        await pilot.pause()
+        await pilot.press("question_mark")
+        await pilot.pause()
+        assert isinstance(app.screen, DiffHelpScreen)
+        text = app.screen.query_one(Markdown).source
+        assert "| `n` | Next difference |" in text and "| `p` | Previous difference |" in text
+        assert "| `-` | only in A (before) |" in text and "| `+` | only in B (after) |" in text
+        await pilot.press("escape")
+        await pilot.pause()
+        assert isinstance(app.screen, DiffScreen)
