@@ -119,3 +119,61 @@ def test_a_limit_with_another_value(tmp_path: Path) -> None:
     b = [other_limit if e is procs else e for e in events]
     (row,) = diff_traces((header, a), (header, b)).rows(CHANGED)
     assert row.changes() == [("value", "16", "32")]
+
+
+def test_security_steps_rank_before_identity_bookkeeping() -> None:
+    """The summary's order inside security and identity steps (CONCERNS): seccomp, capabilities,
+    no_new_privs, device rules, masked paths, read-only paths, then the rest by category (setuid,
+    sethostname: bookkeeping of who the container runs as)."""
+    header, events = trace()
+    calls = [e for e in events if isinstance(e, SyscallEvent)]
+
+    def first(name: str, **detail: str) -> SyscallEvent:
+        return next(
+            e for e in calls if e.name == name and all(e.detail.get(k) == v for k, v in detail.items())
+        )
+
+    procs = first("write", cgroup_file="cgroup.procs")
+    deny = copy.deepcopy(procs)
+    deny.detail.update(controller="devices", cgroup_file="devices.deny", value="a")
+    left = [
+        first("sethostname"),
+        first("setresuid") if any(e.name == "setresuid" for e in calls) else first("setuid"),
+        first(
+            "mount",
+            target=next(
+                e.detail["target"] for e in calls if str(e.detail.get("target", "")).endswith("/proc/sys")
+            ),
+        ),
+        first(
+            "mount",
+            target=next(
+                e.detail["target"] for e in calls if str(e.detail.get("target", "")).endswith("/proc/keys")
+            ),
+        ),
+        first("prctl", option="PR_SET_NO_NEW_PRIVS"),
+        first("capset"),
+    ]
+    a = [*events[: events.index(procs)], deny, *events[events.index(procs) :]]
+    b = [e for e in events if all(e is not x for x in left)]
+    ranked = [r.step.label for r in diff_traces((header, a), (header, b)).ranked(ONLY_A)]
+    assert ranked == [
+        "capset",
+        "prctl PR_SET_NO_NEW_PRIVS",
+        "write devices.deny a",
+        "mount mount /proc/keys",
+        "mount mount /proc/sys",
+        "sethostname",
+        "set uid",
+    ]
+
+
+def test_titles_name_no_container_id(tmp_path: Path) -> None:
+    """A title names what its call acts on (``mkdir boxtrace-ID``): it is normalised as the steps are."""
+    other = rewritten("4e84dd5ab4c4", "0123456789ab", tmp_path)
+    header, events = other
+    without_hostname = [e for e in events if not (isinstance(e, SyscallEvent) and e.name == "mkdir")]
+    diff = diff_traces(trace(), (header, without_hostname))
+    titles = [s.title for r in diff.rows() for s in (r.a, r.b) if s is not None and s.title]
+    assert titles and any("<id>" in t for t in titles), titles
+    assert not [t for t in titles if "4e84dd5ab4c4" in t or "0123456789ab" in t]
