@@ -60,18 +60,26 @@ CATEGORY_RANK: dict[str, tuple[int, str]] = {
     "exec": (7, "which programs run"),
     "file": (8, "other files the runtime writes"),
 }
-# runc's and Docker's masked paths: files and directories hidden under /dev/null or an empty tmpfs.
+# Docker's and podman's masked paths: files and directories hidden under /dev/null or an empty tmpfs.
 MASKED_PATHS = (
     *("/proc/acpi", "/proc/asound", "/proc/interrupts", "/proc/kcore", "/proc/keys"),
     *("/proc/latency_stats", "/proc/sched_debug", "/proc/scsi", "/proc/timer_list"),
-    *("/proc/timer_stats", "/sys/devices/virtual/powercap", "/sys/firmware"),
+    *("/proc/timer_stats", "/sys/dev/block", "/sys/devices/virtual/powercap", "/sys/firmware"),
+    "/sys/fs/selinux",
 )
 # Inside the categories, the steps that confine the container most, in this order, before any other
 # step (identity bookkeeping such as setuid or sethostname comes after them, by category). Each
 # concern lists step keys (or their first fields) that belong to it; the summary ranks by the first
 # concern a step's key starts with.
 CONCERNS: tuple[tuple[str, tuple[tuple[str, ...], ...]], ...] = (
-    ("seccomp filter", (("seccomp", "SECCOMP_SET_MODE_FILTER"), ("seccomp", "SECCOMP_SET_MODE_STRICT"))),
+    (
+        "seccomp filter",
+        (
+            ("seccomp", "SECCOMP_SET_MODE_FILTER"),
+            ("seccomp", "SECCOMP_SET_MODE_STRICT"),
+            ("prctl", "PR_SET_SECCOMP"),  # runc loads its filter through prctl
+        ),
+    ),
     (
         "capabilities",
         (("capset",), ("prctl", "PR_CAPBSET_DROP"), ("prctl", "PR_CAP_AMBIENT")),
@@ -189,8 +197,18 @@ TEMPORARY: tuple[tuple[re.Pattern[str], str], ...] = (
     (re.compile(r"/proc/self/fd/\d+"), "/proc/self/fd/<n>"),
     (re.compile(r"/proc/\d+/"), "/proc/<pid>/"),
     (re.compile(r"/tmp/(tmp|boxtrace-)[A-Za-z0-9_.-]+"), "/tmp/<tmp>"),
-    # a BPF program's address inside seccomp's struct sock_fprog ({len=9, filter=0x7ff3...})
-    (re.compile(r"\bfilter=0x[0-9a-f]+"), "filter=<ptr>"),
+    # addresses inside a struct: seccomp's {len=9, filter=0x7ff3...}, bpf's insns=0x5581...
+    (re.compile(r"\b(\w+)=0x[0-9a-f]{8,}\b"), r"\1=<ptr>"),
+    # fds inside a struct (bpf's target_fd=4</sys/fs/cgroup/...>) and the inodes of pipes and sockets
+    (re.compile(r"\b(\w+_fd)=\d+<"), r"\1=<n><"),
+    (re.compile(r"\b(pipe|socket):\[\d+\]"), r"\1:[<ino>]"),
+)
+# Ids of no container of the trace's own, named as engines name them: image layers and storage
+# directories (64 hex digits), Docker's and podman's short ids (12: the hostname, the network
+# controller's id that Docker's prestart hook gets). Applied after the trace's own ids.
+ANY_ID: tuple[tuple[re.Pattern[str], str], ...] = (
+    (re.compile(r"(?<![\w-])[0-9a-f]{64}(?![\w-])"), "<hash>"),
+    (re.compile(r"(?<![\w-])[0-9a-f]{12}(?![\w-])"), "<id>"),
 )
 # Options of a runtime's command line that `boxtrace run --without` adds: the marker stands for them.
 _WITHOUT_OPTION = "--without"
@@ -235,6 +253,8 @@ class Normaliser:
             value = pattern.sub(placeholder, value)
         if self._ids is not None:
             value = self._ids.sub("<id>", value)
+        for pattern, placeholder in ANY_ID:
+            value = pattern.sub(placeholder, value)
         return value
 
     def inside(self, path: str) -> str:
@@ -433,6 +453,11 @@ def _step(ev: SyscallEvent, phase: str, norm: Normaliser) -> Step | None:
         key = (name, target)
         variant["flags"] = sorted(_flag_names(ev))
         base, item = name, target
+    elif name in ("seccomp", "bpf", "fsconfig"):  # before "cgroup": a device program is filed there
+        label = summary(ev)
+        key = tuple(label.split(" ", 1))
+        variant["args"] = [t for t in (_arg_text(a.text, norm) for a in ev.args[1:]) if t is not None]
+        base = label
     elif category == "cgroup":
         controller = str(d.get("controller") or f"v{d.get('version', '?')}")
         if family in ("mkdir", "rmdir"):
@@ -484,11 +509,6 @@ def _step(ev: SyscallEvent, phase: str, norm: Normaliser) -> Step | None:
         key = (name,)
         for field in ("effective", "permitted", "inheritable"):
             variant[field] = sorted(d.get(field) or ())
-    elif name in ("seccomp", "bpf", "fsconfig"):
-        label = summary(ev)
-        key = tuple(label.split(" ", 1))
-        variant["args"] = [t for t in (_arg_text(a.text, norm) for a in ev.args[1:]) if t is not None]
-        base = label
     else:
         key = (family,)
         if d:  # the decoder's facts (hostname, uids...) rather than the raw arguments (lengths)

@@ -6,7 +6,7 @@ import copy
 import json
 from pathlib import Path
 
-from boxtrace.lessons.diff import CHANGED, ONLY_A, ONLY_B, SAME, diff_traces
+from boxtrace.lessons.diff import CHANGED, CONCERNS, ONLY_A, ONLY_B, SAME, concern, diff_traces, steps_of
 from boxtrace.tracer.events import Arg, Event, SyscallEvent, TraceHeader
 from boxtrace.tracer.tracefile import read_trace
 
@@ -177,3 +177,17 @@ def test_titles_name_no_container_id(tmp_path: Path) -> None:
     titles = [s.title for r in diff.rows() for s in (r.a, r.b) if s is not None and s.title]
     assert titles and any("<id>" in t for t in titles), titles
     assert not [t for t in titles if "4e84dd5ab4c4" in t or "0123456789ab" in t]
+
+
+def test_device_programs_are_device_rules_not_cgroup_writes() -> None:
+    """bpf(2) calls on a cgroup are filed under "cgroup" by the tracer: the diff still keys them by
+    their command (a program loaded, attached) and ranks them as device rules. The trace: the program
+    of tests/tracer/test_bpf_real.py (load, attach, query, get by id, detach, a map), recorded here."""
+    header, events = read_trace(str(TRACE.parents[2] / "lessons" / "data" / "bpf-device.jsonl"))
+    steps = {s.key: s for s in steps_of(header, events) if s.event.name == "bpf"}
+    device_rules = [name for name, _ in CONCERNS].index("device rules")
+    load, attach = steps[("bpf", "BPF_PROG_LOAD")], steps[("bpf", "BPF_PROG_ATTACH")]
+    assert load.category == "cgroup" and concern(load.key) == concern(attach.key) == device_rules
+    # Addresses, fd numbers and pipe inodes differ at every run: they are placeholders.
+    texts = " ".join(v for s in steps.values() for _, v in s.variant)
+    assert "insns=<ptr>" in texts and "target_fd=<n><" in texts and "pipe:[<ino>]" in texts
