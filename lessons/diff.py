@@ -620,7 +620,7 @@ class LeftOut:
 
     @property
     def side(self) -> str:
-        """ "a" or "b": the side that left the step out."""
+        """Which side left the step out: "a" or "b"."""
         return "a" if self.marker.kind == ONLY_A else "b"
 
     def missing(self) -> list[Row]:
