@@ -78,7 +78,7 @@ def _key(row: dict[str, Any]) -> list[str]:
 
 
 def test_podman_vs_docker(stories: tuple[Path, Path]) -> None:
-    """What these versions really do differently (podman 4.3, Docker 20.10, runc 1.1 of Debian 12):
+    """What these versions really do differently (podman 4.3.1, Docker 28.2.2, runc 1.1.5 here):
     podman's default capability set lacks CAP_NET_RAW, CAP_MKNOD and CAP_AUDIT_WRITE; the seccomp
     profiles differ; Docker mounts a fresh 64 MiB tmpfs on /dev/shm where podman binds its own;
     podman masks /sys/dev/block and /sys/fs/selinux too; Docker allows /dev/console (c 5:1) in
