@@ -8,7 +8,18 @@ import json
 from collections.abc import Callable, Iterator
 from typing import Any
 
-from boxtrace.lessons.diff import CHANGED, MARK, ONLY_A, ONLY_B, SAME, Row, Step, TraceDiff, change_text
+from boxtrace.lessons.diff import (
+    CHANGED,
+    MARK,
+    ONLY_A,
+    ONLY_B,
+    SAME,
+    LeftOut,
+    Row,
+    Step,
+    TraceDiff,
+    change_text,
+)
 from boxtrace.lessons.model import PHASES
 
 Styler = Callable[[str, str], str]
@@ -55,7 +66,24 @@ class Group:
             and (row.step.item == "") == (first.step.item == "")
             and row.step.base == first.step.base
             and row.step.title == first.step.title
+            and row.left_out == first.left_out
         )
+
+
+def listed(rows: list[Row], diff: TraceDiff) -> Iterator[tuple[LeftOut | None, Group]]:
+    """The groups a phase lists, a left-out step's differences gathered under its marker's row
+    (they may be apart in the phase, or in another phase: they are listed where the marker is)."""
+    marked = {lo.marker.step.item: lo for lo in diff.left_out()}
+    for group in groups(rows):
+        row = group.first
+        if row.left_out is None:
+            yield None, group
+        elif row.step.left_out is not None and row.left_out in marked:
+            left_out = marked[row.left_out]
+            yield left_out, group
+            for inner in groups(left_out.rows):
+                if inner.first is not row:
+                    yield left_out, inner
 
 
 def groups(rows: list[Row]) -> Iterator[Group]:
@@ -74,7 +102,9 @@ def groups(rows: list[Row]) -> Iterator[Group]:
         yield current
 
 
-def _kind_name(kind: str, diff: TraceDiff) -> str:
+def _kind_name(kind: str, diff: TraceDiff, left_out: str | None = None) -> str:
+    if left_out is not None:
+        return f"left out: {left_out}"
     return {
         ONLY_A: f"only in {diff.name_a}",
         ONLY_B: f"only in {diff.name_b}",
@@ -107,6 +137,11 @@ def summary_lines(diff: TraceDiff, top: int = TOP) -> list[tuple[str, list[str]]
     if diff.identical:
         return [("no difference: the two traces make the same steps with the same arguments", [])]
     out: list[tuple[str, list[str]]] = []
+    left_out = diff.left_out()
+    if left_out:
+        n = len(left_out)
+        head = f"{n} step{'s' if n != 1 else ''} left out on purpose (boxtrace run --without):"
+        out.append((head, [left_out_text(lo, diff) for lo in left_out]))
     for kind, this, other in ((ONLY_B, diff.name_b, diff.name_a), (ONLY_A, diff.name_a, diff.name_b)):
         rows = diff.ranked(kind)
         if rows:
@@ -125,6 +160,29 @@ def summary_lines(diff: TraceDiff, top: int = TOP) -> list[tuple[str, list[str]]
     return out
 
 
+def left_out_text(lo: LeftOut, diff: TraceDiff) -> str:
+    """``left out: caps by B: 29 calls not made (prctl PR_CAPBSET_DROP ×27, capset, ...)``."""
+    side = diff.name_a if lo.side == "a" else diff.name_b
+    text = f"left out: {lo.step} by {side}"
+    missing = lo.missing()
+    if missing:
+        text += f": {len(missing)} call{'s' if len(missing) != 1 else ''} not made ({_labels(missing)})"
+    else:
+        text += ": no call of the other side is missing"
+    instead = lo.instead()
+    if instead:
+        text += f"; instead: {_labels(instead)}"
+    return f"{text} [{lo.phase}]"
+
+
+def _labels(rows: list[Row]) -> str:
+    counted: dict[str, int] = {}
+    for row in rows:
+        label = row.step.base if row.step.item and row.kind != CHANGED else row.step.label
+        counted[label] = counted.get(label, 0) + 1
+    return ", ".join(f"{label} ×{n}" if n > 1 else label for label, n in counted.items())
+
+
 def _with_top(head: str, n: int, top: int) -> str:
     if n <= 1:
         return head + ":"
@@ -134,9 +192,12 @@ def _with_top(head: str, n: int, top: int) -> str:
 def _counts(diff: TraceDiff, rows: list[Row]) -> str:
     parts = []
     for kind in (SAME, ONLY_A, ONLY_B, CHANGED):
-        n = sum(1 for r in rows if r.kind == kind)
+        n = sum(1 for r in rows if r.kind == kind and r.left_out is None)
         if n:
             parts.append(f"{n} {_kind_name(kind, diff)}")
+    for name in dict.fromkeys(r.left_out for r in rows if r.left_out is not None):
+        n = sum(1 for r in rows if r.left_out == name and r.step.left_out is None)
+        parts.append(f"left out: {name} ({n} difference{'s' if n != 1 else ''})")
     return ", ".join(parts)
 
 
@@ -153,20 +214,26 @@ def render_text(diff: TraceDiff, sources: tuple[str, str], style: Styler = _plai
         return "\n".join(lines) + "\n"
     lines += [
         "",
-        f"- only in {diff.name_a}   + only in {diff.name_b}   ~ other arguments   ↕ in another order",
+        f"- only in {diff.name_a}   + only in {diff.name_b}   ~ other arguments   ↕ in another order"
+        + ("   ! left out on purpose" if diff.left_out() else ""),
     ]
     for phase in diff.phases:
         number = PHASES.index(phase.phase) + 1
         lines += ["", style(f"── {number}. {phase.phase} ── {_counts(diff, phase.rows)}", "bold reverse")]
-        for group in groups(phase.rows):
+        for left_out, group in listed(phase.rows, diff):
             row = group.first
+            if row.step.left_out is not None:
+                lines.append(style(f"!  left out: {row.step.left_out}", "bold magenta"))
+                lines.append(style(f"     ↳ {row.step.title}", "dim italic"))
+                continue
+            indent = "   " if left_out is not None else ""
             mark = MARK[row.kind] + ("↕" if row.moved else " ")
-            lines.append(style(f"{mark} {group.label()}", STYLE[row.kind]))
+            lines.append(indent + style(f"{mark} {group.label()}", STYLE[row.kind]))
             if row.kind == CHANGED:
-                lines.append(f"     {row_changes(row)}")
+                lines.append(f"{indent}     {row_changes(row)}")
             title = row.step.title
             if title:
-                lines.append(style(f"     ↳ {title}", "dim italic"))
+                lines.append(indent + style(f"     ↳ {title}", "dim italic"))
     return "\n".join(lines) + "\n"
 
 
@@ -190,18 +257,27 @@ def render_markdown(diff: TraceDiff, sources: tuple[str, str]) -> str:
         return "\n".join(lines)
     for phase in diff.phases:
         lines += [f"## {PHASES.index(phase.phase) + 1}. {phase.phase}", "", _counts(diff, phase.rows), ""]
-        listed = list(groups(phase.rows))
-        if not listed:
+        shown = list(listed(phase.rows, diff))
+        if not shown:
             continue
         lines += ["| | step | difference | explanation |", "| --- | --- | --- | --- |"]
-        for group in listed:
+        for left_out, group in shown:
             row = group.first
-            mark = _kind_name(row.kind, diff) + (", moved" if row.moved else "")
+            mark = _row_mark(row, diff, left_out)
             diff_text = code(row_changes(row)) if row.kind == CHANGED else ""
             cells = [mark, code(group.label()), diff_text, row.step.title.replace("|", "\\|")]
             lines.append("| " + " | ".join(c.replace("\n", " ") for c in cells) + " |")
         lines.append("")
     return "\n".join(lines)
+
+
+def _row_mark(row: Row, diff: TraceDiff, left_out: LeftOut | None) -> str:
+    """The first column of md/html: ``left out: caps`` for the marker, ``only in A (left out: caps)``
+    for the differences in its place."""
+    if row.step.left_out is not None:
+        return f"left out: {row.step.left_out}"
+    mark = _kind_name(row.kind, diff) + (", moved" if row.moved else "")
+    return mark + (f" (left out: {left_out.step})" if left_out is not None else "")
 
 
 _CSS = """body{font-family:system-ui,sans-serif;max-width:72rem;margin:2rem auto;padding:0 1rem}
@@ -229,13 +305,13 @@ def render_html(diff: TraceDiff, sources: tuple[str, str]) -> str:
         for phase in diff.phases:
             out.append(f"<h2>{PHASES.index(phase.phase) + 1}. {e(phase.phase)}</h2>")
             out.append(f"<p>{e(_counts(diff, phase.rows))}</p>")
-            listed = list(groups(phase.rows))
-            if not listed:
+            shown = list(listed(phase.rows, diff))
+            if not shown:
                 continue
             out.append("<table><tr><th></th><th>step</th><th>difference</th><th>explanation</th></tr>")
-            for group in listed:
+            for left_out, group in shown:
                 row = group.first
-                mark = _kind_name(row.kind, diff) + (", moved" if row.moved else "")
+                mark = _row_mark(row, diff, left_out)
                 changes = row_changes(row) if row.kind == CHANGED else ""
                 out.append(
                     f'<tr class="{row.kind}"><td>{e(mark)}</td><td><code>{e(group.label())}</code></td>'
@@ -266,6 +342,17 @@ def render_json(diff: TraceDiff, sources: tuple[str, str]) -> str:
         "a": {"name": diff.name_a, "trace": sources[0]},
         "b": {"name": diff.name_b, "trace": sources[1]},
         "identical": diff.identical,
+        "left_out": [
+            {
+                "step": lo.step,
+                "side": lo.side,
+                "phase": lo.phase,
+                "title": lo.marker.step.title,
+                "missing": [r.step.label for r in lo.missing()],
+                "instead": [r.step.label for r in lo.instead()],
+            }
+            for lo in diff.left_out()
+        ],
         "summary": [{"text": head, "top": items} for head, items in summary_lines(diff)],
         "phases": [
             {
@@ -274,6 +361,7 @@ def render_json(diff: TraceDiff, sources: tuple[str, str]) -> str:
                     {
                         "kind": row.kind,
                         "moved": row.moved,
+                        "left_out": row.left_out,
                         "a": _step_json(row.a),
                         "b": _step_json(row.b),
                         "changes": [{"field": f, "a": a, "b": b} for f, a, b in row.changes()],

@@ -25,14 +25,17 @@ from collections.abc import Iterable, Sequence
 from difflib import SequenceMatcher
 from typing import Any
 
-from boxtrace.lessons.explain import explain, summary
+from boxtrace.lessons.explain import explain, left_out_step, summary
 from boxtrace.lessons.model import PHASES
 from boxtrace.lessons.phases import phases_of
 from boxtrace.tracer.events import Event, SyscallEvent, TraceHeader
 
 __all__ = [
     "CATEGORY_RANK",
+    "CONCERNS",
+    "LEFT_OUT",
     "MARK",
+    "LeftOut",
     "PhaseDiff",
     "Row",
     "Step",
@@ -57,6 +60,88 @@ CATEGORY_RANK: dict[str, tuple[int, str]] = {
     "exec": (7, "which programs run"),
     "file": (8, "other files the runtime writes"),
 }
+# Docker's and podman's masked paths: files and directories hidden under /dev/null or an empty tmpfs.
+MASKED_PATHS = (
+    *("/proc/acpi", "/proc/asound", "/proc/interrupts", "/proc/kcore", "/proc/keys"),
+    *("/proc/latency_stats", "/proc/sched_debug", "/proc/scsi", "/proc/timer_list"),
+    *("/proc/timer_stats", "/sys/dev/block", "/sys/devices/virtual/powercap", "/sys/firmware"),
+    "/sys/fs/selinux",
+)
+# Inside the categories, the steps that confine the container most, in this order, before any other
+# step (identity bookkeeping such as setuid or sethostname comes after them, by category). Each
+# concern lists step keys (or their first fields) that belong to it; the summary ranks by the first
+# concern a step's key starts with.
+CONCERNS: tuple[tuple[str, tuple[tuple[str, ...], ...]], ...] = (
+    (
+        "seccomp filter",
+        (
+            ("seccomp", "SECCOMP_SET_MODE_FILTER"),
+            ("seccomp", "SECCOMP_SET_MODE_STRICT"),
+            ("prctl", "PR_SET_SECCOMP"),  # runc loads its filter through prctl
+        ),
+    ),
+    (
+        "capabilities",
+        (("capset",), ("prctl", "PR_CAPBSET_DROP"), ("prctl", "PR_CAP_AMBIENT")),
+    ),
+    ("no_new_privs", (("prctl", "PR_SET_NO_NEW_PRIVS"),)),
+    (
+        "device rules",
+        (
+            ("cgroup", "write", "devices", "devices.deny"),
+            ("cgroup", "write", "devices", "devices.allow"),
+            ("bpf", "BPF_PROG_LOAD"),
+            ("bpf", "BPF_PROG_ATTACH"),
+        ),
+    ),
+    ("masked paths", tuple(("mount", "mount", path) for path in MASKED_PATHS)),
+    (
+        "read-only paths",
+        tuple(
+            ("mount", "mount", path)
+            for path in ("/proc/bus", "/proc/fs", "/proc/irq", "/proc/sys", "/proc/sysrq-trigger")
+        ),
+    ),
+)
+_CONCERN_OF: dict[tuple[str, ...], int] = {
+    prefix: tier for tier, (_, prefixes) in enumerate(CONCERNS) for prefix in prefixes
+}
+_PREFIX_LENGTHS: tuple[int, ...] = tuple(sorted({len(p) for p in _CONCERN_OF}, reverse=True))
+
+
+def concern(key: tuple[str, ...]) -> int:
+    """The tier of CONCERNS a step key belongs to (its index), ``len(CONCERNS)`` for any other."""
+    for length in _PREFIX_LENGTHS:
+        tier = _CONCERN_OF.get(key[:length])
+        if tier is not None:
+            return tier
+    return len(CONCERNS)
+
+
+_MASKED = dict(CONCERNS)["masked paths"]
+_READ_ONLY = dict(CONCERNS)["read-only paths"]
+# Each step of `boxtrace run --without STEP`: its phase (the marker, a PR_SET_NAME, keeps the phase
+# of the process that makes it; the step it stands for is in this one) and the keys (or their first
+# fields) of the calls it makes, wherever they are (caps drops the bounding set before setuid and
+# sets the capabilities after it). Differences next to the marker are the step's too (chroot in
+# place of pivot_root).
+LEFT_OUT: dict[str, tuple[str, tuple[tuple[str, ...], ...]]] = {
+    "cgroup": ("cgroups", (("cgroup",),)),
+    "devices": ("cgroups", (("cgroup", "write", "devices"), ("bpf",))),
+    "pidns": ("namespaces", ()),
+    "idmap": ("user mapping", (("idmap",),)),
+    "private": ("filesystem", (("mount", "propagation", "/"),)),
+    "proc": ("filesystem", (("mount", "mount", "/proc"),)),
+    "masks": ("filesystem", _MASKED),
+    "readonly": ("filesystem", _READ_ONLY),
+    "pivot_root": ("pivot", (("pivot_root",), ("chroot",))),
+    "detach": ("pivot", (("umount2",),)),
+    "nonewprivs": ("identity and hardening", (("prctl", "PR_SET_NO_NEW_PRIVS"),)),
+    "seccomp": ("identity and hardening", (("seccomp", "SECCOMP_SET_MODE_FILTER"),)),
+    "caps": ("identity and hardening", dict(CONCERNS)["capabilities"]),
+}
+LEFT_OUT_KEY = "left out"
+
 # Steps in these phases are the runtime's own bookkeeping, not the container's making: ranked after.
 LESSER_PHASES: frozenset[str] = frozenset({"prepare", "run", "cleanup"})
 # Categories that are not steps of building a container (PR_SET_NAME, PR_SET_PDEATHSIG...).
@@ -112,6 +197,26 @@ TEMPORARY: tuple[tuple[re.Pattern[str], str], ...] = (
     (re.compile(r"/proc/self/fd/\d+"), "/proc/self/fd/<n>"),
     (re.compile(r"/proc/\d+/"), "/proc/<pid>/"),
     (re.compile(r"/tmp/(tmp|boxtrace-)[A-Za-z0-9_.-]+"), "/tmp/<tmp>"),
+    # addresses inside a struct: seccomp's {len=9, filter=0x7ff3...}, bpf's insns=0x5581...
+    (re.compile(r"\b(\w+)=0x[0-9a-f]{8,}\b"), r"\1=<ptr>"),
+    # fds inside a struct (bpf's target_fd=4</sys/fs/cgroup/...>) and the inodes of pipes and sockets
+    (re.compile(r"\b(\w+_fd)=\d+<"), r"\1=<n><"),
+    (re.compile(r"\b(pipe|socket):\[\d+\]"), r"\1:[<ino>]"),
+)
+# Ids of no container of the trace's own, named as engines name them: image layers and storage
+# directories (64 hex digits), Docker's and podman's short ids (12: the hostname, the network
+# controller's id that Docker's prestart hook gets). Applied after the trace's own ids.
+ANY_ID: tuple[tuple[re.Pattern[str], str], ...] = (
+    (re.compile(r"(?<![\w-])[0-9a-f]{64}(?![\w-])"), "<hash>"),
+    (re.compile(r"(?<![\w-])[0-9a-f]{12}(?![\w-])"), "<id>"),
+)
+# Options of a runtime's command line that `boxtrace run --without` adds: the marker stands for them.
+_WITHOUT_OPTION = "--without"
+# The directories of /sys/fs/cgroup that are hierarchies (v1 controllers, hybrid's v2 tree); on a
+# pure v2 host a container's cgroup is right under /sys/fs/cgroup.
+V1_HIERARCHIES: frozenset[str] = frozenset(
+    {"blkio", "cpu", "cpu,cpuacct", "cpuacct", "cpuset", "devices", "freezer", "hugetlb", "memory"}
+    | {"misc", "net_cls", "net_cls,net_prio", "net_prio", "perf_event", "pids", "rdma", "systemd", "unified"}
 )
 _POINTER = re.compile(r"0x[0-9a-f]+")
 _FD_TEXT = re.compile(r"^\d+<(.*)>$")
@@ -142,11 +247,14 @@ class Normaliser:
         for directory in self._cgroups:
             if directory in value:
                 controller = directory[len("/sys/fs/cgroup/") :].split("/", 1)[0]
-                value = value.replace(directory, f"/sys/fs/cgroup/{controller}/<cgroup>")
+                where = f"{controller}/<cgroup>" if controller in V1_HIERARCHIES else "<cgroup>"
+                value = value.replace(directory, f"/sys/fs/cgroup/{where}")
         for pattern, placeholder in TEMPORARY:
             value = pattern.sub(placeholder, value)
         if self._ids is not None:
             value = self._ids.sub("<id>", value)
+        for pattern, placeholder in ANY_ID:
+            value = pattern.sub(placeholder, value)
         return value
 
     def inside(self, path: str) -> str:
@@ -216,7 +324,7 @@ def normaliser_for(header: TraceHeader | None, events: Sequence[Event]) -> Norma
 class Step:
     """One syscall of a trace as a step of making a container."""
 
-    __slots__ = ("base", "category", "event", "item", "key", "phase", "title", "variant")
+    __slots__ = ("base", "category", "event", "item", "key", "norm", "phase", "title", "variant")
 
     def __init__(
         self,
@@ -235,6 +343,7 @@ class Step:
         self.base = base  # "prctl PR_CAPBSET_DROP": what a run of like steps shares
         self.item = item  # "CAP_CHOWN": what tells it from its neighbours ("" if nothing)
         self.title = ""  # the explanation's title, filled for the steps a report shows
+        self.norm: Normaliser | None = None  # the trace's, for the title
 
     @property
     def label(self) -> str:
@@ -244,11 +353,18 @@ class Step:
     def failed(self) -> bool:
         return self.event.errno is not None
 
-    def rank(self) -> tuple[int, int, int, int]:
-        """Lower is more important: a step that worked, in the making of the container, by category."""
+    @property
+    def left_out(self) -> str | None:
+        """The step of `boxtrace run --without` this marker stands for (None: a call)."""
+        return self.item if self.key[0] == LEFT_OUT_KEY else None
+
+    def rank(self) -> tuple[int, int, int, int, int]:
+        """Lower is more important: a step that worked, in the making of the container, by concern
+        (CONCERNS), then by category."""
         category = CATEGORY_RANK.get(self.category, (len(CATEGORY_RANK), ""))[0]
         query = self.key[-1] in QUERIES or (len(self.key) > 1 and self.key[1] in QUERIES)
-        return (int(self.failed or query), int(self.phase in LESSER_PHASES), category, self.event.seq)
+        lesser = int(self.phase in LESSER_PHASES)
+        return (int(self.failed or query), lesser, concern(self.key), category, self.event.seq)
 
 
 def _flag_names(ev: SyscallEvent) -> list[str]:
@@ -269,9 +385,29 @@ def _arg_text(text: str, norm: Normaliser) -> str | None:
     return norm.text(text)
 
 
+def _argv(argv: Sequence[object], norm: Normaliser) -> str:
+    """A command line as compared, without `--without STEP` (the trace's marker stands for it)."""
+    words: list[str] = []
+    skip = False
+    for word in map(str, argv):
+        if skip:
+            skip = False
+        elif word == _WITHOUT_OPTION:
+            skip = True
+        elif not word.startswith(_WITHOUT_OPTION + "="):
+            words.append(norm.text(word))
+    return " ".join(words)
+
+
 def _step(ev: SyscallEvent, phase: str, norm: Normaliser) -> Step | None:
     name = ev.name
     category = ev.category_name
+    left_out = left_out_step(ev)
+    if left_out is not None:
+        where = LEFT_OUT.get(left_out, (phase, ()))[0]
+        step = Step(ev, where, (LEFT_OUT_KEY, left_out), (), LEFT_OUT_KEY + ":", left_out)
+        step.category = LEFT_OUT_KEY
+        return step
     if category in SKIPPED_CATEGORIES:
         return None
     if name in OPEN_CALLS and category in ("cgroup", "idmap"):
@@ -317,6 +453,11 @@ def _step(ev: SyscallEvent, phase: str, norm: Normaliser) -> Step | None:
         key = (name, target)
         variant["flags"] = sorted(_flag_names(ev))
         base, item = name, target
+    elif name in ("seccomp", "bpf", "fsconfig"):  # before "cgroup": a device program is filed there
+        label = summary(ev)
+        key = tuple(label.split(" ", 1))
+        variant["args"] = [t for t in (_arg_text(a.text, norm) for a in ev.args[1:]) if t is not None]
+        base = label
     elif category == "cgroup":
         controller = str(d.get("controller") or f"v{d.get('version', '?')}")
         if family in ("mkdir", "rmdir"):
@@ -347,7 +488,7 @@ def _step(ev: SyscallEvent, phase: str, norm: Normaliser) -> Step | None:
     elif family == "exec":
         key = (family,)
         argv = d.get("argv") or []
-        variant["argv"] = " ".join(norm.text(str(a)) for a in argv)
+        variant["argv"] = _argv(argv, norm)
         program = ev.arg("pathname") or ev.arg("filename")
         if program is not None:
             variant["path"] = norm.text(program.text.strip('"'))
@@ -368,11 +509,6 @@ def _step(ev: SyscallEvent, phase: str, norm: Normaliser) -> Step | None:
         key = (name,)
         for field in ("effective", "permitted", "inheritable"):
             variant[field] = sorted(d.get(field) or ())
-    elif name in ("seccomp", "bpf", "fsconfig"):
-        label = summary(ev)
-        key = tuple(label.split(" ", 1))
-        variant["args"] = [t for t in (_arg_text(a.text, norm) for a in ev.args[1:]) if t is not None]
-        base = label
     else:
         key = (family,)
         if d:  # the decoder's facts (hostname, uids...) rather than the raw arguments (lengths)
@@ -397,6 +533,7 @@ def steps_of(header: TraceHeader | None, events: Sequence[Event]) -> list[Step]:
         if isinstance(event, SyscallEvent) and event.result_text is not None:
             step = _step(event, phase, norm)
             if step is not None:
+                step.norm = norm
                 steps.append(step)
     return steps
 
@@ -422,13 +559,14 @@ def change_text(field: str, a: str, b: str) -> str:
 class Row:
     """One line of the side-by-side view: a step of A, of B, or of both."""
 
-    __slots__ = ("a", "b", "kind", "moved")
+    __slots__ = ("a", "b", "kind", "left_out", "moved")
 
     def __init__(self, kind: str, a: Step | None, b: Step | None, moved: bool = False) -> None:
         self.kind = kind
         self.a = a
         self.b = b
         self.moved = moved
+        self.left_out: str | None = None  # the --without step this difference is the place of
 
     @property
     def step(self) -> Step:
@@ -465,6 +603,36 @@ class PhaseDiff:
         return [r for r in self.rows if r.kind == kind]
 
 
+class LeftOut:
+    """A step one side left out on purpose (`boxtrace run --without STEP`): its marker's row and
+    the differences in its place (the calls the other side makes there, what this side does instead)."""
+
+    __slots__ = ("marker", "phase", "rows")
+
+    def __init__(self, phase: str, marker: Row, rows: list[Row]) -> None:
+        self.phase = phase
+        self.marker = marker
+        self.rows = rows
+
+    @property
+    def step(self) -> str:
+        return self.marker.step.item
+
+    @property
+    def side(self) -> str:
+        """Which side left the step out: "a" or "b"."""
+        return "a" if self.marker.kind == ONLY_A else "b"
+
+    def missing(self) -> list[Row]:
+        """The calls the other side makes and this one does not."""
+        return [r for r in self.rows if r.kind == (ONLY_B if self.side == "a" else ONLY_A)]
+
+    def instead(self) -> list[Row]:
+        """What this side does in their place (chroot for pivot_root), or does differently."""
+        own = ONLY_A if self.side == "a" else ONLY_B
+        return [r for r in self.rows if r is not self.marker and r.kind in (own, CHANGED)]
+
+
 class TraceDiff:
     """Two traces compared phase by phase."""
 
@@ -483,8 +651,19 @@ class TraceDiff:
         return all(r.kind == SAME and not r.moved for r in self.rows())
 
     def ranked(self, kind: str) -> list[Row]:
-        """The rows of ``kind``, the most important first (``CATEGORY_RANK``)."""
-        return sorted(self.rows(kind), key=lambda r: r.rank())
+        """The rows of ``kind`` that are no left-out step's, the most important first (``CONCERNS``,
+        then ``CATEGORY_RANK``)."""
+        return sorted((r for r in self.rows(kind) if r.left_out is None), key=lambda r: r.rank())
+
+    def left_out(self) -> list[LeftOut]:
+        """The steps one side left out on purpose, in trace order."""
+        out = []
+        for phase in self.phases:
+            for row in phase.rows:
+                if row.kind in (ONLY_A, ONLY_B) and row.step.left_out is not None:
+                    rows = [r for r in self.rows() if r.left_out == row.step.left_out]
+                    out.append(LeftOut(phase.phase, row, rows))
+        return out
 
 
 def _key_match(a: list[Step], b: list[Step]) -> list[tuple[int | None, int | None]]:
@@ -518,6 +697,34 @@ def _align(a: list[Step], b: list[Step]) -> list[Row]:
                 rows.append(Row(ONLY_B, None, b[j1 + j]))
     _pair_moved(rows)
     return rows
+
+
+def _attribute_left_out(diff: TraceDiff) -> None:
+    """A left-out step's marker on one side only: the differences whose keys are the step's calls
+    (LEFT_OUT), anywhere, and those around the marker up to the nearest steps both sides share, are
+    that step's (the calls not made, what was done instead)."""
+    for phase in diff.phases:
+        rows = phase.rows
+        for index, row in enumerate(rows):
+            name = row.step.left_out if row.kind in (ONLY_A, ONLY_B) else None
+            if name is None:
+                continue
+            row.left_out = name
+            prefixes = LEFT_OUT.get(name, ("", ()))[1]
+            for other in diff.rows():
+                if other.kind != SAME and other.left_out is None and _starts(other.step.key, prefixes):
+                    other.left_out = name
+            for around in (range(index - 1, -1, -1), range(index + 1, len(rows))):
+                for i in around:
+                    neighbour = rows[i]
+                    if neighbour.kind == SAME or neighbour.moved or neighbour.step.left_out is not None:
+                        break
+                    if neighbour.left_out is None:
+                        neighbour.left_out = name
+
+
+def _starts(key: tuple[str, ...], prefixes: tuple[tuple[str, ...], ...]) -> bool:
+    return any(key[: len(prefix)] == prefix for prefix in prefixes)
 
 
 def _pair_moved(rows: list[Row]) -> None:
@@ -556,10 +763,13 @@ def diff_steps(a: Sequence[Step], b: Sequence[Step], name_a: str = "A", name_b: 
         if pa or pb:
             phases.append(PhaseDiff(phase, _align(pa, pb)))
     diff = TraceDiff(name_a, name_b, phases)
+    _attribute_left_out(diff)
     for row in diff.rows():
         for step in (row.a, row.b):
             if step is not None and row.kind != SAME:
-                step.title = explain(step.event).title
+                title = explain(step.event).title
+                # Titles name what a call acts on ("mkdirat <id>"): the same placeholders as the steps.
+                step.title = step.norm.text(title) if step.norm is not None else title
     return diff
 
 

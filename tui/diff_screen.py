@@ -185,6 +185,8 @@ class DiffScreen(Screen[None]):
             "only_b": f"only in {self.diff.name_b}",
             "changed": "the same step with other arguments",
         }[row.kind] + (", in another order" if row.moved else "")
+        if row.left_out is not None:  # boxtrace run --without: the step's marker, or a call in its place
+            kind = f"left out: {row.left_out}" + ("" if row.step.left_out is not None else f" ({kind})")
         changes = "; ".join(change_text(*c) for c in row.changes()) if row.kind == CHANGED else ""
         self.query_one("#diff-change", Label).update(f"{kind}{': ' + changes if changes else ''}")
         for side, step in (("a", row.a), ("b", row.b)):

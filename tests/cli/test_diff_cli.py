@@ -4,6 +4,7 @@ runtime vs runc on one busybox bundle, rootful vs rootless)."""
 from __future__ import annotations
 
 import json
+import re
 import shutil
 from pathlib import Path
 
@@ -11,6 +12,7 @@ import pytest
 
 from tests.conftest import boxtrace, make_busybox_bundle, needs_root
 
+HEX_ID = re.compile(r"(?<![0-9a-f])[0-9a-f]{12}(?![0-9a-f])")
 TRACE = Path(__file__).resolve().parents[1] / "tui" / "data" / "container-start.jsonl"
 
 
@@ -134,6 +136,15 @@ def test_boxtrace_vs_runc(real_traces: dict[str, Path]) -> None:
     assert ns and ns[0]["a"]["syscall"] == "clone" and ns[0]["b"]["syscall"] == "unshare"
     text = boxtrace("diff", str(real_traces["boxtrace"]), str(real_traces["runc"]), "--plain").stdout
     assert "runc also does" in text and "the 5 that matter most" in text
+    assert_no_raw_ids(text, "btdiff-test")
+    # Cgroups are made and removed by name: runc's "mkdirat <id>", boxtrace's "mkdir <id>".
+    assert "(mkdirat <id>)" in text and "(mkdir <id>)" in text and "(unlinkat <id>)" in text
+
+
+def assert_no_raw_ids(text: str, *names: str) -> None:
+    """No container id in a report: boxtrace's are 12 hex digits, the others are given names."""
+    leaked = [line for line in text.splitlines() if HEX_ID.search(line) or any(n in line for n in names)]
+    assert not leaked, leaked
 
 
 @needs_root
@@ -148,6 +159,9 @@ def test_rootful_vs_rootless(real_traces: dict[str, Path]) -> None:
     assert {"uid_map", "gid_map"} <= {s["key"][1] for s in only_b if s["category"] == "idmap"}
     ns = [r for r in rows if r["kind"] == "changed" and r["a"]["key"] == ["new namespaces"]]
     assert any("user" in c["b"] and "user" not in c["a"] for r in ns for c in r["changes"])
+    text = boxtrace("diff", str(real_traces["boxtrace"]), str(real_traces["rootless"]), "--plain").stdout
+    assert_no_raw_ids(text)
+    assert_no_raw_ids(proc.stdout)
 
 
 @needs_root

@@ -6,7 +6,7 @@ import copy
 import json
 from pathlib import Path
 
-from boxtrace.lessons.diff import CHANGED, ONLY_A, ONLY_B, SAME, diff_traces
+from boxtrace.lessons.diff import CHANGED, CONCERNS, ONLY_A, ONLY_B, SAME, concern, diff_traces, steps_of
 from boxtrace.tracer.events import Arg, Event, SyscallEvent, TraceHeader
 from boxtrace.tracer.tracefile import read_trace
 
@@ -119,3 +119,75 @@ def test_a_limit_with_another_value(tmp_path: Path) -> None:
     b = [other_limit if e is procs else e for e in events]
     (row,) = diff_traces((header, a), (header, b)).rows(CHANGED)
     assert row.changes() == [("value", "16", "32")]
+
+
+def test_security_steps_rank_before_identity_bookkeeping() -> None:
+    """The summary's order inside security and identity steps (CONCERNS): seccomp, capabilities,
+    no_new_privs, device rules, masked paths, read-only paths, then the rest by category (setuid,
+    sethostname: bookkeeping of who the container runs as)."""
+    header, events = trace()
+    calls = [e for e in events if isinstance(e, SyscallEvent)]
+
+    def first(name: str, **detail: str) -> SyscallEvent:
+        return next(
+            e for e in calls if e.name == name and all(e.detail.get(k) == v for k, v in detail.items())
+        )
+
+    procs = first("write", cgroup_file="cgroup.procs")
+    deny = copy.deepcopy(procs)
+    deny.detail.update(controller="devices", cgroup_file="devices.deny", value="a")
+    left = [
+        first("sethostname"),
+        first("setresuid") if any(e.name == "setresuid" for e in calls) else first("setuid"),
+        first(
+            "mount",
+            target=next(
+                e.detail["target"] for e in calls if str(e.detail.get("target", "")).endswith("/proc/sys")
+            ),
+        ),
+        first(
+            "mount",
+            target=next(
+                e.detail["target"] for e in calls if str(e.detail.get("target", "")).endswith("/proc/keys")
+            ),
+        ),
+        first("prctl", option="PR_SET_NO_NEW_PRIVS"),
+        first("capset"),
+    ]
+    a = [*events[: events.index(procs)], deny, *events[events.index(procs) :]]
+    b = [e for e in events if all(e is not x for x in left)]
+    ranked = [r.step.label for r in diff_traces((header, a), (header, b)).ranked(ONLY_A)]
+    assert ranked == [
+        "capset",
+        "prctl PR_SET_NO_NEW_PRIVS",
+        "write devices.deny a",
+        "mount mount /proc/keys",
+        "mount mount /proc/sys",
+        "sethostname",
+        "set uid",
+    ]
+
+
+def test_titles_name_no_container_id(tmp_path: Path) -> None:
+    """A title names what its call acts on (``mkdir boxtrace-ID``): it is normalised as the steps are."""
+    other = rewritten("4e84dd5ab4c4", "0123456789ab", tmp_path)
+    header, events = other
+    without_hostname = [e for e in events if not (isinstance(e, SyscallEvent) and e.name == "mkdir")]
+    diff = diff_traces(trace(), (header, without_hostname))
+    titles = [s.title for r in diff.rows() for s in (r.a, r.b) if s is not None and s.title]
+    assert titles and any("<id>" in t for t in titles), titles
+    assert not [t for t in titles if "4e84dd5ab4c4" in t or "0123456789ab" in t]
+
+
+def test_device_programs_are_device_rules_not_cgroup_writes() -> None:
+    """bpf(2) calls on a cgroup are filed under "cgroup" by the tracer: the diff still keys them by
+    their command (a program loaded, attached) and ranks them as device rules. The trace: the program
+    of tests/tracer/test_bpf_real.py (load, attach, query, get by id, detach, a map), recorded here."""
+    header, events = read_trace(str(TRACE.parents[2] / "lessons" / "data" / "bpf-device.jsonl"))
+    steps = {s.key: s for s in steps_of(header, events) if s.event.name == "bpf"}
+    device_rules = [name for name, _ in CONCERNS].index("device rules")
+    load, attach = steps[("bpf", "BPF_PROG_LOAD")], steps[("bpf", "BPF_PROG_ATTACH")]
+    assert load.category == "cgroup" and concern(load.key) == concern(attach.key) == device_rules
+    # Addresses, fd numbers and pipe inodes differ at every run: they are placeholders.
+    texts = " ".join(v for s in steps.values() for _, v in s.variant)
+    assert "insns=<ptr>" in texts and "target_fd=<n><" in texts and "pipe:[<ino>]" in texts
