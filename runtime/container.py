@@ -29,7 +29,7 @@ from types import FrameType
 from boxtrace.runtime import cgroups, guard, mounts, security, syscalls
 from boxtrace.runtime.constants import NAMESPACE_FLAGS, PR_SET_PDEATHSIG, SIGCHLD
 from boxtrace.runtime.errors import ContainerError, RuntimeUsageError
-from boxtrace.runtime.left_out import left_out
+from boxtrace.runtime.left_out import Unmapped, left_out, unmapped_failure, unmapped_verdict
 from boxtrace.runtime.records import field, record
 from boxtrace.runtime.spec import DeviceRule, Hook, IdMapping, Namespace, Spec, namespace_flags
 from boxtrace.runtime.state import (
@@ -105,6 +105,8 @@ class Container:
     seccomp_flags: int = 0
     # Steps left out on purpose (boxtrace run --without, runtime/left_out.py): each step checks.
     without: frozenset[str] = frozenset()
+    # --without idmap: what the child saw of itself in its unmapped user namespace (left_out.py).
+    unmapped: Unmapped | None = None
 
     @property
     def rootfs(self) -> str:
@@ -644,6 +646,12 @@ def run_child_steps(container: Container, steps: tuple[Callable[[Container], Non
     except BaseException as exc:  # report every failure to the parent, then exit without cleanup
         exit_code = exc.exit_code if isinstance(exc, ContainerError) else 125
         message = str(exc) if isinstance(exc, ContainerError) else f"{step}: {_describe(exc)}"
+        if container.unmapped is not None:
+            message = unmapped_failure(container.unmapped, message, exc)
+            with contextlib.suppress(OSError):
+                os.write(
+                    1, unmapped_verdict(container.unmapped, message, container.spec.process.env).encode()
+                )
         try:
             if container.report_fd >= 0:
                 report(container, {"message": message, "exit_code": exit_code})
@@ -677,9 +685,13 @@ def become_root_in_user_namespace(container: Container) -> None:
     """After clone(CLONE_NEWUSER) our ids are whatever the maps make of the host ids: unmapped ones
     read as the overflow id 65534. Switch to the namespace's root, as runc's nsexec does, so the files
     this process creates (in /dev, the mount points) get an owner the namespace knows."""
-    if any(ns.type == "user" for ns in container.spec.namespaces) and "idmap" not in container.without:
-        os.setresgid(0, 0, 0)
-        os.setresuid(0, 0, 0)
+    if not any(ns.type == "user" for ns in container.spec.namespaces):
+        return
+    if "idmap" in container.without:
+        container.unmapped = Unmapped()
+        return
+    os.setresgid(0, 0, 0)
+    os.setresuid(0, 0, 0)
 
 
 def join_session_keyring(container: Container) -> None:

@@ -174,3 +174,84 @@ def pivot_weakened(rootfs: str, without: frozenset[str], warn: Callable[[str], N
 def _chroot_here() -> None:
     os.chroot(".")
     os.chdir("/")
+
+
+# --- idmap, rootless: what an unmapped user namespace does to the start --------------------------
+
+OVERFLOW_ID = 65534  # /proc/sys/kernel/overflowuid and overflowgid, as every distribution keeps them
+# The container's environment variable through which `boxtrace run --without idmap` gives the
+# claim to check (lessons/probes.toml): the probe cannot run in a container that never starts, so
+# the runtime's child, which made the user namespace, checks it in the container's place.
+IDMAP_CLAIM_ENV = "BOXTRACE_CLAIM_IDMAP"
+
+
+class Unmapped:
+    """What the child sees of itself in a user namespace with no uid_map or gid_map, read right
+    where it would have become the namespace's root (container.become_root_in_user_namespace)."""
+
+    __slots__ = ("failed_as_claimed", "gid", "root_owner", "setuid_error", "uid")
+
+    def __init__(self) -> None:
+        self.failed_as_claimed = False
+        self.uid, self.gid = os.getuid(), os.getgid()
+        try:
+            os.setresuid(0, 0, 0)  # refused: uid 0 is mapped to no one (EINVAL)
+            self.setuid_error = ""
+        except OSError as exc:
+            self.setuid_error = errno.errorcode.get(exc.errno or 0, str(exc.errno))
+        root = os.stat("/")
+        self.root_owner = (root.st_uid, root.st_gid)
+
+    def facts(self) -> str:
+        setuid = f"fails with {self.setuid_error}" if self.setuid_error else "worked"
+        owner = ":".join(map(str, self.root_owner))
+        return (
+            f"the process is uid {self.uid} gid {self.gid} (unmapped: the overflow ids),"
+            f" setresuid(0, 0, 0) {setuid}, / shows as owned by {owner}"
+        )
+
+    def as_claimed(self) -> bool:
+        return (
+            (self.uid, self.gid) == (OVERFLOW_ID, OVERFLOW_ID)
+            and self.setuid_error == "EINVAL"
+            and self.root_owner == (OVERFLOW_ID, OVERFLOW_ID)
+        )
+
+
+# Why the start fails as the process it is, by errno (how runtime/container.py explains it).
+UNMAPPED_FAILURES = {
+    errno.EACCES: (
+        "overlayfs creates files in its mode-000 work directory through the mounter's"
+        " CAP_DAC_OVERRIDE, which applies only to files whose owner is mapped in the mounter's user"
+        " namespace, and with no uid_map none is (user_namespaces(7))"
+    ),
+    errno.EOVERFLOW: (
+        "a file made on a filesystem mounted in the user namespace (the container's /dev tmpfs)"
+        " must get an owner mapped there, and the process's own uid is not"
+    ),
+}
+
+
+def unmapped_failure(unmapped: Unmapped, message: str, exc: BaseException) -> str:
+    """The child's failure message, with why an unmapped process fails that way and what it was."""
+    number = exc.errno if isinstance(exc, OSError) else getattr(exc, "errno", None)
+    why = UNMAPPED_FAILURES.get(number or 0)
+    unmapped.failed_as_claimed = why is not None
+    if why is not None:
+        message = f"{message}: {why}"
+    return f"{message}; the container cannot start (without idmap {unmapped.facts()})"
+
+
+def unmapped_verdict(unmapped: Unmapped, failure: str, env: list[str]) -> str:
+    """The lines the idmap probe would end with, for a start that failed (lessons/probes.py's
+    format); "" when the container's environment carries no claim (not `boxtrace run`'s probes)."""
+    claim = next((e.split("=", 1)[1] for e in env if e.startswith(IDMAP_CLAIM_ENV + "=")), None)
+    if claim is None:
+        return ""
+    held = "yes" if unmapped.as_claimed() and unmapped.failed_as_claimed else "no"
+    return (
+        "probe: idmap (the container did not start: its runtime checked the claim in its place)\n"
+        f"claim: {claim}\n"
+        f"saw:   {unmapped.facts()}; {failure.split('; the container cannot start')[0]}\n"
+        f"held:  {held}\n"
+    )

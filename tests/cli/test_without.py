@@ -110,6 +110,26 @@ def test_idmap_is_refused_when_rootful() -> None:
 
 
 @needs_root
+def test_idmap_left_out_stops_the_start_and_the_runtime_checks_the_claim() -> None:
+    """Rootless without the maps (as root with --rootless: uid 0 is then unmapped as well; the
+    same as the user nobody in tests/runtime/test_rootless.py): the overlay root cannot be mounted,
+    and the runtime's child prints the probe's lines in the container's place."""
+    name = f"without-{new_container_id()}"
+    result = boxtrace("run", "--no-trace", "--rootless", "--name", name, "--without", "idmap", timeout=120)
+    _assert_gone(name)
+    assert result.returncode == 125, result.stderr
+    assert _verdict(result.stdout) == "yes", result.stdout
+    saw = next(line for line in result.stdout.splitlines() if line.startswith("saw:"))
+    assert "uid 65534 gid 65534" in saw and "setresuid(0, 0, 0) fails with EINVAL" in saw
+    assert "mount overlay on" in saw and "Permission denied: overlayfs" in saw
+    error = [line for line in result.stderr.splitlines() if line.startswith("boxtrace: error:")]
+    assert len(error) == 1 and "the container cannot start (without idmap" in error[0]
+    # With the maps the same in-container script runs, as root inside: no.
+    normal, normal_err = _run("--rootless", "--", *probe_command(["idmap"]))
+    assert _verdict(normal) == "no", normal + normal_err
+
+
+@needs_root
 def test_traced_run_marks_the_step_where_it_would_have_been(tmp_path: Path) -> None:
     from boxtrace.lessons.explain import explain, left_out_step
     from boxtrace.tracer.tracefile import read_trace
