@@ -192,7 +192,9 @@ def validate_spec(container: Container) -> None:
     if container.without:
         from boxtrace.runtime import left_out as weakened
 
-        container.warn(weakened.weakened_warning(container.without))
+        container.warn(
+            weakened.weakened_warning(container.without, annotated=container.state_root is not None)
+        )
         weakened.check_applicable(container.without, spec, container.rootless)
     if not spec.has_namespace("mount"):
         raise RuntimeUsageError("the spec has no mount namespace: boxtrace needs one to build the rootfs")
@@ -279,7 +281,8 @@ def write_state(container: Container) -> None:
         created=_rfc3339_now(),
         owner="",
         annotations=spec.annotations,
-        new_pid_namespace=any(ns.type == "pid" and ns.path is None for ns in spec.namespaces),
+        new_pid_namespace=any(ns.type == "pid" and ns.path is None for ns in spec.namespaces)
+        and "pidns" not in container.without,
         hooks={point: [_hook_json(hook) for hook in hooks] for point, hooks in spec.hooks.items()},
         # What `exec` needs to put a new process beside the first one.
         namespaces=[ns.type for ns in spec.namespaces],
@@ -287,6 +290,7 @@ def write_state(container: Container) -> None:
         new_keyring=container.new_keyring,
         # exec loads the same filter into its process, as runc does with the container's profile.
         seccomp={"filter": container.seccomp_filter.hex(), "flags": container.seccomp_flags},
+        without=sorted(container.without),  # for delete: what clean_host has to undo
     )
 
 

@@ -64,6 +64,34 @@ def parse_without(values: list[str]) -> frozenset[str]:
     return frozenset(names)
 
 
+# The OCI path (boxtrace-runtime create/run with a bundle): config.json's annotation naming the
+# steps to leave out, comma-separated, as --without takes them.
+ANNOTATION = "org.boxtrace.without"
+
+
+def from_annotation(annotations: dict[str, str], rootless: bool) -> frozenset[str]:
+    """The steps config.json's ``org.boxtrace.without`` leaves out; a wrong value is a usage error."""
+    value = annotations.get(ANNOTATION)
+    if value is None:
+        return frozenset()
+    if rootless:
+        raise RuntimeUsageError(
+            f"config.json: annotation {ANNOTATION} is honoured only for a container run as root:"
+            " remove it, or run the runtime as root"
+        )
+    try:
+        without = parse_without([value])
+    except RuntimeUsageError:
+        unknown = sorted({n.strip() for n in value.split(",") if n.strip()} - STEPS.keys())
+        raise RuntimeUsageError(
+            f"config.json: annotation {ANNOTATION}: no such step {', '.join(unknown)};"
+            f" the steps are {', '.join(STEPS)}"
+        ) from None
+    if not without:
+        raise RuntimeUsageError(f'config.json: annotation {ANNOTATION} is empty: name steps, e.g. "caps"')
+    return without
+
+
 def listing() -> str:
     width = max(map(len, STEPS))
     return "".join(f"  {name:<{width}}  {text}\n" for name, text in STEPS.items())
@@ -86,9 +114,10 @@ def mark(name: str) -> None:
     syscalls.prctl(PR_SET_NAME, ctypes.addressof(old))
 
 
-def weakened_warning(without: frozenset[str]) -> str:
+def weakened_warning(without: frozenset[str], annotated: bool = False) -> str:
     names = ", ".join(name for name in STEPS if name in without)
-    return f"this container is deliberately weakened: left out {names} (boxtrace run --without)"
+    source = f"config.json's annotation {ANNOTATION}" if annotated else "boxtrace run --without"
+    return f"this container is deliberately weakened: left out {names} ({source})"
 
 
 def check_applicable(without: frozenset[str], spec: Spec, rootless: bool) -> None:
