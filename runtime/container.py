@@ -29,7 +29,7 @@ from types import FrameType
 from boxtrace.runtime import cgroups, guard, mounts, security, syscalls
 from boxtrace.runtime.constants import NAMESPACE_FLAGS, PR_SET_PDEATHSIG, SIGCHLD
 from boxtrace.runtime.errors import ContainerError, RuntimeUsageError
-from boxtrace.runtime.left_out import Unmapped, left_out, unmapped_failure, unmapped_verdict
+from boxtrace.runtime.left_out import Unmapped, left_out, unmapped_report
 from boxtrace.runtime.records import field, record
 from boxtrace.runtime.spec import DeviceRule, Hook, IdMapping, Namespace, Spec, namespace_flags
 from boxtrace.runtime.state import (
@@ -651,11 +651,10 @@ def run_child_steps(container: Container, steps: tuple[Callable[[Container], Non
         exit_code = exc.exit_code if isinstance(exc, ContainerError) else 125
         message = str(exc) if isinstance(exc, ContainerError) else f"{step}: {_describe(exc)}"
         if container.unmapped is not None:
-            message = unmapped_failure(container.unmapped, message, exc)
+            env = container.spec.process.env
+            message, verdict = unmapped_report(container.unmapped, step, message, exc, env)
             with contextlib.suppress(OSError):
-                os.write(
-                    1, unmapped_verdict(container.unmapped, message, container.spec.process.env).encode()
-                )
+                os.write(1, verdict.encode())
         try:
             if container.report_fd >= 0:
                 report(container, {"message": message, "exit_code": exit_code})

@@ -218,10 +218,9 @@ class Unmapped:
     """What the child sees of itself in a user namespace with no uid_map or gid_map, read right
     where it would have become the namespace's root (container.become_root_in_user_namespace)."""
 
-    __slots__ = ("failed_as_claimed", "gid", "root_owner", "setuid_error", "uid")
+    __slots__ = ("gid", "root_owner", "setuid_error", "uid")
 
     def __init__(self) -> None:
-        self.failed_as_claimed = False
         self.uid, self.gid = os.getuid(), os.getgid()
         try:
             os.setresuid(0, 0, 0)  # refused: uid 0 is mapped to no one (EINVAL)
@@ -247,40 +246,38 @@ class Unmapped:
         )
 
 
-# Why the start fails as the process it is, by errno (how runtime/container.py explains it).
+# Why the start fails as the process it is: (child step, errno) -> the reason.
 UNMAPPED_FAILURES = {
-    errno.EACCES: (
+    ("mount rootfs", errno.EACCES): (
         "overlayfs creates files in its mode-000 work directory through the mounter's"
         " CAP_DAC_OVERRIDE, which applies only to files whose owner is mapped in the mounter's user"
         " namespace, and with no uid_map none is (user_namespaces(7))"
     ),
-    errno.EOVERFLOW: (
+    ("create devices", errno.EOVERFLOW): (
         "a file made on a filesystem mounted in the user namespace (the container's /dev tmpfs)"
         " must get an owner mapped there, and the process's own uid is not"
     ),
 }
 
 
-def unmapped_failure(unmapped: Unmapped, message: str, exc: BaseException) -> str:
-    """The child's failure message, with why an unmapped process fails that way and what it was."""
-    number = exc.errno if isinstance(exc, OSError) else getattr(exc, "errno", None)
-    why = UNMAPPED_FAILURES.get(number or 0)
-    unmapped.failed_as_claimed = why is not None
-    if why is not None:
-        message = f"{message}: {why}"
-    return f"{message}; the container cannot start (without idmap {unmapped.facts()})"
-
-
-def unmapped_verdict(unmapped: Unmapped, failure: str, env: list[str]) -> str:
-    """The lines the idmap probe would end with, for a start that failed (lessons/probes.py's
-    format); "" when the container's environment carries no claim (not `boxtrace run`'s probes)."""
+def unmapped_report(
+    unmapped: Unmapped, step: str, message: str, exc: BaseException, env: list[str]
+) -> tuple[str, str]:
+    """For a start that failed with no id maps: the failure message for the parent (why an
+    unmapped process fails that way, and what it was), and the lines the idmap probe would end with
+    (lessons/probes.py's format), "" when the container's environment carries no claim to check
+    (not `boxtrace run`'s probes)."""
+    number = exc.errno if isinstance(exc, OSError) else None
+    why = UNMAPPED_FAILURES.get((step, number or 0))
+    failure = f"{message}: {why}" if why else message
     claim = next((e.split("=", 1)[1] for e in env if e.startswith(IDMAP_CLAIM_ENV + "=")), None)
-    if claim is None:
-        return ""
-    held = "yes" if unmapped.as_claimed() and unmapped.failed_as_claimed else "no"
-    return (
-        "probe: idmap (the container did not start: its runtime checked the claim in its place)\n"
-        f"claim: {claim}\n"
-        f"saw:   {unmapped.facts()}; {failure.split('; the container cannot start')[0]}\n"
-        f"held:  {held}\n"
-    )
+    verdict = ""
+    if claim is not None:
+        held = "yes" if unmapped.as_claimed() and why else "no"
+        verdict = (
+            "probe: idmap (the container did not start: its runtime checked the claim in its place)\n"
+            f"claim: {claim}\n"
+            f"saw:   {unmapped.facts()}; {failure}\n"
+            f"held:  {held}\n"
+        )
+    return f"{failure}; the container cannot start (without idmap {unmapped.facts()})", verdict
