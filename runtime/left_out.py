@@ -36,7 +36,7 @@ STEPS: dict[str, str] = {
     "cgroup": "the cgroup: no memory, pids or cpu limit, no device rules (it runs in the runtime's cgroup)",
     "devices": "the device rules (v1 devices.deny/allow, v2 the eBPF program): any device node may be opened",
     "pidns": "the PID namespace (CLONE_NEWPID): the container shares the host's process ids",
-    "idmap": "rootless: the user namespace's uid_map/gid_map: root inside maps to no one (overflow id 65534)",
+    "idmap": "rootless: the user namespace's uid_map/gid_map: uid 65534 inside; the start fails",
     "private": "making / private (MS_REC|MS_PRIVATE): mounts propagate between host and container",
     "proc": "the container's own /proc mount: /proc is the image's empty directory",
     "masks": "the masked paths (/proc/kcore, /proc/timer_list, /sys/firmware...): host facts stay readable",
