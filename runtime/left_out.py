@@ -89,6 +89,11 @@ def from_annotation(annotations: dict[str, str], rootless: bool) -> frozenset[st
         ) from None
     if not without:
         raise RuntimeUsageError(f'config.json: annotation {ANNOTATION} is empty: name steps, e.g. "caps"')
+    if "idmap" in without:
+        raise RuntimeUsageError(
+            f"config.json: annotation {ANNOTATION}: idmap is left out of rootless containers only,"
+            " and the annotation is honoured as root only: remove idmap (use boxtrace run --without idmap)"
+        )
     return without
 
 

@@ -58,4 +58,7 @@ def test_a_wrong_annotation_is_one_line_and_creates_nothing(rt: Runtime, tmp_pat
     status, stderr = rt.fails("--rootless", "true", "create", "--bundle", str(bundle), "lc-without-rl")
     assert status == 1 and stderr.count("\n") == 1
     assert f"annotation {ANNOTATION} is honoured only for a container run as root" in stderr
+    bundle = _weakened(tmp_path / "b2", "idmap", ["idmap"])
+    status, stderr = rt.fails("create", "--bundle", str(bundle), "lc-without-idmap")
+    assert status == 1 and stderr.count("\n") == 1 and "remove idmap" in stderr
     assert not rt.root.exists() or not list(rt.root.iterdir())
