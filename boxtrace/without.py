@@ -3,7 +3,7 @@ probes of the steps left out (lessons/probes.toml), which end with the claim and
 
 from __future__ import annotations
 
-from boxtrace.runtime.left_out import STEPS
+from boxtrace.runtime.left_out import IDMAP_CLAIM_ENV, STEPS
 from boxtrace.runtime.options import RunOptions
 
 # The cgroup probe needs a pids limit to run into: this one when --pids is not given.
@@ -22,4 +22,9 @@ def with_probes(opts: RunOptions) -> RunOptions:
         opts.pids = PROBE_PIDS
     pids = opts.pids if opts.pids is not None else PROBE_PIDS
     opts.env = [*opts.env, f"BOXTRACE_PIDS={pids}"]
+    if "idmap" in opts.without:
+        # Without the maps the container does not start: its runtime checks this claim instead.
+        from boxtrace.lessons.probes import probes
+
+        opts.env.append(f"{IDMAP_CLAIM_ENV}={probes()['idmap'].claim}")
     return opts

@@ -29,7 +29,7 @@ from types import FrameType
 from boxtrace.runtime import cgroups, guard, mounts, security, syscalls
 from boxtrace.runtime.constants import NAMESPACE_FLAGS, PR_SET_PDEATHSIG, SIGCHLD
 from boxtrace.runtime.errors import ContainerError, RuntimeUsageError
-from boxtrace.runtime.left_out import left_out
+from boxtrace.runtime.left_out import Unmapped, left_out, unmapped_report
 from boxtrace.runtime.records import field, record
 from boxtrace.runtime.spec import DeviceRule, Hook, IdMapping, Namespace, Spec, namespace_flags
 from boxtrace.runtime.state import (
@@ -105,6 +105,8 @@ class Container:
     seccomp_flags: int = 0
     # Steps left out on purpose (boxtrace run --without, runtime/left_out.py): each step checks.
     without: frozenset[str] = frozenset()
+    # --without idmap: what the child saw of itself in its unmapped user namespace (left_out.py).
+    unmapped: Unmapped | None = None
 
     @property
     def rootfs(self) -> str:
@@ -190,7 +192,9 @@ def validate_spec(container: Container) -> None:
     if container.without:
         from boxtrace.runtime import left_out as weakened
 
-        container.warn(weakened.weakened_warning(container.without))
+        container.warn(
+            weakened.weakened_warning(container.without, annotated=container.state_root is not None)
+        )
         weakened.check_applicable(container.without, spec, container.rootless)
     if not spec.has_namespace("mount"):
         raise RuntimeUsageError("the spec has no mount namespace: boxtrace needs one to build the rootfs")
@@ -277,7 +281,8 @@ def write_state(container: Container) -> None:
         created=_rfc3339_now(),
         owner="",
         annotations=spec.annotations,
-        new_pid_namespace=any(ns.type == "pid" and ns.path is None for ns in spec.namespaces),
+        new_pid_namespace=any(ns.type == "pid" and ns.path is None for ns in spec.namespaces)
+        and "pidns" not in container.without,
         hooks={point: [_hook_json(hook) for hook in hooks] for point, hooks in spec.hooks.items()},
         # What `exec` needs to put a new process beside the first one.
         namespaces=[ns.type for ns in spec.namespaces],
@@ -285,6 +290,7 @@ def write_state(container: Container) -> None:
         new_keyring=container.new_keyring,
         # exec loads the same filter into its process, as runc does with the container's profile.
         seccomp={"filter": container.seccomp_filter.hex(), "flags": container.seccomp_flags},
+        without=sorted(container.without),  # for delete: what clean_host has to undo
     )
 
 
@@ -644,6 +650,11 @@ def run_child_steps(container: Container, steps: tuple[Callable[[Container], Non
     except BaseException as exc:  # report every failure to the parent, then exit without cleanup
         exit_code = exc.exit_code if isinstance(exc, ContainerError) else 125
         message = str(exc) if isinstance(exc, ContainerError) else f"{step}: {_describe(exc)}"
+        if container.unmapped is not None:
+            env = container.spec.process.env
+            message, verdict = unmapped_report(container.unmapped, step, message, exc, env)
+            with contextlib.suppress(OSError):
+                os.write(1, verdict.encode())
         try:
             if container.report_fd >= 0:
                 report(container, {"message": message, "exit_code": exit_code})
@@ -677,9 +688,13 @@ def become_root_in_user_namespace(container: Container) -> None:
     """After clone(CLONE_NEWUSER) our ids are whatever the maps make of the host ids: unmapped ones
     read as the overflow id 65534. Switch to the namespace's root, as runc's nsexec does, so the files
     this process creates (in /dev, the mount points) get an owner the namespace knows."""
-    if any(ns.type == "user" for ns in container.spec.namespaces) and "idmap" not in container.without:
-        os.setresgid(0, 0, 0)
-        os.setresuid(0, 0, 0)
+    if not any(ns.type == "user" for ns in container.spec.namespaces):
+        return
+    if "idmap" in container.without:
+        container.unmapped = Unmapped()
+        return
+    os.setresgid(0, 0, 0)
+    os.setresuid(0, 0, 0)
 
 
 def join_session_keyring(container: Container) -> None:

@@ -36,7 +36,7 @@ STEPS: dict[str, str] = {
     "cgroup": "the cgroup: no memory, pids or cpu limit, no device rules (it runs in the runtime's cgroup)",
     "devices": "the device rules (v1 devices.deny/allow, v2 the eBPF program): any device node may be opened",
     "pidns": "the PID namespace (CLONE_NEWPID): the container shares the host's process ids",
-    "idmap": "rootless: the user namespace's uid_map/gid_map: root inside maps to no one (overflow id 65534)",
+    "idmap": "rootless: the user namespace's uid_map/gid_map: uid 65534 inside; the start fails",
     "private": "making / private (MS_REC|MS_PRIVATE): mounts propagate between host and container",
     "proc": "the container's own /proc mount: /proc is the image's empty directory",
     "masks": "the masked paths (/proc/kcore, /proc/timer_list, /sys/firmware...): host facts stay readable",
@@ -64,6 +64,39 @@ def parse_without(values: list[str]) -> frozenset[str]:
     return frozenset(names)
 
 
+# The OCI path (boxtrace-runtime create/run with a bundle): config.json's annotation naming the
+# steps to leave out, comma-separated, as --without takes them.
+ANNOTATION = "org.boxtrace.without"
+
+
+def from_annotation(annotations: dict[str, str], rootless: bool) -> frozenset[str]:
+    """The steps config.json's ``org.boxtrace.without`` leaves out; a wrong value is a usage error."""
+    value = annotations.get(ANNOTATION)
+    if value is None:
+        return frozenset()
+    if rootless:
+        raise RuntimeUsageError(
+            f"config.json: annotation {ANNOTATION} is honoured only for a container run as root:"
+            " remove it, or run the runtime as root"
+        )
+    try:
+        without = parse_without([value])
+    except RuntimeUsageError:
+        unknown = sorted({n.strip() for n in value.split(",") if n.strip()} - STEPS.keys())
+        raise RuntimeUsageError(
+            f"config.json: annotation {ANNOTATION}: no such step {', '.join(unknown)};"
+            f" the steps are {', '.join(STEPS)}"
+        ) from None
+    if not without:
+        raise RuntimeUsageError(f'config.json: annotation {ANNOTATION} is empty: name steps, e.g. "caps"')
+    if "idmap" in without:
+        raise RuntimeUsageError(
+            f"config.json: annotation {ANNOTATION}: idmap is left out of rootless containers only,"
+            " and the annotation is honoured as root only: remove idmap (use boxtrace run --without idmap)"
+        )
+    return without
+
+
 def listing() -> str:
     width = max(map(len, STEPS))
     return "".join(f"  {name:<{width}}  {text}\n" for name, text in STEPS.items())
@@ -86,9 +119,10 @@ def mark(name: str) -> None:
     syscalls.prctl(PR_SET_NAME, ctypes.addressof(old))
 
 
-def weakened_warning(without: frozenset[str]) -> str:
+def weakened_warning(without: frozenset[str], annotated: bool = False) -> str:
     names = ", ".join(name for name in STEPS if name in without)
-    return f"this container is deliberately weakened: left out {names} (boxtrace run --without)"
+    source = f"config.json's annotation {ANNOTATION}" if annotated else "boxtrace run --without"
+    return f"this container is deliberately weakened: left out {names} ({source})"
 
 
 def check_applicable(without: frozenset[str], spec: Spec, rootless: bool) -> None:
@@ -174,3 +208,81 @@ def pivot_weakened(rootfs: str, without: frozenset[str], warn: Callable[[str], N
 def _chroot_here() -> None:
     os.chroot(".")
     os.chdir("/")
+
+
+# --- idmap, rootless: what an unmapped user namespace does to the start --------------------------
+
+OVERFLOW_ID = 65534  # /proc/sys/kernel/overflowuid and overflowgid, as every distribution keeps them
+# The container's environment variable through which `boxtrace run --without idmap` gives the
+# claim to check (lessons/probes.toml): the probe cannot run in a container that never starts, so
+# the runtime's child, which made the user namespace, checks it in the container's place.
+IDMAP_CLAIM_ENV = "BOXTRACE_CLAIM_IDMAP"
+
+
+class Unmapped:
+    """What the child sees of itself in a user namespace with no uid_map or gid_map, read right
+    where it would have become the namespace's root (container.become_root_in_user_namespace)."""
+
+    __slots__ = ("gid", "root_owner", "setuid_error", "uid")
+
+    def __init__(self) -> None:
+        self.uid, self.gid = os.getuid(), os.getgid()
+        try:
+            os.setresuid(0, 0, 0)  # refused: uid 0 is mapped to no one (EINVAL)
+            self.setuid_error = ""
+        except OSError as exc:
+            self.setuid_error = errno.errorcode.get(exc.errno or 0, str(exc.errno))
+        root = os.stat("/")
+        self.root_owner = (root.st_uid, root.st_gid)
+
+    def facts(self) -> str:
+        setuid = f"fails with {self.setuid_error}" if self.setuid_error else "worked"
+        owner = ":".join(map(str, self.root_owner))
+        return (
+            f"the process is uid {self.uid} gid {self.gid} (unmapped: the overflow ids),"
+            f" setresuid(0, 0, 0) {setuid}, / shows as owned by {owner}"
+        )
+
+    def as_claimed(self) -> bool:
+        return (
+            (self.uid, self.gid) == (OVERFLOW_ID, OVERFLOW_ID)
+            and self.setuid_error == "EINVAL"
+            and self.root_owner == (OVERFLOW_ID, OVERFLOW_ID)
+        )
+
+
+# Why the start fails as the process it is: (child step, errno) -> the reason.
+UNMAPPED_FAILURES = {
+    ("mount rootfs", errno.EACCES): (
+        "overlayfs creates files in its mode-000 work directory through the mounter's"
+        " CAP_DAC_OVERRIDE, which applies only to files whose owner is mapped in the mounter's user"
+        " namespace, and with no uid_map none is (user_namespaces(7))"
+    ),
+    ("create devices", errno.EOVERFLOW): (
+        "a file made on a filesystem mounted in the user namespace (the container's /dev tmpfs)"
+        " must get an owner mapped there, and the process's own uid is not"
+    ),
+}
+
+
+def unmapped_report(
+    unmapped: Unmapped, step: str, message: str, exc: BaseException, env: list[str]
+) -> tuple[str, str]:
+    """For a start that failed with no id maps: the failure message for the parent (why an
+    unmapped process fails that way, and what it was), and the lines the idmap probe would end with
+    (lessons/probes.py's format), "" when the container's environment carries no claim to check
+    (not `boxtrace run`'s probes)."""
+    number = exc.errno if isinstance(exc, OSError) else None
+    why = UNMAPPED_FAILURES.get((step, number or 0))
+    failure = f"{message}: {why}" if why else message
+    claim = next((e.split("=", 1)[1] for e in env if e.startswith(IDMAP_CLAIM_ENV + "=")), None)
+    verdict = ""
+    if claim is not None:
+        held = "yes" if unmapped.as_claimed() and why else "no"
+        verdict = (
+            "probe: idmap (the container did not start: its runtime checked the claim in its place)\n"
+            f"claim: {claim}\n"
+            f"saw:   {unmapped.facts()}; {failure}\n"
+            f"held:  {held}\n"
+        )
+    return f"{failure}; the container cannot start (without idmap {unmapped.facts()})", verdict

@@ -26,6 +26,7 @@ from boxtrace.runtime import freezer
 from boxtrace.runtime.cgroups import remove_cgroup_dir
 from boxtrace.runtime.container import Container, print_warning
 from boxtrace.runtime.errors import ContainerError, RuntimeUsageError
+from boxtrace.runtime.left_out import clean_host, from_annotation
 from boxtrace.runtime.spec import load_bundle_spec
 from boxtrace.runtime.state import EXEC_FIFO, process_start_time, remove_tree
 from boxtrace.runtime.usage import UsageError
@@ -64,10 +65,12 @@ def build_container(
     check_id(container_id)
     bundle = os.path.abspath(bundle or os.getcwd())
     spec = load_bundle_spec(bundle)
+    rootless = os.geteuid() != 0 if rootless is None else rootless
     return Container(
         id=container_id,
         spec=spec,
-        rootless=os.geteuid() != 0 if rootless is None else rootless,
+        without=from_annotation(spec.annotations, rootless),
+        rootless=rootless,
         lower=None,
         state_root=root,
         bundle=bundle,
@@ -321,6 +324,10 @@ def delete(root: str, container_id: str, force: bool = False, warn: Warn = print
         except OSError as exc:
             errors.append(f"{directory}: {exc.strerror}")
     run_state_hooks(facts, "poststop", "stopped", warn)
+    if facts.get("without"):
+        # A weakened container's mounts may have reached the host (private left out) and its
+        # /.oldroot stays in the bundle's rootfs (detach left out): as `run` does after it.
+        clean_host(path, facts.get("rootfs", ""), True, warn)
     remove_tree(path)
     if errors:
         raise ContainerError(f"could not remove the cgroup of {container_id}: {'; '.join(errors)}", 1)

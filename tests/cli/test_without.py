@@ -13,7 +13,7 @@ from boxtrace.lessons.catalogue import catalogue
 from boxtrace.lessons.probes import probe_command, probes
 from boxtrace.runtime.left_out import STEPS
 from boxtrace.runtime.options import new_container_id
-from tests.conftest import boxtrace, needs_root
+from tests.conftest import boxtrace, make_busybox_bundle, needs_root
 
 # Every step but idmap (rootless only: see test_idmap_is_refused_when_rootful) runs as root here.
 ROOT_STEPS = [name for name in STEPS if name not in ("idmap", "seccomp", "private")]
@@ -107,6 +107,42 @@ def test_private_left_out_propagates_to_the_host_and_is_cleaned() -> None:
 def test_idmap_is_refused_when_rootful() -> None:
     _, stderr = _run("--without", "idmap")
     assert "only a rootless container maps ids" in stderr
+
+
+@needs_root
+def test_idmap_left_out_stops_the_start_and_the_runtime_checks_the_claim() -> None:
+    """Rootless without the maps (as root with --rootless: uid 0 is then unmapped as well; the
+    same as the user nobody in tests/runtime/test_rootless.py): the overlay root cannot be mounted,
+    and the runtime's child prints the probe's lines in the container's place."""
+    name = f"without-{new_container_id()}"
+    result = boxtrace("run", "--no-trace", "--rootless", "--name", name, "--without", "idmap", timeout=120)
+    _assert_gone(name)
+    assert result.returncode == 125, result.stderr
+    assert _verdict(result.stdout) == "yes", result.stdout
+    saw = next(line for line in result.stdout.splitlines() if line.startswith("saw:"))
+    assert "uid 65534 gid 65534" in saw and "setresuid(0, 0, 0) fails with EINVAL" in saw
+    assert "mount overlay on" in saw and "Permission denied: overlayfs" in saw
+    error = [line for line in result.stderr.splitlines() if line.startswith("boxtrace: error:")]
+    assert len(error) == 1 and "the container cannot start (without idmap" in error[0]
+    # With the maps the same in-container script runs, as root inside: no.
+    normal, normal_err = _run("--rootless", "--", *probe_command(["idmap"]))
+    assert _verdict(normal) == "no", normal + normal_err
+
+
+@needs_root
+def test_idmap_left_out_on_a_bundle_stops_at_dev_null(tmp_path: Path) -> None:
+    """A bundle's rootfs needs no overlay: the start gets to /dev, where the tmpfs mounted in the
+    user namespace cannot own a file for an unmapped uid (EOVERFLOW)."""
+    bundle = make_busybox_bundle(tmp_path / "bundle")
+    name = f"without-{new_container_id()}"
+    result = boxtrace(
+        "run", "--no-trace", "--rootless", "--name", name, "--without", "idmap", str(bundle), timeout=120
+    )
+    _assert_gone(name)
+    assert result.returncode == 125, result.stderr
+    assert _verdict(result.stdout) == "yes", result.stdout
+    saw = next(line for line in result.stdout.splitlines() if line.startswith("saw:"))
+    assert "create devices: Value too large for defined data type" in saw and "/dev tmpfs" in saw
 
 
 @needs_root

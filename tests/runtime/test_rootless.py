@@ -112,3 +112,20 @@ def test_rootless_exec_joins_the_user_namespace_first(nobody_env: dict[str, str]
     finally:
         run_as_nobody(nobody_env, "--root", root, "delete", "--force", "rl-1")
     assert os.listdir(root) == []
+
+
+def test_without_idmap_the_start_fails_as_an_unmapped_process(nobody_env: dict[str, str]) -> None:
+    """boxtrace run --without idmap as a user: no uid_map, so the child is the overflow uid and
+    overlayfs refuses the rootfs (EACCES); the child says so in the probe's lines and nothing is left."""
+    claim = "the claim under test"
+    result = run_as_nobody(
+        nobody_env, "run", "--without", "idmap", "--env", f"BOXTRACE_CLAIM_IDMAP={claim}", "--", "true"
+    )
+    assert result.returncode == 125, result.stderr
+    lines = dict(line.split(":", 1) for line in result.stdout.splitlines()[1:])
+    assert lines["claim"].strip() == claim
+    assert "uid 65534 gid 65534" in lines["saw"] and "fails with EINVAL" in lines["saw"]
+    assert "/ shows as owned by 65534:65534" in lines["saw"]
+    assert "mount overlay on" in lines["saw"] and "Permission denied: overlayfs" in lines["saw"]
+    assert lines["held"].strip() == "yes"
+    assert not list(Path(nobody_env["HOME"], "boxtrace").iterdir())

@@ -25,4 +25,10 @@ ARM64_LANE: tuple[str, ...] = (
     # two guided lessons, as a student runs them
     "tests/lessons/test_guided_run.py::test_lessons_run_cli_prints_checks_and_exit_status",  # pid-namespace
     "tests/lessons/test_guided_run.py::test_lesson_checks_pass[cgroup-limits]",
+    # --without: arm64's pivot_root and chroot escape, mknodat and the device program, the marker
+    # (prctl PR_SET_NAME) where the tracer shows it
+    "tests/cli/test_without.py::test_probe_shows_the_claim_only_without_the_step[pivot_root]",
+    "tests/cli/test_without.py::test_probe_shows_the_claim_only_without_the_step[detach]",
+    "tests/cli/test_without.py::test_probe_shows_the_claim_only_without_the_step[devices]",
+    "tests/cli/test_without.py::test_traced_run_marks_the_step_where_it_would_have_been",
 )
