@@ -63,6 +63,14 @@ def test_quiet_trace_of_a_command_loads_no_parser_regex_or_enum(tmp_path: Path) 
     assert sorted(m for m in added if m.split(".")[0] in LEAN) == []
 
 
+def test_quiet_trace_of_true_loads_only_the_execve_decoders(tmp_path: Path) -> None:
+    # A decoder family (and its flag tables) is imported at its first call: /bin/true makes one
+    # decoded call, its execve. All eleven at once were ~15 M instructions of every start.
+    loaded = _quiet_trace_modules(tmp_path)
+    decoders = sorted(m.rsplit(".", 1)[1] for m in loaded if m.startswith("boxtrace.tracer.decoders."))
+    assert decoders == ["base", "common", "execve"]
+
+
 def _modules_after(code: str) -> list[str]:
     """sys.modules after running ``code`` in a fresh interpreter, listed without importing json."""
     script = f"{code}\nimport sys\nprint('\\n' + ' '.join(sorted(sys.modules)))\n"

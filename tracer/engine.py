@@ -168,7 +168,7 @@ class Engine:
         self._names = arch.syscall_names
         # Calls with a decoder; any other is not reported (unless report_all) and costs its entry
         # stop no decoding context (most stops of a stepped runc: futex, nanosleep, rt_sigaction...).
-        self._decoded = decoders.DECODERS
+        self._decoded = decoders.DECODED
         self.detach_requested = False  # set by request_detach (any thread); read once per stop
         self._detaching = False
         # The root's mount namespace (``/proc/PID/ns/mnt`` link text): a task exec'ing in another
