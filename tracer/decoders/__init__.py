@@ -2,8 +2,9 @@
 
 The engine calls :func:`decode_entry` at every syscall-entry stop and, when that returned a
 :class:`Decoded`, :func:`decode_exit` at the matching exit stop. Dispatch is one dict lookup by
-syscall name, once the call's family is imported (at its first call: ``FAMILY_CALLS``); each family module (clone, mount, fsmount, identity, prctl, capability, seccomp, bpf,
-file, write, execve) contributes ``DECODERS`` (name -> entry decoder), ``CATEGORIES`` (name -> its usual
+syscall name, once the call's family is imported (at its first call: ``FAMILY_CALLS``); each family
+module (clone, mount, fsmount, identity, prctl, capability, seccomp, bpf, file, write, execve)
+contributes ``DECODERS`` (name -> entry decoder), ``CATEGORIES`` (name -> its usual
 category) and ``RESULTS`` (name -> "fd" | "pid" for calls whose return value is one; a decoder
 whose result depends on the arguments, as bpf's, puts ``result_kind`` in ``Decoded.state``).
 """
