@@ -14,7 +14,6 @@ import sys
 from boxtrace import loaded
 from boxtrace.commands import COMMANDS
 from boxtrace.quick_args import quick_trace_args
-from boxtrace.runtime.machine import unsupported
 from boxtrace.runtime.usage import exit_at_once, split_command
 from boxtrace.usage import UsageError, fail_usage
 
@@ -66,7 +65,7 @@ def _main(args_list: list[str]) -> int:
             if parsed is None:
                 return 2
             args, module = parsed
-        problem = unsupported() if args.command in _NEEDS_MACHINE else None
+        problem = _unsupported_machine(args.command)
         if problem is not None:
             raise UsageError(problem, f"boxtrace {args.command}")
         return int(module.main(args))
@@ -83,6 +82,20 @@ def _main(args_list: list[str]) -> int:
         os.dup2(devnull, sys.stdout.fileno())
         os.close(devnull)
         return 128 + signal.SIGPIPE
+
+
+def _unsupported_machine(command: str) -> str | None:
+    """Why this machine cannot run ``command`` (no syscall tables for it), None if it can. `trace`
+    asks the tracer's tables, which it loads anyway; `run` the runtime's."""
+    if command == "trace":
+        from boxtrace.tracer.arch import unsupported
+
+        return unsupported()
+    if command in _NEEDS_MACHINE:
+        from boxtrace.runtime.machine import unsupported as runtime_unsupported
+
+        return runtime_unsupported()
+    return None
 
 
 def _parse(own: list[str], command_argv: list[str]) -> tuple[argparse.Namespace, ModuleType] | None:

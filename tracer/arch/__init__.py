@@ -76,6 +76,19 @@ def __getattr__(name: str) -> object:
     raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
 
 
+def unsupported(name: str | None = None) -> str | None:
+    """The one-line complaint when ``name`` (default: this machine) has no table, else None: the
+    runtime's words (runtime/machine.py), which `boxtrace trace` checks without loading the runtime's
+    tables (~2 M instructions of its start)."""
+    key = name if name is not None else os.uname().machine
+    if key in _MODULES:
+        return None
+    return (
+        f"unsupported architecture {key!r}: boxtrace traces and runs "
+        f"containers on {' and '.join(_MODULES)} only"
+    )
+
+
 def get_arch(name: str | None = None) -> Arch:
     """The table for ``name`` (default: this machine); KeyError names the unsupported arch."""
     key = name if name is not None else os.uname().machine
