@@ -51,8 +51,26 @@ def test_quiet_trace_of_a_command_loads_nothing_slow(tmp_path: Path) -> None:
 # What `boxtrace trace -q -o FILE -- CMD` no longer loads (docs/benchmarks.md, "Start-up": each was
 # millions of instructions): argparse (boxtrace/quick_args.py reads the usual command lines), re and
 # the json package (the trace file's encoder is _json's), enum (signal.py's enums: the tracer uses
-# _signal), shutil (argparse's help formatter).
-LEAN = ("argparse", "re", "json", "enum", "signal", "shutil", "gettext", "locale")
+# _signal), shutil (argparse's help formatter); threading, contextlib and with them functools and
+# collections (tracer/lean.py), importlib (__import__ does), the runtime's record classes (the CLI
+# checks the machine with the tracer's tables).
+LEAN = (
+    "argparse",
+    "re",
+    "json",
+    "enum",
+    "signal",
+    "shutil",
+    "gettext",
+    "locale",
+    "threading",
+    "contextlib",
+    "functools",
+    "collections",
+    "importlib",
+)
+# Whole modules never loaded: find_library runs programs (ldconfig, gcc) at every start.
+NEVER = ("ctypes.util", "boxtrace.runtime.records", "boxtrace.runtime.machine")
 
 
 def test_quiet_trace_of_a_command_loads_no_parser_regex_or_enum(tmp_path: Path) -> None:
@@ -61,6 +79,7 @@ def test_quiet_trace_of_a_command_loads_no_parser_regex_or_enum(tmp_path: Path) 
     at_start = set(_modules_after("pass"))
     added = set(_quiet_trace_modules(tmp_path)) - at_start
     assert sorted(m for m in added if m.split(".")[0] in LEAN) == []
+    assert sorted(m for m in added if m in NEVER) == []
 
 
 def test_quiet_trace_of_true_loads_only_the_execve_decoders(tmp_path: Path) -> None:
@@ -127,7 +146,8 @@ def test_installed_boxtrace_script_imports_no_regex(tmp_path: Path) -> None:
     out = tmp_path / "t.jsonl"
     added = imported(str(script), "trace", "-q", "-o", str(out), "--", "/bin/true") - imported("-c", "pass")
     assert "boxtrace.tracer.session" in added
-    # Not enum and signal here: the cleanup guard, forked from this process, imports signal, and
-    # its -X importtime lines share our stderr (the in-process test above covers them).
-    lean = set(LEAN) - {"enum", "signal"}
+    # Not enum and signal (nor functools and collections, which enum imports) here: the cleanup
+    # guard, forked from this process, imports signal, and its -X importtime lines share our stderr
+    # (the in-process test above covers them).
+    lean = set(LEAN) - {"enum", "signal", "functools", "collections"}
     assert sorted(m for m in added if m.split(".")[0] in lean) == []
