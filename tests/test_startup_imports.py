@@ -52,8 +52,8 @@ def test_quiet_trace_of_a_command_loads_nothing_slow(tmp_path: Path) -> None:
 # millions of instructions): argparse (boxtrace/quick_args.py reads the usual command lines), re and
 # the json package (the trace file's encoder is _json's), enum (signal.py's enums: the tracer uses
 # _signal), shutil (argparse's help formatter); threading, contextlib and with them functools and
-# collections (tracer/lean.py), importlib (__import__ does), the runtime's record classes (the CLI
-# checks the machine with the tracer's tables).
+# collections (tracer/lean.py), importlib (__import__ does), ctypes (tracer/lean_ctypes.py: the
+# same types and functions from _ctypes).
 LEAN = (
     "argparse",
     "re",
@@ -68,8 +68,10 @@ LEAN = (
     "functools",
     "collections",
     "importlib",
+    "ctypes",
 )
-# Whole modules never loaded: find_library runs programs (ldconfig, gcc) at every start.
+# Whole modules never loaded: find_library runs programs (ldconfig, gcc); the CLI checks the
+# machine with the tracer's tables, not the runtime's record classes.
 NEVER = ("ctypes.util", "boxtrace.runtime.records", "boxtrace.runtime.machine")
 
 
@@ -146,8 +148,8 @@ def test_installed_boxtrace_script_imports_no_regex(tmp_path: Path) -> None:
     out = tmp_path / "t.jsonl"
     added = imported(str(script), "trace", "-q", "-o", str(out), "--", "/bin/true") - imported("-c", "pass")
     assert "boxtrace.tracer.session" in added
-    # Not enum and signal (nor functools and collections, which enum imports) here: the cleanup
-    # guard, forked from this process, imports signal, and its -X importtime lines share our stderr
-    # (the in-process test above covers them).
-    lean = set(LEAN) - {"enum", "signal", "functools", "collections"}
+    # Not enum and signal (nor functools and collections, which enum imports, nor ctypes) here: the
+    # cleanup guard, forked from this process, imports signal and ctypes, and its -X importtime
+    # lines share our stderr (the in-process test above covers them).
+    lean = set(LEAN) - {"enum", "signal", "functools", "collections", "ctypes"}
     assert sorted(m for m in added if m.split(".")[0] in lean) == []
