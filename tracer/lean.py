@@ -85,11 +85,11 @@ class Worker:
 class Timer:
     """Calls ``function`` after ``interval`` seconds unless cancelled first (threading.Timer's)."""
 
-    __slots__ = ("_cancelled",)
+    __slots__ = ("_cancelled", "_worker")
 
     def __init__(self, interval: float, function: Callable[[], object]) -> None:
         self._cancelled = Event()
-        Worker(self._run, (interval, function), name="boxtrace-timer")
+        self._worker = Worker(self._run, (interval, function), name="boxtrace-timer")
 
     def _run(self, interval: float, function: Callable[[], object]) -> None:
         if not self._cancelled.wait(interval):
@@ -97,6 +97,9 @@ class Timer:
 
     def cancel(self) -> None:
         self._cancelled.set()
+
+    def join(self, timeout: float | None = None) -> None:
+        self._worker.join(timeout)
 
 
 def other_threads() -> int:
