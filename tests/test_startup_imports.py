@@ -90,6 +90,7 @@ def test_quiet_trace_of_true_loads_only_the_execve_decoders(tmp_path: Path) -> N
     loaded = _quiet_trace_modules(tmp_path)
     decoders = sorted(m.rsplit(".", 1)[1] for m in loaded if m.startswith("boxtrace.tracer.decoders."))
     assert decoders == ["base", "common", "execve"]
+    assert "boxtrace.tracer.tables.errnos" not in loaded  # no call failed
 
 
 def _modules_after(code: str) -> list[str]:

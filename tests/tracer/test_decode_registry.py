@@ -69,6 +69,12 @@ def test_the_family_table_names_every_familys_calls() -> None:
     assert registry.decoder_of("getpid") is None
 
 
+def test_max_errno_is_the_errno_tables() -> None:
+    from boxtrace.tracer.tables.errnos import MAX_ERRNO
+
+    assert registry.MAX_ERRNO == MAX_ERRNO
+
+
 def test_unknown_syscalls_use_the_generic_decoder_with_all() -> None:
     assert decode_entry(make_ctx("getpid")) is None
     d = decode_entry(make_ctx("read", 3, 0x1000, 64, report_all=True))

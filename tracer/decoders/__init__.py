@@ -13,7 +13,6 @@ from __future__ import annotations
 
 from boxtrace.tracer.decoders.base import CallContext, Completed, Decoded
 from boxtrace.tracer.decoders.common import EntryDecoder, fd_text, s64
-from boxtrace.tracer.tables.errnos import MAX_ERRNO, errno_name, errno_text
 
 TYPE_CHECKING = False
 if TYPE_CHECKING:
@@ -40,6 +39,10 @@ __all__ = [
 # of /bin/true needs execve's alone, and importing all eleven with their tables cost ~15 M
 # instructions of every start (docs/benchmarks.md, "Start-up"). tests/tracer/test_decode_registry.py
 # checks this table against each family's DECODERS.
+# tables.errnos.MAX_ERRNO (include/linux/err.h): the errno table itself (~1 M instructions) is
+# imported with the first failed call (tests/tracer/test_decode_registry.py checks they agree).
+MAX_ERRNO = 4095
+
 FAMILY_CALLS: dict[str, tuple[str, ...]] = {
     "clone": ("clone", "clone3", "unshare", "setns"),
     "mount": ("mount", "umount2", "pivot_root", "chroot"),
@@ -187,6 +190,8 @@ def number_result(value: int) -> Completed:
     """The result of a call whose value is a plain number (every call the generic decoder shows):
     ``-1 EPERM (Operation not permitted)`` for an error, else the value. ``value`` is signed."""
     if -MAX_ERRNO <= value < 0:
+        from boxtrace.tracer.tables.errnos import errno_name, errno_text
+
         err = -value
         return Completed(f"-1 {errno_text(err)}", errno=errno_name(err))
     return Completed(str(value))
