@@ -70,7 +70,9 @@ def instructions(argv: list[str]) -> int:
 # valgrind 3.19 (Debian 12's) has no pidfd_open: ENOSYS. The cleanup guard that `boxtrace trace`
 # forks before the command (runtime/guard.py) watches boxtrace through a pidfd; under such a valgrind
 # the whole-command rows run the console script with a stand-in, a pipe whose write end only the
-# measured process keeps (the guard closes what it inherits), so the guard still sees it end.
+# measured process keeps (the guard closes what it inherits), so the guard still sees it end. The
+# script's text is given to exec as it is: the builtin compile() initialises the AST node types on
+# its first call (~7 M instructions), which `python SCRIPT` never pays.
 PIDFD_STAND_IN = """\
 import os, sys
 _ends = []
@@ -81,8 +83,8 @@ def _pidfd_open(pid, flags=0):
 os.pidfd_open = _pidfd_open
 sys.argv = sys.argv[1:]
 with open(sys.argv[0]) as script:
-    code = compile(script.read(), sys.argv[0], "exec")
-exec(code, {"__name__": "__main__"})
+    source = script.read()
+exec(source, {"__name__": "__main__", "__file__": sys.argv[0]})
 """
 
 
