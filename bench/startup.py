@@ -33,14 +33,14 @@ from bench.common import machine_line, regular_install, tool_version, write_sect
 SECTION = "## Start-up"
 
 # What `trace -q` imports from the standard library (tests/test_startup_imports.py keeps argparse,
-# re, json, enum and shutil out of it).
+# re, json, enum, shutil, threading, contextlib, collections, functools, importlib and ctypes out).
 STDLIB = (
-    "import collections.abc, contextlib, ctypes, errno, gc, importlib, select, struct, threading, "
-    "_json, _signal"
+    "import __future__, _collections, _ctypes, _json, _signal, _thread, atexit, errno, gc, itertools, "
+    "operator, select, struct, types"
 )
 BOXTRACE = (
     "import boxtrace.cli, boxtrace.commands.trace, boxtrace.tracing, boxtrace.console, "
-    "boxtrace.tracer.session"
+    "boxtrace.tracer.session, boxtrace.runtime.guard, boxtrace.tracer.tables.default_set"
 )
 # What explained lines add (never under -q): the annotator, the lessons package, the catalogue.
 EXPLAIN = "import boxtrace.annotate; from boxtrace.lessons.catalogue import catalogue; catalogue()"
@@ -70,7 +70,9 @@ def instructions(argv: list[str]) -> int:
 # valgrind 3.19 (Debian 12's) has no pidfd_open: ENOSYS. The cleanup guard that `boxtrace trace`
 # forks before the command (runtime/guard.py) watches boxtrace through a pidfd; under such a valgrind
 # the whole-command rows run the console script with a stand-in, a pipe whose write end only the
-# measured process keeps (the guard closes what it inherits), so the guard still sees it end.
+# measured process keeps (the guard closes what it inherits), so the guard still sees it end. The
+# script's text is given to exec as it is: the builtin compile() initialises the AST node types on
+# its first call (~7 M instructions), which `python SCRIPT` never pays.
 PIDFD_STAND_IN = """\
 import os, sys
 _ends = []
@@ -81,8 +83,8 @@ def _pidfd_open(pid, flags=0):
 os.pidfd_open = _pidfd_open
 sys.argv = sys.argv[1:]
 with open(sys.argv[0]) as script:
-    code = compile(script.read(), sys.argv[0], "exec")
-exec(code, {"__name__": "__main__"})
+    source = script.read()
+exec(source, {"__name__": "__main__", "__file__": sys.argv[0]})
 """
 
 
@@ -166,12 +168,16 @@ def main(argv: list[str] | None = None) -> int:
         "(`boxtrace/quick_args.py` reads the usual `trace` command lines), and with it gettext, "
         "locale and shutil; re, enum and the json package (the script `bin/boxtrace` replaces pip's "
         "console script, which imports re; the trace file's encoder is `_json`'s; the tracer uses "
-        "`_signal`, whose numbers signal.py turns into enums). What is left: threading, contextlib "
-        "and collections (~10 M together), ctypes (~6 M), then boxtrace's own modules, led by the "
-        "decoders package (~15 M: every family's decoder and table, imported at once) and the "
-        "runtime's `record` classes the CLI's machine check loads (~3 M). The annotator row is the "
-        "lessons package (dataclasses, off the -q path), reading the catalogue's cache (JSON) and "
-        "building ~450 frozen entries; only explained lines load it.",
+        "`_signal`, whose numbers signal.py turns into enums); threading, contextlib, functools and "
+        "collections (the session's threads, events and timer are `_thread`'s, "
+        "`boxtrace/tracer/lean.py`), ctypes (the same types and functions from `_ctypes`, "
+        "`boxtrace/tracer/lean_ctypes.py`), importlib; every decoder family but the ones a trace "
+        "meets (a family is imported at its first call: /bin/true's execve alone), and the runtime's "
+        "`record` classes (the CLI checks the machine with the tracer's tables). What is left: ~40 "
+        "boxtrace modules at ~0.3 M each for finding and loading them before any of their code runs, "
+        "this machine's syscall table (~1.5 M) and the seccomp filter built from it (~1.5 M). The "
+        "annotator row is the lessons package (dataclasses, off the -q path), reading the "
+        "catalogue's cache (JSON) and building ~450 frozen entries; only explained lines load it.",
         "",
     ]
     text = "\n".join(lines)

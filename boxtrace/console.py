@@ -10,7 +10,6 @@ printer shares the interpreter with the trace loop and must stay cheap.
 from __future__ import annotations
 
 import sys
-from collections.abc import Callable
 
 from boxtrace.tracer.events import (
     CATEGORY_STYLES,
@@ -25,9 +24,10 @@ from boxtrace.tracer.messages import Ended, Message, Notice, ProcessEvent, Start
 
 TYPE_CHECKING = False  # typing costs ~8 M instructions to import: only type checkers see it
 if TYPE_CHECKING:
+    from collections.abc import Callable
     from typing import TextIO
 
-Styler = Callable[[str, str], str]
+    Styler = Callable[[str, str], str]
 
 
 def _plain(text: str, style: str) -> str:

@@ -26,7 +26,8 @@ registered, it exits: a normal run leaves no guard behind.
 
 from __future__ import annotations
 
-import contextlib
+# No contextlib (its suppress below is try/except): it imports functools and collections, ~10 M
+# instructions of the tracer's start, which imports this module (docs/benchmarks.md, "Start-up").
 import os
 import select
 import stat
@@ -67,8 +68,10 @@ def release(writer: int, path: str) -> None:
 
 
 def _send(writer: int, sign: str, path: str) -> None:
-    with contextlib.suppress(OSError):  # a guard that is gone cannot be told
+    try:  # noqa: SIM105 (not contextlib: see the module's imports)
         os.write(writer, f"{sign}{os.getpid()} {path}\n".encode())
+    except OSError:  # a guard that is gone cannot be told
+        pass
 
 
 def _inherited_writer() -> int:
@@ -136,18 +139,22 @@ def _detach(keep: tuple[int, ...]) -> None:
     for sig in (signal.SIGINT, signal.SIGHUP, signal.SIGQUIT, signal.SIGPIPE):
         signal.signal(sig, signal.SIG_IGN)
     signal.signal(signal.SIGTERM, signal.SIG_DFL)
-    with contextlib.suppress(OSError, AttributeError):
+    try:
         import ctypes
 
         ctypes.CDLL(None, use_errno=True).prctl(PR_SET_NAME, PROCESS_NAME, 0, 0, 0)
+    except (OSError, AttributeError):
+        pass
     null = os.open(os.devnull, os.O_RDWR)
     for fd in (0, 1, 2):
         os.dup2(null, fd)
     for name in os.listdir("/proc/self/fd"):
         fd = int(name)
         if fd > 2 and fd not in keep:
-            with contextlib.suppress(OSError):
+            try:  # noqa: SIM105
                 os.close(fd)
+            except OSError:
+                pass
     os.chdir("/")
 
 
@@ -222,8 +229,10 @@ class _Guard:
             del self.registered[key]
             if fd >= 0:
                 os.close(fd)
-            with contextlib.suppress(Exception):  # a guard must go on to the next one
+            try:  # noqa: SIM105
                 clean_up(*key)
+            except Exception:  # a guard must go on to the next one
+                pass
 
 
 def clean_up(runtime_pid: int, path: str) -> None:

@@ -51,8 +51,28 @@ def test_quiet_trace_of_a_command_loads_nothing_slow(tmp_path: Path) -> None:
 # What `boxtrace trace -q -o FILE -- CMD` no longer loads (docs/benchmarks.md, "Start-up": each was
 # millions of instructions): argparse (boxtrace/quick_args.py reads the usual command lines), re and
 # the json package (the trace file's encoder is _json's), enum (signal.py's enums: the tracer uses
-# _signal), shutil (argparse's help formatter).
-LEAN = ("argparse", "re", "json", "enum", "signal", "shutil", "gettext", "locale")
+# _signal), shutil (argparse's help formatter); threading, contextlib and with them functools and
+# collections (tracer/lean.py), importlib (__import__ does), ctypes (tracer/lean_ctypes.py: the
+# same types and functions from _ctypes).
+LEAN = (
+    "argparse",
+    "re",
+    "json",
+    "enum",
+    "signal",
+    "shutil",
+    "gettext",
+    "locale",
+    "threading",
+    "contextlib",
+    "functools",
+    "collections",
+    "importlib",
+    "ctypes",
+)
+# Whole modules never loaded: find_library runs programs (ldconfig, gcc); the CLI checks the
+# machine with the tracer's tables, not the runtime's record classes.
+NEVER = ("ctypes.util", "boxtrace.runtime.records", "boxtrace.runtime.machine")
 
 
 def test_quiet_trace_of_a_command_loads_no_parser_regex_or_enum(tmp_path: Path) -> None:
@@ -61,6 +81,16 @@ def test_quiet_trace_of_a_command_loads_no_parser_regex_or_enum(tmp_path: Path) 
     at_start = set(_modules_after("pass"))
     added = set(_quiet_trace_modules(tmp_path)) - at_start
     assert sorted(m for m in added if m.split(".")[0] in LEAN) == []
+    assert sorted(m for m in added if m in NEVER) == []
+
+
+def test_quiet_trace_of_true_loads_only_the_execve_decoders(tmp_path: Path) -> None:
+    # A decoder family (and its flag tables) is imported at its first call: /bin/true makes one
+    # decoded call, its execve. All eleven at once were ~15 M instructions of every start.
+    loaded = _quiet_trace_modules(tmp_path)
+    decoders = sorted(m.rsplit(".", 1)[1] for m in loaded if m.startswith("boxtrace.tracer.decoders."))
+    assert decoders == ["base", "common", "execve"]
+    assert "boxtrace.tracer.tables.errnos" not in loaded  # no call failed
 
 
 def _modules_after(code: str) -> list[str]:
@@ -119,7 +149,8 @@ def test_installed_boxtrace_script_imports_no_regex(tmp_path: Path) -> None:
     out = tmp_path / "t.jsonl"
     added = imported(str(script), "trace", "-q", "-o", str(out), "--", "/bin/true") - imported("-c", "pass")
     assert "boxtrace.tracer.session" in added
-    # Not enum and signal here: the cleanup guard, forked from this process, imports signal, and
-    # its -X importtime lines share our stderr (the in-process test above covers them).
-    lean = set(LEAN) - {"enum", "signal"}
+    # Not enum and signal (nor functools and collections, which enum imports, nor ctypes) here: the
+    # cleanup guard, forked from this process, imports signal and ctypes, and its -X importtime
+    # lines share our stderr (the in-process test above covers them).
+    lean = set(LEAN) - {"enum", "signal", "functools", "collections", "ctypes"}
     assert sorted(m for m in added if m.split(".")[0] in lean) == []

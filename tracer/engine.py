@@ -20,11 +20,9 @@ on another thread, while this one is blocked in waitpid.
 
 from __future__ import annotations
 
-import contextlib
 import errno
 import os
 import time
-from collections.abc import Callable, Iterator
 from itertools import count
 
 from boxtrace.tracer import decoders, ptrace_api, quick_calls
@@ -32,6 +30,7 @@ from boxtrace.tracer.arch import Arch
 from boxtrace.tracer.control import Control
 from boxtrace.tracer.decoders.base import CallContext, Decoded
 from boxtrace.tracer.events import ExecEvent, ExitEvent, SpawnEvent, SyscallEvent
+from boxtrace.tracer.lean import suppress
 from boxtrace.tracer.memory import TaskMemory, VmReader
 from boxtrace.tracer.messages import (
     Held,
@@ -56,6 +55,7 @@ from boxtrace.tracer.tables.xlat import flags_text
 TYPE_CHECKING = False
 if TYPE_CHECKING:
     import signal
+    from collections.abc import Callable, Iterator
 else:
     # signal's C part: the same functions and numbers, as plain ints. signal.py makes enums of
     # them, and imports enum: ~7 M instructions of every trace's start (docs/benchmarks.md).
@@ -168,7 +168,7 @@ class Engine:
         self._names = arch.syscall_names
         # Calls with a decoder; any other is not reported (unless report_all) and costs its entry
         # stop no decoding context (most stops of a stepped runc: futex, nanosleep, rt_sigaction...).
-        self._decoded = decoders.DECODERS
+        self._decoded = decoders.DECODED
         self.detach_requested = False  # set by request_detach (any thread); read once per stop
         self._detaching = False
         # The root's mount namespace (``/proc/PID/ns/mnt`` link text): a task exec'ing in another
@@ -507,7 +507,7 @@ class Engine:
             task.pending = None
             self._finish(pending)
         self._forget(task.tid)
-        with contextlib.suppress(PtraceError):
+        with suppress(PtraceError):
             ptrace_api.detach(task.tid, 0)
 
     def _forget(self, tid: int) -> None:
@@ -519,7 +519,7 @@ class Engine:
     def _begin_detach(self) -> None:
         self._detaching = True
         for tid in list(self.tasks):
-            with contextlib.suppress(PtraceError):
+            with suppress(PtraceError):
                 ptrace_api.interrupt(tid)
 
     def _detach_at_stop(self, tid: int, status: int) -> None:
@@ -531,7 +531,7 @@ class Engine:
         if event in _HOW:
             # Its new child is ours too (auto-attached) and will stop: wait for it, then let it go.
             # Its stop may have come first and been let go already: then there is nothing to wait for.
-            with contextlib.suppress(PtraceError):
+            with suppress(PtraceError):
                 child = self.pt.geteventmsg(tid)
                 if child not in self.tasks and child not in self.detached:
                     self._new_task(child)
@@ -542,7 +542,7 @@ class Engine:
             self._finish(pending)  # it completes untraced: no result known
         self._forget(tid)
         self.detached.add(tid)  # also a new child whose parent's fork event is still to come
-        with contextlib.suppress(PtraceError):
+        with suppress(PtraceError):
             ptrace_api.detach(tid, deliver)
 
     def _on_spawn(self, task: Task, event_how: str) -> None:
@@ -710,7 +710,7 @@ class Engine:
     def kill_all(self) -> None:
         """SIGKILL every tracee (any thread may call this; kill(2) is not a ptrace request)."""
         for tid in self.live_pids():
-            with contextlib.suppress(ProcessLookupError, PermissionError):
+            with suppress(ProcessLookupError, PermissionError):
                 os.kill(tid, signal.SIGKILL)
 
     def kill_all_but_root(self) -> None:
@@ -722,7 +722,7 @@ class Engine:
         root = self.root_pid
         for tid, task in list(self.tasks.items()):
             if task.pid != root:
-                with contextlib.suppress(ProcessLookupError, PermissionError):
+                with suppress(ProcessLookupError, PermissionError):
                     os.kill(tid, signal.SIGKILL)
 
     def detach_all(self, deadline: float) -> None:
@@ -743,7 +743,7 @@ class Engine:
                 self._on_gone(tid, status)
             else:
                 # A stop that raced the SIGKILL: let it proceed to its death.
-                with contextlib.suppress(PtraceError):
+                with suppress(PtraceError):
                     ptrace_api.cont(tid, 0)
 
     def result(self, mode: str, error: str | None, stopped_by_user: bool) -> TraceResult:

@@ -6,9 +6,10 @@ Yama or LSM policy, or a kernel built without it) the reader falls back to pread
 
 from __future__ import annotations
 
-import ctypes
 import errno
 import os
+
+from boxtrace.tracer import lean_ctypes as ctypes  # not ctypes itself: ~4.5 M to import
 
 _PAGE = os.sysconf("SC_PAGE_SIZE")
 

@@ -8,10 +8,10 @@ must be called from the one thread that seized the tracees (the kernel ties a tr
 
 from __future__ import annotations
 
-import ctypes
 import os
 import struct
 
+from boxtrace.tracer import lean_ctypes as ctypes  # not ctypes itself: ~4.5 M to import
 from boxtrace.tracer.plain import Frozen
 
 # Requests (include/uapi/linux/ptrace.h).

@@ -10,8 +10,9 @@ work at all); most stops (7,000-8,000 of ~9,000) are collected by the non-blocki
 
 from __future__ import annotations
 
-import ctypes
 import os
+
+from boxtrace.tracer import lean_ctypes as ctypes  # not ctypes itself: ~4.5 M to import
 
 _libc = ctypes.PyDLL("libc.so.6", use_errno=True)
 _waitpid = _libc.waitpid

@@ -119,7 +119,7 @@ class RelayEngine(Engine):
             info = self.pt.syscall_entry(tid)
         _op, arch, nr, a0, a1, a2, a3, a4, a5 = info
         name = self._names.get(nr) if arch == self.arch.audit_arch else None
-        if name is None or name in decoders.DECODERS or not self.report_all:
+        if name is None or name in decoders.DECODED or not self.report_all:
             super()._on_entry(task, info)
             return
         plan = plan_of(name)

@@ -10,9 +10,9 @@ A program is built for one architecture: its AUDIT_ARCH and its syscall numbers.
 
 from __future__ import annotations
 
-import ctypes
 import struct
 
+from boxtrace.tracer import lean_ctypes as ctypes  # not ctypes itself: ~4.5 M to import
 from boxtrace.tracer.plain import Frozen
 
 TYPE_CHECKING = False  # typing costs ~8 M instructions to import: only type checkers see it

@@ -22,19 +22,19 @@ runtime's is the container, detached at that exec).
 
 from __future__ import annotations
 
-import contextlib
+import _thread
+import atexit
 import os
 import sys
-import threading
 import time
-from collections import deque
-from collections.abc import Callable
 
 from boxtrace.tracer import ptrace_api
 from boxtrace.tracer.arch import Arch, get_arch
 from boxtrace.tracer.control import Control
 from boxtrace.tracer.engine import Engine
 from boxtrace.tracer.events import Event, OutputEvent, TraceHeader
+from boxtrace.tracer.lean import Event as Flag
+from boxtrace.tracer.lean import Timer, Worker, other_threads, suppress
 from boxtrace.tracer.messages import (
     Ended,
     Message,
@@ -53,14 +53,18 @@ from boxtrace.tracer.tracefile import MONOTONIC_START, TraceWriter, make_header
 TYPE_CHECKING = False
 if TYPE_CHECKING:
     import signal
+    from collections import deque
+    from collections.abc import Callable
 
     from boxtrace.tracer.writer_process import WriterProcess
 else:
     # signal's C part: the same functions and numbers, as plain ints. signal.py makes enums of
     # them, and imports enum: ~7 M instructions of every trace's start (docs/benchmarks.md).
     import _signal as signal
+    from _collections import deque  # collections' C part: collections.py costs ~5 M at every start
 
-Consumer = Callable[[list[Message]], None]
+if TYPE_CHECKING:
+    Consumer = Callable[[list[Message]], None]
 TRACING_SWITCH_INTERVAL = 0.0005  # seconds; see TraceSession.start
 
 
@@ -190,7 +194,7 @@ class TraceSession:
             self.control.pause()
         self._consumer = consumer
         self._outbox: deque[Message] = deque()
-        self._wake = threading.Event()
+        self._wake = Flag()
         self._t0 = time.monotonic()
         # --all with a writer process: generic calls are decoded there (tracer/relay.py).
         self._relay: WriterProcess | None = None
@@ -212,13 +216,13 @@ class TraceSession:
         self.result: TraceResult | None = None
         self.consumer_error: BaseException | None = None
         self._writer: TraceWriter | None = None
-        self._tracer_thread: threading.Thread | None = None
-        self._delivery_thread: threading.Thread | None = None
-        self._readers: list[threading.Thread] = []
-        self._started = threading.Event()
-        self._done = threading.Event()
-        self._kill_timer: threading.Timer | None = None
-        self._stop_lock = threading.Lock()
+        # Threads of tracer/lean.py, not threading's (which costs ~10 M instructions to import).
+        self._tracer_thread: Worker | None = None
+        self._readers: list[Worker] = []
+        self._started = Flag()
+        self._done = Flag()
+        self._kill_timer: Timer | None = None
+        self._stop_lock = _thread.allocate_lock()
         self._stop_requested = False
         self._spawn_error: BaseException | None = None
         self._switch_interval = sys.getswitchinterval()
@@ -238,26 +242,30 @@ class TraceSession:
             for stream in ("stdout", "stderr"):
                 r, w = os.pipe()
                 pipes.append((stream, r, w))
-        self._tracer_thread = threading.Thread(
-            target=self._trace, args=(pipes,), name="boxtrace-tracer", daemon=False
-        )
-        self._delivery_thread = threading.Thread(target=self._deliver, name="boxtrace-delivery", daemon=True)
-        self._tracer_thread.start()
+        # As a non-daemon thread: an interpreter that leaves first still waits for the tracer thread,
+        # which kills every tracee before it ends.
+        atexit.register(self._join_tracer)
+        self._tracer_thread = Worker(self._trace, (pipes,), name="boxtrace-tracer")
         self._started.wait()
         if self._spawn_error is not None:
             self._tracer_thread.join()
+            atexit.unregister(self._join_tracer)
             sys.setswitchinterval(self._switch_interval)
             if self._relay is not None:  # nothing to write: the writer process ends at once
                 self._relay.finish()
                 self._relay = None
             raise self._spawn_error
-        self._delivery_thread.start()
+        Worker(self._deliver, name="boxtrace-delivery")
+
+    def _join_tracer(self) -> None:
+        if self._tracer_thread is not None:
+            self._tracer_thread.join()
 
     def _start_writer(self) -> None:
         """Fork the writer process, before any thread of ours runs (a fork copies only the calling
         thread, and locks other threads held would stay locked in the copy). If it cannot be
         started, this process writes and prints, as without it."""
-        if threading.active_count() > 1:
+        if other_threads() > 0:
             return
         from boxtrace.tracer.decoders.generic import load_prototypes
         from boxtrace.tracer.writer_process import WriterProcess
@@ -287,11 +295,12 @@ class TraceSession:
             nonlocal interrupts
             interrupts += 1
 
-        main_thread = threading.current_thread() is threading.main_thread()
         previous = {}
-        if main_thread:
-            for sig in (signal.SIGINT, signal.SIGTERM, signal.SIGHUP):
+        for sig in (signal.SIGINT, signal.SIGTERM, signal.SIGHUP):
+            try:
                 previous[sig] = signal.signal(sig, on_signal)
+            except ValueError:  # not the main thread: only the main thread may handle signals
+                break
         try:
             self.start()
             handled = 0
@@ -343,11 +352,9 @@ class TraceSession:
             self._outbox.append(Notice(f"stopping: SIGTERM sent to {self.engine.root_pid}", "warning"))
             root = self.engine.root_pid
             if root:
-                with contextlib.suppress(ProcessLookupError):
+                with suppress(ProcessLookupError):
                     os.kill(root, signal.SIGTERM)
-            self._kill_timer = threading.Timer(self.config.grace, self.engine.kill_all)
-            self._kill_timer.daemon = True
-            self._kill_timer.start()
+            self._kill_timer = Timer(self.config.grace, self.engine.kill_all)
         if force:
             self._outbox.append(
                 Notice(
@@ -413,11 +420,7 @@ class TraceSession:
                 for _, _, w in pipes:
                     os.close(w)
             for stream, r, _ in pipes:
-                t = threading.Thread(
-                    target=self._read_stream, args=(stream, r), name=f"boxtrace-{stream}", daemon=True
-                )
-                t.start()
-                self._readers.append(t)
+                self._readers.append(Worker(self._read_stream, (stream, r), name=f"boxtrace-{stream}"))
             extra: dict[str, object] = {}
             if program is not None and not spawned.filtered:
                 mode = "fallback"
@@ -491,6 +494,7 @@ class TraceSession:
             if problem is not None and self.consumer_error is None:
                 self.consumer_error = problem
         sys.setswitchinterval(self._switch_interval)
+        atexit.unregister(self._join_tracer)  # it has ended: the result is made after its loop
         self._done.set()
 
     def _deliver_batch(self, batch: list[Message]) -> None:

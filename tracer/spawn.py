@@ -12,10 +12,10 @@ the child tells its parent what happened *before* the last install attempt, thro
 
 from __future__ import annotations
 
-import ctypes
 import errno
 import os
 
+from boxtrace.tracer import lean_ctypes as ctypes  # not ctypes itself: ~4.5 M to import
 from boxtrace.tracer import ptrace_api
 from boxtrace.tracer.plain import Plain
 from boxtrace.tracer.seccomp_filter import Insn, make_fprog

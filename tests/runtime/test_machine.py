@@ -77,6 +77,15 @@ def test_an_unsupported_machine_names_the_supported_ones() -> None:
         machine("sparc64")
 
 
+@pytest.mark.parametrize("name", ["riscv64", "x86_64", "aarch64", "i686"])
+def test_the_tracer_and_the_runtime_refuse_the_same_machines_in_the_same_words(name: str) -> None:
+    # `boxtrace trace` checks with the tracer's tables (tracer/arch), `run` with the runtime's.
+    from boxtrace.runtime.machine import unsupported as runtime_says
+    from boxtrace.tracer.arch import unsupported as tracer_says
+
+    assert tracer_says(name) == runtime_says(name)
+
+
 @pytest.mark.parametrize(
     "argv",
     [

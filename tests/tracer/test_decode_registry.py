@@ -58,6 +58,23 @@ def test_decoded_calls_make_valid_events(name: str) -> None:
     json.dumps(event.to_json())  # every detail is plain JSON
 
 
+def test_the_family_table_names_every_familys_calls() -> None:
+    # Families are imported on their first call (FAMILY_OF says which): the table must say what
+    # each family module decodes, no more, no less.
+    for family, names in registry.FAMILY_CALLS.items():
+        assert tuple(registry.family(family).DECODERS) == names, family
+    assert set(DECODERS) == registry.DECODED
+    for name in DECODERS:
+        assert registry.decoder_of(name) is DECODERS[name]
+    assert registry.decoder_of("getpid") is None
+
+
+def test_max_errno_is_the_errno_tables() -> None:
+    from boxtrace.tracer.tables.errnos import MAX_ERRNO
+
+    assert registry.MAX_ERRNO == MAX_ERRNO
+
+
 def test_unknown_syscalls_use_the_generic_decoder_with_all() -> None:
     assert decode_entry(make_ctx("getpid")) is None
     d = decode_entry(make_ctx("read", 3, 0x1000, 64, report_all=True))
@@ -85,7 +102,8 @@ def test_a_crashing_decoder_falls_back_to_raw_arguments(monkeypatch: pytest.Monk
     def broken(ctx: object) -> Decoded:
         raise ValueError("boom")
 
-    monkeypatch.setitem(registry.DECODERS, "mount", broken)
+    registry.family("mount")  # loaded first: the table a call's decoder is taken from
+    monkeypatch.setitem(registry._decoder_of, "mount", broken)
     d = decode_entry(make_ctx("mount", 1, 2, 3, 4, 5))
     assert d is not None and d.category == "mount"
     assert d.detail["decode_error"] == "ValueError: boom"

@@ -8,7 +8,7 @@ from __future__ import annotations
 
 import posixpath
 import struct
-from collections.abc import Callable
+from _collections_abc import Callable  # collections.abc's code, loaded at every start: not collections
 
 from boxtrace.tracer.decoders.base import CallContext, Decoded
 from boxtrace.tracer.events import Arg

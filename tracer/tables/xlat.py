@@ -7,7 +7,9 @@ multi-bit names come first where two names overlap.
 
 from __future__ import annotations
 
-from collections.abc import Iterator, Mapping
+TYPE_CHECKING = False
+if TYPE_CHECKING:
+    from collections.abc import Iterator, Mapping
 
 _U64 = (1 << 64) - 1
 
