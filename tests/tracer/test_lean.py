@@ -94,3 +94,21 @@ def test_lean_ctypes_calls_libc_and_reads_errno() -> None:
     assert close(-1) == -1 and lean_ctypes.get_errno() == errno.EBADF
     with pytest.raises(AttributeError):
         libc.no_such_function_in_libc  # noqa: B018 (the look-up is what is tested)
+
+
+def test_a_ctypes_c_part_without_what_it_needs_falls_back_to_ctypes() -> None:
+    """On a CPython whose _ctypes lacks a name the lean module builds on, the tracer still runs."""
+    import subprocess
+    import sys
+
+    code = (
+        "import _ctypes\n"
+        "import ctypes\n"  # ctypes itself needs the name: imported before it goes
+        "del _ctypes._string_at_addr\n"
+        "from boxtrace.tracer import lean_ctypes\n"
+        "assert lean_ctypes.c_int is ctypes.c_int and lean_ctypes.string_at is ctypes.string_at\n"
+        "libc = lean_ctypes.PyDLL(None, use_errno=True)\n"
+        "assert libc.getpid() > 0\n"
+    )
+    done = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=60)
+    assert done.returncode == 0, done.stderr
