@@ -87,7 +87,8 @@ class Pending:
         self.ns_before: dict[str, int] | None = None
         # What the call did that ptrace reports before the call returns (the new process of a
         # clone, the new program of an execve): held back so that every view shows the call first.
-        self.effects: list[Message] = []
+        # None until there is one (most calls have none: no list to make for them).
+        self.effects: list[Message] | None = None
 
 
 class Task:
@@ -260,12 +261,14 @@ class Engine:
         syscall = ptrace_api.syscall
         # A stop already waiting is collected without giving up the GIL (see quick_calls); only
         # when none is, the loop blocks in os.waitpid and lets the delivery thread run.
-        waitpid_ready = quick_calls.waitpid_ready
+        waitpid_now = quick_calls.raw_waitpid()
         ready = quick_calls.StatusBuffer()
+        ready_ref = ready.ref
         ready_status = ready.value
+        now_options = ptrace_api.WALL | quick_calls.WNOHANG
         while True:
             try:
-                tid = waitpid_ready(ptrace_api.WALL, ready)
+                tid = waitpid_now(-1, ready_ref, now_options)
                 if tid > 0:
                     status = ready_status.value
                 else:
@@ -458,13 +461,18 @@ class Engine:
         """The call is over: report it, then what it caused."""
         emit = self.emit
         emit(SyscallFinished(pending.event))
-        for effect in pending.effects:
-            emit(effect)
+        if pending.effects is not None:
+            for effect in pending.effects:
+                emit(effect)
 
     def _report_effect(self, task: Task, message: Message) -> None:
         """A process event: after the call that caused it when that call is still in flight."""
-        if task.pending is not None:
-            task.pending.effects.append(message)
+        pending = task.pending
+        if pending is not None:
+            if pending.effects is None:
+                pending.effects = [message]
+            else:
+                pending.effects.append(message)
         else:
             self.emit(message)
 

@@ -110,6 +110,12 @@ def _plan(name: str) -> Plan | None:
 
 _READING: set[Plan] = set()  # the plans with an argument read from the tracee or /proc
 _NOTHING_READ: Fetched = (None,) * 6
+NOTHING_READ = _NOTHING_READ  # what read_generic gives for a plan that reads nothing
+
+
+def reads_tracee(plan: Plan) -> bool:
+    """Whether read_generic reads anything for ``plan`` (a string or an fd's path)."""
+    return plan in _READING
 
 
 def load_prototypes() -> None:
