@@ -266,9 +266,10 @@ class Engine:
         ready_ref = ready.ref
         ready_status = ready.value
         now_options = ptrace_api.WALL | quick_calls.WNOHANG
+        any_child = quick_calls.ANY_CHILD
         while True:
             try:
-                tid = waitpid_now(-1, ready_ref, now_options)
+                tid = waitpid_now(any_child, ready_ref, now_options)
                 if tid > 0:
                     status = ready_status.value
                 else:

@@ -39,13 +39,18 @@ class StatusBuffer:
 def waitpid_ready(options: int, buffer: StatusBuffer) -> int:
     """waitpid(-1, &status, options | WNOHANG): a tid with a stop or exit to report (its status
     is then in ``buffer.value.value``), 0 when no child has one yet, -1 on error (e.g. ECHILD)."""
-    return int(_waitpid(-1, buffer.ref, options | WNOHANG))
+    return int(_waitpid(ANY_CHILD, buffer.ref, options | WNOHANG))
 
 
-def raw_waitpid() -> Callable[[int, object, int], int]:
+def raw_waitpid() -> Callable[[object, object, int], int]:
     """libc's waitpid(pid, status, options) itself, for a loop that calls it without a wrapper:
-    ``status`` is a ``StatusBuffer``'s ``ref``, ``options`` must include WNOHANG."""
+    ``status`` is a ``StatusBuffer``'s ``ref``, ``options`` must include WNOHANG; for pid -1,
+    pass ``ANY_CHILD`` (ctypes tries a negative int as unsigned first: an exception set and
+    cleared, ~270 instructions a call)."""
     return _waitpid
+
+
+ANY_CHILD = ctypes.c_int(-1)
 
 
 def readlink(path: str) -> str | None:

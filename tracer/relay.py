@@ -37,7 +37,7 @@ from boxtrace.tracer.decoders.generic import (
     read_generic,
     reads_tracee,
 )
-from boxtrace.tracer.engine import Engine, Task
+from boxtrace.tracer.engine import Engine, Pending, Task
 from boxtrace.tracer.events import SyscallEvent, event_from_json
 from boxtrace.tracer.messages import (
     Ended,
@@ -85,6 +85,7 @@ class _NoContext:
 
 _NO_DECODED = Decoded(category="other", args=[])
 _NO_CONTEXT = _NoContext()
+_NO_HEAD: RawHead = (0, 0.0, 0, 0, "", None, "", 0, (), ())
 
 
 class RawCall:
@@ -99,9 +100,9 @@ class RawCall:
     ctx = _NO_CONTEXT
     ns_before = None
 
-    def __init__(self, head: RawHead, t0: float) -> None:
-        self.head = head
-        self.t0 = t0
+    def __init__(self) -> None:
+        self.head: RawHead = _NO_HEAD
+        self.t0 = 0.0
         self.effects: list[Message] | None = None
         self.result: int | None = None
         self.duration: float | None = None
@@ -120,6 +121,12 @@ class RawCall:
 
     def record(self) -> RawRecord:
         return (_RAW, self.head, self.result, self.duration)
+
+    def reset(self) -> None:
+        """Ready for the task's next call (its engine reuses it: one object less to make a call)."""
+        self.effects = None
+        self.result = None
+        self.duration = None
 
 
 class RelayEngine(Engine):
@@ -145,6 +152,9 @@ class RelayEngine(Engine):
         # engine itself decodes (a family's call, one without a prototype, or not --all).
         self._raw: dict[int, tuple[str, Plan, bool] | None] = {}
         self._audit_arch = arch.audit_arch
+        # Per tid, the RawCall its calls reuse (a task has one call in flight at most; a RawCall
+        # leaves the task only as its record, a tuple: see _finish).
+        self._spare: dict[int, RawCall] = {}
         self._info = self.pt.info
         self._info_ptr = self.pt.info_ptr
         self._info_bytes = self.pt.info_bytes
@@ -189,6 +199,7 @@ class RelayEngine(Engine):
         if pending.effects is not None:
             for effect in pending.effects:
                 emit(effect)
+            pending.effects = None
 
     def _on_entry(self, task: Task, info: tuple[int, ...] | None = None) -> None:
         tid = task.tid
@@ -218,8 +229,12 @@ class RelayEngine(Engine):
         finally:
             # Made once the tracee runs again (it waits for nothing here); made even if it was
             # killed meanwhile, so that its exit reports the call, as the engine's own path does.
-            head = (seq, t - self.t0, task.pid, tid, task.comm, task.nspid, name, nr, args, fetched)
-            task.pending = RawCall(head, t)  # type: ignore[assignment]
+            raw_call = self._spare.get(tid)
+            if raw_call is None:
+                raw_call = self._spare[tid] = RawCall()
+            raw_call.head = (seq, t - self.t0, task.pid, tid, task.comm, task.nspid, name, nr, args, fetched)
+            raw_call.t0 = t
+            task.pending = raw_call  # type: ignore[assignment]
 
     def _on_exit(self, task: Task, fetched: bool = False) -> None:
         pending = task.pending
@@ -240,6 +255,22 @@ class RelayEngine(Engine):
         else:
             ptrace_api.cont(tid, 0)
         self._finish(pending)
+
+    def _finish(self, pending: Pending) -> None:
+        if type(pending) is not RawCall:
+            super()._finish(pending)
+            return
+        # Its record, not the object: the object is the task's, reused for its next call.
+        emit = self.emit
+        emit(pending.record())
+        if pending.effects is not None:
+            for effect in pending.effects:
+                emit(effect)
+        pending.reset()
+
+    def _on_gone(self, tid: int, status: int) -> None:
+        super()._on_gone(tid, status)
+        self._spare.pop(tid, None)
 
 
 # ---- records: made on the session's delivery thread, read in the writer process ----
