@@ -63,6 +63,15 @@ def test_quiet_trace_of_a_command_loads_no_parser_regex_or_enum(tmp_path: Path) 
     assert sorted(m for m in added if m.split(".")[0] in LEAN) == []
 
 
+def test_all_quiet_trace_loads_no_enum_regex_or_python_ptrace_package(tmp_path: Path) -> None:
+    # --all reads python-ptrace's prototype table from its file alone (decoders/generic.py): the
+    # package's __init__ would bring its binding, subprocess, socket, datetime, enum, re...
+    at_start = set(_modules_after("pass"))
+    added = set(_quiet_trace_modules(tmp_path, "--all")) - at_start
+    assert "boxtrace.tracer.writer_process" in added  # the check saw --all's own path
+    assert sorted(m for m in added if m.split(".")[0] in (*LEAN, "ptrace", "traceback")) == []
+
+
 def _modules_after(code: str) -> list[str]:
     """sys.modules after running ``code`` in a fresh interpreter, listed without importing json."""
     script = f"{code}\nimport sys\nprint('\\n' + ' '.join(sorted(sys.modules)))\n"
@@ -70,12 +79,12 @@ def _modules_after(code: str) -> list[str]:
     return result.stdout.splitlines()[-1].split()
 
 
-def _quiet_trace_modules(tmp_path: Path) -> list[str]:
+def _quiet_trace_modules(tmp_path: Path, *options: str) -> list[str]:
     # The whole command, in process: main() given argv returns instead of leaving with os._exit.
     out = tmp_path / "t.jsonl"
     code = (
         "from boxtrace.cli import main\n"
-        f"status = main(['trace', '-q', '-o', {str(out)!r}, '--', '/bin/true'])\n"
+        f"status = main(['trace', *{list(options)!r}, '-q', '-o', {str(out)!r}, '--', '/bin/true'])\n"
         "assert status == 0, status"
     )
     loaded = _modules_after(code)
