@@ -291,14 +291,16 @@ class Engine:
                     return  # every tracee let go (the tracer may have children of its own)
                 continue
             if status & 0x7F == 0x7F:  # stopped
-                sig = (status >> 8) & 0xFF
-                found = tasks.get(tid)
-                task = found if found is not None else self._new_task(tid)
-                event = status >> 16
+                task = tasks.get(tid) or self._new_task(tid)
                 try:
-                    if sig == _SYSCALL_STOP:
+                    # A syscall stop (SIGTRAP | 0x80, no event bits) is most stops: tested first,
+                    # before the signal and the event are taken apart.
+                    if status >> 8 == _SYSCALL_STOP:
                         on_syscall_stop(task)
-                    elif event == ptrace_api.EVENT_SECCOMP:
+                        continue
+                    sig = (status >> 8) & 0xFF
+                    event = status >> 16
+                    if event == ptrace_api.EVENT_SECCOMP:
                         # A stepping task's syscall-entry stop comes before its seccomp stop (Linux
                         # >= 4.8) and has already reported the call; a watched task may have been
                         # resumed without stepping before it was watched (pending tells).
