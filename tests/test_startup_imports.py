@@ -70,6 +70,7 @@ LEAN = (
     "importlib",
     "ctypes",
 )
+LEAN_ALL = ("argparse", "re", "json", "enum", "signal", "shutil", "gettext", "locale")
 # Whole modules never loaded: find_library runs programs (ldconfig, gcc); the CLI checks the
 # machine with the tracer's tables, not the runtime's record classes.
 NEVER = ("ctypes.util", "boxtrace.runtime.records", "boxtrace.runtime.machine")
@@ -93,6 +94,17 @@ def test_quiet_trace_of_true_loads_only_the_execve_decoders(tmp_path: Path) -> N
     assert "boxtrace.tracer.tables.errnos" not in loaded  # no call failed
 
 
+def test_all_quiet_trace_loads_no_enum_regex_or_python_ptrace_package(tmp_path: Path) -> None:
+    # --all reads python-ptrace's prototype table from its file alone (decoders/generic.py): the
+    # package's __init__ would bring its binding, subprocess, socket, datetime, enum, re...
+    at_start = set(_modules_after("pass"))
+    added = set(_quiet_trace_modules(tmp_path, "--all")) - at_start
+    assert "boxtrace.tracer.writer_process" in added  # the check saw --all's own path
+    # (--all's writer process and the prototype loader still use threading's and importlib's kin:
+    # ~2 M of a start that traces thousands of stops; the -q path above is kept leaner.)
+    assert sorted(m for m in added if m.split(".")[0] in (*LEAN_ALL, "ptrace", "traceback")) == []
+
+
 def _modules_after(code: str) -> list[str]:
     """sys.modules after running ``code`` in a fresh interpreter, listed without importing json."""
     script = f"{code}\nimport sys\nprint('\\n' + ' '.join(sorted(sys.modules)))\n"
@@ -100,12 +112,12 @@ def _modules_after(code: str) -> list[str]:
     return result.stdout.splitlines()[-1].split()
 
 
-def _quiet_trace_modules(tmp_path: Path) -> list[str]:
+def _quiet_trace_modules(tmp_path: Path, *options: str) -> list[str]:
     # The whole command, in process: main() given argv returns instead of leaving with os._exit.
     out = tmp_path / "t.jsonl"
     code = (
         "from boxtrace.cli import main\n"
-        f"status = main(['trace', '-q', '-o', {str(out)!r}, '--', '/bin/true'])\n"
+        f"status = main(['trace', *{list(options)!r}, '-q', '-o', {str(out)!r}, '--', '/bin/true'])\n"
         "assert status == 0, status"
     )
     loaded = _modules_after(code)

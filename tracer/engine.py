@@ -87,7 +87,8 @@ class Pending:
         self.ns_before: dict[str, int] | None = None
         # What the call did that ptrace reports before the call returns (the new process of a
         # clone, the new program of an execve): held back so that every view shows the call first.
-        self.effects: list[Message] = []
+        # None until there is one (most calls have none: no list to make for them).
+        self.effects: list[Message] | None = None
 
 
 class Task:
@@ -260,12 +261,15 @@ class Engine:
         syscall = ptrace_api.syscall
         # A stop already waiting is collected without giving up the GIL (see quick_calls); only
         # when none is, the loop blocks in os.waitpid and lets the delivery thread run.
-        waitpid_ready = quick_calls.waitpid_ready
+        waitpid_now = quick_calls.raw_waitpid()
         ready = quick_calls.StatusBuffer()
+        ready_ref = ready.ref
         ready_status = ready.value
+        now_options = ptrace_api.WALL | quick_calls.WNOHANG
+        any_child = quick_calls.ANY_CHILD
         while True:
             try:
-                tid = waitpid_ready(ptrace_api.WALL, ready)
+                tid = waitpid_now(any_child, ready_ref, now_options)
                 if tid > 0:
                     status = ready_status.value
                 else:
@@ -287,14 +291,16 @@ class Engine:
                     return  # every tracee let go (the tracer may have children of its own)
                 continue
             if status & 0x7F == 0x7F:  # stopped
-                sig = (status >> 8) & 0xFF
-                found = tasks.get(tid)
-                task = found if found is not None else self._new_task(tid)
-                event = status >> 16
+                task = tasks.get(tid) or self._new_task(tid)
                 try:
-                    if sig == _SYSCALL_STOP:
+                    # A syscall stop (SIGTRAP | 0x80, no event bits) is most stops: tested first,
+                    # before the signal and the event are taken apart.
+                    if status >> 8 == _SYSCALL_STOP:
                         on_syscall_stop(task)
-                    elif event == ptrace_api.EVENT_SECCOMP:
+                        continue
+                    sig = (status >> 8) & 0xFF
+                    event = status >> 16
+                    if event == ptrace_api.EVENT_SECCOMP:
                         # A stepping task's syscall-entry stop comes before its seccomp stop (Linux
                         # >= 4.8) and has already reported the call; a watched task may have been
                         # resumed without stepping before it was watched (pending tells).
@@ -458,13 +464,18 @@ class Engine:
         """The call is over: report it, then what it caused."""
         emit = self.emit
         emit(SyscallFinished(pending.event))
-        for effect in pending.effects:
-            emit(effect)
+        if pending.effects is not None:
+            for effect in pending.effects:
+                emit(effect)
 
     def _report_effect(self, task: Task, message: Message) -> None:
         """A process event: after the call that caused it when that call is still in flight."""
-        if task.pending is not None:
-            task.pending.effects.append(message)
+        pending = task.pending
+        if pending is not None:
+            if pending.effects is None:
+                pending.effects = [message]
+            else:
+                pending.effects.append(message)
         else:
             self.emit(message)
 

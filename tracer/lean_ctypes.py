@@ -107,8 +107,14 @@ else:
             def __getattr__(self, name: str) -> CFuncPtr:
                 if name.startswith("__") and name.endswith("__"):
                     raise AttributeError(name)
-                function = self._FuncPtr((name, self))
+                function = self[name]
                 setattr(self, name, function)
+                return function
+
+            def __getitem__(self, name: str) -> CFuncPtr:
+                """A function object of its own each time (an attribute is made once and kept)."""
+                function = self._FuncPtr((name, self))
+                function.__name__ = name
                 return function
 
         class _StringAt(CFuncPtr):

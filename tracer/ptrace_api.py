@@ -14,6 +14,10 @@ import struct
 from boxtrace.tracer import lean_ctypes as ctypes  # not ctypes itself: ~4.5 M to import
 from boxtrace.tracer.plain import Frozen
 
+TYPE_CHECKING = False
+if TYPE_CHECKING:
+    from collections.abc import Callable
+
 # Requests (include/uapi/linux/ptrace.h).
 PTRACE_CONT = 7
 PTRACE_KILL = 8
@@ -75,6 +79,13 @@ _libc = ctypes.PyDLL("libc.so.6", use_errno=True)
 _ptrace = _libc.ptrace
 _ptrace.restype = ctypes.c_long
 _ptrace.argtypes = (ctypes.c_long, ctypes.c_int, ctypes.c_void_p, ctypes.c_void_p)
+# The same function without argtypes, for the requests every stop makes (resume, syscall info):
+# converting four arguments through argtypes costs ~5,200 instructions a call, passing them as they
+# are ~2,700 (callgrind). Without argtypes a Python int goes as a C int, which libffi widens to the
+# register (sign-extended), so only small numbers (requests, tids, signals, sizes) are passed so;
+# a buffer goes as a ctypes.byref made once (``Buffers``).
+_ptrace_hot = _libc["ptrace"]  # indexing makes a function object of its own (attributes are cached)
+_ptrace_hot.restype = ctypes.c_long
 _get_errno = ctypes.get_errno
 
 # struct ptrace_syscall_info: op u8, pad[3], arch u32, ip u64, sp u64, then the union.
@@ -108,14 +119,25 @@ def seize(tid: int, options: int = TRACE_OPTIONS) -> None:
 
 
 def cont(tid: int, sig: int = 0) -> None:
-    if _ptrace(PTRACE_CONT, tid, 0, sig) == -1:
+    if _ptrace_hot(PTRACE_CONT, tid, 0, sig) == -1:
         raise _fail(PTRACE_CONT, tid)
 
 
 def syscall(tid: int, sig: int = 0) -> None:
     """Resume until the next syscall entry or exit stop."""
-    if _ptrace(PTRACE_SYSCALL, tid, 0, sig) == -1:
+    if _ptrace_hot(PTRACE_SYSCALL, tid, 0, sig) == -1:
         raise _fail(PTRACE_SYSCALL, tid)
+
+
+def hot_ptrace() -> Callable[[int, int, int, object], int]:
+    """ptrace(request, tid, addr, data) for a trace loop that inlines its calls: small ints only
+    (see ``_ptrace_hot``), a buffer as ``ctypes.byref`` of it; -1 and errno on failure."""
+    return _ptrace_hot
+
+
+def fail(request: int, tid: int) -> PtraceError:
+    """The error of the ptrace request that just returned -1 (errno read now)."""
+    return _fail(request, tid)
 
 
 def listen(tid: int) -> None:
@@ -133,6 +155,9 @@ def detach(tid: int, sig: int = 0) -> None:
 
 _unpack_entry = _ENTRY.unpack_from
 _unpack_exit = _EXIT.unpack_from
+INFO_SIZE = _INFO_SIZE
+unpack_entry = _unpack_entry  # (op, arch, nr, arg0..arg5) of a ptrace_syscall_info buffer
+unpack_exit = _unpack_exit  # (op, arch, rval, is_error)
 
 # PTRACE_GETREGSET with NT_PRSTATUS gives the general registers on every arch (arm64 has no
 # PTRACE_GETREGS). Per arch: (words in the set, index of the syscall number, index of the first
@@ -155,11 +180,13 @@ class Buffers:
     and never shared, so two traces in one process cannot overwrite each other's results.
     """
 
-    __slots__ = ("info", "info_addr", "msg", "msg_addr", "regs", "regs_index", "regs_iov")
+    __slots__ = ("info", "info_bytes", "info_ptr", "msg", "msg_addr", "regs", "regs_index", "regs_iov")
 
     def __init__(self, arch: str = "x86_64") -> None:
         self.info = ctypes.create_string_buffer(_INFO_SIZE)
-        self.info_addr = ctypes.addressof(self.info)
+        self.info_ptr = ctypes.byref(self.info)  # cheaper to pass than a c_void_p (~250 instructions)
+        # The buffer's bytes as ints, for reading ``op`` without making a bytes object.
+        self.info_bytes = memoryview(self.info).cast("B")
         self.msg = ctypes.c_ulong()
         self.msg_addr = ctypes.addressof(self.msg)
         words, nr_index, arg0_index = REGS_LAYOUT[arch]
@@ -178,9 +205,9 @@ class Buffers:
 
         Read the rest with :meth:`entry_fields` or :meth:`exit_fields` (one ptrace call per stop).
         """
-        if _ptrace(PTRACE_GET_SYSCALL_INFO, tid, _INFO_SIZE, self.info_addr) == -1:
+        if _ptrace_hot(PTRACE_GET_SYSCALL_INFO, tid, _INFO_SIZE, self.info_ptr) == -1:
             raise _fail(PTRACE_GET_SYSCALL_INFO, tid)
-        return self.info[0][0]
+        return self.info_bytes[0]
 
     def entry_fields(self) -> tuple[int, int, int, int, int, int, int, int, int]:
         """(op, arch, nr, arg0..arg5) of the last fetched info."""

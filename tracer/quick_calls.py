@@ -14,13 +14,17 @@ import os
 
 from boxtrace.tracer import lean_ctypes as ctypes  # not ctypes itself: ~4.5 M to import
 
+TYPE_CHECKING = False
+if TYPE_CHECKING:
+    from collections.abc import Callable
+
 _libc = ctypes.PyDLL("libc.so.6", use_errno=True)
+# No argtypes: arguments converted through argtypes cost ~2,000 instructions more a call (callgrind);
+# every argument here is a small int, a bytes object or a pointer object, which ctypes passes as is.
 _waitpid = _libc.waitpid
 _waitpid.restype = ctypes.c_int
-_waitpid.argtypes = (ctypes.c_int, ctypes.c_void_p, ctypes.c_int)
 _readlink = _libc.readlink
 _readlink.restype = ctypes.c_ssize_t
-_readlink.argtypes = (ctypes.c_char_p, ctypes.c_char_p, ctypes.c_size_t)
 
 WNOHANG = 1
 _PATH_MAX = 4096
@@ -29,17 +33,28 @@ _PATH_MAX = 4096
 class StatusBuffer:
     """The int waitpid fills in; one per trace loop (never shared between threads)."""
 
-    __slots__ = ("addr", "value")
+    __slots__ = ("ref", "value")
 
     def __init__(self) -> None:
         self.value = ctypes.c_int()
-        self.addr = ctypes.addressof(self.value)
+        self.ref = ctypes.byref(self.value)
 
 
 def waitpid_ready(options: int, buffer: StatusBuffer) -> int:
     """waitpid(-1, &status, options | WNOHANG): a tid with a stop or exit to report (its status
     is then in ``buffer.value.value``), 0 when no child has one yet, -1 on error (e.g. ECHILD)."""
-    return int(_waitpid(-1, buffer.addr, options | WNOHANG))
+    return int(_waitpid(ANY_CHILD, buffer.ref, options | WNOHANG))
+
+
+def raw_waitpid() -> Callable[[object, object, int], int]:
+    """libc's waitpid(pid, status, options) itself, for a loop that calls it without a wrapper:
+    ``status`` is a ``StatusBuffer``'s ``ref``, ``options`` must include WNOHANG; for pid -1,
+    pass ``ANY_CHILD`` (ctypes tries a negative int as unsigned first: an exception set and
+    cleared, ~270 instructions a call)."""
+    return _waitpid
+
+
+ANY_CHILD = ctypes.c_int(-1)
 
 
 def readlink(path: str) -> str | None:

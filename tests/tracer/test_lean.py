@@ -94,6 +94,9 @@ def test_lean_ctypes_calls_libc_and_reads_errno() -> None:
     assert close(-1) == -1 and lean_ctypes.get_errno() == errno.EBADF
     with pytest.raises(AttributeError):
         libc.no_such_function_in_libc  # noqa: B018 (the look-up is what is tested)
+    fresh = libc["getpid"]  # indexing: a function object of its own, as ctypes' CDLL gives
+    assert fresh is not libc["getpid"] and fresh is not getpid and fresh() == os.getpid()
+    assert fresh.__name__ == "getpid"
 
 
 def test_a_ctypes_c_part_without_what_it_needs_falls_back_to_ctypes() -> None:

@@ -20,7 +20,7 @@ from boxtrace.tracer import decoders
 from boxtrace.tracer.decoders.base import CallContext, Decoded
 from boxtrace.tracer.events import Event, SyscallEvent
 from boxtrace.tracer.messages import Message, ProcessEvent, Started, SyscallFinished
-from boxtrace.tracer.relay import RawCall, RelayEngine
+from boxtrace.tracer.relay import RawCall, RawRecord, RelayEngine, raw_record
 from boxtrace.tracer.session import TraceConfig, TraceSession
 from boxtrace.tracer.tracefile import TraceWriter
 from tests.conftest import make_busybox_bundle, needs_root
@@ -81,33 +81,24 @@ class TeeSession(TraceSession):
         for msg in batch:
             if type(msg) is Started:
                 self.expected = TraceWriter(self.expected_path, msg.header)
-            elif type(msg) is SyscallFinished and type(msg.event) is RawCall:
-                events.append(self._inline_event(msg.event))
+            elif (record := raw_record(msg)) is not None:
+                events.append(self._inline_event(record))
             elif type(msg) is SyscallFinished or type(msg) is ProcessEvent:
                 events.append(msg.event)  # type: ignore[union-attr]
         assert self.expected is not None
         self.expected.write_events(events)
         super()._deliver_batch(batch)
 
-    def _inline_event(self, raw: RawCall) -> SyscallEvent:
+    def _inline_event(self, record: RawRecord) -> SyscallEvent:
         """What engine.Engine makes of the call (its _on_entry and _on_exit)."""
-        decoded, ctx = self.engine.inline.pop(raw.seq)  # type: ignore[attr-defined]
-        event = SyscallEvent(
-            raw.seq,
-            raw.time,
-            raw.pid,
-            raw.tid,
-            raw.comm,
-            raw.nspid,
-            raw.name,
-            raw.nr,
-            decoded.category,
-            decoded.args,
-        )
-        event.duration = raw.duration
-        if raw.result is not None:
-            event.result = raw.result
-            done = decoders.decode_exit(decoded, ctx, raw.result)
+        _, head, result, duration = record
+        seq, time, pid, tid, comm, nspid, name, nr, _args, _fetched = head
+        decoded, ctx = self.engine.inline.pop(seq)  # type: ignore[attr-defined]
+        event = SyscallEvent(seq, time, pid, tid, comm, nspid, name, nr, decoded.category, decoded.args)
+        event.duration = duration
+        if result is not None:
+            event.result = result
+            done = decoders.decode_exit(decoded, ctx, result)
             event.result_text = done.result_text
             event.errno = done.errno
             if done.detail:

@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import functools
 from collections.abc import Callable
+from types import ModuleType
 
 from boxtrace.tracer.arch import get_arch
 from boxtrace.tracer.decoders.base import CallContext, Decoded, MemoryReader, ProcView
@@ -25,11 +26,44 @@ Prototype = tuple[tuple[str, str], ...]  # ((C type, argument name), ...)
 
 
 @functools.cache
-def prototypes() -> dict[str, Prototype]:
-    from ptrace.syscall.prototypes import ALIASES, SYSCALL_PROTOTYPES
+def _ptrace_prototypes() -> ModuleType:
+    """python-ptrace's ``ptrace.syscall.prototypes``: a module of data that imports nothing.
 
-    table: dict[str, Prototype] = {name: args for name, (_ret, args) in SYSCALL_PROTOTYPES.items()}
-    for name, aliases in ALIASES.items():
+    Imported by name, it brings its packages' ``__init__`` along: python-ptrace's ptrace binding,
+    ctypes.util, subprocess, socket, datetime, enum... (~12 ms of every --all trace's start, in
+    the tracer and in its writer process). So its file is run on its own, as a module outside the
+    package (from its cached bytecode); by name only if that cannot be done.
+    """
+    import sys
+
+    known = sys.modules.get("ptrace.syscall.prototypes")
+    if known is not None:
+        return known
+    from importlib.machinery import PathFinder, SourceFileLoader
+
+    spec = PathFinder.find_spec("ptrace")
+    folders = spec.submodule_search_locations if spec is not None else None
+    if folders:
+        path = f"{next(iter(folders))}/syscall/prototypes.py"
+        loader = SourceFileLoader("boxtrace._ptrace_prototypes", path)
+        module = ModuleType(loader.name)
+        module.__file__ = path
+        try:
+            loader.exec_module(module)
+        except (OSError, ImportError):
+            pass
+        else:
+            return module
+    import ptrace.syscall.prototypes as by_name
+
+    return by_name
+
+
+@functools.cache
+def prototypes() -> dict[str, Prototype]:
+    source = _ptrace_prototypes()
+    table: dict[str, Prototype] = {name: args for name, (_ret, args) in source.SYSCALL_PROTOTYPES.items()}
+    for name, aliases in source.ALIASES.items():
         for alias in aliases:
             if name in table:
                 table.setdefault(alias, table[name])
@@ -38,9 +72,7 @@ def prototypes() -> dict[str, Prototype]:
 
 @functools.cache
 def _string_names() -> frozenset[str]:
-    from ptrace.syscall.prototypes import FILENAME_ARGUMENTS
-
-    return frozenset(FILENAME_ARGUMENTS) | _STRING_NAMES
+    return frozenset(_ptrace_prototypes().FILENAME_ARGUMENTS) | _STRING_NAMES
 
 
 def decode_raw(ctx: CallContext, category: str = "other") -> Decoded:
@@ -110,6 +142,12 @@ def _plan(name: str) -> Plan | None:
 
 _READING: set[Plan] = set()  # the plans with an argument read from the tracee or /proc
 _NOTHING_READ: Fetched = (None,) * 6
+NOTHING_READ = _NOTHING_READ  # what read_generic gives for a plan that reads nothing
+
+
+def reads_tracee(plan: Plan) -> bool:
+    """Whether read_generic reads anything for ``plan`` (a string or an fd's path)."""
+    return plan in _READING
 
 
 def load_prototypes() -> None:
