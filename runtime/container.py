@@ -39,6 +39,7 @@ from boxtrace.runtime.state import (
     process_start_time,
     remove_state_dir,
     state_root,
+    sweep_stale_containers,
 )
 
 TYPE_CHECKING = False
@@ -91,6 +92,7 @@ class Container:
     report_fd: int = -1  # child -> parent: JSON lines (a failure, "run the hooks", "ready")
     fifo_fd: int = -1  # O_PATH fd of exec.fifo, inherited by the child
     guard_fd: int = -1  # our end of the cleanup guard's pipe (runtime/guard.py)
+    guard_forker: int = 0  # the process that forked the guard, reaped by guard.release
     console_fd: int = -1  # the connected --console-socket, inherited by the child
     command_path: str = ""
     # exec (runtime/oci_exec.py): the container's first process, whose namespaces, root and
@@ -123,7 +125,9 @@ def run(container: Container) -> int:
     with _SignalForwarder() as forwarder:
         try:
             reports = set_up(container, forwarder)
+            sweep_while_the_child_works(container)
             wait_for_exec(container, reports)
+            reap_guard_forker(container)
             status = wait_for_container(container, forwarder)
             report_oom(container, status)
             return status
@@ -145,7 +149,9 @@ def create(container: Container) -> None:
         try:
             reports = set_up(container, forwarder)
             wait_for_init_ready(container, reports)
-            guard.release(container.guard_fd, state_dir_path(container))  # handed over: until `delete`
+            # Handed over: until `delete`.
+            guard.release(container.guard_fd, state_dir_path(container), container.guard_forker)
+            container.guard_forker = 0
         except BaseException:
             forwarder.ignore()
             remove_container(container)
@@ -163,7 +169,7 @@ def set_up(container: Container, forwarder: _SignalForwarder) -> int:
     """
     validate_spec(container)
     compile_seccomp_profile(container)
-    container.guard_fd = guard.protect(state_dir_path(container), container.guard_fd)
+    container.guard_fd, container.guard_forker = guard.protect(state_dir_path(container), container.guard_fd)
     prepare_rootfs(container)
     write_state(container)
     create_exec_fifo(container)
@@ -465,10 +471,23 @@ def write_id_maps(container: Container) -> None:
 
 
 def join_cgroup(container: Container) -> None:
-    """Move the container's first process into its cgroup before it execs anything (v1, or v2
-    after clone3 was refused; a process cloned into its cgroup is there already)."""
-    if container.cgroup is not None and not container.born_in_cgroup:
+    """Move the container's first process into its cgroup before it execs anything (v2 after
+    clone3 was refused, v1 with a user namespace; a process cloned into its cgroup is there
+    already, and on v1 the child otherwise moves itself: join_cgroup_from_inside)."""
+    if container.cgroup is not None and not container.born_in_cgroup and not _joins_from_inside(container):
         container.cgroup.join(container.pid)
+
+
+def _joins_from_inside(container: Container) -> bool:
+    """v1 without a user namespace: the child writes "0" to tasks itself, which spares the start
+    the RCU grace period a write of its pid to cgroup.procs waits for (cgroups.Cgroup.move_self_in).
+    In a user namespace the child's credentials may no longer let it write the host's cgroupfs."""
+    cgroup = container.cgroup
+    return (
+        cgroup is not None
+        and cgroup.version == "v1"
+        and not any(ns.type == "user" for ns in container.spec.namespaces)
+    )
 
 
 def write_pid_file(container: Container) -> None:
@@ -480,6 +499,24 @@ def write_pid_file(container: Container) -> None:
     with open(temporary, "w") as handle:
         handle.write(str(container.pid))
     os.replace(temporary, container.pid_file)
+
+
+def sweep_while_the_child_works(container: Container) -> None:
+    """boxtrace run's own root: remove what killed runs left (runtime/leftovers.py) now that the
+    child is released and builds its root on the other CPU, not before the clone, where it held up
+    every start by 1-2 ms (a dozen hierarchies listed, every state.json read). Our own state says
+    we are alive, so nothing of ours is taken."""
+    if container.state_root is None and container.state is not None:
+        sweep_stale_containers(os.path.dirname(container.state.path))
+
+
+def reap_guard_forker(container: Container) -> None:
+    """The guard's intermediate process (guard.protect) exited long ago, while the container was
+    being built: reaped now, so it does not stay a zombie for the container's whole life."""
+    if container.guard_forker > 0:
+        with contextlib.suppress(ChildProcessError):
+            os.waitpid(container.guard_forker, 0)
+        container.guard_forker = 0
 
 
 def wait_for_exec(container: Container, reports: int) -> None:
@@ -600,7 +637,8 @@ def remove_container(container: Container) -> None:
         elif container.keep and container.copy_layers:
             container.warn(f"kept the container's copied rootfs: {container.spec.root_path}")
         remove_state_dir(container.state, keep_upper=container.keep)
-    guard.release(container.guard_fd, state_dir_path(container))
+    guard.release(container.guard_fd, state_dir_path(container), container.guard_forker)
+    container.guard_forker = 0
 
 
 def state_dir_path(container: Container) -> str:
@@ -665,6 +703,15 @@ def _describe(exc: BaseException) -> str:
     return str(exc) or type(exc).__name__
 
 
+def join_cgroup_from_inside(container: Container) -> None:
+    """v1: the child moves itself into its cgroup, first of all (before any setns changes its
+    credentials, before it mounts or unshares the cgroup namespace). Single-threaded after the
+    clone, so moving its one thread moves the whole process."""
+    if _joins_from_inside(container):
+        assert container.cgroup is not None
+        container.cgroup.move_self_in()
+
+
 def join_namespaces(container: Container) -> None:
     """setns(2) into namespaces the spec names by path (user first: it decides what the rest may do)."""
     ordered = sorted(container.spec.namespaces, key=lambda ns: ns.type != "user")
@@ -690,7 +737,7 @@ def join_session_keyring(container: Container) -> None:
 
 
 def enter_cgroup_namespace(container: Container) -> None:
-    """unshare(CLONE_NEWCGROUP) now that the parent put us into the cgroup: it becomes our "/"."""
+    """unshare(CLONE_NEWCGROUP) now that we are in the cgroup: it becomes our "/"."""
     spec = container.spec
     if any(ns.type == "cgroup" and ns.path is None for ns in spec.namespaces):
         syscalls.unshare(NAMESPACE_FLAGS["cgroup"])
@@ -924,6 +971,7 @@ def find_executable(command: str, search_path: str) -> str:
 
 # The child's steps, in the order they run.
 INIT_STEPS = (
+    join_cgroup_from_inside,
     join_namespaces,
     become_root_in_user_namespace,
     join_session_keyring,

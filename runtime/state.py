@@ -103,12 +103,13 @@ def create_state_dir(
     oci = root is not None
     if root is None:
         root = state_root(rootless)
-        os.makedirs(root, mode=0o700, exist_ok=True)
-        sweep_stale_containers(root)
-    else:
-        os.makedirs(root, mode=0o700, exist_ok=True)
+    os.makedirs(root, mode=0o700, exist_ok=True)
     path = os.path.join(root, container_id)
     aside = os.path.join(root, f".{container_id}~{os.getpid()}")
+    if os.path.lexists(path) and not oci:
+        # The name may be a dead container's: sweep now. Otherwise the sweep waits until the
+        # container's process is on its way (container.sweep_while_the_child_works).
+        sweep_stale_containers(root)
     if os.path.lexists(path):
         _already_exists(container_id, root, oci)
     os.mkdir(aside, 0o711 if oci else 0o700)
