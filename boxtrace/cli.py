@@ -13,7 +13,7 @@ import sys
 
 from boxtrace import loaded
 from boxtrace.commands import COMMANDS
-from boxtrace.quick_args import quick_trace_args
+from boxtrace.quick_args import quick_run_args, quick_trace_args
 from boxtrace.runtime.machine import unsupported
 from boxtrace.runtime.usage import exit_at_once, split_command
 from boxtrace.usage import UsageError, fail_usage
@@ -56,11 +56,14 @@ def _main(args_list: list[str]) -> int:
     # A container's (or traced program's) command follows "--" and is never parsed as our options.
     own, command_argv = split_command(args_list)
     try:
-        # `boxtrace trace`'s usual command lines skip argparse (boxtrace/quick_args.py: ~30 M of the
-        # ~130 M instructions of `trace -q -o F -- /bin/true`); every other one is read by argparse.
+        # `boxtrace trace`'s and `run`'s usual command lines skip argparse (boxtrace/quick_args.py:
+        # ~30 M of the ~130 M instructions of `trace -q -o F -- /bin/true`); every other one is
+        # read by argparse.
         args: argparse.Namespace | SimpleNamespace | None = quick_trace_args(own, command_argv)
+        if args is None:
+            args = quick_run_args(own, command_argv)
         if args is not None:
-            module = importlib.import_module("boxtrace.commands.trace")
+            module = importlib.import_module(f"boxtrace.commands.{args.command}")
         else:
             parsed = _parse(own, command_argv)
             if parsed is None:
