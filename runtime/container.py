@@ -16,20 +16,18 @@ Two ways to drive the same steps:
 
 from __future__ import annotations
 
-import contextlib
 import errno
-import json
 import os
 import select
-import signal
 import sys
 import time
 from types import FrameType
 
-from boxtrace.runtime import cgroups, guard, mounts, security, syscalls
+from boxtrace.runtime import cgroups, guard, mounts, quick_json, security, syscalls
 from boxtrace.runtime.constants import NAMESPACE_FLAGS, PR_SET_PDEATHSIG, SIGCHLD
 from boxtrace.runtime.errors import ContainerError, RuntimeUsageError
 from boxtrace.runtime.left_out import left_out
+from boxtrace.runtime.quiet import suppress
 from boxtrace.runtime.records import field, record
 from boxtrace.runtime.spec import DeviceRule, Hook, IdMapping, Namespace, Spec, namespace_flags
 from boxtrace.runtime.state import (
@@ -44,7 +42,13 @@ from boxtrace.runtime.state import (
 
 TYPE_CHECKING = False
 if TYPE_CHECKING:
-    from collections.abc import Callable, Iterator
+    import signal
+else:
+    # signal's C part: the same functions and numbers, as plain ints. signal.py makes enums of
+    # them and imports enum: ~16 M instructions of every start (docs/benchmarks.md, "Runtime").
+    import _signal as signal
+if TYPE_CHECKING:
+    from collections.abc import Callable
     from typing import NoReturn
 
     Warn = Callable[[str], None]  # where a warning goes
@@ -514,7 +518,7 @@ def reap_guard_forker(container: Container) -> None:
     """The guard's intermediate process (guard.protect) exited long ago, while the container was
     being built: reaped now, so it does not stay a zombie for the container's whole life."""
     if container.guard_forker > 0:
-        with contextlib.suppress(ChildProcessError):
+        with suppress(ChildProcessError):
             os.waitpid(container.guard_forker, 0)
         container.guard_forker = 0
 
@@ -537,7 +541,7 @@ def _follow_child(container: Container, reports: int, until_ready: bool) -> None
             pending += chunk
             while b"\n" in pending:
                 line, pending = pending.split(b"\n", 1)
-                report = json.loads(line)
+                report = quick_json.loads(line.decode())
                 if "hooks" in report:
                     run_hooks(container, ("prestart", "createRuntime"))
                     os.write(container.release_fd, b"1")
@@ -625,7 +629,7 @@ def remove_container(container: Container) -> None:
         except OSError as exc:
             container.warn(f"could not remove cgroup {container.cgroup.name}: {exc}")
     if container.pid_file is not None and container.exec_fifo:
-        with contextlib.suppress(OSError):
+        with suppress(OSError):
             os.unlink(container.pid_file)  # a failed create leaves no pid file behind
     if container.without and container.state is not None:
         from boxtrace.runtime.left_out import clean_host
@@ -693,7 +697,7 @@ def run_child_steps(container: Container, steps: tuple[Callable[[Container], Non
 
 def report(container: Container, message: dict[str, object]) -> None:
     """One JSON line on the report pipe, from a child to the runtime."""
-    os.write(container.report_fd, json.dumps(message).encode() + b"\n")
+    os.write(container.report_fd, quick_json.dumps(message).encode() + b"\n")
 
 
 def _describe(exc: BaseException) -> str:
@@ -1015,7 +1019,7 @@ def _close(container: Container, name: str) -> None:
     fd = getattr(container, name)
     if fd >= 0:
         setattr(container, name, -1)
-        with contextlib.suppress(OSError):
+        with suppress(OSError):
             os.close(fd)
 
 
@@ -1033,18 +1037,21 @@ def _hook_json(hook: Hook) -> dict[str, object]:
     return out
 
 
-@contextlib.contextmanager
-def _signals_deferred() -> Iterator[None]:
+class _signals_deferred:
     """Hold the forwarded signals while a resource is made and recorded in the Container.
 
     An interrupt between mkdir and the assignment would leave a directory no cleanup knows of;
     blocked, the signal is delivered right after, and the cleanup then finds what was made.
+    A class, not a generator made a context manager: see runtime/quiet.py.
     """
-    blocked = signal.pthread_sigmask(signal.SIG_BLOCK, _SignalForwarder.SIGNALS)
-    try:
-        yield
-    finally:
-        signal.pthread_sigmask(signal.SIG_SETMASK, blocked)
+
+    __slots__ = ("_blocked",)
+
+    def __enter__(self) -> None:
+        self._blocked = signal.pthread_sigmask(signal.SIG_BLOCK, _SignalForwarder.SIGNALS)
+
+    def __exit__(self, *exc: object) -> None:
+        signal.pthread_sigmask(signal.SIG_SETMASK, self._blocked)
 
 
 def _setns_path(path: str, nstype: int) -> None:
@@ -1077,6 +1084,7 @@ class _SignalForwarder:
     """
 
     SIGNALS = (signal.SIGINT, signal.SIGTERM, signal.SIGHUP, signal.SIGQUIT)
+    NAMES = ("SIGINT", "SIGTERM", "SIGHUP", "SIGQUIT")  # without signal.py's enums
 
     def __init__(self) -> None:
         self.target = 0
@@ -1102,7 +1110,7 @@ class _SignalForwarder:
     def _handle(self, signum: int, frame: FrameType | None) -> None:
         if not self.target:
             raise KeyboardInterrupt  # before the container exists: abort the start, clean up
-        self.signal_name = signal.Signals(signum).name
+        self.signal_name = self.NAMES[self.SIGNALS.index(signum)] if signum in self.SIGNALS else str(signum)
         try:
             os.kill(self.target, signum)
         except ProcessLookupError:

@@ -26,11 +26,12 @@ registered, it exits: a normal run leaves no guard behind.
 
 from __future__ import annotations
 
-import contextlib
 import os
 import select
 import stat
 import time
+
+from boxtrace.runtime.quiet import suppress
 
 TYPE_CHECKING = False
 if TYPE_CHECKING:
@@ -69,12 +70,12 @@ def release(writer: int, path: str, forker: int = 0) -> None:
     if writer >= 0:
         _send(writer, "-", path)
     if forker > 0:
-        with contextlib.suppress(ChildProcessError):
+        with suppress(ChildProcessError):
             os.waitpid(forker, 0)
 
 
 def _send(writer: int, sign: str, path: str) -> None:
-    with contextlib.suppress(OSError):  # a guard that is gone cannot be told
+    with suppress(OSError):  # a guard that is gone cannot be told
         os.write(writer, f"{sign}{os.getpid()} {path}\n".encode())
 
 
@@ -143,14 +144,19 @@ def _guard_main(watched: int, reader: int, for_tracees: bool) -> NoReturn:  # pr
 def _detach(keep: tuple[int, ...]) -> None:
     """Drop everything inherited: handlers, blocked signals, the terminal, every other fd (the
     caller's stdout may be a pipe someone reads to its end, and must see that end)."""
-    import signal  # here, in the guard: its enums cost the tracer ~7 M instructions at every start
+    if TYPE_CHECKING:
+        import signal
+    else:
+        # signal's C part (plain ints): signal.py's enums would cost the guard ~16 M instructions,
+        # on a CPU the runtime's start shares with it.
+        import _signal as signal
 
     signal.set_wakeup_fd(-1)
     signal.pthread_sigmask(signal.SIG_SETMASK, [])
     for sig in (signal.SIGINT, signal.SIGHUP, signal.SIGQUIT, signal.SIGPIPE):
         signal.signal(sig, signal.SIG_IGN)
     signal.signal(signal.SIGTERM, signal.SIG_DFL)
-    with contextlib.suppress(OSError, AttributeError):
+    with suppress(OSError, AttributeError):
         import ctypes
 
         ctypes.CDLL(None, use_errno=True).prctl(PR_SET_NAME, PROCESS_NAME, 0, 0, 0)
@@ -160,7 +166,7 @@ def _detach(keep: tuple[int, ...]) -> None:
     for name in os.listdir("/proc/self/fd"):
         fd = int(name)
         if fd > 2 and fd not in keep:
-            with contextlib.suppress(OSError):
+            with suppress(OSError):
                 os.close(fd)
     os.chdir("/")
 
@@ -236,7 +242,7 @@ class _Guard:
             del self.registered[key]
             if fd >= 0:
                 os.close(fd)
-            with contextlib.suppress(Exception):  # a guard must go on to the next one
+            with suppress(Exception):  # a guard must go on to the next one
                 clean_up(*key)
 
 

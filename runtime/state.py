@@ -10,9 +10,9 @@ outlives the process that made it, and only `boxtrace-runtime delete` removes it
 from __future__ import annotations
 
 import errno
-import json
 import os
 
+from boxtrace.runtime import quick_json
 from boxtrace.runtime.errors import RuntimeUsageError
 from boxtrace.runtime.records import record
 
@@ -81,14 +81,14 @@ class StateDir:
         path = os.path.join(self.path, "state.json")
         try:
             with open(path) as handle:
-                state = json.load(handle)
+                state = quick_json.loads(handle.read())
         except (OSError, ValueError):
             state = {}
         state.update(facts)
         # Written aside and renamed: a runtime killed mid-write never leaves an empty state.json,
         # which the sweeper could not read and would never remove.
         with open(f"{path}.tmp", "w") as handle:
-            json.dump(state, handle)
+            handle.write(quick_json.dumps(state))
         os.replace(f"{path}.tmp", path)
 
 
