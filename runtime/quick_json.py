@@ -72,17 +72,26 @@ def loads(text: str) -> Any:
     return json.loads(text)
 
 
-def dumps(value: Any) -> str:
-    """json.dumps(value) with its defaults: ensure_ascii, ", " and ": ", circular references
-    checked (a new encoder each time, as json makes one: its table of containers being encoded
-    must start empty even after an encoding that failed half-way)."""
+def dumps(value: Any, separators: tuple[str, str] = (", ", ": ")) -> str:
+    """json.dumps(value, separators=separators) with its other defaults: ensure_ascii, circular
+    references checked (a new encoder each time, as json makes one: its table of containers being
+    encoded must start empty even after an encoding that failed half-way)."""
     if _scan is None:  # pragma: no cover
         import json
 
-        return json.dumps(value)
+        return json.dumps(value, separators=separators)
     if isinstance(value, str):  # as json.dumps does
         return _json.encode_basestring_ascii(value)
+    item_separator, key_separator = separators
     encode = _json.make_encoder(
-        {}, _not_serializable, _json.encode_basestring_ascii, None, ": ", ", ", False, False, True
+        {},
+        _not_serializable,
+        _json.encode_basestring_ascii,
+        None,
+        key_separator,
+        item_separator,
+        False,
+        False,
+        True,
     )
     return "".join(encode(value, 0))

@@ -62,6 +62,11 @@ def test_dumps_gives_jsons_text(value: object) -> None:
     assert quick_json.dumps(value) == json.dumps(value)
 
 
+def test_dumps_with_separators_gives_jsons_text() -> None:
+    value = {"level": "error", "msg": 'é " x', "time": "2026"}
+    assert quick_json.dumps(value, separators=(",", ":")) == json.dumps(value, separators=(",", ":"))
+
+
 def test_dumps_errors_are_jsons_and_leave_no_trace() -> None:
     with pytest.raises(TypeError, match="Object of type object is not JSON serializable"):
         quick_json.dumps({"a": object()})
