@@ -513,7 +513,11 @@ _MAKES_CONTAINERS = frozenset({"run", "create", "exec"})
 def main(argv: Sequence[str] | None = None) -> int:
     # Ctrl-C while the modules loaded: boxtrace/__init__.py's one-line exit. From here on it is a
     # KeyboardInterrupt again, which every command handles (stdlib only: no boxtrace import here).
-    import signal
+    # _signal, signal's C part: signal.py's enums cost every call ~16 M instructions.
+    if TYPE_CHECKING:
+        import signal
+    else:
+        import _signal as signal
 
     if getattr(signal.getsignal(signal.SIGINT), "__name__", "") == "_interrupted_while_loading":
         signal.signal(signal.SIGINT, signal.default_int_handler)

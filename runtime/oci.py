@@ -34,8 +34,8 @@ if TYPE_CHECKING:
 
     from boxtrace.runtime.container import Warn
 else:
-    # signal's C part (plain ints): signal.py's enums cost every `start` and `delete` ~16 M
-    # instructions; parse_signal imports it for a signal's name.
+    # signal's C part (plain ints): signal.py's enums cost every `start`, `kill` and `delete` ~16 M
+    # instructions.
     import _signal as signal
 
 _ID_PUNCTUATION = frozenset("_+.-")
@@ -225,14 +225,13 @@ def parse_signal(text: str) -> int:
         if not 0 < number < signal.NSIG:
             raise UsageError(f"unknown signal {text!r}: signals are 1 to {signal.NSIG - 1}")
         return number
-    import signal as named  # the names: only here
-
     name = text.upper()
     name = name if name.startswith("SIG") else f"SIG{name}"
-    try:
-        return int(named.Signals[name])
-    except KeyError:
-        raise UsageError(f"unknown signal {text!r} (try TERM, KILL, HUP, INT or a number)") from None
+    # The names signal.Signals has: _signal's SIG* numbers, without SIG_DFL, SIG_BLOCK...
+    found = None if name.startswith("SIG_") else getattr(signal, name, None)
+    if not isinstance(found, int):
+        raise UsageError(f"unknown signal {text!r} (try TERM, KILL, HUP, INT or a number)")
+    return found
 
 
 def kill(root: str, container_id: str, signum: int, all_processes: bool = False) -> None:

@@ -143,3 +143,18 @@ def test_untraced_run_loads_no_parser_regex_json_enum_or_contextlib(busybox_bund
     added = set(_modules_after(code)) - at_start
     assert "boxtrace.runtime.container" in added
     assert sorted(m for m in added if m.split(".")[0] in RUN_LEAN) == []
+
+
+@pytest.mark.parametrize("command", ["start", "delete", "kill"])
+def test_oci_commands_podman_calls_load_no_parser_regex_json_or_enum(tmp_path: Path, command: str) -> None:
+    # What podman and conmon call several times per container (runtime/quick_args.py reads the
+    # command line); a missing container is enough: the whole CLI and the command's module load.
+    at_start = set(_modules_after("pass"))
+    code = (
+        "from boxtrace.runtime.cli import main\n"
+        f"status = main(['--root', {str(tmp_path)!r}, '--log-format', 'json', {command!r}, 'nothere'])\n"
+        "assert status == 1, status"
+    )
+    added = set(_modules_after(code)) - at_start
+    assert "boxtrace.runtime.oci" in added
+    assert sorted(m for m in added if m.split(".")[0] in RUN_LEAN) == []
