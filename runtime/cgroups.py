@@ -12,7 +12,11 @@ import os
 import time
 
 from boxtrace.runtime.records import field, record
-from boxtrace.runtime.spec import DeviceRule, Resources
+
+# The spec's types for annotations only: `boxtrace-runtime delete` removes cgroups without it.
+TYPE_CHECKING = False
+if TYPE_CHECKING:
+    from boxtrace.runtime.spec import DeviceRule, Resources
 
 CGROUP_ROOT = "/sys/fs/cgroup"
 # v1 hierarchies an OCI container always gets, besides memory and pids: `pause` needs the freezer,

@@ -39,6 +39,7 @@ from boxtrace.runtime.state import (
     state_root,
     sweep_stale_containers,
 )
+from boxtrace.runtime.usage import print_warning
 
 TYPE_CHECKING = False
 if TYPE_CHECKING:
@@ -1007,12 +1008,6 @@ INIT_STEPS = (
 
 
 # --- helpers --------------------------------------------------------------------------------------
-
-
-def print_warning(message: str) -> None:
-    """Where a container's warnings go by default (the OCI CLI gives them to --log instead: the
-    stderr of `create` becomes the container's stderr, which podman and Docker show as its output)."""
-    print(f"boxtrace: {message}", file=sys.stderr, flush=True)
 
 
 def _close(container: Container, name: str) -> None:

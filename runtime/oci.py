@@ -17,22 +17,19 @@ from __future__ import annotations
 import os
 import select
 
-from boxtrace.runtime import container as container_steps
 from boxtrace.runtime import freezer, quick_json
 from boxtrace.runtime.cgroups import remove_cgroup_dir
-from boxtrace.runtime.container import Container, print_warning
 from boxtrace.runtime.errors import ContainerError, RuntimeUsageError
 from boxtrace.runtime.quiet import suppress
-from boxtrace.runtime.spec import load_bundle_spec
 from boxtrace.runtime.state import EXEC_FIFO, process_start_time, remove_tree
-from boxtrace.runtime.usage import UsageError
+from boxtrace.runtime.usage import UsageError, print_warning
 
 TYPE_CHECKING = False
 if TYPE_CHECKING:
     import signal
     from typing import Any
 
-    from boxtrace.runtime.container import Warn
+    from boxtrace.runtime.container import Container, Warn
 else:
     # signal's C part (plain ints): signal.py's enums cost every `start`, `kill` and `delete` ~16 M
     # instructions.
@@ -72,6 +69,11 @@ def build_container(
     warn: Warn = print_warning,
 ) -> Container:
     """A Container for BUNDLE/config.json (the current directory by default, as runc)."""
+    # The container's steps and the spec reader here, not at the top: `start`, `state`, `kill`
+    # and `delete` need neither (~14 M instructions of each of podman's calls).
+    from boxtrace.runtime.container import Container
+    from boxtrace.runtime.spec import load_bundle_spec
+
     check_id(container_id)
     bundle = os.path.abspath(bundle or os.getcwd())
     spec = load_bundle_spec(bundle)
@@ -96,6 +98,8 @@ def build_container(
 
 def create(container: Container) -> None:
     """Everything up to the container's execve; returns once its first process waits on exec.fifo."""
+    from boxtrace.runtime import container as container_steps
+
     container_steps.create(container)
 
 
