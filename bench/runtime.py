@@ -80,7 +80,9 @@ def main(argv: list[str] | None = None) -> int:
                 if shutil.which(runtime):
                     subprocess.run([runtime, "delete", "-f", cid], capture_output=True, check=False)
 
+        load_before = os.getloadavg()[0]
         measure(cases, args.runs, args.warmup, cleanup)
+        load_after = os.getloadavg()[0]
     runc = cases[0]
     ours = next(c for c in cases if "regular install" in c.label)
     lines = [
@@ -90,7 +92,8 @@ def main(argv: list[str] | None = None) -> int:
         f"(each command run {args.runs} times, round-robin, after a warm-up; "
         "a busybox bundle from `runc spec` running `/bin/true`).",
         "",
-        f"Machine: {machine_line()}; {tool_version(['runc', '--version'])}.",
+        f"Machine: {machine_line()}; {tool_version(['runc', '--version'])}; load average (1 min) "
+        f"{load_before:.2f} before the runs, {load_after:.2f} after (the machine is shared).",
         "",
         *table(cases),
         "",
@@ -99,6 +102,11 @@ def main(argv: list[str] | None = None) -> int:
     ]
     if crun_problem is not None:
         lines += ["", f"crun was not measured: `{crun_problem}`."]
+    lines += [
+        "",
+        "Where a start's time goes, phase by phase, and what runc does instead: the next section's "
+        '"Runtime (session 5)".',
+    ]
     text = "\n".join(lines) + "\n"
     print(text)
     if not args.no_write:

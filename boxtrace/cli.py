@@ -12,7 +12,7 @@ import sys
 
 from boxtrace import loaded
 from boxtrace.commands import COMMANDS
-from boxtrace.quick_args import quick_trace_args
+from boxtrace.quick_args import quick_run_args, quick_trace_args
 from boxtrace.runtime.usage import exit_at_once, split_command
 from boxtrace.usage import UsageError, fail_usage
 
@@ -54,13 +54,15 @@ def _main(args_list: list[str]) -> int:
     # A container's (or traced program's) command follows "--" and is never parsed as our options.
     own, command_argv = split_command(args_list)
     try:
-        # `boxtrace trace`'s usual command lines skip argparse (boxtrace/quick_args.py: ~30 M of the
-        # ~130 M instructions of `trace -q -o F -- /bin/true`); every other one is read by argparse.
+        # `boxtrace trace`'s and `run`'s usual command lines skip argparse (boxtrace/quick_args.py:
+        # ~30 M of the ~130 M instructions of `trace -q -o F -- /bin/true`); every other one is
+        # read by argparse.
         args: argparse.Namespace | SimpleNamespace | None = quick_trace_args(own, command_argv)
+        if args is None:
+            args = quick_run_args(own, command_argv)
+        module: ModuleType
         if args is not None:
-            from boxtrace.commands import trace  # not importlib.import_module: ~1.6 M to import
-
-            module: ModuleType = trace
+            module = _quick_command(args.command)
         else:
             parsed = _parse(own, command_argv)
             if parsed is None:
@@ -83,6 +85,17 @@ def _main(args_list: list[str]) -> int:
         os.dup2(devnull, sys.stdout.fileno())
         os.close(devnull)
         return 128 + signal.SIGPIPE
+
+
+def _quick_command(name: str) -> ModuleType:
+    """The module of a command read without argparse (not importlib.import_module: ~1.6 M)."""
+    if name == "trace":
+        from boxtrace.commands import trace
+
+        return trace
+    from boxtrace.commands import run
+
+    return run
 
 
 def _unsupported_machine(command: str) -> str | None:

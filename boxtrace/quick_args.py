@@ -1,4 +1,5 @@
-"""`boxtrace trace`'s options read without argparse, for the usual command lines only.
+"""`boxtrace trace`'s and `boxtrace run`'s options read without argparse, for the usual command
+lines only.
 
 argparse costs a third of `boxtrace trace -q -o FILE -- CMD`'s start-up (docs/benchmarks.md,
 "Start-up"): its import pulls in re, gettext, enum and, on the first add_argument, shutil with
@@ -6,8 +7,9 @@ bz2 and lzma; building the parser calls gettext's catalogue look-up for every he
 command line made only of `trace`'s own options, each spelled in full and followed by its value
 as the next word, is read here into the namespace argparse would give (tests/cli/test_quick_args.py
 compares the two on many command lines). Anything else (--help, an abbreviation, `--opt=value`,
-joined short options, a value that starts with "-", a bad number, a command without "--") returns
-None, and argparse reads it: its errors and help stay the only ones.
+joined short options, a value that starts with "-", a bad number, a command without "--", a second
+IMAGE) returns None, and argparse reads it: its errors and help stay the only ones. `boxtrace run
+--no-trace` is the runtime's own start: argparse was a fifth of its instructions.
 """
 
 from __future__ import annotations
@@ -67,3 +69,90 @@ def quick_trace_args(own: list[str], command_argv: list[str]) -> SimpleNamespace
         except ValueError:
             return None
     return SimpleNamespace(command="trace", cmd=[], command_argv=command_argv, **values)
+
+
+# `boxtrace run`'s options as runtime/options.py (add_run_arguments), commands/run.py and
+# tui_args.py declare them; a list destination is argparse's action="append".
+_RUN_OPTIONS: dict[str, tuple[str, type | None]] = {
+    "--memory": ("memory", str),
+    "-m": ("memory", str),
+    "--pids": ("pids", int),
+    "--cpus": ("cpus", str),
+    "--hostname": ("hostname", str),
+    "--env": ("env", list),
+    "-e": ("env", list),
+    "--workdir": ("workdir", str),
+    "-w": ("workdir", str),
+    "--user": ("user", str),
+    "-u": ("user", str),
+    "--rootless": ("rootless", None),
+    "--keep": ("keep", None),
+    "--name": ("name", str),
+    "--seccomp": ("seccomp", str),
+    "--without": ("without", list),
+    "--no-trace": ("no_trace", None),
+    "-o": ("output", str),
+    "--output": ("output", str),
+    "--all": ("all", None),
+    "--plain": ("plain", None),
+    "-q": ("quiet", None),
+    "--quiet": ("quiet", None),
+    "--step": ("step", None),
+    "--present": ("present", None),
+    "--pace": ("pace", float),
+}
+_RUN_DEFAULTS: dict[str, object] = {
+    "memory": None,
+    "pids": None,
+    "cpus": None,
+    "hostname": None,
+    "workdir": None,
+    "user": None,
+    "rootless": False,
+    "keep": False,
+    "name": None,
+    "seccomp": None,
+    "no_trace": False,
+    "output": None,
+    "all": False,
+    "plain": False,
+    "quiet": False,
+    "step": False,
+    "present": False,
+    "pace": 3.0,
+}
+
+
+def quick_run_args(own: list[str], command_argv: list[str]) -> SimpleNamespace | None:
+    """The namespace of `boxtrace run [IMAGE] OPTIONS [-- CMD...]`, or None when argparse must
+    read the command line."""
+    if own[:1] != ["run"]:
+        return None
+    values: dict[str, object] = dict(_RUN_DEFAULTS)
+    lists: dict[str, list[str]] = {"env": [], "without": []}
+    image: str | None = None
+    words = iter(own[1:])
+    for word in words:
+        if not word.startswith("-"):
+            if image is not None or not word:
+                return None
+            image = word
+            continue
+        option = _RUN_OPTIONS.get(word)
+        if option is None:
+            return None
+        dest, convert = option
+        if convert is None:
+            values[dest] = True
+            continue
+        value = next(words, None)
+        if value is None or value.startswith("-"):
+            return None
+        if convert is list:
+            lists[dest].append(value)
+            continue
+        try:
+            values[dest] = convert(value)
+        except ValueError:
+            return None
+    return SimpleNamespace(command="run", image=image, **lists, **values, command_argv=command_argv)

@@ -7,6 +7,7 @@ from boxtrace.usage import UsageError
 TYPE_CHECKING = False  # argparse only for the annotations: `boxtrace trace`'s quick path has none
 if TYPE_CHECKING:
     import argparse
+    from types import SimpleNamespace
 
 
 def add_trace_arguments(group: argparse._ActionsContainer) -> None:
@@ -49,7 +50,7 @@ def add_tui_arguments(group: argparse._ActionsContainer, *, live: bool = True) -
     )
 
 
-def check_tui_arguments(args: argparse.Namespace, tui: bool, prog: str) -> bool:
+def check_tui_arguments(args: argparse.Namespace | SimpleNamespace, tui: bool, prog: str) -> bool:
     """Whether to open the TUI; --step/--present without one (no terminal, --plain) is a usage error."""
     if args.pace <= 0:
         raise UsageError("--pace must be positive", prog)

@@ -12,7 +12,11 @@ import os
 import time
 
 from boxtrace.runtime.records import field, record
-from boxtrace.runtime.spec import DeviceRule, Resources
+
+# The spec's types for annotations only: `boxtrace-runtime delete` removes cgroups without it.
+TYPE_CHECKING = False
+if TYPE_CHECKING:
+    from boxtrace.runtime.spec import DeviceRule, Resources
 
 CGROUP_ROOT = "/sys/fs/cgroup"
 # v1 hierarchies an OCI container always gets, besides memory and pids: `pause` needs the freezer,
@@ -78,6 +82,18 @@ class Cgroup:
     def join(self, pid: int) -> None:
         """Move pid into the cgroup (every v1 hierarchy) before it execs the container process."""
         join_cgroup_dirs(self.dirs, pid)
+
+    def move_self_in(self) -> None:
+        """v1: move the calling thread, the only one of its process, into every hierarchy.
+
+        Writing "0" to tasks moves the writer alone, and the kernel then skips the global
+        cgroup_threadgroup_rwsem that a write to cgroup.procs takes (kernel/cgroup/cgroup.c,
+        cgroup_procs_write_start: "If the thread is `current`, it won't exit(2) under our hands").
+        Taking that lock for writing waits for an RCU grace period: 5-60 ms on this 2-CPU host,
+        the longest step of a start. For a single-threaded process the result is the same as
+        writing its pid to cgroup.procs."""
+        for path in self.dirs:
+            _write(os.path.join(path, "tasks"), "0")
 
     def oom_kills(self) -> int:
         """How many processes the kernel's OOM killer ended in this cgroup."""

@@ -8,22 +8,25 @@ Imports stdlib only, so that it starts as fast as possible; each command imports
 
 from __future__ import annotations
 
-import argparse
-import json
 import os
 import sys
-from collections.abc import Callable, Sequence
 
 from boxtrace.runtime.errors import ContainerError, RuntimeUsageError
 from boxtrace.runtime.machine import unsupported
 from boxtrace.runtime.oci_log import LOG_FORMATS, RuntimeLog
 from boxtrace.runtime.options import add_run_arguments, options_from_args
-from boxtrace.runtime.parser import OneLineParser, build_parser
+from boxtrace.runtime.quick_args import quick_oci_args
 from boxtrace.runtime.usage import UsageError, exit_at_once, fail_usage, split_command
 
-TYPE_CHECKING = False  # typing costs milliseconds of every start
+# typing costs milliseconds of every start; argparse (with re, enum, gettext) and json are
+# imported only by the commands and command lines that need them (runtime/quick_args.py).
+TYPE_CHECKING = False
 if TYPE_CHECKING:
+    import argparse
+    from collections.abc import Callable, Sequence
+
     from boxtrace.runtime.container import Container
+    from boxtrace.runtime.parser import OneLineParser
 
 PROG = "boxtrace-runtime"
 
@@ -56,6 +59,8 @@ def _add_create_arguments(parser: argparse.ArgumentParser) -> None:
 
 def _add_exec_arguments(parser: argparse.ArgumentParser) -> None:
     """runc exec's flags (runc-exec(8)); --process replaces the command and the process flags."""
+    import argparse
+
     for flags, kwargs in (
         (("--process", "-p"), {"metavar": "FILE", "help": "the process as OCI JSON (podman, containerd)"}),
         (("--tty", "-t"), {"action": "store_true", "help": "allocate a pseudo-terminal"}),
@@ -108,6 +113,8 @@ def _add_update_arguments(parser: argparse.ArgumentParser) -> None:
 
 
 def build_cli() -> OneLineParser:
+    from boxtrace.runtime.parser import build_parser
+
     parser = build_parser(
         PROG,
         description=(
@@ -252,6 +259,8 @@ def cmd_start(args: argparse.Namespace, after: list[str], log: RuntimeLog) -> in
 
 
 def cmd_state(args: argparse.Namespace, after: list[str], log: RuntimeLog) -> int:
+    import json  # with indent: the json package's encoder
+
     from boxtrace.runtime import oci
 
     _no_command_after_dashes(args, after)
@@ -281,6 +290,8 @@ def cmd_ps(args: argparse.Namespace, after: list[str], log: RuntimeLog) -> int:
     _, facts = oci.load_state(_root(args), args.id)
     pids = oci.container_pids(facts)
     if args.format == "json":
+        import json
+
         print(json.dumps(pids))
         return 0
     import subprocess
@@ -395,6 +406,8 @@ def cmd_spec(args: argparse.Namespace, after: list[str], log: RuntimeLog) -> int
 
 
 def cmd_features(args: argparse.Namespace, after: list[str], log: RuntimeLog) -> int:
+    import json
+
     from boxtrace.runtime.features import features
 
     _no_command_after_dashes(args, after)
@@ -500,7 +513,11 @@ _MAKES_CONTAINERS = frozenset({"run", "create", "exec"})
 def main(argv: Sequence[str] | None = None) -> int:
     # Ctrl-C while the modules loaded: boxtrace/__init__.py's one-line exit. From here on it is a
     # KeyboardInterrupt again, which every command handles (stdlib only: no boxtrace import here).
-    import signal
+    # _signal, signal's C part: signal.py's enums cost every call ~16 M instructions.
+    if TYPE_CHECKING:
+        import signal
+    else:
+        import _signal as signal
 
     if getattr(signal.getsignal(signal.SIGINT), "__name__", "") == "_interrupted_while_loading":
         signal.signal(signal.SIGINT, signal.default_int_handler)
@@ -531,7 +548,8 @@ def _main(argv: Sequence[str] | None) -> int:
             return fail_usage(PROG, f"--record: {exc}")
     own, after = split_command(args_list)
     try:
-        args = build_cli().parse_args(own)
+        # The quick reader's namespace has the same fields as argparse's (tests/runtime/test_quick_args.py).
+        args: argparse.Namespace = quick_oci_args(own) or build_cli().parse_args(own)  # type: ignore[assignment]
     except UsageError as exc:
         _log_from_argv(own).error(str(exc), to_stderr=False)
         return fail_usage(exc.prog, str(exc))

@@ -16,20 +16,18 @@ Two ways to drive the same steps:
 
 from __future__ import annotations
 
-import contextlib
 import errno
-import json
 import os
 import select
-import signal
 import sys
 import time
 from types import FrameType
 
-from boxtrace.runtime import cgroups, guard, mounts, security, syscalls
+from boxtrace.runtime import cgroups, guard, mounts, quick_json, security, syscalls
 from boxtrace.runtime.constants import NAMESPACE_FLAGS, PR_SET_PDEATHSIG, SIGCHLD
 from boxtrace.runtime.errors import ContainerError, RuntimeUsageError
 from boxtrace.runtime.left_out import Unmapped, left_out, unmapped_report
+from boxtrace.runtime.quiet import suppress
 from boxtrace.runtime.records import field, record
 from boxtrace.runtime.spec import DeviceRule, Hook, IdMapping, Namespace, Spec, namespace_flags
 from boxtrace.runtime.state import (
@@ -39,11 +37,19 @@ from boxtrace.runtime.state import (
     process_start_time,
     remove_state_dir,
     state_root,
+    sweep_stale_containers,
 )
+from boxtrace.runtime.usage import print_warning
 
 TYPE_CHECKING = False
 if TYPE_CHECKING:
-    from collections.abc import Callable, Iterator
+    import signal
+else:
+    # signal's C part: the same functions and numbers, as plain ints. signal.py makes enums of
+    # them and imports enum: ~16 M instructions of every start (docs/benchmarks.md, "Runtime").
+    import _signal as signal
+if TYPE_CHECKING:
+    from collections.abc import Callable
     from typing import NoReturn
 
     Warn = Callable[[str], None]  # where a warning goes
@@ -91,6 +97,7 @@ class Container:
     report_fd: int = -1  # child -> parent: JSON lines (a failure, "run the hooks", "ready")
     fifo_fd: int = -1  # O_PATH fd of exec.fifo, inherited by the child
     guard_fd: int = -1  # our end of the cleanup guard's pipe (runtime/guard.py)
+    guard_forker: int = 0  # the process that forked the guard, reaped by guard.release
     console_fd: int = -1  # the connected --console-socket, inherited by the child
     command_path: str = ""
     # exec (runtime/oci_exec.py): the container's first process, whose namespaces, root and
@@ -125,7 +132,9 @@ def run(container: Container) -> int:
     with _SignalForwarder() as forwarder:
         try:
             reports = set_up(container, forwarder)
+            sweep_while_the_child_works(container)
             wait_for_exec(container, reports)
+            reap_guard_forker(container)
             status = wait_for_container(container, forwarder)
             report_oom(container, status)
             return status
@@ -147,7 +156,9 @@ def create(container: Container) -> None:
         try:
             reports = set_up(container, forwarder)
             wait_for_init_ready(container, reports)
-            guard.release(container.guard_fd, state_dir_path(container))  # handed over: until `delete`
+            # Handed over: until `delete`.
+            guard.release(container.guard_fd, state_dir_path(container), container.guard_forker)
+            container.guard_forker = 0
         except BaseException:
             forwarder.ignore()
             remove_container(container)
@@ -165,7 +176,7 @@ def set_up(container: Container, forwarder: _SignalForwarder) -> int:
     """
     validate_spec(container)
     compile_seccomp_profile(container)
-    container.guard_fd = guard.protect(state_dir_path(container), container.guard_fd)
+    container.guard_fd, container.guard_forker = guard.protect(state_dir_path(container), container.guard_fd)
     prepare_rootfs(container)
     write_state(container)
     create_exec_fifo(container)
@@ -471,10 +482,23 @@ def write_id_maps(container: Container) -> None:
 
 
 def join_cgroup(container: Container) -> None:
-    """Move the container's first process into its cgroup before it execs anything (v1, or v2
-    after clone3 was refused; a process cloned into its cgroup is there already)."""
-    if container.cgroup is not None and not container.born_in_cgroup:
+    """Move the container's first process into its cgroup before it execs anything (v2 after
+    clone3 was refused, v1 with a user namespace; a process cloned into its cgroup is there
+    already, and on v1 the child otherwise moves itself: join_cgroup_from_inside)."""
+    if container.cgroup is not None and not container.born_in_cgroup and not _joins_from_inside(container):
         container.cgroup.join(container.pid)
+
+
+def _joins_from_inside(container: Container) -> bool:
+    """v1 without a user namespace: the child writes "0" to tasks itself, which spares the start
+    the RCU grace period a write of its pid to cgroup.procs waits for (cgroups.Cgroup.move_self_in).
+    In a user namespace the child's credentials may no longer let it write the host's cgroupfs."""
+    cgroup = container.cgroup
+    return (
+        cgroup is not None
+        and cgroup.version == "v1"
+        and not any(ns.type == "user" for ns in container.spec.namespaces)
+    )
 
 
 def write_pid_file(container: Container) -> None:
@@ -486,6 +510,24 @@ def write_pid_file(container: Container) -> None:
     with open(temporary, "w") as handle:
         handle.write(str(container.pid))
     os.replace(temporary, container.pid_file)
+
+
+def sweep_while_the_child_works(container: Container) -> None:
+    """boxtrace run's own root: remove what killed runs left (runtime/leftovers.py) now that the
+    child is released and builds its root on the other CPU, not before the clone, where it held up
+    every start by 1-2 ms (a dozen hierarchies listed, every state.json read). Our own state says
+    we are alive, so nothing of ours is taken."""
+    if container.state_root is None and container.state is not None:
+        sweep_stale_containers(os.path.dirname(container.state.path))
+
+
+def reap_guard_forker(container: Container) -> None:
+    """The guard's intermediate process (guard.protect) exited long ago, while the container was
+    being built: reaped now, so it does not stay a zombie for the container's whole life."""
+    if container.guard_forker > 0:
+        with suppress(ChildProcessError):
+            os.waitpid(container.guard_forker, 0)
+        container.guard_forker = 0
 
 
 def wait_for_exec(container: Container, reports: int) -> None:
@@ -506,7 +548,7 @@ def _follow_child(container: Container, reports: int, until_ready: bool) -> None
             pending += chunk
             while b"\n" in pending:
                 line, pending = pending.split(b"\n", 1)
-                report = json.loads(line)
+                report = quick_json.loads(line.decode())
                 if "hooks" in report:
                     run_hooks(container, ("prestart", "createRuntime"))
                     os.write(container.release_fd, b"1")
@@ -594,7 +636,7 @@ def remove_container(container: Container) -> None:
         except OSError as exc:
             container.warn(f"could not remove cgroup {container.cgroup.name}: {exc}")
     if container.pid_file is not None and container.exec_fifo:
-        with contextlib.suppress(OSError):
+        with suppress(OSError):
             os.unlink(container.pid_file)  # a failed create leaves no pid file behind
     if container.without and container.state is not None:
         from boxtrace.runtime.left_out import clean_host
@@ -606,7 +648,8 @@ def remove_container(container: Container) -> None:
         elif container.keep and container.copy_layers:
             container.warn(f"kept the container's copied rootfs: {container.spec.root_path}")
         remove_state_dir(container.state, keep_upper=container.keep)
-    guard.release(container.guard_fd, state_dir_path(container))
+    guard.release(container.guard_fd, state_dir_path(container), container.guard_forker)
+    container.guard_forker = 0
 
 
 def state_dir_path(container: Container) -> str:
@@ -653,7 +696,7 @@ def run_child_steps(container: Container, steps: tuple[Callable[[Container], Non
         if container.unmapped is not None:
             env = container.spec.process.env
             message, verdict = unmapped_report(container.unmapped, step, message, exc, env)
-            with contextlib.suppress(OSError):
+            with suppress(OSError):
                 os.write(1, verdict.encode())
         try:
             if container.report_fd >= 0:
@@ -666,7 +709,7 @@ def run_child_steps(container: Container, steps: tuple[Callable[[Container], Non
 
 def report(container: Container, message: dict[str, object]) -> None:
     """One JSON line on the report pipe, from a child to the runtime."""
-    os.write(container.report_fd, json.dumps(message).encode() + b"\n")
+    os.write(container.report_fd, quick_json.dumps(message).encode() + b"\n")
 
 
 def _describe(exc: BaseException) -> str:
@@ -674,6 +717,15 @@ def _describe(exc: BaseException) -> str:
         # The syscalls wrappers put the whole "what: why" message in strerror.
         return f"{exc.strerror}: {exc.filename}" if exc.filename else exc.strerror
     return str(exc) or type(exc).__name__
+
+
+def join_cgroup_from_inside(container: Container) -> None:
+    """v1: the child moves itself into its cgroup, first of all (before any setns changes its
+    credentials, before it mounts or unshares the cgroup namespace). Single-threaded after the
+    clone, so moving its one thread moves the whole process."""
+    if _joins_from_inside(container):
+        assert container.cgroup is not None
+        container.cgroup.move_self_in()
 
 
 def join_namespaces(container: Container) -> None:
@@ -705,7 +757,7 @@ def join_session_keyring(container: Container) -> None:
 
 
 def enter_cgroup_namespace(container: Container) -> None:
-    """unshare(CLONE_NEWCGROUP) now that the parent put us into the cgroup: it becomes our "/"."""
+    """unshare(CLONE_NEWCGROUP) now that we are in the cgroup: it becomes our "/"."""
     spec = container.spec
     if any(ns.type == "cgroup" and ns.path is None for ns in spec.namespaces):
         syscalls.unshare(NAMESPACE_FLAGS["cgroup"])
@@ -939,6 +991,7 @@ def find_executable(command: str, search_path: str) -> str:
 
 # The child's steps, in the order they run.
 INIT_STEPS = (
+    join_cgroup_from_inside,
     join_namespaces,
     become_root_in_user_namespace,
     join_session_keyring,
@@ -972,17 +1025,11 @@ INIT_STEPS = (
 # --- helpers --------------------------------------------------------------------------------------
 
 
-def print_warning(message: str) -> None:
-    """Where a container's warnings go by default (the OCI CLI gives them to --log instead: the
-    stderr of `create` becomes the container's stderr, which podman and Docker show as its output)."""
-    print(f"boxtrace: {message}", file=sys.stderr, flush=True)
-
-
 def _close(container: Container, name: str) -> None:
     fd = getattr(container, name)
     if fd >= 0:
         setattr(container, name, -1)
-        with contextlib.suppress(OSError):
+        with suppress(OSError):
             os.close(fd)
 
 
@@ -1000,18 +1047,21 @@ def _hook_json(hook: Hook) -> dict[str, object]:
     return out
 
 
-@contextlib.contextmanager
-def _signals_deferred() -> Iterator[None]:
+class _signals_deferred:
     """Hold the forwarded signals while a resource is made and recorded in the Container.
 
     An interrupt between mkdir and the assignment would leave a directory no cleanup knows of;
     blocked, the signal is delivered right after, and the cleanup then finds what was made.
+    A class, not a generator made a context manager: see runtime/quiet.py.
     """
-    blocked = signal.pthread_sigmask(signal.SIG_BLOCK, _SignalForwarder.SIGNALS)
-    try:
-        yield
-    finally:
-        signal.pthread_sigmask(signal.SIG_SETMASK, blocked)
+
+    __slots__ = ("_blocked",)
+
+    def __enter__(self) -> None:
+        self._blocked = signal.pthread_sigmask(signal.SIG_BLOCK, _SignalForwarder.SIGNALS)
+
+    def __exit__(self, *exc: object) -> None:
+        signal.pthread_sigmask(signal.SIG_SETMASK, self._blocked)
 
 
 def _setns_path(path: str, nstype: int) -> None:
@@ -1044,6 +1094,7 @@ class _SignalForwarder:
     """
 
     SIGNALS = (signal.SIGINT, signal.SIGTERM, signal.SIGHUP, signal.SIGQUIT)
+    NAMES = ("SIGINT", "SIGTERM", "SIGHUP", "SIGQUIT")  # without signal.py's enums
 
     def __init__(self) -> None:
         self.target = 0
@@ -1069,7 +1120,7 @@ class _SignalForwarder:
     def _handle(self, signum: int, frame: FrameType | None) -> None:
         if not self.target:
             raise KeyboardInterrupt  # before the container exists: abort the start, clean up
-        self.signal_name = signal.Signals(signum).name
+        self.signal_name = self.NAMES[self.SIGNALS.index(signum)] if signum in self.SIGNALS else str(signum)
         try:
             os.kill(self.target, signum)
         except ProcessLookupError:

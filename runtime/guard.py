@@ -26,12 +26,12 @@ registered, it exits: a normal run leaves no guard behind.
 
 from __future__ import annotations
 
-# No contextlib (its suppress below is try/except): it imports functools and collections, ~10 M
-# instructions of the tracer's start, which imports this module (docs/benchmarks.md, "Start-up").
 import os
 import select
 import stat
 import time
+
+from boxtrace.runtime.quiet import suppress
 
 TYPE_CHECKING = False
 if TYPE_CHECKING:
@@ -49,29 +49,34 @@ REMOVE_TIMEOUT = 5.0
 # --- the runtime's side -------------------------------------------------------------------------------
 
 
-def protect(path: str, writer: int = -1) -> int:
+def protect(path: str, writer: int = -1) -> tuple[int, int]:
     """Register the state directory PATH with this process's guard, before it is made; start a
     guard first when none was passed down (the untraced runtime). Returns our end of the guard's
-    pipe (``writer``, when one is given), for ``release``."""
+    pipe (``writer``, when one is given) and the pid of the process that forked the guard (0 when
+    none was started), both for ``release``: that process is reaped there, not here, so that the
+    start does not wait for it to be scheduled (13 ms median on a loaded 2-CPU host)."""
+    forker = 0
     if writer < 0:
         writer = _inherited_writer()
     if writer < 0:
-        writer = start_guard(for_tracees=False)
+        writer, forker = _fork_guard(for_tracees=False)
     _send(writer, "+", path)
-    return writer
+    return writer, forker
 
 
-def release(writer: int, path: str) -> None:
-    """The container at PATH is gone or handed over: nothing for the guard to do about it."""
+def release(writer: int, path: str, forker: int = 0) -> None:
+    """The container at PATH is gone or handed over: nothing for the guard to do about it.
+    ``forker``: protect's intermediate process, reaped now (it exited right after its fork)."""
     if writer >= 0:
         _send(writer, "-", path)
+    if forker > 0:
+        with suppress(ChildProcessError):
+            os.waitpid(forker, 0)
 
 
 def _send(writer: int, sign: str, path: str) -> None:
-    try:  # noqa: SIM105 (not contextlib: see the module's imports)
+    with suppress(OSError):  # a guard that is gone cannot be told
         os.write(writer, f"{sign}{os.getpid()} {path}\n".encode())
-    except OSError:  # a guard that is gone cannot be told
-        pass
 
 
 def _inherited_writer() -> int:
@@ -105,6 +110,14 @@ def guard_tracees() -> int:
 
 def start_guard(*, for_tracees: bool) -> int:
     """Fork the guard of this process; returns the write end (close-on-exec) of its pipe."""
+    writer, forker = _fork_guard(for_tracees=for_tracees)
+    os.waitpid(forker, 0)
+    return writer
+
+
+def _fork_guard(*, for_tracees: bool) -> tuple[int, int]:
+    """Fork the guard (double fork + setsid: not our child); returns the write end of its pipe and
+    the pid of the intermediate process, which the caller must reap."""
     watched = os.pidfd_open(os.getpid())  # opened here: we cannot die before the guard holds it
     reader, writer = os.pipe2(os.O_CLOEXEC)
     child = os.fork()
@@ -117,8 +130,7 @@ def start_guard(*, for_tracees: bool) -> int:
             os._exit(0)
     os.close(watched)
     os.close(reader)
-    os.waitpid(child, 0)
-    return writer
+    return writer, child
 
 
 def _guard_main(watched: int, reader: int, for_tracees: bool) -> NoReturn:  # pragma: no cover - forked
@@ -132,29 +144,30 @@ def _guard_main(watched: int, reader: int, for_tracees: bool) -> NoReturn:  # pr
 def _detach(keep: tuple[int, ...]) -> None:
     """Drop everything inherited: handlers, blocked signals, the terminal, every other fd (the
     caller's stdout may be a pipe someone reads to its end, and must see that end)."""
-    import signal  # here, in the guard: its enums cost the tracer ~7 M instructions at every start
+    if TYPE_CHECKING:
+        import signal
+    else:
+        # signal's C part (plain ints): signal.py's enums would cost the guard ~16 M instructions,
+        # on a CPU the runtime's start shares with it.
+        import _signal as signal
 
     signal.set_wakeup_fd(-1)
     signal.pthread_sigmask(signal.SIG_SETMASK, [])
     for sig in (signal.SIGINT, signal.SIGHUP, signal.SIGQUIT, signal.SIGPIPE):
         signal.signal(sig, signal.SIG_IGN)
     signal.signal(signal.SIGTERM, signal.SIG_DFL)
-    try:
+    with suppress(OSError, AttributeError):
         import ctypes
 
         ctypes.CDLL(None, use_errno=True).prctl(PR_SET_NAME, PROCESS_NAME, 0, 0, 0)
-    except (OSError, AttributeError):
-        pass
     null = os.open(os.devnull, os.O_RDWR)
     for fd in (0, 1, 2):
         os.dup2(null, fd)
     for name in os.listdir("/proc/self/fd"):
         fd = int(name)
         if fd > 2 and fd not in keep:
-            try:  # noqa: SIM105
+            with suppress(OSError):
                 os.close(fd)
-            except OSError:
-                pass
     os.chdir("/")
 
 
@@ -229,10 +242,8 @@ class _Guard:
             del self.registered[key]
             if fd >= 0:
                 os.close(fd)
-            try:  # noqa: SIM105
+            with suppress(Exception):  # a guard must go on to the next one
                 clean_up(*key)
-            except Exception:  # a guard must go on to the next one
-                pass
 
 
 def clean_up(runtime_pid: int, path: str) -> None:

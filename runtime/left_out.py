@@ -11,7 +11,6 @@ name is at most 15 bytes: the step names are at most 10, after the 5 of "skip:".
 
 from __future__ import annotations
 
-import contextlib
 import ctypes
 import errno
 import os
@@ -19,6 +18,7 @@ import os
 from boxtrace.runtime import syscalls
 from boxtrace.runtime.constants import MNT_DETACH, MS_BIND, MS_REC, MS_SHARED, MS_SLAVE
 from boxtrace.runtime.errors import RuntimeUsageError
+from boxtrace.runtime.quiet import suppress
 
 TYPE_CHECKING = False
 if TYPE_CHECKING:
@@ -168,7 +168,7 @@ def clean_host(state_path: str, rootfs: str, bundle: bool, warn: Callable[[str],
     if propagated:
         warn(f"unmounted them: the host's mount table has {len(mounts_under(state_path))} left there")
     if bundle:
-        with contextlib.suppress(OSError):
+        with suppress(OSError):
             os.rmdir(os.path.join(rootfs, OLD_ROOT))
 
 

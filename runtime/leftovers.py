@@ -14,14 +14,13 @@ still own it: no process in it, no state directory of that id in a root we know,
 
 from __future__ import annotations
 
-import contextlib
-import json
 import os
-import signal
 import time
 
+from boxtrace.runtime import quick_json
 from boxtrace.runtime.cgroups import remove_cgroup_dir
-from boxtrace.runtime.constants import MNT_DETACH
+from boxtrace.runtime.constants import MNT_DETACH, SIGKILL
+from boxtrace.runtime.quiet import suppress
 from boxtrace.runtime.records import record
 
 # A state directory is built under this name and renamed into place once its state.json exists:
@@ -57,7 +56,7 @@ def creating_name(container_id: str, pid: int) -> str:
 def read_state(path: str) -> dict[str, object] | None:
     try:
         with open(os.path.join(path, "state.json")) as handle:
-            state = json.load(handle)
+            state = quick_json.loads(handle.read())
     except (OSError, ValueError):
         return None
     return state if isinstance(state, dict) else None
@@ -93,7 +92,7 @@ def remove(item: Leftover) -> None:
         kill_cgroup(item.path)
         remove_cgroup_dir(item.path, timeout=5.0)
     elif item.kind == "empty-cgroup":
-        with contextlib.suppress(FileNotFoundError):
+        with suppress(FileNotFoundError):
             os.rmdir(item.path)
     elif item.kind == "mount":
         from boxtrace.runtime.syscalls import umount2
@@ -105,7 +104,7 @@ def remove(item: Leftover) -> None:
 
 def remove_quietly(items: list[Leftover]) -> None:
     for item in items:
-        with contextlib.suppress(OSError):
+        with suppress(OSError):
             remove(item)
 
 
@@ -119,8 +118,8 @@ def kill_cgroup(path: str, timeout: float = 5.0) -> None:
     deadline = time.monotonic() + timeout
     while pids := cgroup_pids(path):
         for pid in pids:
-            with contextlib.suppress(ProcessLookupError):
-                os.kill(pid, signal.SIGKILL)
+            with suppress(ProcessLookupError):
+                os.kill(pid, SIGKILL)
         _thaw(path)  # a frozen process cannot die
         if time.monotonic() > deadline:
             return
@@ -138,7 +137,7 @@ def cgroup_pids(path: str) -> list[int]:
 def _thaw(path: str) -> None:
     freezer = os.path.join(os.path.dirname(os.path.dirname(path)), "freezer", os.path.basename(path))
     for candidate in (os.path.join(path, "freezer.state"), os.path.join(freezer, "freezer.state")):
-        with contextlib.suppress(OSError):
+        with suppress(OSError):
             _write(candidate, "THAWED")
 
 
@@ -188,7 +187,7 @@ def find(
     for root in dead_oci_roots:
         found += _dead_in_root(root, known_ids, oci=True)
     for root in oci_roots:
-        with contextlib.suppress(OSError):
+        with suppress(OSError):
             known_ids.update(os.listdir(root))
     claimed = {item.path for item in found}
     found += [Leftover("cgroup", d, why) for d, why in orphan_cgroups(known_ids, grace) if d not in claimed]

@@ -326,13 +326,16 @@ def _forward(pid: int, signum: int) -> None:
 
 
 def join_container_cgroup(container: Container) -> None:
-    """Write our pid to cgroup.procs of each of the container's cgroups: the process we clone is
-    born there (runc moves its exec process the same way). Rootless without a delegated cgroup:
+    """Move into each of the container's cgroups (v2: our pid to cgroup.procs, as runc moves its
+    exec process; v1: "0" to tasks): the process we clone is born there. Rootless without a delegated cgroup:
     skipped, as runc ignores the error."""
     if container.cgroup is None:
         return
     try:
-        container.cgroup.join(os.getpid())
+        if container.cgroup.version == "v1":
+            container.cgroup.move_self_in()  # forked, so single-threaded: no RCU wait (cgroups.py)
+        else:
+            container.cgroup.join(os.getpid())
     except PermissionError:
         if not container.rootless:
             raise

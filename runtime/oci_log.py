@@ -10,12 +10,12 @@ container's stderr). Errors always go to stderr too, one line, as runc does.
 
 from __future__ import annotations
 
-import contextlib
-import json
 import os
 import sys
 import time
 
+from boxtrace.runtime import quick_json
+from boxtrace.runtime.quiet import suppress
 from boxtrace.runtime.usage import one_line
 
 LOG_FORMATS = ("text", "json")
@@ -31,8 +31,8 @@ class RuntimeLog:
     def _line(self, level: str, message: str) -> str:
         now = time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime())
         if self.format == "json":
-            return json.dumps({"level": level, "msg": message, "time": now}, separators=(",", ":"))
-        return f"time={json.dumps(now)} level={level} msg={json.dumps(message)}"
+            return quick_json.dumps({"level": level, "msg": message, "time": now}, separators=(",", ":"))
+        return f"time={quick_json.dumps(now)} level={level} msg={quick_json.dumps(message)}"
 
     def _write_file(self, level: str, message: str) -> None:
         assert self.path is not None
@@ -57,7 +57,7 @@ class RuntimeLog:
         if self.path is None:
             print(f"boxtrace-runtime: warning: {message}", file=sys.stderr, flush=True)
             return
-        with contextlib.suppress(OSError):  # a warning is not worth failing the command for
+        with suppress(OSError):  # a warning is not worth failing the command for
             self._write_file("warning", message)
 
     def debug(self, message: str) -> None:

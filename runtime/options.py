@@ -5,20 +5,24 @@ Shared by both command lines so that a traced and an untraced run take exactly t
 
 from __future__ import annotations
 
-import argparse
 import os
-import re
 
 from boxtrace.runtime.errors import RuntimeUsageError
 from boxtrace.runtime.records import field, record
 
+# No argparse nor re at import: `boxtrace run`'s quick path (boxtrace/quick_args.py) and the
+# runtime's start do without them (~10 M instructions with enum, gettext, locale and shutil).
 TYPE_CHECKING = False
 if TYPE_CHECKING:
+    import argparse
+    from types import SimpleNamespace
+
     from boxtrace.runtime.spec import Spec, User
 
 UNCONFINED = "unconfined"  # --seccomp unconfined: no filter (Docker's --security-opt seccomp=unconfined)
 _SIZE_UNITS = {"": 1, "b": 1, "k": 1024, "m": 1024**2, "g": 1024**3, "t": 1024**4}
-_SIZE = re.compile(r"^\s*(\d+(?:\.\d+)?)\s*([bkmgt]?)(?:i?b)?\s*$", re.IGNORECASE)
+_SIZE = r"^\s*(\d+(?:\.\d+)?)\s*([bkmgt]?)(?:i?b)?\s*$"  # case-insensitive
+_ALNUM = frozenset("ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789")
 
 
 @record
@@ -89,7 +93,12 @@ def add_run_arguments(parser: argparse.ArgumentParser) -> None:
     )
 
 
-def options_from_args(args: argparse.Namespace, command: list[str]) -> RunOptions:
+def valid_name(name: str) -> bool:
+    """A container id: [A-Za-z0-9][A-Za-z0-9_.-]{0,63}, without re (see the imports)."""
+    return 0 < len(name) <= 64 and name[0] in _ALNUM and all(c in _ALNUM or c in "_.-" for c in name)
+
+
+def options_from_args(args: argparse.Namespace | SimpleNamespace, command: list[str]) -> RunOptions:
     """Check option values; a bad value raises RuntimeUsageError naming the option."""
     if args.pids is not None and args.pids < 1:
         raise RuntimeUsageError(f"--pids must be at least 1, got {args.pids}")
@@ -100,9 +109,12 @@ def options_from_args(args: argparse.Namespace, command: list[str]) -> RunOption
         raise RuntimeUsageError(
             f"--workdir must be an absolute path inside the container, got {args.workdir!r}"
         )
-    if args.hostname is not None and not re.fullmatch(r"[A-Za-z0-9]([A-Za-z0-9.-]{0,62})", args.hostname):
-        raise RuntimeUsageError(f"--hostname {args.hostname!r} is not a valid hostname")
-    if args.name is not None and not re.fullmatch(r"[A-Za-z0-9][A-Za-z0-9_.-]{0,63}", args.name):
+    if args.hostname is not None:
+        import re
+
+        if not re.fullmatch(r"[A-Za-z0-9]([A-Za-z0-9.-]{0,62})", args.hostname):
+            raise RuntimeUsageError(f"--hostname {args.hostname!r} is not a valid hostname")
+    if args.name is not None and not valid_name(args.name):
         raise RuntimeUsageError(f"--name {args.name!r}: use letters, digits, '_', '.', '-' (at most 64)")
     seccomp = args.seccomp
     if seccomp is not None and seccomp != UNCONFINED:
@@ -136,7 +148,9 @@ def options_from_args(args: argparse.Namespace, command: list[str]) -> RunOption
 
 
 def parse_size(text: str, option: str) -> int:
-    match = _SIZE.match(text)
+    import re
+
+    match = re.match(_SIZE, text, re.IGNORECASE)
     if not match:
         raise RuntimeUsageError(f"{option} wants a size like 64m, 512k or 1g, got {text!r}")
     value = int(float(match.group(1)) * _SIZE_UNITS[match.group(2).lower()])

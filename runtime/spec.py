@@ -7,11 +7,10 @@ be found, the line of config.json.
 
 from __future__ import annotations
 
-import json
 import os
-import re
 import resource
 
+from boxtrace.runtime import quick_json
 from boxtrace.runtime.constants import (
     CAPABILITIES,
     DOCKER_DEFAULT_CAPABILITIES,
@@ -25,6 +24,7 @@ from boxtrace.runtime.seccomp_tables import ACTIONS, ARCHITECTURES, FLAGS, MAX_A
 
 TYPE_CHECKING = False
 if TYPE_CHECKING:
+    import json
     from typing import Any
 
 DEFAULT_PATH = "/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin"
@@ -317,9 +317,9 @@ class _Reader:
             return default
         value = obj[key]
         if kind is int and isinstance(value, bool):
-            raise self.fail(path, f"must be a number, got {json.dumps(value)}")
+            raise self.fail(path, f"must be a number, got {quick_json.dumps(value)}")
         if not isinstance(value, kind):
-            raise self.fail(path, f"must be {_kind_name(kind)}, got {json.dumps(value)}")
+            raise self.fail(path, f"must be {_kind_name(kind)}, got {quick_json.dumps(value)}")
         return value
 
     def required(self, obj: dict[str, Any], path: str, kind: type | tuple[type, ...]) -> Any:
@@ -334,7 +334,7 @@ class _Reader:
         values = self.get(obj, path, list, [])
         for i, item in enumerate(values):
             if not isinstance(item, str):
-                raise self.fail(path, f"item {i} must be a string, got {json.dumps(item)}")
+                raise self.fail(path, f"item {i} must be a string, got {quick_json.dumps(item)}")
         return list(values)
 
     def warn_unknown(self, obj: dict[str, Any], prefix: str) -> None:
@@ -353,8 +353,19 @@ def _kind_name(kind: type | tuple[type, ...]) -> str:
     return names.get(kind, kind.__name__)
 
 
+def _decode_error(exc: ValueError) -> json.JSONDecodeError:
+    """quick_json.loads's error: json's, which says where (anything else goes on up)."""
+    import json
+
+    if not isinstance(exc, json.JSONDecodeError):
+        raise exc
+    return exc
+
+
 def _line_of(text: str, path: str) -> int | None:
     """Best-effort line number of a dotted field path in the JSON text (keys searched in order)."""
+    import re  # only for an error message: re costs every start ~5 M instructions
+
     pos = 0
     found = None
     for part in path.split("."):
@@ -376,8 +387,9 @@ def load_bundle_spec(bundle: str) -> Spec:
     except OSError as exc:
         raise RuntimeUsageError(f"cannot read {config_path}: {exc.strerror}") from None
     try:
-        data = json.loads(text)
-    except json.JSONDecodeError as exc:
+        data = quick_json.loads(text)
+    except ValueError as exc:
+        exc = _decode_error(exc)
         raise RuntimeUsageError(
             f"{config_path}, line {exc.lineno}: malformed JSON: {exc.msg} (column {exc.colno})"
         ) from None
@@ -450,8 +462,9 @@ def read_seccomp_file(path: str, option: str = "--seccomp") -> Seccomp:
     except UnicodeDecodeError:
         raise RuntimeUsageError(f"{option} {path}: not a text file (a JSON seccomp profile)") from None
     try:
-        data = json.loads(text)
-    except json.JSONDecodeError as exc:
+        data = quick_json.loads(text)
+    except ValueError as exc:
+        exc = _decode_error(exc)
         raise RuntimeUsageError(
             f"{option} {path}: not valid JSON ({exc.msg} at line {exc.lineno}, column {exc.colno})"
         ) from None
@@ -577,7 +590,7 @@ def _read_seccomp(r: _Reader, seccomp: dict[str, Any] | None) -> Seccomp | None:
 
 def _read_seccomp_arg(r: _Reader, arg: Any, path: str) -> SeccompArg:
     if not isinstance(arg, dict):
-        raise r.fail(path, f"each condition must be an object, got {json.dumps(arg)}")
+        raise r.fail(path, f"each condition must be an object, got {quick_json.dumps(arg)}")
     index = r.required(arg, f"{path}.index", int)
     if not 0 <= index < MAX_ARGUMENTS:
         raise r.fail(path, f"index must be 0-{MAX_ARGUMENTS - 1} (a syscall has six arguments), got {index}")
@@ -608,7 +621,9 @@ def _uint(r: _Reader, obj: dict[str, Any], path: str, maximum: int) -> int | Non
 def _read_sysctl(r: _Reader, sysctl: dict[str, Any]) -> dict[str, str]:
     for key, value in sysctl.items():
         if not isinstance(value, str):
-            raise r.fail("linux.sysctl", f"{key!r} must be a string, got {json.dumps(value)}")
+            raise r.fail("linux.sysctl", f"{key!r} must be a string, got {quick_json.dumps(value)}")
+        import re  # only for a spec with sysctls
+
         if not re.fullmatch(r"[A-Za-z0-9_.-]+(/[A-Za-z0-9_.-]+)*", key) or ".." in key:
             raise r.fail("linux.sysctl", f"{key!r} is not a sysctl name like net.ipv4.ip_forward")
     return dict(sysctl)
@@ -617,7 +632,7 @@ def _read_sysctl(r: _Reader, sysctl: dict[str, Any]) -> dict[str, str]:
 def _read_annotations(r: _Reader, annotations: dict[str, Any]) -> dict[str, str]:
     for key, value in annotations.items():
         if not isinstance(value, str):
-            raise r.fail("annotations", f"{key!r} must be a string, got {json.dumps(value)}")
+            raise r.fail("annotations", f"{key!r} must be a string, got {quick_json.dumps(value)}")
     return dict(annotations)
 
 

@@ -10,9 +10,9 @@ outlives the process that made it, and only `boxtrace-runtime delete` removes it
 from __future__ import annotations
 
 import errno
-import json
 import os
 
+from boxtrace.runtime import quick_json
 from boxtrace.runtime.errors import RuntimeUsageError
 from boxtrace.runtime.records import record
 
@@ -81,14 +81,14 @@ class StateDir:
         path = os.path.join(self.path, "state.json")
         try:
             with open(path) as handle:
-                state = json.load(handle)
+                state = quick_json.loads(handle.read())
         except (OSError, ValueError):
             state = {}
         state.update(facts)
         # Written aside and renamed: a runtime killed mid-write never leaves an empty state.json,
         # which the sweeper could not read and would never remove.
         with open(f"{path}.tmp", "w") as handle:
-            json.dump(state, handle)
+            handle.write(quick_json.dumps(state))
         os.replace(f"{path}.tmp", path)
 
 
@@ -103,12 +103,13 @@ def create_state_dir(
     oci = root is not None
     if root is None:
         root = state_root(rootless)
-        os.makedirs(root, mode=0o700, exist_ok=True)
-        sweep_stale_containers(root)
-    else:
-        os.makedirs(root, mode=0o700, exist_ok=True)
+    os.makedirs(root, mode=0o700, exist_ok=True)
     path = os.path.join(root, container_id)
     aside = os.path.join(root, f".{container_id}~{os.getpid()}")
+    if os.path.lexists(path) and not oci:
+        # The name may be a dead container's: sweep now. Otherwise the sweep waits until the
+        # container's process is on its way (container.sweep_while_the_child_works).
+        sweep_stale_containers(root)
     if os.path.lexists(path):
         _already_exists(container_id, root, oci)
     os.mkdir(aside, 0o711 if oci else 0o700)

@@ -44,6 +44,13 @@ def exit_at_once(status: int) -> None:
     os._exit(status)
 
 
+def print_warning(message: str) -> None:
+    """Where a container's warnings go by default (the OCI CLI gives them to --log instead: the
+    stderr of `create` becomes the container's stderr, which podman and Docker show as its output).
+    Here, not in container.py, so that `start` and `delete` need not import the container's steps."""
+    print(f"boxtrace: {message}", file=sys.stderr, flush=True)
+
+
 class UsageError(Exception):
     """A mistake in how the user called a command: reported in one line, exit code 2."""
 

@@ -15,6 +15,7 @@ from pathlib import Path
 
 import pytest
 
+from tests.conftest import needs_root
 from tests.test_layering import loaded_after_import
 
 # Module prefixes no start path may load (the catalogue is for explained lines, never under -q).
@@ -166,3 +167,37 @@ def test_installed_boxtrace_script_imports_no_regex(tmp_path: Path) -> None:
     # lines share our stderr (the in-process test above covers them).
     lean = set(LEAN) - {"enum", "signal", "functools", "collections", "ctypes"}
     assert sorted(m for m in added if m.split(".")[0] in lean) == []
+
+
+# `boxtrace run --no-trace BUNDLE` (docs/benchmarks.md, "Runtime"): the quick parser reads its
+# command line (boxtrace/quick_args.py), the runtime parses and writes JSON with _json
+# (runtime/quick_json.py), uses _signal and its own suppress (runtime/quiet.py).
+RUN_LEAN = (*LEAN, "contextlib", "threading", "collections", "functools")
+
+
+@needs_root
+def test_untraced_run_loads_no_parser_regex_json_enum_or_contextlib(busybox_bundle: Path) -> None:
+    at_start = set(_modules_after("pass"))
+    code = (
+        "from boxtrace.cli import main\n"
+        f"status = main(['run', '--no-trace', '--name', 'imports-{os.getpid()}', {str(busybox_bundle)!r}])\n"
+        "assert status == 0, status"
+    )
+    added = set(_modules_after(code)) - at_start
+    assert "boxtrace.runtime.container" in added
+    assert sorted(m for m in added if m.split(".")[0] in RUN_LEAN) == []
+
+
+@pytest.mark.parametrize("command", ["start", "delete", "kill"])
+def test_oci_commands_podman_calls_load_no_parser_regex_json_or_enum(tmp_path: Path, command: str) -> None:
+    # What podman and conmon call several times per container (runtime/quick_args.py reads the
+    # command line); a missing container is enough: the whole CLI and the command's module load.
+    at_start = set(_modules_after("pass"))
+    code = (
+        "from boxtrace.runtime.cli import main\n"
+        f"status = main(['--root', {str(tmp_path)!r}, '--log-format', 'json', {command!r}, 'nothere'])\n"
+        "assert status == 1, status"
+    )
+    added = set(_modules_after(code)) - at_start
+    assert "boxtrace.runtime.oci" in added
+    assert sorted(m for m in added if m.split(".")[0] in RUN_LEAN) == []

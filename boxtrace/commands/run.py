@@ -2,8 +2,6 @@
 
 from __future__ import annotations
 
-import argparse
-
 from boxtrace.runtime.errors import RuntimeUsageError
 from boxtrace.runtime.options import add_run_arguments, options_from_args
 from boxtrace.tui_args import add_trace_arguments, check_tui_arguments
@@ -11,6 +9,8 @@ from boxtrace.usage import UsageError
 
 TYPE_CHECKING = False  # typing costs ~5 ms: `boxtrace run` starts the runtime and must start fast
 if TYPE_CHECKING:
+    import argparse
+    from types import SimpleNamespace
     from typing import Any
 
 DESCRIPTION = """\
@@ -35,6 +35,8 @@ examples:
 
 
 def add_parser(sub: Any) -> str:
+    import argparse  # not on the quick path (boxtrace/quick_args.py): ~5 M instructions
+
     parser = sub.add_parser(
         "run",
         help="run a container and explain how it is built",
@@ -49,7 +51,7 @@ def add_parser(sub: Any) -> str:
     return "run"
 
 
-def main(args: argparse.Namespace) -> int:
+def main(args: argparse.Namespace | SimpleNamespace) -> int:
     if "list" in args.without:
         from boxtrace.runtime.left_out import listing
 

@@ -8,7 +8,7 @@ import itertools
 import pytest
 
 from boxtrace import cli
-from boxtrace.quick_args import quick_trace_args
+from boxtrace.quick_args import quick_run_args, quick_trace_args
 from boxtrace.runtime.usage import split_command
 from boxtrace.usage import UsageError
 
@@ -99,3 +99,74 @@ def test_argparse_only_lines_are_errors_or_different_for_argparse() -> None:
     )
     assert argparse_namespace(["trace", "--out", "t", "--", "x"])["output"] == "t"  # type: ignore[index]
     assert argparse_namespace(["trace", "--grace", "-1", "--", "x"])["grace"] == -1.0  # type: ignore[index]
+
+
+# `boxtrace run`'s options (runtime/options.py, commands/run.py, tui_args.py), good and bad values.
+RUN_PIECES = [
+    [],
+    ["/tmp/bundle"],
+    ["--no-trace"],
+    ["--memory", "64m"],
+    ["-m", "1g"],
+    ["--pids", "16"],
+    ["--pids", " 2 "],
+    ["--cpus", "0.5"],
+    ["--hostname", "box"],
+    ["--env", "A=1"],
+    ["-e", "B=2"],
+    ["--workdir", "/tmp"],
+    ["-w", "/"],
+    ["--user", "1000:1000"],
+    ["-u", "nobody"],
+    ["--rootless"],
+    ["--keep"],
+    ["--name", "c1"],
+    ["--seccomp", "unconfined"],
+    ["--without", "pivot_root"],
+    ["-o", "t.jsonl"],
+    ["--all"],
+    ["--plain"],
+    ["-q"],
+    ["--step"],
+    ["--present"],
+    ["--pace", "1.5"],
+]
+RUN_ARGPARSE_ONLY = [
+    ["run", "--mem", "64m"],
+    ["run", "--memory=64m"],
+    ["run", "-m64m"],
+    ["run", "--pids", "many"],
+    ["run", "--pids", "-1"],
+    ["run", "--name"],
+    ["run", "--env", "-x"],
+    ["run", "a", "b"],
+    ["run", ""],
+    ["run", "-"],
+    ["run", "--help"],
+    ["run", "-h"],
+    ["trace", "--no-trace"],
+]
+
+
+@pytest.mark.parametrize("tail", [["--", "/bin/true"], ["--", "sh", "-c", "echo -q"], []])
+def test_quick_run_parser_gives_argparse_namespace(tail: list[str]) -> None:
+    checked = 0
+    for a, b in itertools.product(RUN_PIECES, repeat=2):
+        if a == b == ["/tmp/bundle"]:
+            continue  # two images: argparse's error, checked below
+        argv = ["run", *a, *b, *tail]
+        quick = quick_run_args(*split_command(argv))
+        assert quick is not None, argv
+        assert vars(quick) == argparse_namespace(argv), argv
+        checked += 1
+    assert checked == len(RUN_PIECES) ** 2 - 1
+
+
+@pytest.mark.parametrize("argv", RUN_ARGPARSE_ONLY, ids=" ".join)
+def test_other_run_command_lines_are_left_to_argparse(argv: list[str]) -> None:
+    assert quick_run_args(*split_command([*argv, "--", "/bin/true"])) is None
+    assert quick_run_args(*split_command(argv)) is None
+
+
+def test_two_images_are_argparse_s_error() -> None:
+    assert str(argparse_namespace(["run", "a", "b"])).startswith("error: unrecognized arguments: b")
