@@ -18,7 +18,7 @@ from rich.segment import Segment
 from rich.style import Style
 from textual import events
 from textual.cache import LRUCache
-from textual.geometry import Size
+from textual.geometry import Region, Size
 from textual.scroll_view import ScrollView
 from textual.strip import Strip
 from textual.visual import Visual, visualize
@@ -45,6 +45,7 @@ class ExplanationView(ScrollView, can_focus=True):
         self._narrow = True  # the last text needed the scrollbar
         # Rendered texts by (text, width): stepping back and forth renders each step's text once.
         self._cache: LRUCache[tuple[str, int], list[Strip]] = LRUCache(maxsize=CACHE_SIZE)
+        self._line_style: Style | None = None  # rich_style, for the lines of one render_lines call
 
     def show(self, markdown: str) -> None:
         """Show ``markdown`` from its first line (a new step's text starts at its title)."""
@@ -125,10 +126,19 @@ class ExplanationView(ScrollView, can_focus=True):
             self._cache[key] = strips
         return strips
 
+    def render_lines(self, crop: Region) -> list[Strip]:
+        # The widget's style walks its ancestors' styles each time it is asked for: once per paint.
+        self._line_style = self.rich_style
+        try:
+            return super().render_lines(crop)
+        finally:
+            self._line_style = None
+
     def render_line(self, y: int) -> Strip:
         scroll_x, scroll_y = self.scroll_offset
         index = scroll_y + y
         width = self.scrollable_content_region.width
+        style = self._line_style if self._line_style is not None else self.rich_style
         if 0 <= index < len(self._strips):
-            return self._strips[index].crop_extend(scroll_x, scroll_x + width, self.rich_style)
-        return Strip.blank(width, self.rich_style)
+            return self._strips[index].crop_extend(scroll_x, scroll_x + width, style)
+        return Strip.blank(width, style)
