@@ -13,6 +13,7 @@ on each side, less the scrollbar when the text is taller than the box. So the pa
 
 from __future__ import annotations
 
+from markdown_it import MarkdownIt
 from rich.markdown import Markdown
 from rich.segment import Segment
 from rich.style import Style
@@ -25,6 +26,31 @@ from textual.visual import Visual, visualize
 
 MARGIN = 1  # columns left blank on each side of the text
 CACHE_SIZE = 16  # rendered texts kept: few, each is ~20 Strips of ~9 objects the cyclic GC walks
+# Rendered paragraphs kept. An explanation is the catalogue's paragraphs (the same for every call of
+# a kind) around a few of the event's own (its seq, call and result): those are rendered once.
+BLOCK_CACHE_SIZE = 256
+# Lines that make Markdown blocks span a blank line (indented continuations, fences, tables, HTML) or
+# that end the block above (setext underlines, rules): a text with one is rendered whole.
+_JOINED_BLOCK_STARTS = (" ", "\t", "```", "~~~", "|", "<", "---", "===", "***", "___")
+# Blocks that rich renders without a blank line above them (lists, quotes): rendered with the block above.
+_NO_BLANK_BEFORE = ("-", "*", "+", ">", *"0123456789")
+
+
+class _Markdown(Markdown):
+    """rich's Markdown, parsed by one parser for all texts: rich makes a parser per text, which
+    costs more than parsing a paragraph. Sets what rich's ``__init__`` sets (a test compares them)."""
+
+    _parser = MarkdownIt().enable("strikethrough").enable("table")  # rich's parser, as rich makes it
+
+    def __init__(self, markup: str) -> None:  # not rich's __init__: it would make a parser
+        self.markup = markup
+        self.parsed = self._parser.parse(markup)
+        self.code_theme = "monokai"
+        self.justify = None
+        self.style = "none"
+        self.hyperlinks = True
+        self.inline_code_lexer = None
+        self.inline_code_theme = self.code_theme
 
 
 class ExplanationView(ScrollView, can_focus=True):
@@ -46,6 +72,7 @@ class ExplanationView(ScrollView, can_focus=True):
         # Rendered texts by (text, width): stepping back and forth renders each step's text once.
         self._cache: LRUCache[tuple[str, int], list[Strip]] = LRUCache(maxsize=CACHE_SIZE)
         self._line_style: Style | None = None  # rich_style, for the lines of one render_lines call
+        self._blocks: LRUCache[tuple[str, int], list[Strip]] = LRUCache(maxsize=BLOCK_CACHE_SIZE)
 
     def show(self, markdown: str) -> None:
         """Show ``markdown`` from its first line (a new step's text starts at its title)."""
@@ -115,16 +142,53 @@ class ExplanationView(ScrollView, can_focus=True):
         key = (markdown, width)
         strips = self._cache.get(key)
         if strips is None:
-            visual = visualize(self, Markdown(markdown))
-            # As the compositor fills a Static's short lines and its margins: the background alone.
-            blank = Style(bgcolor=self.rich_style.bgcolor)
-            margin = Segment(" " * MARGIN, blank)
-            strips = [
-                Strip([margin, *strip.extend_cell_length(width, blank), margin], width + 2 * MARGIN)
-                for strip in Visual.to_strips(self, visual, width, None, self.visual_style)
-            ]
+            strips = self._render_blocks(markdown, width)
             self._cache[key] = strips
         return strips
+
+    def _render_blocks(self, markdown: str, width: int) -> list[Strip]:
+        """``markdown`` rendered paragraph by paragraph: rich renders top-level blocks one after
+        another with a blank line between, so the lines are those of the whole text rendered at once
+        (tests/tui/test_explanation_view.py compares them), but only new paragraphs cost a render."""
+        lines = markdown.split("\n")
+        if any(line.startswith(_JOINED_BLOCK_STARTS) for line in lines):
+            return self._render_markdown(markdown, width)
+        blocks: list[str] = []
+        for block in markdown.split("\n\n"):
+            block = block.strip("\n")
+            if blocks and block.startswith(_NO_BLANK_BEFORE):
+                blocks[-1] += "\n\n" + block  # rich puts no blank line before these: kept together
+            elif block:
+                blocks.append(block)
+        strips: list[Strip] = []
+        for block in blocks:
+            if strips:
+                strips.append(self._separator(width))
+            cached = self._blocks.get((block, width))
+            if cached is None:
+                cached = self._render_markdown(block, width)
+                self._blocks[(block, width)] = cached
+            strips.extend(cached)
+        return strips
+
+    def _separator(self, width: int) -> Strip:
+        """The blank line rich puts between two blocks, as this pane shows it."""
+        key = ("\n\n", width)
+        strips = self._blocks.get(key)
+        if strips is None:
+            strips = self._render_markdown("a\n\nb", width)[1:2]
+            self._blocks[key] = strips
+        return strips[0]
+
+    def _render_markdown(self, markdown: str, width: int) -> list[Strip]:
+        visual = visualize(self, _Markdown(markdown))
+        # As the compositor fills a Static's short lines and its margins: the background alone.
+        blank = Style(bgcolor=self.rich_style.bgcolor)
+        margin = Segment(" " * MARGIN, blank)
+        return [
+            Strip([margin, *strip.extend_cell_length(width, blank), margin], width + 2 * MARGIN)
+            for strip in Visual.to_strips(self, visual, width, None, self.visual_style)
+        ]
 
     def render_lines(self, crop: Region) -> list[Strip]:
         # The widget's style walks its ancestors' styles each time it is asked for: once per paint.
