@@ -108,6 +108,8 @@ class EventList(ScrollView, can_focus=True):
                 self.refresh(Region(0, row_index - top, self.size.width, 1))
 
     def set_search(self, text: str) -> None:
+        if text.lower() == self.search:
+            return  # searching again for the same text: the lines are highlighted already
         self.search = text.lower()
         self._cache.clear()
         self._painted.clear()
