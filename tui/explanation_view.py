@@ -105,11 +105,15 @@ class ExplanationView(ScrollView, can_focus=True):
         key = (self.markdown, box.width, box.height)
         if key == self._rendered:
             return
+        same_box = self._rendered is not None and self._rendered[1:] == key[1:]
         self._rendered = key
         strips = self._fit(self.markdown)
         self._narrow = len(strips) > box.height
-        self._strips = strips
-        self.refresh()
+        old, self._strips = self._strips, strips
+        if same_box and self.scroll_offset.y == 0:
+            self._refresh_changed_lines(old, strips, box.width, box.height)
+        else:
+            self.refresh()
         size = Size(box.width, len(strips))
         if size != self.virtual_size:
             # The pane's own size is fixed by the CSS: only its scrollbar depends on the text's height.
@@ -119,6 +123,15 @@ class ExplanationView(ScrollView, can_focus=True):
             # that appears or goes still lays the screen out (show_vertical_scrollbar does).
             self.set_reactive(ExplanationView.virtual_size, size)
             self._scroll_update(size)
+
+    def _refresh_changed_lines(self, old: list[Strip], new: list[Strip], width: int, height: int) -> None:
+        """Repaint only the lines on screen that differ: texts of the same kind share paragraphs and
+        blank lines (about a third of the lines, stepping through a container's start)."""
+        for y in range(min(height, max(len(old), len(new)))):
+            before = old[y] if y < len(old) else None
+            after = new[y] if y < len(new) else None
+            if before is not after and before != after:
+                self.refresh(Region(0, y, width, 1))
 
     def _fit(self, markdown: str) -> list[Strip]:
         """``markdown`` rendered at the width a Static in a VerticalScroll of this size would have."""

@@ -146,6 +146,35 @@ async def test_the_shared_parser_markdown_sets_what_rich_sets() -> None:
     assert [(t.type, t.content) for t in ours.parsed] == [(t.type, t.content) for t in richs.parsed]
 
 
+async def test_a_step_repaints_only_the_explanation_lines_that_differ() -> None:
+    app = replay_app()
+    async with app.run_test(size=SIZE) as pilot:
+        await settle(pilot)
+        view = app.query_one(ExplanationView)
+        height = view.size.height
+        for _ in range(len(app.model) - 1):
+            before = view._strips[:height]
+            app.action_step()
+            after = view._strips[:height]
+            top = view.content_offset.y  # the regions are the widget's, inside its border
+            repainted = sorted(region.y - top for region in view._repaint_regions)
+            if view.scroll_offset.y == 0 and 0 < len(repainted) < height and len(before) == len(after):
+                break
+            await settle(pilot)
+        else:
+            pytest.fail("no step in the recording shares lines with the one before")
+        assert repainted == [y for y in range(len(after)) if before[y] != after[y]]
+        await pilot.pause()
+        # What the terminal shows: the new text, the lines that were not repainted included.
+        screen = [strip.text for strip in app.screen._compositor.render_strips()]
+        region = view.content_region
+        shown = [
+            screen[y][region.x : region.x + after[0].cell_length]
+            for y in range(region.y, region.y + len(after))
+        ]
+        assert shown == [strip.text for strip in after]
+
+
 async def test_the_collector_is_tuned_while_the_replay_is_shown_and_handed_back_after() -> None:
     before = gc.get_threshold()
     app = replay_app()
