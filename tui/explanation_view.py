@@ -138,8 +138,12 @@ class ExplanationView(ScrollView, can_focus=True):
         box = self.size
         wide = box.width - 2 * MARGIN
         narrow = wide - (self.styles.scrollbar_size_vertical if self.styles.overflow_y == "auto" else 0)
-        # Most explanations are taller than the pane: try the width beside the scrollbar first.
-        first = narrow if self._narrow else wide
+        # Render first at the width the text most likely gets: beside the scrollbar if a rough count
+        # of its lines says it is taller than the box, the full width if shorter, else as the last
+        # text (most explanations are taller). The lines rendered decide; the guess saves a render.
+        guess = sum(len(line) // max(1, wide) + 1 for line in markdown.split("\n"))
+        tall = guess > box.height * 5 // 4 or (guess >= box.height * 3 // 4 and self._narrow)
+        first = narrow if tall else wide
         strips = self._strips_at(markdown, first)
         if first == wide and len(strips) > box.height:
             strips = self._strips_at(markdown, narrow)  # taller than the box: the scrollbar takes its columns

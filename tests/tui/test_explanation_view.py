@@ -136,6 +136,31 @@ async def test_a_text_that_differs_in_one_paragraph_renders_only_that_paragraph(
         assert len(rendered) == 1 and f"#{event.seq + 100000}" in rendered[0]
 
 
+async def test_a_text_clearly_shorter_or_taller_than_the_pane_is_rendered_at_one_width() -> None:
+    app = replay_app()
+    async with app.run_test(size=SIZE) as pilot:
+        await settle(pilot)
+        view = app.query_one(ExplanationView)
+        widths: list[int] = []
+        strips_at = view._strips_at
+
+        def counting(markdown: str, width: int) -> list[Strip]:
+            widths.append(width)
+            return strips_at(markdown, width)
+
+        view._strips_at = counting  # type: ignore[method-assign]
+        wide = view.size.width - 2
+        short = "## A title\n\nOne short paragraph."
+        tall = "\n\n".join(f"Paragraph {i}, long enough to wrap: " + "word " * 40 for i in range(20))
+        narrow = wide - view.styles.scrollbar_size_vertical
+        for text, last_needed_scrollbar, width in ((short, True, wide), (tall, False, narrow)):
+            view._narrow = last_needed_scrollbar  # the last text's, the opposite of this one's
+            widths.clear()
+            strips = view._fit(text)
+            assert widths == [width]
+            assert (len(strips) > view.size.height) == (text is tall)
+
+
 async def test_the_shared_parser_markdown_sets_what_rich_sets() -> None:
     text = "## Title\n\n**bold** `code`\n\n- a\n- b"
     ours, richs = _Markdown(text), Markdown(text)
