@@ -17,7 +17,7 @@ from rich.text import Text
 from textual import events
 from textual.binding import Binding
 from textual.cache import LRUCache
-from textual.geometry import Size
+from textual.geometry import Region, Size
 from textual.message import Message
 from textual.scroll_view import ScrollView
 from textual.strip import Strip
@@ -69,34 +69,56 @@ class EventList(ScrollView, can_focus=True):
         # The app's handler, called synchronously so a key's move is in the very next paint.
         self.on_select: Callable[[int, bool], None] | None = None
         self._version = -1
+        # Row -> the cache key of the line last painted there: a move repaints only the rows whose
+        # key changed (two for a step), not the whole list.
+        self._painted: dict[int, tuple[object, ...]] = {}
+        self._line_style: Style | None = None  # rich_style, for the lines of one render_lines call
 
     # ---- state from the app ----
 
     def sync(self, *, cursor: int, held: int, future_from: int, scroll: bool = True) -> None:
-        """Take the app's state; repaint only what changed and keep the cursor in view."""
+        """Take the app's state; repaint only the rows that changed and keep the cursor in view."""
         changed = (cursor, held, future_from) != (self.cursor, self.held, self.future_from)
         self.cursor, self.held, self.future_from = cursor, held, future_from
         grown = self.model.version != self._version
+        top = self.scroll_offset.y
         if grown:
             self._version = self.model.version
             self.virtual_size = Size(LINE_WIDTH, len(self.model.rows))
-            changed = True
         if scroll:
             self.scroll_to_cursor()
             if grown:
                 # A scroll past the old virtual height is clamped until the next layout: redo it then.
                 self.call_after_refresh(self.scroll_to_cursor)
-        if changed:
-            self.refresh()
+        if grown or self.scroll_offset.y != top or len(self._painted) > STRIP_CACHE:
+            self._painted.clear()  # forget rows scrolled away (a wheel scroll does not come here)
+            self.refresh()  # rows moved: every line is new
+        elif changed:
+            self._refresh_changed_rows()
+
+    def _refresh_changed_rows(self) -> None:
+        """Repaint the rows on screen whose line differs from the one painted there."""
+        top = self.scroll_offset.y
+        rows = self.model.rows
+        width = self.scrollable_content_region.width
+        painted = self._painted
+        for row_index in range(top, min(len(rows), top + self.scrollable_content_region.height)):
+            if painted.get(row_index) != self._row_key(rows[row_index], width):
+                # Not refresh_lines: its region is LINE_WIDTH wide, past the list on the screen.
+                self.refresh(Region(0, row_index - top, self.size.width, 1))
 
     def set_search(self, text: str) -> None:
+        if text.lower() == self.search:
+            return  # searching again for the same text: the lines are highlighted already
         self.search = text.lower()
         self._cache.clear()
+        self._painted.clear()
         self.refresh()
 
     def set_breakpoints(self, names: frozenset[str], categories: frozenset[str]) -> None:
         self.breakpoints = (names, categories)
         self._cache.clear()
+        self._painted.clear()
         self.refresh()
 
     def cursor_row(self) -> int:
@@ -121,33 +143,46 @@ class EventList(ScrollView, can_focus=True):
 
     # ---- rendering ----
 
+    def render_lines(self, crop: Region) -> list[Strip]:
+        # The widget's style walks its ancestors' styles each time it is asked for: once per paint.
+        self._line_style = self.rich_style
+        try:
+            return super().render_lines(crop)
+        finally:
+            self._line_style = None
+
+    def _row_key(self, row: int, width: int) -> tuple[object, ...]:
+        """What a row's line depends on (besides search and breakpoints, which clear the cache)."""
+        if row < 0:
+            return ("h", row, width)
+        # From the model's arrays, not the event: a replayed file's events are parsed only on a miss.
+        return (
+            row,
+            self.model.stamps[row],
+            row == self.cursor,
+            row == self.held,
+            self.future_from >= 0 and row >= self.future_from,
+        )
+
     def render_line(self, y: int) -> Strip:
         scroll_x, scroll_y = self.scroll_offset
         row_index = scroll_y + y
         width = self.scrollable_content_region.width
         rows = self.model.rows
+        base = self._line_style if self._line_style is not None else self.rich_style
         if row_index >= len(rows) or row_index < 0:
-            return Strip.blank(width, self.rich_style)
+            return Strip.blank(width, base)
         row = rows[row_index]
-        if row < 0:
-            key: tuple[object, ...] = ("h", row, width)
-        else:
-            # From the model's arrays, not the event: a replayed file's events are parsed only on a miss.
-            key = (
-                row,
-                self.model.stamps[row],
-                row == self.cursor,
-                row == self.held,
-                self.future_from >= 0 and row >= self.future_from,
-            )
+        key = self._row_key(row, width)
         strip = self._cache.get(key)
         if strip is None:
             strip = self._render_row(row, width)
             self._cache[key] = strip
-        return strip.crop_extend(scroll_x, scroll_x + width, self.rich_style)
+        self._painted[row_index] = key
+        return strip.crop_extend(scroll_x, scroll_x + width, base)
 
     def _render_row(self, row: int, width: int) -> Strip:
-        base = self.rich_style
+        base = self._line_style if self._line_style is not None else self.rich_style
         if row < 0:
             phase = heading_phase(row)
             label = f"── {phase + 1}. {PHASES[phase]} "

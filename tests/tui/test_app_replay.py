@@ -55,6 +55,27 @@ async def test_step_forward_and_backward_moves_through_recorded_events() -> None
         assert app.event_list.future_from == 3
 
 
+async def test_a_step_repaints_only_the_two_rows_that_changed_and_the_screen_shows_the_move() -> None:
+    app = replay_app()
+    async with app.run_test(size=SIZE) as pilot:
+        await pilot.pause()
+        await pilot.press("n")
+        await pilot.pause()
+        events = app.event_list
+        top = events.scroll_offset.y
+        app.action_step()
+        assert events.scroll_offset.y == top  # no scroll: the rows stay where they are
+        repainted = events._repaint_regions
+        assert len(repainted) == 2 and all(region.height == 1 for region in repainted)
+        await pilot.pause()
+        # What the terminal shows: the cursor's mark on the new row, gone from the old one.
+        screen = [strip.text for strip in app.screen._compositor.render_strips()]
+        region = events.content_region
+        rows = [screen[y][region.x : region.right] for y in range(region.y, region.bottom)]
+        marked = [i for i, row in enumerate(rows) if row.startswith("▶")]
+        assert marked == [events.model.event_row[app.cursor] - top]
+
+
 async def test_stepping_past_pivot_root_rebases_the_derived_mounts() -> None:
     app = replay_app()
     async with app.run_test(size=SIZE) as pilot:

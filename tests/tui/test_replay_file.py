@@ -326,6 +326,10 @@ async def test_the_break_key_greys_on_events_that_are_not_syscalls_and_footer_ke
 
     async with app.run_test(size=SIZE) as pilot:
         await pilot.pause()
+        app.select_event(other)
+        await pilot.pause()
+        await pilot.pause()
+        keys = list(app.screen.query(FooterKey))
         for _ in range(15):
             app.select_event(other)
             await pilot.pause()
@@ -335,6 +339,8 @@ async def test_the_break_key_greys_on_events_that_are_not_syscalls_and_footer_ke
             await pilot.pause()
             await pilot.pause()
             assert break_key_enabled()
+        # Greyed in place: the same keys (a recompose would lay out and repaint the whole screen).
+        assert list(app.screen.query(FooterKey)) == keys
         gc.collect()
         footer_keys = sum(1 for o in gc.get_objects() if isinstance(o, FooterKey))
         assert footer_keys <= 3 * len(app.screen.query(FooterKey))  # textual 8.2 kept all 30 footers' keys
