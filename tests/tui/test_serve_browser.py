@@ -95,7 +95,7 @@ def alive(pid: int) -> bool:
     """The process exists and is not a zombie (a dead replay waiting to be reaped has ended)."""
     try:
         stat = Path(f"/proc/{pid}/stat").read_text()
-    except FileNotFoundError:
+    except (FileNotFoundError, ProcessLookupError):  # gone before the open, or between it and the read
         return False
     return stat.rsplit(")", 1)[1].split()[0] != "Z"
 
