@@ -91,9 +91,9 @@ build/source-files: FORCE
 # every start, ~15 ms). Edits show at once; files added or removed need `make venv` (tests/conftest.py
 # refuses to run until then). setuptools leaves the venv: its .pth imports _distutils_hack at every
 # start, and pip builds in an isolated environment of its own.
-# bin/boxtrace and bin/boxtrace-runtime are copied, not linked (scripts of script-files): an edit
+# bin/boxtrace, bin/boxtrace-runtime and bin/boxtrace-runc are copied, not linked (scripts of script-files): an edit
 # needs a new install.
-$(VENV)/.installed: build/python-path build/source-files pyproject.toml bin/boxtrace bin/boxtrace-runtime
+$(VENV)/.installed: build/python-path build/source-files pyproject.toml bin/boxtrace bin/boxtrace-runtime bin/boxtrace-runc
 	@py=$$(cat build/python-path); \
 	if [ -e $(PY) ] && [ "$$(readlink -f $(PY))" != "$$py" ]; then \
 		echo "venv: $(VENV) was made from $$(readlink -f $(PY)), not $$py: making it again"; rm -rf $(VENV); fi; \

@@ -20,15 +20,22 @@ SIGTERM, a readable record of what was undone.
 
 from __future__ import annotations
 
-import contextlib
+import _thread
 import fcntl
 import os
 import select
-import signal
 import struct
-import subprocess
 import termios
-import threading
+
+from boxtrace.tracer.lean import Worker, suppress
+
+# Not signal, contextlib, threading nor subprocess (only an undo runs a command): with enum, re
+# and collections they cost ~10 ms of every recorded runtime call, which its caller waits for.
+TYPE_CHECKING = False
+if TYPE_CHECKING:
+    import signal as _signal
+else:
+    import _signal
 
 # How long a runtime has to end after our SIGTERM before it gets SIGKILL: longer than the 2 s
 # boxtrace-runtime gives a container to stop after a forwarded signal.
@@ -45,8 +52,8 @@ class CallerWatch:
         self.told = False
         self.closed = False
         self.undone = False
-        self._lock = threading.Lock()
-        self._thread: threading.Thread | None = None
+        self._lock = _thread.allocate_lock()
+        self._thread: Worker | None = None
 
     def caller_gone(self) -> bool:
         """Whether the caller has closed its end of the status pipe (exited or died)."""
@@ -56,7 +63,7 @@ class CallerWatch:
 
     def send(self, line: str) -> None:
         """A line for the caller (the runtime's pid); lost if it is gone."""
-        with contextlib.suppress(OSError):
+        with suppress(OSError):
             os.write(self.status_w, line.encode() + b"\n")
 
     def tell(self, status: str) -> None:
@@ -65,7 +72,7 @@ class CallerWatch:
         with self._lock:
             if self.told or self.closed:
                 return
-            with contextlib.suppress(OSError):  # EPIPE: the caller is gone, the watch undoes
+            with suppress(OSError):  # EPIPE: the caller is gone, the watch undoes
                 os.write(self.status_w, status.encode() + b"\n")
                 self.told = True
 
@@ -77,10 +84,8 @@ class CallerWatch:
             runtime = os.pidfd_open(runtime_pid)
         except OSError:
             runtime = -1  # it ended and was reaped already
-        self._thread = threading.Thread(
-            target=self._watch, args=(runtime,), name="boxtrace-caller", daemon=True
-        )
-        self._thread.start()
+        # Not joined unless it undoes (finish): the recorder leaves without waiting for it.
+        self._thread = Worker(self._watch, (runtime,), name="boxtrace-caller")
 
     def finish(self) -> None:
         """The recording is over: stop watching, but let an undo under way complete."""
@@ -89,7 +94,7 @@ class CallerWatch:
             undoing = self.undone
         if undoing and self._thread is not None:
             self._thread.join()
-        with contextlib.suppress(OSError):
+        with suppress(OSError):
             os.close(self.status_w)
 
     def _watch(self, runtime: int) -> None:
@@ -109,14 +114,16 @@ class CallerWatch:
     def _undo(self, runtime: int) -> None:
         assert self.undo is not None
         if runtime >= 0:
-            for sig in (signal.SIGTERM, signal.SIGKILL):
-                with contextlib.suppress(OSError):
-                    signal.pidfd_send_signal(runtime, sig)
+            for sig in (_signal.SIGTERM, _signal.SIGKILL):
+                with suppress(OSError):
+                    _signal.pidfd_send_signal(runtime, sig)
                 if select.select([runtime], [], [], STOP_GRACE)[0]:
                     break
         # Our tracer thread waits for any child (waitpid(-1)) and may reap this one first:
         # subprocess then reports status 0, which is all right, the status is not used.
-        with contextlib.suppress(OSError, subprocess.SubprocessError):
+        import subprocess
+
+        with suppress(OSError, subprocess.SubprocessError):
             subprocess.run(
                 self.undo,
                 stdin=subprocess.DEVNULL,

@@ -5,10 +5,18 @@ container's init) until the container's program starts, then files the trace in 
 
 from __future__ import annotations
 
-import contextlib
 import os
-import signal
 import sys
+
+from boxtrace.tracer.lean import suppress
+
+# signal.py and contextlib bring enum, functools and collections: a few ms of every recorded call,
+# which the caller waits for.
+TYPE_CHECKING = False
+if TYPE_CHECKING:
+    import signal
+else:
+    import _signal as signal
 
 
 def record_in_background(
@@ -79,7 +87,7 @@ class _Forward:
     def send(self) -> None:
         if self.pending and self.runtime > 0:
             self.pending = False
-            with contextlib.suppress(OSError):
+            with suppress(OSError):
                 os.kill(self.runtime, signal.SIGINT)
 
 
@@ -132,7 +140,7 @@ def _recorder(  # pragma: no cover
     if result is not None:
         caller.tell(str(result.exit_code))  # the root never reported its end (a tracer error)
     caller.finish()
-    with contextlib.suppress(OSError):
+    with suppress(OSError):
         finish_trace(path)
     return 0
 
@@ -147,6 +155,6 @@ def _let_go_of_callers_files() -> None:  # pragma: no cover - recorder side
     for name in os.listdir("/proc/self/fd"):
         fd = int(name)
         if fd > 2:
-            with contextlib.suppress(OSError):
+            with suppress(OSError):
                 if os.get_inheritable(fd):
                     os.close(fd)

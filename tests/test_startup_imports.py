@@ -202,3 +202,16 @@ def test_oci_commands_podman_calls_load_no_parser_regex_json_or_enum(tmp_path: P
     added = set(_modules_after(code)) - at_start
     assert "boxtrace.runtime.oci" in added
     assert sorted(m for m in added if m.split(".")[0] in RUN_LEAN) == []
+
+
+def test_a_recorded_runtime_call_loads_no_regex_enum_threading_or_subprocess() -> None:
+    # boxtrace-runc (podman and Docker call it several times per container, and wait): the wrapper,
+    # and in its recorder the caller watch, the spool and the trace session.
+    at_start = set(_modules_after("pass"))
+    code = (
+        "import boxtrace.runc_wrapper, boxtrace.recorder, boxtrace.caller_watch, boxtrace.tracer.spool\n"
+        "import boxtrace.tracer.session"
+    )
+    added = set(_modules_after(code)) - at_start
+    assert "boxtrace.caller_watch" in added
+    assert sorted(m for m in added if m.split(".")[0] in (*LEAN, "subprocess")) == []
