@@ -175,6 +175,9 @@ class Engine:
         # The root's mount namespace (``/proc/PID/ns/mnt`` link text): a task exec'ing in another
         # one is a runtime's container process, detached at its exec (the recorder's mode).
         self.release_mntns: str | None = None
+        # (cpu, mask): the recorder runs the runtime on its tracer thread's cpu (session.py,
+        # pin_to_tracer_cpu); what it lets go gets the mask back.
+        self.pinned: tuple[int, set[int]] | None = None
         self.detached: set[int] = set()
         # Called on the tracer thread when the root process ends: (exit status, signal number).
         self.root_exit_hook: Callable[[int | None, int | None], None] | None = None
@@ -518,8 +521,19 @@ class Engine:
             task.pending = None
             self._finish(pending)
         self._forget(task.tid)
+        self._unpin(task.tid)
         with suppress(PtraceError):
             ptrace_api.detach(task.tid, 0)
+
+    def _unpin(self, tid: int) -> None:
+        """A process let go runs on the cpus it would have had: the recorder's mask, unless
+        something else (a cpuset cgroup it joined) set another one meanwhile."""
+        if self.pinned is None:
+            return
+        cpu, mask = self.pinned
+        with suppress(OSError):
+            if os.sched_getaffinity(tid) == {cpu}:
+                os.sched_setaffinity(tid, mask)
 
     def _forget(self, tid: int) -> None:
         task = self.tasks.pop(tid, None)
@@ -553,6 +567,7 @@ class Engine:
             self._finish(pending)  # it completes untraced: no result known
         self._forget(tid)
         self.detached.add(tid)  # also a new child whose parent's fork event is still to come
+        self._unpin(tid)
         with suppress(PtraceError):
             ptrace_api.detach(tid, deliver)
 

@@ -197,8 +197,10 @@ def test_create_returns_while_init_waits_and_start_lets_the_container_go(
     deadline = time.monotonic() + 20
     while any(e.in_progress for e in list_traces(str(spool))) and time.monotonic() < deadline:
         time.sleep(0.05)
-    # The container's program runs untraced (let go at its exec), and is still running.
+    # The container's program runs untraced (let go at its exec), and is still running, on the
+    # cpus it would have had (the recorder ran runc on one cpu: tracer/session.py).
     assert tracer_of(init) == 0
+    assert os.sched_getaffinity(init) == os.sched_getaffinity(0)
     assert json.loads(wrapped(env, root, "state", "w1").stdout)["status"] == "running"
     names = [e.name for e in list_traces(str(spool))]
     assert len(names) == 2 and "runc-create-w1" in names[0] and "runc-start-w1" in names[1]

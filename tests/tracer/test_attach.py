@@ -220,3 +220,41 @@ def test_detach_while_the_process_forks_fast_lets_every_child_go() -> None:
         finally:
             proc.kill()
             proc.wait(10)
+
+
+def test_a_recorder_pins_its_tracer_thread_and_gives_the_mask_back() -> None:
+    """pin_to_tracer_cpu keeps the calling thread (and what it starts) on one cpu; the engine
+    gives a process it lets go the mask back, unless something else changed it meanwhile."""
+    from boxtrace.tracer.engine import Engine
+    from boxtrace.tracer.session import pin_to_tracer_cpu
+
+    mask = os.sched_getaffinity(0)
+    if len(mask) < 2:
+        pytest.skip("one cpu: nothing to pin")
+    seen: list[object] = []
+
+    def pin_and_start() -> None:
+        pinned = pin_to_tracer_cpu()
+        child = subprocess.Popen(["sleep", "30"])
+        seen.extend([pinned, os.sched_getaffinity(0), os.sched_getaffinity(child.pid), child])
+
+    worker = threading.Thread(target=pin_and_start)
+    worker.start()
+    worker.join(10)
+    pinned, thread_mask, child_mask, child = seen
+    assert isinstance(child, subprocess.Popen)
+    try:
+        assert isinstance(pinned, tuple) and pinned[1] == mask
+        assert thread_mask == child_mask == {pinned[0]}
+        assert os.sched_getaffinity(0) == mask  # only that thread was pinned
+        engine = Engine.__new__(Engine)  # only _unpin's state is needed
+        engine.pinned = pinned
+        engine._unpin(child.pid)
+        assert os.sched_getaffinity(child.pid) == mask
+        other = min(mask - {pinned[0]})
+        os.sched_setaffinity(child.pid, {other})  # set by someone else: left alone
+        engine._unpin(child.pid)
+        assert os.sched_getaffinity(child.pid) == {other}
+    finally:
+        child.kill()
+        child.wait(10)
