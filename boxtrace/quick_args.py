@@ -16,6 +16,10 @@ from __future__ import annotations
 
 from types import SimpleNamespace
 
+TYPE_CHECKING = False
+if TYPE_CHECKING:
+    from collections.abc import Iterator
+
 # `boxtrace trace`'s options as commands/trace.py and tui_args.py declare them to argparse:
 # option -> (destination, converter of its value; None for a flag that stores True).
 _OPTIONS: dict[str, tuple[str, type | None]] = {
@@ -55,20 +59,34 @@ def quick_trace_args(own: list[str], command_argv: list[str]) -> SimpleNamespace
     words = iter(own[1:])
     for word in words:
         option = _OPTIONS.get(word)
-        if option is None:
-            return None
-        dest, convert = option
-        if convert is None:
-            values[dest] = True
-            continue
-        value = next(words, None)
-        if value is None or value.startswith("-"):
-            return None
-        try:
-            values[dest] = convert(value)
-        except ValueError:
+        if option is None or not _read_option(option, words, values, {}):
             return None
     return SimpleNamespace(command="trace", cmd=[], command_argv=command_argv, **values)
+
+
+def _read_option(
+    option: tuple[str, type | None],
+    words: Iterator[str],
+    values: dict[str, object],
+    lists: dict[str, list[str]],
+) -> bool:
+    """Store one option (taking its value from the next word); False when argparse must read the
+    command line (no value, a value that looks like an option, a bad number)."""
+    dest, convert = option
+    if convert is None:
+        values[dest] = True
+        return True
+    value = next(words, None)
+    if value is None or value.startswith("-"):
+        return False
+    if convert is list:
+        lists[dest].append(value)
+        return True
+    try:
+        values[dest] = convert(value)
+    except ValueError:
+        return False
+    return True
 
 
 # `boxtrace run`'s options as runtime/options.py (add_run_arguments), commands/run.py and
@@ -139,20 +157,6 @@ def quick_run_args(own: list[str], command_argv: list[str]) -> SimpleNamespace |
             image = word
             continue
         option = _RUN_OPTIONS.get(word)
-        if option is None:
-            return None
-        dest, convert = option
-        if convert is None:
-            values[dest] = True
-            continue
-        value = next(words, None)
-        if value is None or value.startswith("-"):
-            return None
-        if convert is list:
-            lists[dest].append(value)
-            continue
-        try:
-            values[dest] = convert(value)
-        except ValueError:
+        if option is None or not _read_option(option, words, values, lists):
             return None
     return SimpleNamespace(command="run", image=image, **lists, **values, command_argv=command_argv)
