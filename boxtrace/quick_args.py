@@ -22,7 +22,8 @@ if TYPE_CHECKING:
 
 # `boxtrace trace`'s options as commands/trace.py and tui_args.py declare them to argparse:
 # option -> (destination, converter of its value; None for a flag that stores True).
-_OPTIONS: dict[str, tuple[str, type | None]] = {
+# The tracing options `trace` and `run` share (tui_args.py and each command's -o/--all/-q).
+_TRACING_OPTIONS: dict[str, tuple[str, type | None]] = {
     "-o": ("output", str),
     "--output": ("output", str),
     "--all": ("all", None),
@@ -32,12 +33,8 @@ _OPTIONS: dict[str, tuple[str, type | None]] = {
     "--step": ("step", None),
     "--present": ("present", None),
     "--pace": ("pace", float),
-    "-p": ("pid", int),
-    "--pid": ("pid", int),
-    "--grace": ("grace", float),
 }
-# argparse's defaults for them (the same declarations).
-_DEFAULTS = {
+_TRACING_DEFAULTS: dict[str, object] = {
     "output": None,
     "all": False,
     "plain": False,
@@ -45,9 +42,15 @@ _DEFAULTS = {
     "step": False,
     "present": False,
     "pace": 3.0,
-    "pid": None,
-    "grace": 5.0,
 }
+_OPTIONS: dict[str, tuple[str, type | None]] = {
+    **_TRACING_OPTIONS,
+    "-p": ("pid", int),
+    "--pid": ("pid", int),
+    "--grace": ("grace", float),
+}
+# argparse's defaults for them (the same declarations).
+_DEFAULTS: dict[str, object] = {**_TRACING_DEFAULTS, "pid": None, "grace": 5.0}
 
 
 def quick_trace_args(own: list[str], command_argv: list[str]) -> SimpleNamespace | None:
@@ -109,15 +112,7 @@ _RUN_OPTIONS: dict[str, tuple[str, type | None]] = {
     "--seccomp": ("seccomp", str),
     "--without": ("without", list),
     "--no-trace": ("no_trace", None),
-    "-o": ("output", str),
-    "--output": ("output", str),
-    "--all": ("all", None),
-    "--plain": ("plain", None),
-    "-q": ("quiet", None),
-    "--quiet": ("quiet", None),
-    "--step": ("step", None),
-    "--present": ("present", None),
-    "--pace": ("pace", float),
+    **_TRACING_OPTIONS,
 }
 _RUN_DEFAULTS: dict[str, object] = {
     "memory": None,
@@ -131,13 +126,7 @@ _RUN_DEFAULTS: dict[str, object] = {
     "name": None,
     "seccomp": None,
     "no_trace": False,
-    "output": None,
-    "all": False,
-    "plain": False,
-    "quiet": False,
-    "step": False,
-    "present": False,
-    "pace": 3.0,
+    **_TRACING_DEFAULTS,
 }
 
 

@@ -11,6 +11,7 @@ import this as ``ctypes``. Type checkers see the real ctypes (the TYPE_CHECKING 
 from __future__ import annotations
 
 TYPE_CHECKING = False
+_fallback = None  # ctypes itself, when _ctypes lacks what the lean types are built on
 if TYPE_CHECKING:
     from ctypes import (
         POINTER,
@@ -130,30 +131,9 @@ else:
 
     except (ImportError, AttributeError, TypeError, AssertionError):
         # A CPython whose _ctypes differs from the ones this was written against (3.11-3.13), or
-        # not an LP64 machine (the CLI then refuses it in one line):
-        # the real ctypes, slower to import, the same names.
-        from ctypes import (  # type: ignore[assignment]
-            POINTER,
-            Array,
-            PyDLL,
-            Structure,
-            addressof,
-            byref,
-            c_char,
-            c_char_p,
-            c_int,
-            c_long,
-            c_size_t,
-            c_ssize_t,
-            c_uint64,
-            c_ulong,
-            c_ushort,
-            c_void_p,
-            create_string_buffer,
-            get_errno,
-            sizeof,
-            string_at,
-        )
+        # not an LP64 machine (the CLI then refuses it in one line): the real ctypes, slower to
+        # import, the same names (__all__, below).
+        import ctypes as _fallback
 
 __all__ = [
     "POINTER",
@@ -177,3 +157,6 @@ __all__ = [
     "sizeof",
     "string_at",
 ]
+
+if _fallback is not None:
+    globals().update({name: getattr(_fallback, name) for name in __all__})

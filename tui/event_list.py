@@ -19,10 +19,10 @@ from textual.binding import Binding
 from textual.cache import LRUCache
 from textual.geometry import Region, Size
 from textual.message import Message
-from textual.scroll_view import ScrollView
 from textual.strip import Strip
 
 from boxtrace.lessons.model import PHASES
+from boxtrace.tui.paint_style import StyledLines
 from boxtrace.tui.render import styled_line
 from boxtrace.tui.timeline import TraceModel, heading_phase
 
@@ -31,7 +31,7 @@ LINE_WIDTH = 400  # virtual width: lines are cut here, the explanation pane show
 STRIP_CACHE = 500
 
 
-class EventList(ScrollView, can_focus=True):
+class EventList(StyledLines, can_focus=True):
     """Rows of the model; the cursor row is highlighted, a held call is marked, future rows dim."""
 
     COMPONENT_CLASSES = {  # noqa: RUF012 - textual's own class attribute
@@ -72,7 +72,6 @@ class EventList(ScrollView, can_focus=True):
         # Row -> the cache key of the line last painted there: a move repaints only the rows whose
         # key changed (two for a step), not the whole list.
         self._painted: dict[int, tuple[object, ...]] = {}
-        self._line_style: Style | None = None  # rich_style, for the lines of one render_lines call
 
     # ---- state from the app ----
 
@@ -143,14 +142,6 @@ class EventList(ScrollView, can_focus=True):
 
     # ---- rendering ----
 
-    def render_lines(self, crop: Region) -> list[Strip]:
-        # The widget's style walks its ancestors' styles each time it is asked for: once per paint.
-        self._line_style = self.rich_style
-        try:
-            return super().render_lines(crop)
-        finally:
-            self._line_style = None
-
     def _row_key(self, row: int, width: int) -> tuple[object, ...]:
         """What a row's line depends on (besides search and breakpoints, which clear the cache)."""
         if row < 0:
@@ -169,7 +160,7 @@ class EventList(ScrollView, can_focus=True):
         row_index = scroll_y + y
         width = self.scrollable_content_region.width
         rows = self.model.rows
-        base = self._line_style if self._line_style is not None else self.rich_style
+        base = self.line_style
         if row_index >= len(rows) or row_index < 0:
             return Strip.blank(width, base)
         row = rows[row_index]
@@ -182,7 +173,7 @@ class EventList(ScrollView, can_focus=True):
         return strip.crop_extend(scroll_x, scroll_x + width, base)
 
     def _render_row(self, row: int, width: int) -> Strip:
-        base = self._line_style if self._line_style is not None else self.rich_style
+        base = self.line_style
         if row < 0:
             phase = heading_phase(row)
             label = f"── {phase + 1}. {PHASES[phase]} "

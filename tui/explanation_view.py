@@ -20,9 +20,10 @@ from rich.style import Style
 from textual import events
 from textual.cache import LRUCache
 from textual.geometry import Region, Size
-from textual.scroll_view import ScrollView
 from textual.strip import Strip
 from textual.visual import Visual, visualize
+
+from boxtrace.tui.paint_style import StyledLines
 
 MARGIN = 1  # columns left blank on each side of the text
 CACHE_SIZE = 16  # rendered texts kept: few, each is ~20 Strips of ~9 objects the cyclic GC walks
@@ -53,7 +54,7 @@ class _Markdown(Markdown):
         self.inline_code_theme = self.code_theme
 
 
-class ExplanationView(ScrollView, can_focus=True):
+class ExplanationView(StyledLines, can_focus=True):
     """Shows one Markdown text; scrolls when it is taller than the pane."""
 
     DEFAULT_CSS = """
@@ -71,7 +72,6 @@ class ExplanationView(ScrollView, can_focus=True):
         self._narrow = True  # the last text needed the scrollbar
         # Rendered texts by (text, width): stepping back and forth renders each step's text once.
         self._cache: LRUCache[tuple[str, int], list[Strip]] = LRUCache(maxsize=CACHE_SIZE)
-        self._line_style: Style | None = None  # rich_style, for the lines of one render_lines call
         self._blocks: LRUCache[tuple[str, int], list[Strip]] = LRUCache(maxsize=BLOCK_CACHE_SIZE)
 
     def show(self, markdown: str) -> None:
@@ -207,19 +207,11 @@ class ExplanationView(ScrollView, can_focus=True):
             for strip in Visual.to_strips(self, visual, width, None, self.visual_style)
         ]
 
-    def render_lines(self, crop: Region) -> list[Strip]:
-        # The widget's style walks its ancestors' styles each time it is asked for: once per paint.
-        self._line_style = self.rich_style
-        try:
-            return super().render_lines(crop)
-        finally:
-            self._line_style = None
-
     def render_line(self, y: int) -> Strip:
         scroll_x, scroll_y = self.scroll_offset
         index = scroll_y + y
         width = self.scrollable_content_region.width
-        style = self._line_style if self._line_style is not None else self.rich_style
+        style = self.line_style
         if 0 <= index < len(self._strips):
             return self._strips[index].crop_extend(scroll_x, scroll_x + width, style)
         return Strip.blank(width, style)
