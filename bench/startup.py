@@ -124,6 +124,10 @@ def main(argv: list[str] | None = None) -> int:
             python, boxtrace, ["trace", "-q", "-o", str(Path(tmp) / "t.jsonl"), "--", "/bin/true"], stand_in
         )
         explained = script_command(python, boxtrace, ["trace", "--", "/bin/true"], stand_in)
+        # Warm, as in normal use: each command's module pack (boxtrace/module_pack.py) is written
+        # by its first run, and read by the measured ones.
+        for warm in (record, explained):
+            subprocess.run(warm, check=True, cwd=tempfile.gettempdir(), capture_output=True)
         # (label, command, the row its "added" column is counted from)
         steps = [
             ("interpreter (`python -c pass`)", [python, "-c", leave], None),

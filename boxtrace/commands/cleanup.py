@@ -83,6 +83,10 @@ def main(args: argparse.Namespace) -> int:
             continue
         try:
             leftovers.remove(item)
+        except FileNotFoundError:
+            # Removed between the listing and now (its own guard, or a runtime finishing late).
+            print(f"already gone: {item.describe()}")
+            continue
         except OSError as exc:
             print(
                 f"boxtrace cleanup: error: cannot remove {item.path}: {exc.strerror or exc}", file=sys.stderr

@@ -161,3 +161,21 @@ def test_bad_arguments_are_one_line_and_exit_2(args: tuple[str, ...], message: s
     assert result.stderr.strip().splitlines()[0].startswith(message.split(" (")[0])
     assert len(result.stderr.strip().splitlines()) == 1
     assert "Traceback" not in result.stderr
+
+
+def test_a_leftover_removed_meanwhile_is_no_error(
+    monkeypatch: pytest.MonkeyPatch, tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    # Another cleaner (the dead runtime's own guard) may remove it between the listing and us.
+    gone = tmp_path / "gone"
+    found = [leftovers.Leftover("state", str(gone), "its runtime is gone")]
+    monkeypatch.setattr(leftovers, "find", lambda *args, **kwargs: found)
+
+    def removed_meanwhile(item: leftovers.Leftover) -> None:  # what remove_tree meets then
+        raise FileNotFoundError(2, "No such file or directory", item.path)
+
+    monkeypatch.setattr(leftovers, "remove", removed_meanwhile)
+    from boxtrace.cli import main
+
+    assert main(["cleanup"]) == 0
+    assert capsys.readouterr().out == f"already gone: state {gone} (its runtime is gone)\n"
