@@ -14,10 +14,6 @@ Only dict lookups per event: an export explains 100,000 events in well under a s
 
 from __future__ import annotations
 
-import dataclasses
-from collections.abc import Callable, Iterable
-from typing import Any
-
 from boxtrace.lessons.catalogue import Catalogue, Entry, catalogue
 from boxtrace.lessons.model import Explanation, FlagNote
 from boxtrace.tracer.events import (
@@ -30,6 +26,11 @@ from boxtrace.tracer.events import (
 )
 from boxtrace.tracer.tables.clone import CLONE3_FLAGS, NS_FILE_OF_FLAG
 from boxtrace.tracer.tables.mount import MOUNT_FLAGS, PROPAGATION_NAMES
+
+TYPE_CHECKING = False  # typing and collections.abc: only type checkers see them (console start-up)
+if TYPE_CHECKING:
+    from collections.abc import Callable, Iterable
+    from typing import Any
 
 __all__ = ["explain", "explain_names", "summary"]
 
@@ -506,7 +507,7 @@ def _explain_process(event: Event, cat: Catalogue) -> Explanation:
         return _generic(event.kind, event.kind)
     entry = cat.by_id.get(entry_id)
     if entry is None:
-        return dataclasses.replace(_generic(event.kind, event.kind), missing=(entry_id,))
+        return _generic(event.kind, event.kind).replace(missing=(entry_id,))
     here = _here(entry, facts)
     return Explanation(
         title=entry.title,
