@@ -252,15 +252,17 @@ class Catalogue:
         self._by_id: Mapping[str, Entry] = MappingProxyType(self.by_id)
         # A bare flag or value name -> its entry (flag first, then value, then capability): the
         # decoders report flags by name without saying which kind of catalogue entry explains them.
-        self.note_of: dict[str, Entry] = {}
-        for kind in ("cap", "value", "flag"):
-            self.note_of.update({e.name: e for e in entries.values() if e.kind == kind})
-        by_name: dict[str, list[str]] = {}
-        for entry in entries.values():
-            by_name.setdefault(entry.name.lower(), []).append(entry.id)
-        self._by_name: Mapping[str, tuple[str, ...]] = MappingProxyType(
-            {name: tuple(ids) for name, ids in by_name.items()}
-        )
+        # One pass: the catalogue is loaded at a trace's first event, beside the trace loop.
+        caps: dict[str, Entry] = {}
+        values: dict[str, Entry] = {}
+        flags: dict[str, Entry] = {}
+        by_kind = {"cap": caps, "value": values, "flag": flags}
+        for entry in self.by_id.values():
+            kind = by_kind.get(entry.kind)
+            if kind is not None:
+                kind[entry.name] = entry
+        self.note_of: dict[str, Entry] = {**caps, **values, **flags}
+        self._by_name: Mapping[str, tuple[str, ...]] | None = None  # made at the first find()
         self.files = files
 
     def __len__(self) -> int:
@@ -289,7 +291,13 @@ class Catalogue:
         direct = self._by_id.get(name)
         if direct is not None:
             return (direct,)
-        ids = self._by_name.get(name.lower(), ())
+        by_name = self._by_name
+        if by_name is None:
+            lists: dict[str, list[str]] = {}
+            for entry in self.by_id.values():
+                lists.setdefault(entry.name.lower(), []).append(entry.id)
+            by_name = self._by_name = MappingProxyType({name: tuple(ids) for name, ids in lists.items()})
+        ids = by_name.get(name.lower(), ())
         return tuple(self._by_id[i] for i in ids)
 
 
