@@ -180,8 +180,12 @@ def main(argv: list[str] | None = None) -> int:
         "`record` classes (the CLI checks the machine with the tracer's tables). What is left: ~40 "
         "boxtrace modules at ~0.3 M each for finding and loading them before any of their code runs, "
         "this machine's syscall table (~1.5 M) and the seccomp filter built from it (~1.5 M). The "
-        "annotator row is the lessons package (dataclasses, off the -q path), reading the "
-        "catalogue's cache (JSON) and building ~450 frozen entries; only explained lines load it.",
+        "annotator row (only explained lines load it, on the session's delivery thread) is six "
+        "lessons and annotator modules, whose classes are `boxtrace.tracer.plain` classes too (no "
+        "dataclasses, typing, re, json, string, functools or collections: the test keeps them out), "
+        "reading the catalogue's cache (marshal, one C call) and building ~500 frozen entries from "
+        "it; the regular expressions, the template parser and tomllib check the catalogue's files "
+        "again only when the cache is stale.",
         "",
     ]
     text = "\n".join(lines)

@@ -6,28 +6,40 @@ exports and the lessons runner alike.
 
 from __future__ import annotations
 
-from collections.abc import Callable, Iterable, Iterator
-from dataclasses import dataclass
 from marshal import dumps as _marshal
 
 from boxtrace.lessons.explain import explain as catalogue_explain
 from boxtrace.lessons.model import PHASES, Explanation
 from boxtrace.lessons.phases import PhaseTracker
 from boxtrace.tracer.events import Event, SyscallEvent
+from boxtrace.tracer.plain import Plain
 
-Explain = Callable[[Event], Explanation]
-Classify = Callable[[Event], str]
+# The console printer loads this module at a trace's first event, on the session's delivery thread:
+# no dataclasses or typing here (docs/benchmarks.md, "Start-up"). The two aliases exist for type
+# checkers only: import them under TYPE_CHECKING.
+TYPE_CHECKING = False
+if TYPE_CHECKING:
+    from collections.abc import Callable, Iterable, Iterator
+
+    Explain = Callable[[Event], Explanation]
+    Classify = Callable[[Event], str]
 
 
-@dataclass(slots=True)
-class Annotated:
+class Annotated(Plain):
     """One event of an export with what the lessons package says about it."""
 
+    __slots__ = ("event", "explanation", "phase", "source")
     event: Event
     explanation: Explanation
     phase: str
     # The event's JSON text as the trace file has it, where it was kept (the json export copies it).
-    source: str | None = None
+    source: str | None
+
+    def __init__(self, event: Event, explanation: Explanation, phase: str, source: str | None = None) -> None:
+        self.event = event
+        self.explanation = explanation
+        self.phase = phase
+        self.source = source
 
 
 class Annotator:

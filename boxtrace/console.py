@@ -177,8 +177,12 @@ class _Chapters:
 
     def __init__(self) -> None:
         from boxtrace.annotate import Annotator
+        from boxtrace.lessons.explain import note_title
 
         self._annotator = Annotator()
+        # The note is the explanation's title alone: note_title finds it without building the
+        # whole explanation (a third of the cost, on the thread that shares the GIL with the trace).
+        self._note_title = note_title
         self._phase: str | None = None
 
     def annotate(self, ev: Event) -> tuple[str | None, str | None]:
@@ -191,8 +195,7 @@ class _Chapters:
             self._phase = heading = phase
         if ev.category == "other":  # what --all adds: the catalogue has generic text only
             return heading, None
-        explanation = self._annotator.explain(ev)
-        return heading, None if explanation.fallback else explanation.title
+        return heading, self._note_title(ev)
 
 
 def _shell_word(arg: str) -> str:

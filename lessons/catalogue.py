@@ -12,23 +12,29 @@ teaching material fails the test suite instead of showing a half-empty explanati
 
 from __future__ import annotations
 
-import json
 import os
-import re
-import string
-from collections.abc import Iterator, Mapping
-from dataclasses import dataclass, field
-from functools import cache
+from marshal import dumps as _marshal_dumps
+from marshal import loads as _marshal_loads
 from types import MappingProxyType
-from typing import Any
 
 from boxtrace.lessons.model import FlagNote
+from boxtrace.tracer.plain import Frozen
+
+# typing, collections.abc, re, string, json and tomllib cost milliseconds to import, on the
+# delivery thread of `boxtrace trace` (docs/benchmarks.md, "Start-up"): the regular expressions and
+# the template parser are needed only to check files again (a stale cache), when they are imported.
+TYPE_CHECKING = False
+if TYPE_CHECKING:
+    from collections.abc import Iterator, Mapping
+    from re import Pattern
+    from typing import Any
 
 CATALOGUE_DIR = os.path.join(os.path.dirname(os.path.abspath(__file__)), "catalogue")
 # Bump when the cache's layout changes.
-_CACHE_VERSION = 3
+_CACHE_VERSION = 4  # 4: marshal, rows of Entry's fields and its here_fields
 
-StrPath = str | os.PathLike[str]
+if TYPE_CHECKING:
+    StrPath = str | os.PathLike[str]
 
 # What an id's first part may be, and what it names.
 KINDS: Mapping[str, str] = MappingProxyType(
@@ -69,10 +75,28 @@ _STRING_KEYS = frozenset(
 _ALLOWED = frozenset(REQUIRED) | frozenset(OPTIONAL)
 _DEFAULTABLE = _ALLOWED - {"id", "title", "what", "context"}
 
-_CALL = re.compile(r"^[a-z][a-z0-9_]*$")
-MAN_PAGE = re.compile(r"^[A-Za-z0-9_][A-Za-z0-9_.+-]*\([1-8][a-z]*\)$")
-_ID = re.compile(r"^([a-z]+)\.(\S+)$")
+_CALL = r"^[a-z][a-z0-9_]*$"
+MAN_PAGE = r"^[A-Za-z0-9_][A-Za-z0-9_.+-]*\([1-8][a-z]*\)$"
+_ID = r"^([a-z]+)\.(\S+)$"
 TITLE_MAX = 80
+_compiled: tuple[Pattern[str], Pattern[str], Pattern[str]] | None = None
+
+
+def _patterns() -> tuple[Pattern[str], Pattern[str], Pattern[str]]:
+    """(call name, man page, id) as compiled patterns: re is imported only to check files."""
+    global _compiled
+    if _compiled is None:
+        import re
+
+        _compiled = (re.compile(_CALL), re.compile(MAN_PAGE), re.compile(_ID))
+    return _compiled
+
+
+def _placeholders(template: str) -> tuple[str, ...]:
+    """The {names} of a ``here`` template (only for entries not read from the cache)."""
+    import string
+
+    return tuple(f for _, f, _, _ in string.Formatter().parse(template) if f)
 
 
 class CatalogueError(ValueError):
@@ -86,10 +110,31 @@ class CatalogueError(ValueError):
         self.problem = problem
 
 
-@dataclass(frozen=True, slots=True)
-class Entry:
+class Entry(Frozen):
     """One catalogue entry. ``kind`` and ``name`` are the two parts of ``id``."""
 
+    __slots__ = (
+        "_note",
+        "calls",
+        "context",
+        "context_notes",
+        "docs",
+        "fix",
+        "here",
+        "here_fields",
+        "id",
+        "kind",
+        "man",
+        "name",
+        "result",
+        "runtimes",
+        "since",
+        "source",
+        "title",
+        "what",
+        "why",
+        "without",
+    )
     id: str
     kind: str
     name: str
@@ -99,19 +144,81 @@ class Entry:
     without: str
     man: tuple[str, ...]
     runtimes: str
-    here: str | None = None
-    result: str | None = None
-    fix: str | None = None
-    docs: tuple[str, ...] = ()
-    since: str | None = None
-    calls: tuple[str, ...] = ()
-    context: tuple[tuple[str, str], ...] = ()
-    source: str = ""
-    # Prebuilt once so explaining an event only looks entries up (exports explain 100,000 events).
-    note: FlagNote = field(init=False, repr=False, compare=False)
-    here_fields: tuple[str, ...] = field(init=False, repr=False, compare=False)
-    # CALL -> the note with the context text (empty for most entries: one falsy check per flag).
-    context_notes: dict[str, FlagNote] = field(init=False, repr=False, compare=False)
+    here: str | None
+    result: str | None
+    fix: str | None
+    docs: tuple[str, ...]
+    since: str | None
+    calls: tuple[str, ...]
+    context: tuple[tuple[str, str], ...]
+    source: str
+    # Not fields (not compared, hashed or shown), made once so that explaining an event only looks
+    # entries up (exports explain 100,000 events): the ``here`` template's placeholders (kept in the
+    # cache, so that loading it parses no template), and CALL -> the note with the context text
+    # (empty for most entries: one falsy check per flag).
+    here_fields: tuple[str, ...]
+    context_notes: dict[str, FlagNote]
+    _note: FlagNote
+
+    def __init__(
+        self,
+        id: str,
+        kind: str,
+        name: str,
+        title: str,
+        what: str,
+        why: str,
+        without: str,
+        man: tuple[str, ...],
+        runtimes: str,
+        here: str | None = None,
+        result: str | None = None,
+        fix: str | None = None,
+        docs: tuple[str, ...] = (),
+        since: str | None = None,
+        calls: tuple[str, ...] = (),
+        context: tuple[tuple[str, str], ...] = (),
+        source: str = "",
+        *,
+        here_fields: tuple[str, ...] | None = None,  # keyword-only: not a field
+    ) -> None:
+        # Written out: ~450 are built at every load of the catalogue.
+        setattr_ = object.__setattr__
+        setattr_(self, "id", id)
+        setattr_(self, "kind", kind)
+        setattr_(self, "name", name)
+        setattr_(self, "title", title)
+        setattr_(self, "what", what)
+        setattr_(self, "why", why)
+        setattr_(self, "without", without)
+        setattr_(self, "man", man)
+        setattr_(self, "runtimes", runtimes)
+        setattr_(self, "here", here)
+        setattr_(self, "result", result)
+        setattr_(self, "fix", fix)
+        setattr_(self, "docs", docs)
+        setattr_(self, "since", since)
+        setattr_(self, "calls", calls)
+        setattr_(self, "context", context)
+        setattr_(self, "source", source)
+        if here_fields is None:
+            here_fields = _placeholders(here) if here else ()
+        setattr_(self, "here_fields", here_fields)
+        setattr_(
+            self,
+            "context_notes",
+            {call: FlagNote(name, text, id) for call, text in context} if context else _NO_NOTES,
+        )
+
+    @property
+    def note(self) -> FlagNote:
+        """The entry as a flag note (made at first use: most entries never are one)."""
+        try:
+            return self._note
+        except AttributeError:
+            note = FlagNote(self.name, self.what, self.id)
+            object.__setattr__(self, "_note", note)
+            return note
 
     def what_in(self, call: str | None) -> str:
         """``what``, or the text for ``call`` when the entry has one."""
@@ -129,12 +236,9 @@ class Entry:
         """An error entry as a result: what it means here, and how to avoid it when known."""
         return f"{self.what} {self.fix}" if self.fix else self.what
 
-    def __post_init__(self) -> None:
-        object.__setattr__(self, "note", FlagNote(name=self.name, meaning=self.what, entry=self.id))
-        names = tuple(f for _, f, _, _ in string.Formatter().parse(self.here or "") if f)
-        object.__setattr__(self, "here_fields", names)
-        notes = {call: FlagNote(name=self.name, meaning=text, entry=self.id) for call, text in self.context}
-        object.__setattr__(self, "context_notes", notes)
+
+# The context notes of every entry without a context (shared, never written to).
+_NO_NOTES: dict[str, FlagNote] = {}
 
 
 class Catalogue:
@@ -148,15 +252,17 @@ class Catalogue:
         self._by_id: Mapping[str, Entry] = MappingProxyType(self.by_id)
         # A bare flag or value name -> its entry (flag first, then value, then capability): the
         # decoders report flags by name without saying which kind of catalogue entry explains them.
-        self.note_of: dict[str, Entry] = {}
-        for kind in ("cap", "value", "flag"):
-            self.note_of.update({e.name: e for e in entries.values() if e.kind == kind})
-        by_name: dict[str, list[str]] = {}
-        for entry in entries.values():
-            by_name.setdefault(entry.name.lower(), []).append(entry.id)
-        self._by_name: Mapping[str, tuple[str, ...]] = MappingProxyType(
-            {name: tuple(ids) for name, ids in by_name.items()}
-        )
+        # One pass: the catalogue is loaded at a trace's first event, beside the trace loop.
+        caps: dict[str, Entry] = {}
+        values: dict[str, Entry] = {}
+        flags: dict[str, Entry] = {}
+        by_kind = {"cap": caps, "value": values, "flag": flags}
+        for entry in self.by_id.values():
+            kind = by_kind.get(entry.kind)
+            if kind is not None:
+                kind[entry.name] = entry
+        self.note_of: dict[str, Entry] = {**caps, **values, **flags}
+        self._by_name: Mapping[str, tuple[str, ...]] | None = None  # made at the first find()
         self.files = files
 
     def __len__(self) -> int:
@@ -185,12 +291,19 @@ class Catalogue:
         direct = self._by_id.get(name)
         if direct is not None:
             return (direct,)
-        ids = self._by_name.get(name.lower(), ())
+        by_name = self._by_name
+        if by_name is None:
+            lists: dict[str, list[str]] = {}
+            for entry in self.by_id.values():
+                lists.setdefault(entry.name.lower(), []).append(entry.id)
+            by_name = self._by_name = MappingProxyType({name: tuple(ids) for name, ids in lists.items()})
+        ids = by_name.get(name.lower(), ())
         return tuple(self._by_id[i] for i in ids)
 
 
 def _check_entry(path: StrPath, index: int, raw: object, defaults: Mapping[str, Any]) -> Entry:
     label = f"#{index + 1}"
+    call_name, man_page, id_pattern = _patterns()
     if not isinstance(raw, dict):
         raise CatalogueError(path, label, "is not a table")
     entry_id = raw.get("id")
@@ -207,7 +320,7 @@ def _check_entry(path: StrPath, index: int, raw: object, defaults: Mapping[str, 
         value = data[key]
         if not isinstance(value, str) or not value.strip():
             raise CatalogueError(path, label, f"{key} must be a non-empty string")
-    match = _ID.match(data["id"])
+    match = id_pattern.match(data["id"])
     if match is None:
         raise CatalogueError(path, label, "id must be KIND.NAME, e.g. flag.MS_REC")
     kind, name = match.groups()
@@ -222,13 +335,15 @@ def _check_entry(path: StrPath, index: int, raw: object, defaults: Mapping[str, 
     if not isinstance(man, list) or not man:
         raise CatalogueError(path, label, "man must be a non-empty list of man pages")
     for page in man:
-        if not isinstance(page, str) or not MAN_PAGE.match(page):
+        if not isinstance(page, str) or not man_page.match(page):
             raise CatalogueError(path, label, f"man page {page!r} is not of the form name(N), e.g. mount(2)")
     docs = data.get("docs", [])
     if not isinstance(docs, list) or not all(isinstance(d, str) and d for d in docs):
         raise CatalogueError(path, label, "docs must be a list of strings")
     here = data.get("here")
     if here is not None:
+        import string
+
         try:
             parsed = list(string.Formatter().parse(here))
         except ValueError as exc:
@@ -237,7 +352,7 @@ def _check_entry(path: StrPath, index: int, raw: object, defaults: Mapping[str, 
             if field_name is not None and (not field_name.isidentifier() or spec or conv):
                 raise CatalogueError(path, label, f"here: placeholder {{{field_name}}} must be a plain name")
     calls = data.get("calls", [])
-    if not isinstance(calls, list) or not all(isinstance(c, str) and _CALL.match(c) for c in calls):
+    if not isinstance(calls, list) or not all(isinstance(c, str) and call_name.match(c) for c in calls):
         raise CatalogueError(
             path, label, 'calls must be a list of system call names, e.g. ["clone", "clone3"]'
         )
@@ -245,7 +360,7 @@ def _check_entry(path: StrPath, index: int, raw: object, defaults: Mapping[str, 
     if not isinstance(context, dict):
         raise CatalogueError(path, label, 'context must be a table CALL = "text"')
     for call, text in context.items():
-        if not _CALL.match(call):
+        if not call_name.match(call):
             raise CatalogueError(path, label, f"context: {call!r} is not a system call name")
         if not isinstance(text, str) or not text.strip():
             raise CatalogueError(path, label, f"context.{call} must be a non-empty string")
@@ -307,7 +422,7 @@ def load_catalogue(directory: StrPath | None = None, cache_dir: str | None = Non
     """Load and validate every ``*.toml`` in ``directory`` (the packaged catalogue by default).
 
     Parsing TOML in pure Python and validating ~450 entries take ~30 ms, paid by every traced run;
-    the validated entries are kept as JSON in ``cache_dir`` (for the packaged catalogue: the user's
+    the validated entries are kept (marshal) in ``cache_dir`` (for the packaged catalogue: the user's
     cache) and used while the files' sizes and times, and this module's, are unchanged.
     """
     root = os.fspath(directory) if directory is not None else CATALOGUE_DIR
@@ -322,7 +437,7 @@ def load_catalogue(directory: StrPath | None = None, cache_dir: str | None = Non
         # One cache file per catalogue directory: two installs (a venv and a checkout, two versions)
         # sharing one file would overwrite each other's cache at every start.
         cache_file = os.path.join(
-            cache_dir, f"catalogue-checked{os.path.abspath(root).replace(os.sep, '_')}.json"
+            cache_dir, f"catalogue-checked{os.path.abspath(root).replace(os.sep, '_')}.marshal"
         )
         signature = _signature(paths)
         cached = _read_cache(cache_file, signature)
@@ -355,44 +470,38 @@ def _signature(paths: list[str]) -> list[object]:
     return [_CACHE_VERSION, *([p, st.st_size, st.st_mtime_ns] for p, st in zip(files, stats, strict=True))]
 
 
-_CACHED_FIELDS = tuple(f for f in Entry.__dataclass_fields__ if Entry.__dataclass_fields__[f].init)
-
-
 def _read_cache(cache_file: str, signature: list[object]) -> list[Entry] | None:
     try:
-        with open(cache_file, encoding="utf-8") as handle:
-            cached = json.load(handle)
-        if cached["signature"] != signature:
+        with open(cache_file, "rb") as handle:
+            cached_signature, rows = _marshal_loads(handle.read())
+        if cached_signature != signature:
             return None
-        return [
-            Entry(
-                **{
-                    **row,
-                    "man": tuple(row["man"]),
-                    "docs": tuple(row["docs"]),
-                    "calls": tuple(row["calls"]),
-                    "context": tuple((call, text) for call, text in row["context"]),
-                }
-            )
-            for row in cached["entries"]
-        ]
-    except (OSError, ValueError, KeyError, TypeError):
+        return [Entry(*fields, here_fields=here_fields) for fields, here_fields in rows]
+    except (OSError, ValueError, EOFError, TypeError):  # unreadable, cut short, another layout
         return None
 
 
 def _write_cache(cache_file: str, signature: list[object] | None, entries: list[Entry]) -> None:
-    rows = [{name: getattr(e, name) for name in _CACHED_FIELDS} for e in entries]
+    # marshal, not JSON: loading is one C call that gives the tuples Entry keeps (json would need
+    # the json package, and a pass to turn its lists into tuples).
+    names = Entry._fields
+    rows = [(tuple(getattr(e, name) for name in names), e.here_fields) for e in entries]
     try:  # a cache that cannot be written (read-only home) only costs speed
         os.makedirs(os.path.dirname(cache_file), exist_ok=True)
         tmp = f"{cache_file}.{os.getpid()}.tmp"
-        with open(tmp, "w", encoding="utf-8") as handle:
-            json.dump({"signature": signature, "entries": rows}, handle)
-        os.replace(tmp, cache_file)
-    except (OSError, TypeError, ValueError):
+        with open(tmp, "wb") as handle:
+            handle.write(_marshal_dumps((signature, rows)))
+        os.replace(tmp, cache_file)  # readers see the old file or the whole new one
+    except (OSError, ValueError):
         pass
 
 
-@cache
+_loaded: Catalogue | None = None
+
+
 def catalogue() -> Catalogue:
     """The packaged catalogue, loaded once per process (it is immutable)."""
-    return load_catalogue()
+    global _loaded
+    if _loaded is None:
+        _loaded = load_catalogue()
+    return _loaded

@@ -14,10 +14,6 @@ Only dict lookups per event: an export explains 100,000 events in well under a s
 
 from __future__ import annotations
 
-import dataclasses
-from collections.abc import Callable, Iterable
-from typing import Any
-
 from boxtrace.lessons.catalogue import Catalogue, Entry, catalogue
 from boxtrace.lessons.model import Explanation, FlagNote
 from boxtrace.tracer.events import (
@@ -31,7 +27,12 @@ from boxtrace.tracer.events import (
 from boxtrace.tracer.tables.clone import CLONE3_FLAGS, NS_FILE_OF_FLAG
 from boxtrace.tracer.tables.mount import MOUNT_FLAGS, PROPAGATION_NAMES
 
-__all__ = ["explain", "explain_names", "summary"]
+TYPE_CHECKING = False  # typing and collections.abc: only type checkers see them (console start-up)
+if TYPE_CHECKING:
+    from collections.abc import Callable, Iterable
+    from typing import Any
+
+__all__ = ["explain", "explain_names", "note_title", "summary"]
 
 # Calls that are only interesting for what they touch: the syscall entry alone ("write writes
 # bytes") explains nothing specific, the cgroup file, id map or device does.
@@ -506,7 +507,7 @@ def _explain_process(event: Event, cat: Catalogue) -> Explanation:
         return _generic(event.kind, event.kind)
     entry = cat.by_id.get(entry_id)
     if entry is None:
-        return dataclasses.replace(_generic(event.kind, event.kind), missing=(entry_id,))
+        return _generic(event.kind, event.kind).replace(missing=(entry_id,))
     here = _here(entry, facts)
     return Explanation(
         title=entry.title,
@@ -521,6 +522,47 @@ def _explain_process(event: Event, cat: Catalogue) -> Explanation:
         fallback=False,
         missing=missing,
     )
+
+
+def _heading_entry(ev: SyscallEvent, cat: Catalogue) -> Entry | None:
+    """The entry whose title heads ``explain(ev)``, or None when that explanation is a fallback.
+
+    The subject is chosen as ``_explain_syscall`` chooses it (the subject argument's value, then the
+    call's own hook), without the flag notes, the error, the texts and the man pages.
+    """
+    name = ev.name
+    f = _Found(cat, name)
+    subject_arg = _SUBJECT_ARG.get(name)
+    if subject_arg is not None and name not in _OWN_ENUMS:
+        for arg in ev.args:
+            if arg.name == subject_arg and not arg.flags and arg.text.isidentifier():
+                f.subject_of("value." + arg.text)
+    extra = _SUBJECTS.get(name)
+    if extra is not None:
+        extra(ev, f)
+    if f.subject is not None:
+        return f.subject
+    syscall = cat.by_id.get("syscall." + name)
+    return syscall if syscall is not None and name not in FILE_CALLS else None
+
+
+def note_title(event: Event, cat: Catalogue | None = None) -> str | None:
+    """``explain(event).title``, or None when that explanation is a fallback (generic text).
+
+    What the console prints under each line: a third of the cost of the whole explanation, which
+    the console would build for every event and read one field of (most calls of a container start
+    differ in a path or a number, so memoising explanations saves little there).
+    """
+    if cat is None:
+        cat = catalogue()
+    if not isinstance(event, SyscallEvent):
+        explanation = _explain_process(event, cat)
+        return None if explanation.fallback else explanation.title
+    main = _heading_entry(event, cat)
+    if main is None:
+        return None
+    label = summary(event)
+    return f"{main.title} ({label})" if label != main.name else main.title
 
 
 def explain(event: Event, cat: Catalogue | None = None) -> Explanation:

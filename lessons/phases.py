@@ -18,10 +18,12 @@ helper) take the phase the process is in.
 
 from __future__ import annotations
 
-from collections.abc import Iterable, Iterator
-
 from boxtrace.lessons.model import PHASES
 from boxtrace.tracer.events import Event, ExecEvent, ExitEvent, OutputEvent, SpawnEvent, SyscallEvent
+
+TYPE_CHECKING = False  # collections.abc: only type checkers see it (console start-up)
+if TYPE_CHECKING:
+    from collections.abc import Iterable, Iterator
 
 __all__ = ["PhaseTracker", "phases_of"]
 

@@ -106,6 +106,48 @@ def test_all_quiet_trace_loads_no_enum_regex_or_python_ptrace_package(tmp_path: 
     assert sorted(m for m in added if m.split(".")[0] in (*LEAN_ALL, "ptrace", "traceback")) == []
 
 
+# What the explained lines (`boxtrace trace -- CMD` to a file or pipe) load on top of the bare
+# interpreter: the annotator, the phases and the catalogue are loaded at the first event, on the
+# session's delivery thread, where every import competes with the trace loop for the GIL. Their
+# classes are lean `__slots__` classes (tracer/plain.py), the catalogue's cache is marshal, the
+# regular expressions and the template parser are for checking files again only (a stale cache).
+EXPLAINED_LEAN = (
+    "dataclasses",
+    "typing",
+    "inspect",
+    "re",
+    "json",
+    "enum",
+    "copy",
+    "string",
+    "functools",
+    "collections",
+    "tomllib",
+)
+
+
+def test_explained_trace_of_a_command_loads_no_dataclasses_typing_regex_or_json(tmp_path: Path) -> None:
+    at_start = set(_modules_after("pass"))
+    # The catalogue's cache warm, as after a first run (a stale one is read again with tomllib, re).
+    _modules_after("from boxtrace.lessons.catalogue import catalogue\ncatalogue()")
+    code = (
+        "from boxtrace.cli import main\n"
+        "status = main(['trace', '--', '/bin/true'])\n"
+        "assert status == 0, status"
+    )
+    result = subprocess.run(  # stdout a pipe: plain explained lines, no colours (no rich)
+        [sys.executable, "-c", f"{code}\nimport sys\nprint('\\n' + ' '.join(sorted(sys.modules)))\n"],
+        capture_output=True,
+        text=True,
+        check=True,
+    )
+    added = set(result.stdout.splitlines()[-1].split()) - at_start
+    assert "boxtrace.lessons.explain" in added  # the check saw the explained path itself
+    assert "↳ " in result.stdout  # and the lines it explained
+    assert sorted(m for m in added if m.split(".")[0] in EXPLAINED_LEAN) == []
+    assert slow_ones(sorted(added - {m for m in added if m.startswith("boxtrace.lessons")})) == []
+
+
 def _modules_after(code: str) -> list[str]:
     """sys.modules after running ``code`` in a fresh interpreter, listed without importing json."""
     script = f"{code}\nimport sys\nprint('\\n' + ' '.join(sorted(sys.modules)))\n"

@@ -58,3 +58,8 @@ class Frozen(Plain):
 
     def __hash__(self) -> int:  # type: ignore[override]  # frozen, so hashable again: as a dataclass
         return hash(tuple(getattr(self, name) for name in self._fields))
+
+    def __reduce__(self) -> tuple[type, tuple[object, ...]]:
+        # pickle and copy would restore the slots with setattr, which a frozen class refuses: they
+        # call __init__ with the fields instead (split exports hand explanations to a child).
+        return (type(self), tuple(getattr(self, name) for name in self._fields))

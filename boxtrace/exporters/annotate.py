@@ -10,15 +10,13 @@ from collections.abc import Callable, Iterable
 from json.encoder import encode_basestring
 from typing import Any
 
-from boxtrace.annotate import Annotated, Annotator, Classify, Explain, annotate
+from boxtrace.annotate import Annotated, Annotator, annotate
 from boxtrace.lessons.model import Explanation
 from boxtrace.tracer.events import Event, ExecEvent, ExitEvent, OutputEvent, SpawnEvent, SyscallEvent
 
 __all__ = [
     "Annotated",
     "Annotator",
-    "Classify",
-    "Explain",
     "annotate",
     "describe",
     "explanation_json",

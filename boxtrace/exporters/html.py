@@ -19,12 +19,10 @@ import re
 import shlex
 from collections.abc import Callable, Iterable
 from html import escape
-from typing import TextIO
+from typing import TYPE_CHECKING, TextIO
 
 from boxtrace.exporters.annotate import (
     Annotated,
-    Classify,
-    Explain,
     annotate,
     plain_describer,
     process_label,
@@ -32,6 +30,9 @@ from boxtrace.exporters.annotate import (
 )
 from boxtrace.lessons.model import PHASES, Explanation
 from boxtrace.tracer.events import Event, SyscallEvent, TraceHeader
+
+if TYPE_CHECKING:
+    from boxtrace.annotate import Classify, Explain
 
 DESCRIPTION = "self-contained HTML page: chapters, explanations, step-by-step navigation, printable"
 

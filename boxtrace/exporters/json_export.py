@@ -10,13 +10,11 @@ from __future__ import annotations
 import json
 from collections.abc import Callable, Iterable
 from itertools import repeat
-from typing import TextIO
+from typing import TYPE_CHECKING, TextIO
 
 from boxtrace.exporters.annotate import (
     Annotated,
     Annotator,
-    Classify,
-    Explain,
     explanation_json,
     json_text,
     write_parts,
@@ -24,6 +22,9 @@ from boxtrace.exporters.annotate import (
 from boxtrace.lessons.model import Explanation
 from boxtrace.tracer.events import Event, TraceHeader
 from boxtrace.tracer.tracefile import TraceReader
+
+if TYPE_CHECKING:
+    from boxtrace.annotate import Classify, Explain
 
 DESCRIPTION = "JSON document: header and events, each with its phase and explanation"
 

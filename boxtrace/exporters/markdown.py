@@ -12,12 +12,10 @@ from __future__ import annotations
 import itertools
 import shlex
 from collections.abc import Callable, Iterable
-from typing import TextIO
+from typing import TYPE_CHECKING, TextIO
 
 from boxtrace.exporters.annotate import (
     Annotated,
-    Classify,
-    Explain,
     annotate,
     plain_describer,
     process_label,
@@ -25,6 +23,9 @@ from boxtrace.exporters.annotate import (
 )
 from boxtrace.lessons.model import Explanation
 from boxtrace.tracer.events import Event, TraceHeader
+
+if TYPE_CHECKING:
+    from boxtrace.annotate import Classify, Explain
 
 DESCRIPTION = "Markdown handout: chapters by phase, each event with its explanation"
 

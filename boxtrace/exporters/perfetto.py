@@ -18,12 +18,10 @@ from __future__ import annotations
 import shlex
 from collections.abc import Callable, Iterable
 from json.encoder import encode_basestring as _string
-from typing import Any, NamedTuple, TextIO
+from typing import TYPE_CHECKING, Any, NamedTuple, TextIO
 
 from boxtrace.exporters.annotate import (
     Annotated,
-    Classify,
-    Explain,
     annotate,
     json_text,
     process_label,
@@ -37,6 +35,9 @@ from boxtrace.tracer.events import (
     SyscallEvent,
     TraceHeader,
 )
+
+if TYPE_CHECKING:
+    from boxtrace.annotate import Classify, Explain
 
 DESCRIPTION = "Chrome Trace Event JSON for ui.perfetto.dev and chrome://tracing"
 

@@ -278,7 +278,7 @@ def test_parsed_files_are_cached_and_the_cache_follows_edits(tmp_path: Path) -> 
     cache = tmp_path / "cache"
     assert load_catalogue(source, cache_dir=str(cache))["syscall.mount"].title == "Mount"
     [cache_file] = cache.iterdir()
-    assert cache_file.name.startswith("catalogue-checked") and cache_file.suffix == ".json"
+    assert cache_file.name.startswith("catalogue-checked") and cache_file.suffix == ".marshal"
     # the cached copy is used as long as the file is unchanged ...
     assert load_catalogue(source, cache_dir=str(cache))["syscall.mount"].title == "Mount"
     # ... and an edit (new size and time) is read again, and validated again

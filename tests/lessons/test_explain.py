@@ -373,3 +373,69 @@ def test_explain_names_for_the_cli() -> None:
             assert exc.args[0] in ("nosuchcall", "MS_NOPE")
         else:
             raise AssertionError(f"{bad} should have no entry")
+
+
+# --- the console's note: the title alone, without the whole explanation --------------------------
+
+
+def _recorded_events(tmp_path: Any) -> list[Any]:
+    import gzip
+    from pathlib import Path
+
+    from boxtrace.tracer.tracefile import TraceReader
+
+    data = Path(__file__).parent / "data"
+    events = []
+    for path in sorted([*data.glob("*.jsonl"), *(data / "runtimes").glob("*.jsonl.gz")]):
+        if path.suffix == ".gz":
+            plain = tmp_path / path.name.removesuffix(".gz")
+            plain.write_bytes(gzip.decompress(path.read_bytes()))
+            path = plain
+        events += list(TraceReader(str(path)))
+    return events
+
+
+def test_note_title_is_the_explanations_title_unless_generic(tmp_path: Any) -> None:
+    from boxtrace.lessons.explain import note_title
+
+    events = _recorded_events(tmp_path)  # runc, crun, bwrap, nspawn, LXC, unshare, bpf
+    crafted = [
+        mount_private(),
+        syscall("write", "cgroup", [Arg("fd", 3, "3")], {"cgroup_file": "pids.max", "path": "/x/pids.max"}),
+        syscall("write", "cgroup", [Arg("fd", 3, "3")], {"cgroup_file": "no.such.file", "path": "/x/n"}),
+        syscall("frobnicate", "other", []),
+        syscall(
+            "prctl", "security", [Arg("option", 38, "PR_SET_NO_NEW_PRIVS")], {"option": "PR_SET_NO_NEW_PRIVS"}
+        ),
+        syscall("pivot_root", "mount", [], errno="EINVAL"),
+        SpawnEvent(seq=2, time=0.0, pid=1, tid=1, comm="x", nspid=[1], child=2, how="clone", thread=False),
+        ExitEvent(seq=3, time=0.0, pid=1, tid=1, comm="x", nspid=[1], status=0),
+    ]
+    checked = fallbacks = 0
+    for event in [*events, *crafted]:
+        explanation = explain(event)
+        assert note_title(event) == (None if explanation.fallback else explanation.title), event
+        checked += 1
+        fallbacks += explanation.fallback
+    assert checked > 1000 and 0 < fallbacks < checked  # both kinds of answer were compared
+
+
+def test_explanations_pickle_copy_compare_and_replace_as_dataclasses_did() -> None:
+    import copy
+    import pickle
+
+    ex = explain(mount_private())
+    again = pickle.loads(pickle.dumps(ex, pickle.HIGHEST_PROTOCOL))
+    assert again == ex and hash(again) == hash(ex) and again is not ex
+    assert copy.deepcopy(ex) == ex and again.flags[0] == ex.flags[0]
+    changed = ex.replace(missing=("flag.X",))
+    assert changed.missing == ("flag.X",) and changed.title == ex.title and changed != ex
+    entry = catalogue()["flag.MS_REC"]
+    assert pickle.loads(pickle.dumps(entry)) == entry
+    assert entry.note.meaning == entry.what and entry.note is entry.note  # made once
+    try:
+        ex.title = "changed"  # type: ignore[misc]
+    except AttributeError:
+        pass
+    else:
+        raise AssertionError("an Explanation must be immutable")
