@@ -38,7 +38,10 @@ STDLIB = (
     "import __future__, _collections, _ctypes, _json, _signal, _thread, atexit, errno, gc, itertools, "
     "operator, select, struct, types"
 )
+# Served from `boxtrace trace`'s module pack, as the command's own start does (bin/boxtrace).
 BOXTRACE = (
+    "import sys; sys.argv = ['boxtrace', 'trace']; from boxtrace.module_pack import install; "
+    "install('boxtrace-trace'); "
     "import boxtrace.cli, boxtrace.commands.trace, boxtrace.tracing, boxtrace.console, "
     "boxtrace.tracer.session, boxtrace.runtime.guard, boxtrace.tracer.tables.default_set"
 )

@@ -122,7 +122,7 @@ def trace_plain(
         capture_output=not quiet,
         # --all: decoding, the trace file and the console lines in a second process, on the other
         # CPU (tracer/writer_process.py); BOXTRACE_WRITER_PROCESS=0 keeps them in this one.
-        writer_process=os.environ.get("BOXTRACE_WRITER_PROCESS", "1") != "0" and (all_syscalls or not quiet),
+        writer_process=os.environ.get("BOXTRACE_WRITER_PROCESS", "1") != "0",
     )
     guard_containers(attach_pid)
     try:

@@ -444,7 +444,6 @@ def _explain_syscall(ev: SyscallEvent, cat: Catalogue) -> Explanation:
         here = _here(syscall, facts)
     if here is not None:
         what = f"{what} {here}"
-    label = summary(ev)
     result: str | None
     if error is not None:
         result = error.meaning
@@ -460,7 +459,7 @@ def _explain_syscall(ev: SyscallEvent, cat: Catalogue) -> Explanation:
     else:
         man = _join_man(syscall, main, error)
     return Explanation(
-        title=f"{main.title} ({label})" if label != main.name else main.title,
+        title=_title(main, ev),
         what=what,
         why=main.why,
         without=main.without,
@@ -535,7 +534,9 @@ def _heading_entry(ev: SyscallEvent, cat: Catalogue) -> Entry | None:
     subject_arg = _SUBJECT_ARG.get(name)
     if subject_arg is not None and name not in _OWN_ENUMS:
         for arg in ev.args:
-            if arg.name == subject_arg and not arg.flags and arg.text.isidentifier():
+            # As _explain_syscall's loop chooses it (there, flags come first).
+            subject = not arg.flags and arg.name == subject_arg and arg.name in _ENUM_ARGS
+            if subject and arg.text.isidentifier():
                 f.subject_of("value." + arg.text)
     extra = _SUBJECTS.get(name)
     if extra is not None:
@@ -561,7 +562,12 @@ def note_title(event: Event, cat: Catalogue | None = None) -> str | None:
     main = _heading_entry(event, cat)
     if main is None:
         return None
-    label = summary(event)
+    return _title(main, event)
+
+
+def _title(main: Entry, ev: SyscallEvent) -> str:
+    """The explanation's title: the entry's, with what this call did when that says more."""
+    label = summary(ev)
     return f"{main.title} ({label})" if label != main.name else main.title
 
 

@@ -235,7 +235,7 @@ class TraceSession:
         # CPython hands it over only after the switch interval (5 ms by default), per stop.
         self._switch_interval = sys.getswitchinterval()
         sys.setswitchinterval(min(self._switch_interval, TRACING_SWITCH_INTERVAL))
-        if self.config.writer_process:
+        if self.config.writer_process and self.config.all_syscalls:
             self._start_writer()
         pipes: list[tuple[str, int, int]] = []
         if self.config.capture_output:
@@ -267,12 +267,10 @@ class TraceSession:
         started, this process writes and prints, as without it."""
         if other_threads() > 0:
             return
+        from boxtrace.tracer.decoders.generic import load_prototypes
         from boxtrace.tracer.writer_process import WriterProcess
 
-        if self.config.all_syscalls:
-            from boxtrace.tracer.decoders.generic import load_prototypes
-
-            load_prototypes()
+        load_prototypes()
         try:
             self._relay = WriterProcess(self.config.output, self._consumer)
         except OSError:
