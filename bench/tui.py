@@ -1,7 +1,11 @@
 """TUI benchmark: replay a 100,000-event trace; time to first paint, key-to-repaint latency while
 stepping and scrolling, peak memory. Writes the "## TUI" section of docs/benchmarks.md.
 
-    .venv/bin/python -m bench.tui [--events 100000] [--keys 200] [--no-write]
+    .venv/bin/python -m bench.tui [--events 100000] [--keys 200] [--no-write] [--only|--profile ACTION]
+
+``--only ACTION`` (step, step_back, down, page, phase, end_back, search) times that action alone and
+prints its figures; ``--profile ACTION`` does so under cProfile and prints where the UI thread spent
+its time. Neither writes anything.
 
 The trace is synthesised from a real recording (tests/tui/data/container-start.jsonl, one
 `boxtrace run` of the default container): its events repeated with fresh seqs, times and pids, so
@@ -17,7 +21,9 @@ PROCESS_START = time.monotonic()  # before textual is imported: first paint coun
 import argparse  # noqa: E402
 import asyncio  # noqa: E402
 import copy  # noqa: E402
+import cProfile  # noqa: E402
 import os  # noqa: E402
+import pstats  # noqa: E402
 import resource  # noqa: E402
 import statistics  # noqa: E402
 import tempfile  # noqa: E402
@@ -162,7 +168,7 @@ async def press_timed(app: object, pilot: object, rounds: list[Round], key: str)
     raise SystemExit(f"key {key!r}: not every pane was painted within 10 s")
 
 
-async def measure(path: Path, keys: int) -> dict[str, object]:
+async def measure(path: Path, keys: int, only: str | None = None, profile: bool = False) -> dict[str, object]:
     app, rounds = probed_app(path)
     out: dict[str, object] = {}
     async with app.run_test(size=SIZE) as pilot:  # type: ignore[attr-defined]
@@ -176,11 +182,18 @@ async def measure(path: Path, keys: int) -> dict[str, object]:
         out["events"] = len(app.model)  # type: ignore[attr-defined]
         await pilot.pause()
         load = []
+        profiler = cProfile.Profile() if profile else None
         for name, _label, key_seq in ACTIONS:
+            if only and name != only:
+                continue
             rounds.clear()
             load.append(os.getloadavg()[0])
+            if profiler is not None:
+                profiler.enable()  # this thread only: the UI's
             for i in range(keys):
                 await press_timed(app, pilot, rounds, key_seq[i % len(key_seq)])
+            if profiler is not None:
+                profiler.disable()
             load.append(os.getloadavg()[0])
             for pane in PANES:
                 times = [r.painted[pane] for r in rounds]
@@ -188,6 +201,7 @@ async def measure(path: Path, keys: int) -> dict[str, object]:
             cpu = [r.cpu_done or 0.0 for r in rounds]
             out[f"{name}.cpu"] = (statistics.median(cpu), p95(cpu), max(cpu))
         out["load"] = (min(load), max(load))
+        out["profile"] = profiler
     out["peak_mb"] = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
     return out
 
@@ -204,6 +218,19 @@ def main() -> None:
     parser.add_argument("--events", type=int, default=100_000)
     parser.add_argument("--keys", type=int, default=200, help="key presses per measured action")
     parser.add_argument("--no-write", action="store_true", help="print only; leave docs/benchmarks.md alone")
+    parser.add_argument(
+        "--profile",
+        metavar="ACTION",
+        choices=[name for name, _, _ in ACTIONS],
+        help="time ACTION alone under cProfile and print the profile",
+    )
+    parser.add_argument(
+        "--only",
+        metavar="ACTION",
+        choices=[name for name, _, _ in ACTIONS],
+        help="time ACTION alone and print its figures (nothing is written)",
+    )
+    parser.add_argument("--profile-out", metavar="FILE", help="with --profile: save the profile (pstats) too")
     args = parser.parse_args()
     with tempfile.TemporaryDirectory() as tmp:
         trace = Path(tmp) / "big.jsonl"
@@ -212,7 +239,19 @@ def main() -> None:
         synth = time.monotonic() - t
         global PROCESS_START
         PROCESS_START += synth  # synthesising the file is not part of opening it
-        r = asyncio.run(measure(trace, args.keys))
+        r = asyncio.run(measure(trace, args.keys, args.only or args.profile, bool(args.profile)))
+    if args.only or args.profile:
+        name = args.only or args.profile
+        under = " (under cProfile)" if args.profile else ""
+        print(f"{name}: list", ms(r[f"{name}.events"]), "CPU", ms(r[f"{name}.cpu"]) + under)
+        if not args.profile:
+            return
+        stats = pstats.Stats(r["profile"])  # type: ignore[arg-type]
+        if args.profile_out:
+            stats.dump_stats(args.profile_out)
+        stats.sort_stats("cumulative").print_stats(45)
+        stats.sort_stats("tottime").print_stats(30)
+        return
     side = [p for p in PANES if p != "events"]
     list_p95 = max(r[f"{name}.events"][1] for name, _, _ in ACTIONS)  # type: ignore[index]
     panes_p95 = max(r[f"{name}.{p}"][1] for name, _, _ in ACTIONS for p in side)  # type: ignore[index]

@@ -23,7 +23,7 @@ SIDE_PANES = ("explanation", "processes", "mounts", "cgroups", "output")  # thei
 
 class Painting(AppState):
     def _refresh_all(self, scroll: bool = True) -> None:
-        future = self.cursor + 1 if self.mode == "replay" and self.cursor >= 0 else -1
+        future = self._future_from(self.cursor)
         self.event_list.sync(cursor=self.cursor, held=self.held, future_from=future, scroll=scroll)
         self.shown["events"] = self.cursor
         self._update_status()
@@ -111,18 +111,41 @@ class Painting(AppState):
         for pane in SIDE_PANES:
             self.shown[pane] = self.cursor
 
-    def _prepare_neighbours(self) -> None:
-        """Once the step is painted: render the explanations of the steps after and before it, so
-        that a step forward or back shows its explanation without rendering Markdown. One at a
-        time, so that a key pressed meanwhile is handled between them."""
-        self._prepare_due = False
-        self._prepare(1)
-        self.call_later(self._prepare, -1)
+    def _future_from(self, cursor: int) -> int:
+        """Replay: the first event that has not happened yet at step ``cursor`` (the list dims it)."""
+        return cursor + 1 if self.mode == "replay" and cursor >= 0 else -1
 
-    def _prepare(self, direction: int) -> None:
-        index = self._next_visible(direction)
-        if index is None:
+    def _prepare_neighbours(self) -> None:
+        """Once the step is painted: render ahead what the likely next keys show, the explanation and
+        the list's rows: repeating the last move first (a page, a phase, a search: keys are pressed
+        again and again), then a step forward and back. One at a time, each as its own callback, so
+        that a key pressed meanwhile waits for one at most; a key makes the rest stale."""
+        self._prepare_due = False
+        self._prepare_run += 1
+        self._prepare_queue = self._likely_targets()
+        self._prepare_next(self._prepare_run)
+
+    def _likely_targets(self) -> list[int]:
+        kind, direction = self.last_move
+        first: int | None = None
+        if kind == "page":
+            first = self.event_list.page_target(direction)
+        elif kind == "phase" and self.cursor >= 0:
+            first = self.model.next_phase(self.cursor, direction)
+        elif kind == "search" and self.search_text:
+            first = self.model.search(self.search_text, self.cursor, 1)
+        steps = (1, -1) if direction > 0 or kind != "step" else (-1, 1)
+        targets = [first] + [self._next_visible(d) for d in steps]
+        return [t for t in dict.fromkeys(targets) if t is not None and t != self.cursor]
+
+    def _prepare_next(self, run: int) -> None:
+        if run != self._prepare_run or not self._prepare_queue:
             return
+        self._prepare(self._prepare_queue.pop(0))
+        if self._prepare_queue:
+            self.call_later(self._prepare_next, run)
+
+    def _prepare(self, index: int) -> None:
         markdown = panes.explanation_markdown(
             self.model.events[index],
             self.model.phase_name(index),
@@ -131,6 +154,7 @@ class Painting(AppState):
             explainer=self.explainer,
         )
         self.query_one("#explanation", ExplanationView).prepare(markdown)
+        self.event_list.prefetch(index, self._future_from(index))
 
     def _set(self, selector: str, content: Text | str, layout: bool = False) -> None:
         """Update a pane only when its text changed. Markdown (str) scrolls and needs a layout pass;
