@@ -97,6 +97,7 @@ class AppState(App[int]):
         self._prepare_due = False
         self._prepare_run = 0  # which _prepare_neighbours the queued renders ahead belong to
         self._prepare_queue: list[int] = []  # events to render ahead, most likely next first
+        self._prepare_first = False  # the next of them is the likeliest
         # The kind ("step", "page", "phase", "search") and direction of the last move: what the
         # app renders ahead once a step is painted.
         self.last_move: tuple[str, int] = ("step", 1)

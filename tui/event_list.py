@@ -157,7 +157,8 @@ class EventList(StyledLines, can_focus=True):
             top = max(0, min(row - height // 3, self.max_scroll_y))  # as scroll_to clamps it
         state = (cursor, self.held, future_from)
         cache = self._cache
-        for row_index in range(top, min(len(rows), top + height)):
+        # Every line of the widget is painted, the one under the horizontal scrollbar too.
+        for row_index in range(top, min(len(rows), top + max(height, self.size.height))):
             key = self._row_key(rows[row_index], width, state)
             if key not in cache:
                 cache[key] = self._render_row(rows[row_index], width, state)

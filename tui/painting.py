@@ -17,6 +17,7 @@ from boxtrace.tui.app_state import AppState
 from boxtrace.tui.explanation_view import ExplanationView
 from boxtrace.tui.keys import BINDING_ACTIONS
 from boxtrace.tui.mountinfo import read_mountinfo
+from boxtrace.tui.text_pane import TextPane
 
 SIDE_PANES = ("explanation", "processes", "mounts", "cgroups", "output")  # their widgets' ids
 
@@ -105,9 +106,7 @@ class Painting(AppState):
         self._set("#processes", panes.process_tree(world, event.pid if event is not None else None))
         self._set("#mounts", self._mounts_text(event, world))
         self._set("#cgroups", panes.cgroups(world))
-        upto = bisect_right(self.output_indices, self.cursor) if self.mode == "replay" else None
-        shown = self.output_indices[:upto] if upto is not None else self.output_indices
-        self._set("#output", panes.output_text(self.model.events, shown, limit=8))
+        self._set("#output", self._output_text(self.cursor))
         for pane in SIDE_PANES:
             self.shown[pane] = self.cursor
 
@@ -123,6 +122,7 @@ class Painting(AppState):
         self._prepare_due = False
         self._prepare_run += 1
         self._prepare_queue = self._likely_targets()
+        self._prepare_first = True  # the side panes too, for the likeliest step only
         self._prepare_next(self._prepare_run)
 
     def _likely_targets(self) -> list[int]:
@@ -141,13 +141,15 @@ class Painting(AppState):
     def _prepare_next(self, run: int) -> None:
         if run != self._prepare_run or not self._prepare_queue:
             return
-        self._prepare(self._prepare_queue.pop(0))
+        self._prepare(self._prepare_queue.pop(0), panes_too=self._prepare_first)
+        self._prepare_first = False
         if self._prepare_queue:
             self.call_later(self._prepare_next, run)
 
-    def _prepare(self, index: int) -> None:
+    def _prepare(self, index: int, panes_too: bool) -> None:
+        event = self.model.events[index]
         markdown = panes.explanation_markdown(
-            self.model.events[index],
+            event,
             self.model.phase_name(index),
             held=index == self.held,
             intro=self.options.intro,
@@ -155,6 +157,21 @@ class Painting(AppState):
         )
         self.query_one("#explanation", ExplanationView).prepare(markdown)
         self.event_list.prefetch(index, self._future_from(index))
+        if not panes_too or (self.mode == "live" and not self.ended):
+            return  # live, the mounts come from /proc at the step itself
+        # The world is one object that moves to the step asked for: this leaves it at ``index``,
+        # where the next key most likely wants it.
+        world = self.timeline.at(index)
+        self.query_one("#processes", TextPane).prepare(panes.process_tree(world, event.pid))
+        self.query_one("#mounts", TextPane).prepare(panes.derived_mounts(world))
+        self.query_one("#cgroups", TextPane).prepare(panes.cgroups(world))
+        self.query_one("#output", TextPane).prepare(self._output_text(index))
+
+    def _output_text(self, cursor: int) -> Text:
+        """The container's output up to step ``cursor`` (a replay), or all of it (live)."""
+        upto = bisect_right(self.output_indices, cursor) if self.mode == "replay" else None
+        shown = self.output_indices[:upto] if upto is not None else self.output_indices
+        return panes.output_text(self.model.events, shown, limit=8)
 
     def _set(self, selector: str, content: Text | str, layout: bool = False) -> None:
         """Update a pane only when its text changed. Markdown (str) scrolls and needs a layout pass;
@@ -164,7 +181,9 @@ class Painting(AppState):
             return
         self._pane_text[selector] = key
         widget = self.query_one(selector, Static)
-        if isinstance(content, str):
+        if isinstance(widget, TextPane) and isinstance(content, Text):
+            widget.show(content)
+        elif isinstance(content, str):
             widget.update(RichMarkdown(content), layout=layout)
         else:
             widget.update(content, layout=layout)
