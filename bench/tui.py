@@ -1,7 +1,11 @@
 """TUI benchmark: replay a 100,000-event trace; time to first paint, key-to-repaint latency while
 stepping and scrolling, peak memory. Writes the "## TUI" section of docs/benchmarks.md.
 
-    .venv/bin/python -m bench.tui [--events 100000] [--keys 200] [--no-write]
+    .venv/bin/python -m bench.tui [--events 100000] [--keys 200] [--no-write] [--only|--profile ACTION]
+
+``--only ACTION`` (step, step_back, down, page, phase, end_back, search) times that action alone and
+prints its figures; ``--profile ACTION`` does so under cProfile and prints where the UI thread spent
+its time. Neither writes anything.
 
 The trace is synthesised from a real recording (tests/tui/data/container-start.jsonl, one
 `boxtrace run` of the default container): its events repeated with fresh seqs, times and pids, so
@@ -17,7 +21,9 @@ PROCESS_START = time.monotonic()  # before textual is imported: first paint coun
 import argparse  # noqa: E402
 import asyncio  # noqa: E402
 import copy  # noqa: E402
+import cProfile  # noqa: E402
 import os  # noqa: E402
+import pstats  # noqa: E402
 import resource  # noqa: E402
 import statistics  # noqa: E402
 import tempfile  # noqa: E402
@@ -95,6 +101,7 @@ class Round:
         self.updated: set[str] = set()  # panes brought up to date since the key (changed or not)
         self.painted: dict[str, float] = {}  # pane -> seconds from the key to the paint that showed it
         self.cpu_done: float | None = None  # CPU seconds of the UI thread until the last pane's paint
+        self.ahead = 0.0  # CPU seconds the app spent after the paint rendering ahead for the next key
 
 
 def probed_app(path: Path) -> tuple[object, list[Round]]:
@@ -126,6 +133,18 @@ def probed_app(path: Path) -> tuple[object, list[Round]]:
                 self.armed = False
                 rounds.append(Round())
             await super().on_event(event)
+
+        def _prepare_next(self, run: int) -> None:
+            start = time.thread_time()
+            super()._prepare_next(run)
+            if rounds:
+                rounds[-1].ahead += time.thread_time() - start
+
+        def _collect_ahead(self, run: int) -> None:
+            start = time.thread_time()
+            super()._collect_ahead(run)
+            if rounds:
+                rounds[-1].ahead += time.thread_time() - start
 
         def _display(self, screen: Screen[object], renderable: object) -> None:
             super()._display(screen, renderable)  # type: ignore[arg-type]
@@ -162,7 +181,7 @@ async def press_timed(app: object, pilot: object, rounds: list[Round], key: str)
     raise SystemExit(f"key {key!r}: not every pane was painted within 10 s")
 
 
-async def measure(path: Path, keys: int) -> dict[str, object]:
+async def measure(path: Path, keys: int, only: str | None = None, profile: bool = False) -> dict[str, object]:
     app, rounds = probed_app(path)
     out: dict[str, object] = {}
     async with app.run_test(size=SIZE) as pilot:  # type: ignore[attr-defined]
@@ -176,18 +195,28 @@ async def measure(path: Path, keys: int) -> dict[str, object]:
         out["events"] = len(app.model)  # type: ignore[attr-defined]
         await pilot.pause()
         load = []
+        profiler = cProfile.Profile() if profile else None
         for name, _label, key_seq in ACTIONS:
+            if only and name != only:
+                continue
             rounds.clear()
             load.append(os.getloadavg()[0])
+            if profiler is not None:
+                profiler.enable()  # this thread only: the UI's
             for i in range(keys):
                 await press_timed(app, pilot, rounds, key_seq[i % len(key_seq)])
+            if profiler is not None:
+                profiler.disable()
             load.append(os.getloadavg()[0])
             for pane in PANES:
                 times = [r.painted[pane] for r in rounds]
                 out[f"{name}.{pane}"] = (statistics.median(times), p95(times), max(times))
             cpu = [r.cpu_done or 0.0 for r in rounds]
             out[f"{name}.cpu"] = (statistics.median(cpu), p95(cpu), max(cpu))
+            ahead = [r.ahead for r in rounds[:-1] or rounds]  # the last round's may not have ended
+            out[f"{name}.ahead"] = (statistics.median(ahead), p95(ahead), max(ahead))
         out["load"] = (min(load), max(load))
+        out["profile"] = profiler
     out["peak_mb"] = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
     return out
 
@@ -204,6 +233,19 @@ def main() -> None:
     parser.add_argument("--events", type=int, default=100_000)
     parser.add_argument("--keys", type=int, default=200, help="key presses per measured action")
     parser.add_argument("--no-write", action="store_true", help="print only; leave docs/benchmarks.md alone")
+    parser.add_argument(
+        "--profile",
+        metavar="ACTION",
+        choices=[name for name, _, _ in ACTIONS],
+        help="time ACTION alone under cProfile and print the profile",
+    )
+    parser.add_argument(
+        "--only",
+        metavar="ACTION",
+        choices=[name for name, _, _ in ACTIONS],
+        help="time ACTION alone and print its figures (nothing is written)",
+    )
+    parser.add_argument("--profile-out", metavar="FILE", help="with --profile: save the profile (pstats) too")
     args = parser.parse_args()
     with tempfile.TemporaryDirectory() as tmp:
         trace = Path(tmp) / "big.jsonl"
@@ -212,7 +254,26 @@ def main() -> None:
         synth = time.monotonic() - t
         global PROCESS_START
         PROCESS_START += synth  # synthesising the file is not part of opening it
-        r = asyncio.run(measure(trace, args.keys))
+        r = asyncio.run(measure(trace, args.keys, args.only or args.profile, bool(args.profile)))
+    if args.only or args.profile:
+        name = args.only or args.profile
+        under = " (under cProfile)" if args.profile else ""
+        print(
+            f"{name}: list",
+            ms(r[f"{name}.events"]),
+            "CPU",
+            ms(r[f"{name}.cpu"]),
+            "ahead",
+            ms(r[f"{name}.ahead"]) + under,
+        )
+        if not args.profile:
+            return
+        stats = pstats.Stats(r["profile"])  # type: ignore[arg-type]
+        if args.profile_out:
+            stats.dump_stats(args.profile_out)
+        stats.sort_stats("cumulative").print_stats(45)
+        stats.sort_stats("tottime").print_stats(30)
+        return
     side = [p for p in PANES if p != "events"]
     list_p95 = max(r[f"{name}.events"][1] for name, _, _ in ACTIONS)  # type: ignore[index]
     panes_p95 = max(r[f"{name}.{p}"][1] for name, _, _ in ACTIONS for p in side)  # type: ignore[index]
@@ -229,7 +290,9 @@ def main() -> None:
         "the first paint in which a pane shows the step the key moved to (a pane whose text does not "
         "change counts from the paint after the app checked it): the list, and each side pane apart. "
         "CPU is the UI thread's CPU time from the key to the last pane's paint: the figure a loaded "
-        "machine disturbs least.",
+        "machine disturbs least. Ahead is the UI thread's CPU time after that paint, while the app "
+        "waits for the next key, spent rendering ahead what that key likely shows (and collecting "
+        "the young garbage): a key pressed meanwhile waits for one piece of it at most.",
         "",
         "| measure | value | target |",
         "| --- | ---: | ---: |",
@@ -242,11 +305,11 @@ def main() -> None:
         "Key to paint, in ms: p95 (median / max). Targets: the list < 16 ms p95, every side pane "
         "< 50 ms p95.",
         "",
-        "| key | " + " | ".join(PANE_LABELS[p] for p in PANES) + " | CPU |",
-        "| --- |" + " ---: |" * (len(PANES) + 1),
+        "| key | " + " | ".join(PANE_LABELS[p] for p in PANES) + " | CPU | ahead |",
+        "| --- |" + " ---: |" * (len(PANES) + 2),
     ]
     for name, label, _ in ACTIONS:
-        cells = [ms(r[f"{name}.{p}"]) for p in PANES] + [ms(r[f"{name}.cpu"])]
+        cells = [ms(r[f"{name}.{p}"]) for p in PANES] + [ms(r[f"{name}.cpu"]), ms(r[f"{name}.ahead"])]
         lines.append(f"| {label} | " + " | ".join(cells) + " |")
     lines += [
         "",

@@ -33,6 +33,7 @@ from boxtrace.tui.keys import BINDING_ACTIONS, Keys
 from boxtrace.tui.painting import SIDE_PANES, Painting
 from boxtrace.tui.presenter import Presenter
 from boxtrace.tui.stepping import Stepping
+from boxtrace.tui.text_pane import TextPane
 
 __all__ = [  # what other modules and the tests import from here
     "BINDING_ACTIONS",
@@ -95,13 +96,13 @@ class BoxtraceApp(Feeding, Stepping, Presenter, Painting, Finding, Exporting, Ke
             with Horizontal(id="main"):
                 with Vertical(id="left"):
                     yield EventList(self.model, id="events")
-                    yield Static(id="output", classes="pane")
+                    yield TextPane(id="output", classes="pane")
                 with Vertical(id="right"):
                     yield ExplanationView(id="explanation")
-                    yield Static(id="processes", classes="pane")
+                    yield TextPane(id="processes", classes="pane")
                     with Horizontal(id="state"):
-                        yield Static(id="mounts", classes="pane")
-                        yield Static(id="cgroups", classes="pane")
+                        yield TextPane(id="mounts", classes="pane")
+                        yield TextPane(id="cgroups", classes="pane")
         yield TraceFooter()
 
     def on_mount(self) -> None:

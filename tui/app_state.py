@@ -95,6 +95,12 @@ class AppState(App[int]):
         self._auto_timer: Timer | None = None
         self._auto_run = 0  # which _set_auto(True) the running timer belongs to
         self._prepare_due = False
+        self._prepare_run = 0  # which _prepare_neighbours the queued renders ahead belong to
+        self._prepare_queue: list[int] = []  # events to render ahead, most likely next first
+        self._prepare_first = False  # the next of them is the likeliest
+        # The kind ("step", "page", "phase", "search") and direction of the last move: what the
+        # app renders ahead once a step is painted.
+        self.last_move: tuple[str, int] = ("step", 1)
         self._gc_threshold: tuple[int, ...] | None = None  # the collector's, while the app froze it
         self._host_mounts: set[tuple[str, str, str]] | None = None
         self.explainer: Callable[[Event], Explanation | None] = panes.explain_event

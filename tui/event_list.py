@@ -72,6 +72,9 @@ class EventList(StyledLines, can_focus=True):
         # Row -> the cache key of the line last painted there: a move repaints only the rows whose
         # key changed (two for a step), not the whole list.
         self._painted: dict[int, tuple[object, ...]] = {}
+        # The kind and direction of the last move made here ("step" or "page", 1 or -1): the app
+        # renders ahead what repeating it would show.
+        self.move: tuple[str, int] = ("step", 1)
 
     # ---- state from the app ----
 
@@ -101,8 +104,9 @@ class EventList(StyledLines, can_focus=True):
         rows = self.model.rows
         width = self.scrollable_content_region.width
         painted = self._painted
+        state = (self.cursor, self.held, self.future_from)
         for row_index in range(top, min(len(rows), top + self.scrollable_content_region.height)):
-            if painted.get(row_index) != self._row_key(rows[row_index], width):
+            if painted.get(row_index) != self._row_key(rows[row_index], width, state):
                 # Not refresh_lines: its region is LINE_WIDTH wide, past the list on the screen.
                 self.refresh(Region(0, row_index - top, self.size.width, 1))
 
@@ -136,23 +140,48 @@ class EventList(StyledLines, can_focus=True):
             target = max(0, row - height // 3)
             self.scroll_to(y=target, animate=False, immediate=True)
 
+    def prefetch(self, cursor: int, future_from: int) -> None:
+        """Render ahead the rows a move to event ``cursor`` would show (``future_from`` as ``sync``
+        would get it), scrolled as ``scroll_to_cursor`` would scroll: a page down then paints rows
+        from the cache. Rows cached already cost a look-up."""
+        if not 0 <= cursor < len(self.model.event_row):
+            return
+        row = self.model.event_row[cursor]
+        region = self.scrollable_content_region
+        height, width = max(1, region.height), region.width
+        rows = self.model.rows
+        top = self.scroll_offset.y
+        if row < 0 or width <= 0:
+            return
+        if row < top + 1 or row >= top + height - 1:
+            top = max(0, min(row - height // 3, self.max_scroll_y))  # as scroll_to clamps it
+        state = (cursor, self.held, future_from)
+        cache = self._cache
+        # Every line of the widget is painted, the one under the horizontal scrollbar too.
+        for row_index in range(top, min(len(rows), top + max(height, self.size.height))):
+            key = self._row_key(rows[row_index], width, state)
+            if key not in cache:
+                cache[key] = self._render_row(rows[row_index], width, state)
+
     def on_resize(self, event: events.Resize) -> None:
         self.virtual_size = Size(LINE_WIDTH, len(self.model.rows))
         self.scroll_to_cursor()
 
     # ---- rendering ----
 
-    def _row_key(self, row: int, width: int) -> tuple[object, ...]:
-        """What a row's line depends on (besides search and breakpoints, which clear the cache)."""
+    def _row_key(self, row: int, width: int, state: tuple[int, int, int]) -> tuple[object, ...]:
+        """What a row's line depends on (besides search and breakpoints, which clear the cache), with
+        the cursor, held call and first future event of ``state``."""
         if row < 0:
             return ("h", row, width)
+        cursor, held, future_from = state
         # From the model's arrays, not the event: a replayed file's events are parsed only on a miss.
         return (
             row,
             self.model.stamps[row],
-            row == self.cursor,
-            row == self.held,
-            self.future_from >= 0 and row >= self.future_from,
+            row == cursor,
+            row == held,
+            future_from >= 0 and row >= future_from,
         )
 
     def render_line(self, y: int) -> Strip:
@@ -164,16 +193,18 @@ class EventList(StyledLines, can_focus=True):
         if row_index >= len(rows) or row_index < 0:
             return Strip.blank(width, base)
         row = rows[row_index]
-        key = self._row_key(row, width)
+        state = (self.cursor, self.held, self.future_from)
+        key = self._row_key(row, width, state)
         strip = self._cache.get(key)
         if strip is None:
-            strip = self._render_row(row, width)
+            strip = self._render_row(row, width, state)
             self._cache[key] = strip
         self._painted[row_index] = key
         return strip.crop_extend(scroll_x, scroll_x + width, base)
 
-    def _render_row(self, row: int, width: int) -> Strip:
+    def _render_row(self, row: int, width: int, state: tuple[int, int, int]) -> Strip:
         base = self.line_style
+        cursor, held, future_from = state
         if row < 0:
             phase = heading_phase(row)
             label = f"── {phase + 1}. {PHASES[phase]} "
@@ -188,23 +219,23 @@ class EventList(StyledLines, can_focus=True):
             )
         names, cats = self.breakpoints
         mark = "  "
-        if row == self.held:
+        if row == held:
             mark = "⏸ "
-        elif row == self.cursor:
+        elif row == cursor:
             mark = "▶ "
         elif (names or cats) and self.model.matches_at(row, names, cats):
             mark = "● "
         line = Text(mark, style="bold yellow", no_wrap=True, end="")
         line.append_text(text)
-        if row == self.cursor:
+        if row == cursor:
             line.stylize(self.get_component_rich_style("event-list--cursor"))
-        elif self.future_from >= 0 and row >= self.future_from:
+        elif future_from >= 0 and row >= future_from:
             line.stylize(self.get_component_rich_style("event-list--future"))
         segments = [
             Segment(s.text, base + s.style if s.style else base) for s in line.render(self.app.console)
         ]
         strip = Strip(segments, line.cell_len)
-        if row == self.cursor:
+        if row == cursor:
             # The highlight spans the whole width, not just the text.
             cursor_style = self.get_component_rich_style("event-list--cursor")
             strip = strip.extend_cell_length(LINE_WIDTH, base + Style(bgcolor=cursor_style.bgcolor))
@@ -231,13 +262,19 @@ class EventList(StyledLines, can_focus=True):
         start = row + delta if row >= 0 else 0
         found = self._row_event(start, 1 if delta > 0 else -1)
         if found is not None:
+            self.move = ("step", 1 if delta > 0 else -1)
             self._select(found)
 
-    def action_page(self, direction: int) -> None:
+    def page_target(self, direction: int) -> int | None:
+        """The event a page down (1) or up (-1) moves to."""
         height = max(1, self.scrollable_content_region.height - 1)
         row = max(0, min(len(self.model.rows) - 1, self.cursor_row() + direction * height))
-        found = self._row_event(row, direction) or self._row_event(row, -direction)
+        return self._row_event(row, direction) or self._row_event(row, -direction)
+
+    def action_page(self, direction: int) -> None:
+        found = self.page_target(direction)
         if found is not None:
+            self.move = ("page", direction)
             self._select(found)
 
     def action_jump(self, where: int) -> None:
@@ -246,9 +283,11 @@ class EventList(StyledLines, can_focus=True):
             return
         found = self._row_event(0, 1) if where == 0 else self._row_event(len(rows) - 1, -1)
         if found is not None:
+            self.move = ("step", 1 if where == 0 else -1)  # from either end, the next key steps inwards
             self._select(found, where != 0)
 
     def on_click(self, event: events.Click) -> None:
         row = self.scroll_offset.y + event.y
         if 0 <= row < len(self.model.rows) and self.model.rows[row] >= 0:
+            self.move = ("step", 1)
             self._select(self.model.rows[row])

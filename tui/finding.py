@@ -18,6 +18,7 @@ class Finding(AppState):
                 if self.mode == "live":
                     self.follow = False
                 hit = self.model.search(text, self.cursor, 1)
+                self.last_move = ("search", 1)
                 if hit is None:
                     self.notify(f"no event matches {text!r}", severity="warning")
                 self._go(hit)

@@ -3,6 +3,7 @@ up to date with the cursor after every change, each only when its text changed."
 
 from __future__ import annotations
 
+import gc
 import time
 from abc import abstractmethod
 from bisect import bisect_right
@@ -17,13 +18,17 @@ from boxtrace.tui.app_state import AppState
 from boxtrace.tui.explanation_view import ExplanationView
 from boxtrace.tui.keys import BINDING_ACTIONS
 from boxtrace.tui.mountinfo import read_mountinfo
+from boxtrace.tui.text_pane import TextPane
 
 SIDE_PANES = ("explanation", "processes", "mounts", "cgroups", "output")  # their widgets' ids
+# Collections of the youngest generation a key and what it renders ahead start, at most, most often
+# (paging through a large trace: 2-3 at the app's threshold of 3,000 allocations).
+YOUNG_COLLECTIONS_PER_KEY = 3
 
 
 class Painting(AppState):
     def _refresh_all(self, scroll: bool = True) -> None:
-        future = self.cursor + 1 if self.mode == "replay" and self.cursor >= 0 else -1
+        future = self._future_from(self.cursor)
         self.event_list.sync(cursor=self.cursor, held=self.held, future_from=future, scroll=scroll)
         self.shown["events"] = self.cursor
         self._update_status()
@@ -105,32 +110,81 @@ class Painting(AppState):
         self._set("#processes", panes.process_tree(world, event.pid if event is not None else None))
         self._set("#mounts", self._mounts_text(event, world))
         self._set("#cgroups", panes.cgroups(world))
-        upto = bisect_right(self.output_indices, self.cursor) if self.mode == "replay" else None
-        shown = self.output_indices[:upto] if upto is not None else self.output_indices
-        self._set("#output", panes.output_text(self.model.events, shown, limit=8))
+        self._set("#output", self._output_text(self.cursor))
         for pane in SIDE_PANES:
             self.shown[pane] = self.cursor
 
-    def _prepare_neighbours(self) -> None:
-        """Once the step is painted: render the explanations of the steps after and before it, so
-        that a step forward or back shows its explanation without rendering Markdown. One at a
-        time, so that a key pressed meanwhile is handled between them."""
-        self._prepare_due = False
-        self._prepare(1)
-        self.call_later(self._prepare, -1)
+    def _future_from(self, cursor: int) -> int:
+        """Replay: the first event that has not happened yet at step ``cursor`` (the list dims it)."""
+        return cursor + 1 if self.mode == "replay" and cursor >= 0 else -1
 
-    def _prepare(self, direction: int) -> None:
-        index = self._next_visible(direction)
-        if index is None:
+    def _prepare_neighbours(self) -> None:
+        """Once the step is painted: render ahead what the likely next keys show, the explanation and
+        the list's rows: repeating the last move first (a page, a phase, a search: keys are pressed
+        again and again), then a step forward and back. One at a time, each as its own callback, so
+        that a key pressed meanwhile waits for one at most; a key makes the rest stale."""
+        self._prepare_due = False
+        self._prepare_run += 1
+        self._prepare_queue = self._likely_targets()
+        self._prepare_first = True  # the side panes too, for the likeliest step only
+        self._prepare_next(self._prepare_run)
+
+    def _likely_targets(self) -> list[int]:
+        kind, direction = self.last_move
+        first: int | None = None
+        if kind == "page":
+            first = self.event_list.page_target(direction)
+        elif kind == "phase" and self.cursor >= 0:
+            first = self.model.next_phase(self.cursor, direction)
+        elif kind == "search" and self.search_text:
+            first = self.model.search(self.search_text, self.cursor, 1)
+        steps = (1, -1) if direction > 0 or kind != "step" else (-1, 1)
+        targets = [first] + [self._next_visible(d) for d in steps]
+        return [t for t in dict.fromkeys(targets) if t is not None and t != self.cursor]
+
+    def _prepare_next(self, run: int) -> None:
+        if run != self._prepare_run or not self._prepare_queue:
             return
+        self._prepare(self._prepare_queue.pop(0), panes_too=self._prepare_first)
+        self._prepare_first = False
+        self.call_later(self._prepare_next if self._prepare_queue else self._collect_ahead, run)
+
+    def _collect_ahead(self, run: int) -> None:
+        """Last, while the app waits for a key: a collection of the two young generations if the
+        next key's own allocations would likely start one (2-4 ms with the caches' strips in them,
+        in one key in four or five paging through a large trace)."""
+        if run != self._prepare_run or not gc.isenabled():
+            return
+        _, count1, _ = gc.get_count()
+        if count1 >= gc.get_threshold()[1] - YOUNG_COLLECTIONS_PER_KEY:
+            gc.collect(1)
+
+    def _prepare(self, index: int, panes_too: bool) -> None:
+        event = self.model.events[index]
         markdown = panes.explanation_markdown(
-            self.model.events[index],
+            event,
             self.model.phase_name(index),
             held=index == self.held,
             intro=self.options.intro,
             explainer=self.explainer,
         )
         self.query_one("#explanation", ExplanationView).prepare(markdown)
+        self.event_list.prefetch(index, self._future_from(index))
+        if not panes_too or (self.mode == "live" and not self.ended):
+            return  # live, the mounts come from /proc at the step itself
+        # The world is one object that moves to the step asked for: this leaves it at ``index``,
+        # where the next key most likely wants it.
+        world = self.timeline.at(index)
+        self.query_one("#processes", TextPane).prepare(panes.process_tree(world, event.pid))
+        self.query_one("#mounts", TextPane).prepare(panes.derived_mounts(world))
+        self.query_one("#cgroups", TextPane).prepare(panes.cgroups(world))
+        self.query_one("#output", TextPane).prepare(self._output_text(index))
+
+    def _output_text(self, cursor: int) -> Text:
+        """The container's output up to step ``cursor`` (a replay), or all of it (live)."""
+        upto = bisect_right(self.output_indices, cursor) if self.mode == "replay" else None
+        shown = self.output_indices[:upto] if upto is not None else self.output_indices
+        return panes.output_text(self.model.events, shown, limit=8)
 
     def _set(self, selector: str, content: Text | str, layout: bool = False) -> None:
         """Update a pane only when its text changed. Markdown (str) scrolls and needs a layout pass;
@@ -140,7 +194,9 @@ class Painting(AppState):
             return
         self._pane_text[selector] = key
         widget = self.query_one(selector, Static)
-        if isinstance(content, str):
+        if isinstance(widget, TextPane) and isinstance(content, Text):
+            widget.show(content)
+        elif isinstance(content, str):
             widget.update(RichMarkdown(content), layout=layout)
         else:
             widget.update(content, layout=layout)

@@ -22,11 +22,13 @@ class Stepping(AppState):
             else:
                 self.steering.pause()  # running: hold at the next traced call
             return
+        self.last_move = ("step", 1)
         self._go(self._next_visible(1))
 
     def action_step_back(self) -> None:
         if self.mode == "live":
             self.follow = False
+        self.last_move = ("step", -1)
         self._go(self._next_visible(-1))
 
     def action_resume(self) -> None:
@@ -102,6 +104,7 @@ class Stepping(AppState):
         if self.mode == "live":
             self.follow = False
         start = self.cursor if self.cursor >= 0 else -1
+        self.last_move = ("phase", direction)
         self._go(self.model.next_phase(start, direction))
 
     def on_event_list_moved(self, message: EventList.Moved) -> None:
@@ -113,6 +116,7 @@ class Stepping(AppState):
             self.follow = to_end
             if to_end and self.held >= 0:
                 index = self.held
+        self.last_move = self.event_list.move
         self.cursor = index
         self._refresh_all()
 
