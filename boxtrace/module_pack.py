@@ -134,7 +134,7 @@ class PackFinder:
 
     def exec_module(self, module: ModuleType) -> None:
         # __file__ set here rather than by the import system (spec.has_location), which would also
-        # work out the .pyc's path for __cached__: ~30,000 instructions a module, for nothing.
+        # work out a .pyc's path for __cached__, a file this module does not come from.
         module.__file__ = self.index[module.__name__][0]
         exec(marshal.loads(self._code(module.__name__)), module.__dict__)
 
@@ -166,9 +166,13 @@ class PackFinder:
             if name not in imported and _unchanged(origin, size, mtime_ns):
                 entries[name] = (origin, is_package, size, mtime_ns, bytes(self._code(name)))
         for name, (origin, served, cached, is_package) in imported.items():
+            if served:  # as it was read: a source edited since then is found stale next time
+                _, _, size, mtime_ns, _, _ = self.index[name]
+                entries[name] = (origin, is_package, size, mtime_ns, bytes(self._code(name)))
+                continue
             try:
                 info = os.stat(origin)
-                code = bytes(self._code(name)) if served else _code_of(origin, cached, info)
+                code = _code_of(origin, cached, info)
             except (OSError, SyntaxError, ValueError):
                 continue
             entries[name] = (origin, is_package, info.st_size, info.st_mtime_ns, code)
