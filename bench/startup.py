@@ -35,8 +35,8 @@ SECTION = "## Start-up"
 # What `trace -q` imports from the standard library (tests/test_startup_imports.py keeps argparse,
 # re, json, enum, shutil, threading, contextlib, collections, functools, importlib and ctypes out).
 STDLIB = (
-    "import __future__, _collections, _ctypes, _json, _signal, _thread, atexit, errno, gc, itertools, "
-    "operator, select, struct, types"
+    "import __future__, _collections, _ctypes, _json, _operator, _signal, _struct, _thread, atexit, "
+    "errno, gc, itertools, select"
 )
 # Served from `boxtrace trace`'s module pack, as the command's own start does (bin/boxtrace).
 BOXTRACE = (

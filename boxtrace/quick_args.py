@@ -14,11 +14,15 @@ IMAGE) returns None, and argparse reads it: its errors and help stay the only on
 
 from __future__ import annotations
 
-from types import SimpleNamespace
+import sys
 
 TYPE_CHECKING = False
 if TYPE_CHECKING:
     from collections.abc import Iterator
+    from types import SimpleNamespace
+else:
+    # What types.py itself defines it as, without importing types (~0.9 M instructions).
+    SimpleNamespace = type(sys.implementation)
 
 # `boxtrace trace`'s options as commands/trace.py and tui_args.py declare them to argparse:
 # option -> (destination, converter of its value; None for a flag that stores True).

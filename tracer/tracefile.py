@@ -10,9 +10,9 @@ from __future__ import annotations
 
 import gc
 import io
-import operator
 import os
 import time
+from _operator import itemgetter  # operator.py's C part: operator.py itself is ~1 M instructions
 
 from boxtrace.tracer.events import EVENT_BUILDERS, Event, TraceHeader, event_from_json
 
@@ -63,7 +63,7 @@ def _scanner() -> Callable[[str, int], tuple[Any, int]]:
     return json.JSONDecoder().scan_once  # type: ignore[attr-defined]
 
 
-_first = operator.itemgetter(0)
+_first = itemgetter(0)
 
 
 # What building an event (or the header) from a parsed line raises for a field of the wrong type or
