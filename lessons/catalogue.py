@@ -79,17 +79,14 @@ _CALL = r"^[a-z][a-z0-9_]*$"
 MAN_PAGE = r"^[A-Za-z0-9_][A-Za-z0-9_.+-]*\([1-8][a-z]*\)$"
 _ID = r"^([a-z]+)\.(\S+)$"
 TITLE_MAX = 80
-_compiled: tuple[Pattern[str], Pattern[str], Pattern[str]] | None = None
 
 
 def _patterns() -> tuple[Pattern[str], Pattern[str], Pattern[str]]:
-    """(call name, man page, id) as compiled patterns: re is imported only to check files."""
-    global _compiled
-    if _compiled is None:
-        import re
+    """(call name, man page, id) as compiled patterns: re is imported only to check files (and
+    keeps compiled patterns itself: the entries after the first find them in its cache)."""
+    import re
 
-        _compiled = (re.compile(_CALL), re.compile(MAN_PAGE), re.compile(_ID))
-    return _compiled
+    return re.compile(_CALL), re.compile(MAN_PAGE), re.compile(_ID)
 
 
 def _placeholders(template: str) -> tuple[str, ...]:
