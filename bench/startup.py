@@ -43,7 +43,7 @@ BOXTRACE = (
     "import sys; sys.argv = ['boxtrace', 'trace']; from boxtrace.module_pack import install; "
     "install('boxtrace-trace'); "
     "import boxtrace.cli, boxtrace.commands.trace, boxtrace.tracing, boxtrace.console, "
-    "boxtrace.tracer.session, boxtrace.runtime.guard, boxtrace.tracer.tables.default_set"
+    "boxtrace.tracer.session, boxtrace.runtime.guard, boxtrace.tracer.default_filters"
 )
 # What explained lines add (never under -q): the annotator, the lessons package, the catalogue.
 EXPLAIN = "import boxtrace.annotate; from boxtrace.lessons.catalogue import catalogue; catalogue()"

@@ -77,8 +77,14 @@ LEAN = (
 LEAN_TRACE = (*LEAN, "struct", "operator", "types")
 LEAN_ALL = ("argparse", "re", "json", "enum", "signal", "shutil", "gettext", "locale")
 # Whole modules never loaded: find_library runs programs (ldconfig, gcc); the CLI checks the
-# machine with the tracer's tables, not the runtime's record classes.
-NEVER = ("ctypes.util", "boxtrace.runtime.records", "boxtrace.runtime.machine")
+# machine with the tracer's tables, not the runtime's record classes; the trap rules, whose filter is
+# compiled ahead (tracer/default_filters.py).
+NEVER = (
+    "ctypes.util",
+    "boxtrace.runtime.records",
+    "boxtrace.runtime.machine",
+    "boxtrace.tracer.tables.default_set",
+)
 
 
 def test_quiet_trace_of_a_command_loads_no_parser_regex_or_enum(tmp_path: Path) -> None:

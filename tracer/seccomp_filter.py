@@ -156,6 +156,9 @@ def build_program(rules: Iterable[FilterRule], audit_arch: int, always: Iterable
     return prog
 
 
+_INSN_SIZE = 8  # struct sock_filter: u16 code, u8 jt, u8 jf, u32 k
+
+
 def pack_program(prog: list[Insn]) -> bytes:
     return b"".join(struct.pack("<HBBI", code, jt, jf, k) for code, jt, jf, k in prog)
 
@@ -164,11 +167,11 @@ class SockFprog(ctypes.Structure):
     _fields_ = (("len", ctypes.c_ushort), ("filter", ctypes.c_void_p))
 
 
-def make_fprog(prog: list[Insn]) -> tuple[SockFprog, ctypes.Array[ctypes.c_char]]:
-    """A ``struct sock_fprog`` ready for prctl(PR_SET_SECCOMP); keep the buffer alive with it."""
-    raw = pack_program(prog)
+def make_fprog(raw: bytes) -> tuple[SockFprog, ctypes.Array[ctypes.c_char]]:
+    """A ``struct sock_fprog`` of a packed program (``pack_program``) ready for
+    prctl(PR_SET_SECCOMP); keep the buffer alive with it."""
     buf = ctypes.create_string_buffer(raw, len(raw))
-    return SockFprog(len(prog), ctypes.addressof(buf)), buf
+    return SockFprog(len(raw) // _INSN_SIZE, ctypes.addressof(buf)), buf
 
 
 def run_program(prog: list[Insn], nr: int, arch: int, args: tuple[int, ...] = (0,) * 6) -> int:
@@ -223,3 +226,54 @@ def default_program(audit_arch: int, numbers: dict[str, int]) -> list[Insn]:
 
     always = [numbers[n] for n in ("execve", "execveat") if n in numbers]
     return build_program(rules_from_policy(DEFAULT_RULES, numbers), audit_arch, always)
+
+
+def default_filter(audit_arch: int) -> bytes:
+    """The default set's filter for one arch, packed, as compiled ahead into
+    ``tracer/default_filters.py`` (building it at every start cost ~2.5 M instructions of a
+    `boxtrace trace -q -- /bin/true`: the trap rules' table and the build)."""
+    from boxtrace.tracer.default_filters import PROGRAMS
+
+    program = PROGRAMS.get(audit_arch)
+    if program is None:  # an arch without a compiled filter: build it
+        from boxtrace.tracer.arch import BY_AUDIT_ARCH
+
+        program = pack_program(default_program(audit_arch, BY_AUDIT_ARCH[audit_arch].syscall_numbers))
+    return program
+
+
+def default_filters_source() -> str:
+    """tracer/default_filters.py as it must read: each arch's default filter, compiled."""
+    from boxtrace.tracer.arch import ARCHES
+
+    lines = [
+        '"""The default seccomp filter of each architecture, compiled ahead. Generated: do not edit.',
+        "",
+        "Made by `python -m boxtrace.tracer.seccomp_filter` from tables/default_set.py's trap rules and each",
+        "architecture's syscall numbers (seccomp_filter.default_program, packed); tests/tracer/",
+        'test_seccomp_filter.py fails while it is out of date. See seccomp_filter.default_filter."""',
+        "",
+        "from __future__ import annotations",
+        "",
+        "# AUDIT_ARCH -> struct sock_filter[] (u16 code, u8 jt, u8 jf, u32 k; little-endian)",
+        "PROGRAMS: dict[int, bytes] = {",
+    ]
+    for name in sorted(ARCHES):
+        arch = ARCHES[name]
+        packed = pack_program(default_program(arch.audit_arch, arch.syscall_numbers)).hex()
+        insns = [packed[i : i + 2 * _INSN_SIZE] for i in range(0, len(packed), 2 * _INSN_SIZE)]
+        lines.append(f"    0x{arch.audit_arch:08X}: bytes.fromhex(  # {name}, {len(insns)} instructions")
+        for i in range(0, len(insns), 5):
+            lines.append(f'        "{" ".join(insns[i : i + 5])} "')
+        lines.append("    ),")
+    lines.append("}")
+    return "\n".join(lines) + "\n"
+
+
+if __name__ == "__main__":
+    import os as _os
+
+    _target = _os.path.join(_os.path.dirname(_os.path.abspath(__file__)), "default_filters.py")
+    with open(_target, "w", encoding="utf-8") as _out:
+        _out.write(default_filters_source())
+    print(f"wrote {_target}")

@@ -46,7 +46,7 @@ from boxtrace.tracer.messages import (
 )
 from boxtrace.tracer.plain import Plain
 from boxtrace.tracer.ptrace_api import PtraceError
-from boxtrace.tracer.seccomp_filter import default_program
+from boxtrace.tracer.seccomp_filter import default_filter
 from boxtrace.tracer.spawn import SpawnError, spawn_traced
 from boxtrace.tracer.tracefile import MONOTONIC_START, TraceWriter, make_header
 
@@ -398,7 +398,7 @@ class TraceSession:
                 self.engine.release_mntns = os.readlink("/proc/self/ns/mnt")
                 self.engine.pinned = pin_to_tracer_cpu()
             if not (cfg.all_syscalls or cfg.force_fallback or cfg.release_container):
-                program = default_program(self.arch.audit_arch, self.arch.syscall_numbers)
+                program = default_filter(self.arch.audit_arch)
             out_w = next((w for s, _, w in pipes if s == "stdout"), None)
             err_w = next((w for s, _, w in pipes if s == "stderr"), None)
             try:

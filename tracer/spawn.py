@@ -18,7 +18,7 @@ import os
 from boxtrace.tracer import lean_ctypes as ctypes  # not ctypes itself: ~4.5 M to import
 from boxtrace.tracer import ptrace_api
 from boxtrace.tracer.plain import Plain
-from boxtrace.tracer.seccomp_filter import Insn, make_fprog
+from boxtrace.tracer.seccomp_filter import make_fprog
 
 TYPE_CHECKING = False
 if TYPE_CHECKING:
@@ -53,7 +53,7 @@ def spawn_traced(
     path: str,
     argv: list[str],
     env: dict[str, str] | None,
-    program: list[Insn] | None,
+    program: bytes | None,
     stdout_fd: int | None = None,
     stderr_fd: int | None = None,
     cwd: str | None = None,
