@@ -10,7 +10,7 @@ from __future__ import annotations
 import os
 import sys
 
-from boxtrace import loaded
+from boxtrace import collect_from_here, loaded
 from boxtrace.commands import COMMANDS
 from boxtrace.quick_args import quick_run_args, quick_trace_args
 from boxtrace.runtime.usage import exit_at_once, split_command
@@ -30,6 +30,9 @@ _EXIT_AT_ONCE = frozenset({"trace", "run"})
 # tracer/arch and the runtime's runtime/machine.py list the same architectures). Replaying, exporting
 # and explaining a recorded trace work anywhere.
 _NEEDS_MACHINE = frozenset({"trace", "run"})
+# Commands whose main() loads the tracer or the runtime first, then calls collect_from_here itself
+# (boxtrace/__init__.py): every other command collects garbage from the start of its main().
+_LOAD_FIRST = frozenset({"trace", "run"})
 
 
 def main(argv: Sequence[str] | None = None) -> int:
@@ -50,6 +53,7 @@ def _main(args_list: list[str]) -> int:
         # Handed over whole: argparse would take the runtime's own options (--root...) as ours.
         from boxtrace.commands.runtime import run
 
+        collect_from_here()
         return run(args_list[1:])
     # A container's (or traced program's) command follows "--" and is never parsed as our options.
     own, command_argv = split_command(args_list)
@@ -71,6 +75,8 @@ def _main(args_list: list[str]) -> int:
         problem = _unsupported_machine(args.command)
         if problem is not None:
             raise UsageError(problem, f"boxtrace {args.command}")
+        if args.command not in _LOAD_FIRST:
+            collect_from_here()
         return int(module.main(args))
     except UsageError as exc:
         return fail_usage(exc.prog, str(exc))

@@ -6,6 +6,7 @@ from __future__ import annotations
 import os
 import sys
 
+from boxtrace import collect_from_here
 from boxtrace.usage import UsageError
 
 
@@ -85,6 +86,7 @@ def trace_tui(
     config = TraceConfig(
         command=command, all_syscalls=all_syscalls, output=output, grace=grace, attach_pid=attach_pid
     )
+    collect_from_here()
     try:
         outcome = run_live(config, options)
     except CommandNotFound as exc:
@@ -130,6 +132,7 @@ def trace_plain(
     except (CommandNotFound, AttachError) as exc:
         print(f"{prog}: {exc}", file=sys.stderr)
         return 127 if isinstance(exc, CommandNotFound) else 1
+    collect_from_here()
     try:
         result = session.run()
     except AttachError as exc:

@@ -27,7 +27,6 @@ registered, it exits: a normal run leaves no guard behind.
 from __future__ import annotations
 
 import os
-import select
 import stat
 import time
 
@@ -137,6 +136,9 @@ def _fork_guard(*, for_tracees: bool) -> tuple[int, int]:
 
 
 def _guard_main(watched: int, reader: int, for_tracees: bool) -> NoReturn:  # pragma: no cover - forked
+    import gc
+
+    gc.enable()  # forked while boxtrace's start had it off (boxtrace.collect_from_here)
     try:
         _detach(keep=(watched, reader))
         _Guard(watched, reader, for_tracees).run()
@@ -186,6 +188,8 @@ class _Guard:
         os.set_blocking(reader, False)
 
     def run(self) -> None:
+        import select  # the guard's alone: not loaded by the commands that start it
+
         give_up_at: float | None = None
         while True:
             self._read()
@@ -239,6 +243,8 @@ class _Guard:
                 os.close(fd)
 
     def _clean_dead(self) -> None:
+        import select
+
         for key, fd in list(self.registered.items()):
             if fd >= 0 and not select.select([fd], [], [], 0)[0]:
                 continue

@@ -267,3 +267,19 @@ def test_a_recorded_runtime_call_loads_no_regex_enum_threading_or_subprocess() -
     added = set(_modules_after(code)) - at_start
     assert "boxtrace.caller_watch" in added
     assert sorted(m for m in added if m.split(".")[0] in (*LEAN, "subprocess")) == []
+
+
+@pytest.mark.parametrize("command", [["explain", "mount"], ["trace", "-q", "-o", "OUT", "--", "/bin/true"]])
+def test_the_collector_is_on_again_once_a_commands_modules_are_in(tmp_path: Path, command: list[str]) -> None:
+    # bin/boxtrace starts with the garbage collector off; each command turns it back on once its
+    # modules are loaded (boxtrace.collect_from_here), leaving them out of later collections.
+    argv = [str(tmp_path / "t.jsonl") if word == "OUT" else word for word in command]
+    code = (
+        "import gc\n"
+        "gc.disable()\n"
+        "from boxtrace.cli import main\n"
+        f"status = main({argv!r})\n"
+        "print('\\n', status, gc.isenabled(), gc.get_freeze_count() > 0)\n"
+    )
+    result = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)
+    assert result.stdout.split()[-3:] == ["0", "True", "True"]

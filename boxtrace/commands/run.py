@@ -71,8 +71,10 @@ def main(args: argparse.Namespace | SimpleNamespace) -> int:
             raise UsageError(
                 "-o, --all, --quiet, --step and --present need tracing: drop --no-trace", prog="boxtrace run"
             )
+        from boxtrace import collect_from_here
         from boxtrace.runtime.launch import run_with_options
 
+        collect_from_here()
         return run_with_options(opts)
     import sys
 

@@ -1,7 +1,8 @@
 """Per-architecture syscall tables.
 
-Each architecture is one data module exposing ``NAME``, ``AUDIT_ARCH``, ``SYSCALL_NAMES``,
-``SYSCALL_NUMBERS`` and ``SYSCALL_NARGS``; this package wraps them in a typed :class:`Arch` so that
+Each architecture is one data module exposing ``NAME``, ``AUDIT_ARCH``, ``SYSCALL_NAMES`` and
+``SYSCALL_NARGS``; this package wraps them in a typed :class:`Arch` (which inverts the names into
+``syscall_numbers`` when asked) so that
 callers never touch a module object. Adding an architecture means adding its module and one line
 in ``_MODULES``. Only the tables asked for are imported: a trace needs the running machine's alone
 (each table is ~1.5 M instructions to load; docs/benchmarks.md, "Start-up").
@@ -19,22 +20,32 @@ if TYPE_CHECKING:
 
 
 class Arch(Frozen):
-    __slots__ = ("audit_arch", "name", "syscall_names", "syscall_nargs", "syscall_numbers")
+    __slots__ = ("_numbers", "audit_arch", "name", "syscall_names", "syscall_nargs")
     name: str
     audit_arch: int
     syscall_names: dict[int, str]
-    syscall_numbers: dict[str, int]
     syscall_nargs: dict[str, int]
+    _numbers: dict[str, int]
 
     def __init__(
         self,
         name: str,
         audit_arch: int,
         syscall_names: dict[int, str],
-        syscall_numbers: dict[str, int],
         syscall_nargs: dict[str, int],
     ) -> None:
-        self._assign(name, audit_arch, syscall_names, syscall_numbers, syscall_nargs)
+        self._assign(name, audit_arch, syscall_names, syscall_nargs)
+
+    @property
+    def syscall_numbers(self) -> dict[str, int]:
+        """Name -> number, made at first use: a trace's start needs none (its filter is compiled
+        ahead, tracer/default_filters.py), and making it was ~0.3 M instructions of it."""
+        try:
+            return self._numbers
+        except AttributeError:
+            numbers = dict(zip(self.syscall_names.values(), self.syscall_names, strict=True))
+            object.__setattr__(self, "_numbers", numbers)
+            return numbers
 
     def syscall_name(self, nr: int) -> str:
         """The call's name; unknown numbers read like strace's ``syscall_0x1f4``."""
@@ -50,7 +61,6 @@ def _wrap(module: ModuleType) -> Arch:
         name=module.NAME,
         audit_arch=module.AUDIT_ARCH,
         syscall_names=module.SYSCALL_NAMES,
-        syscall_numbers=module.SYSCALL_NUMBERS,
         syscall_nargs=module.SYSCALL_NARGS,
     )
 

@@ -359,8 +359,6 @@ SYSCALL_NAMES: dict[int, str] = {
     471: "rseq_slice_yield",
 }
 
-SYSCALL_NUMBERS: dict[str, int] = {name: nr for nr, name in SYSCALL_NAMES.items()}
-
 # How many arguments each call takes (strace's syscallent nargs); the generic decoder shows that many.
 SYSCALL_NARGS: dict[str, int] = {
     "accept": 3,
