@@ -96,6 +96,8 @@ def read_pack(path: str) -> tuple[dict[str, Entry], memoryview]:
         return {}, memoryview(b"")
     if version != _VERSION or type(index) is not dict:
         return {}, memoryview(b"")
+    if not all(type(entry) is tuple and len(entry) == 6 for entry in index.values()):
+        return {}, memoryview(b"")  # not what write_pack wrote: never let an import fail on it
     return index, memoryview(blob)[8 + size :]  # the code: the index's offsets count from here
 
 
