@@ -2,7 +2,7 @@
 
 Made by `python -m boxtrace.tracer.seccomp_filter` from tables/default_set.py's trap rules and each
 architecture's syscall numbers (seccomp_filter.default_program, packed); tests/tracer/
-test_seccomp_filter.py fails while it is out of date. See seccomp_filter.default_filter."""
+test_default_filters.py fails while it is out of date. See seccomp_filter.default_filter."""
 
 from __future__ import annotations
 
