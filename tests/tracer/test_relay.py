@@ -125,8 +125,29 @@ def assert_same(got: str, expected: str) -> None:
     lines = got.splitlines()
     assert len(lines) > 100  # a real trace, not a header
     assert sum('"category":"other"' in line for line in lines) > 50  # and mostly generic calls
-    assert got.splitlines() == expected.splitlines()
-    assert got == expected
+    wanted = expected.splitlines()
+    assert [_as_read(a, b) for a, b in zip(lines, wanted, strict=True)] == wanted
+    assert got.endswith("\n") and expected.endswith("\n")
+
+
+def _as_read(got: str, expected: str) -> str:
+    """``got``, or ``expected`` where the two differ only as two reads of /proc can: an fd's path
+    shown on one side, not on the other, in a call that never returned. The engine and the check
+    read the fd paths one after the other at the same stop, and a sibling thread's exit_group can
+    close the fd table between the two reads (runc's init threads die in epoll_pwait)."""
+    if got == expected:
+        return got
+    a, b = json.loads(got), json.loads(expected)
+    if a.get("result") is not None or a.keys() != b.keys() or len(a["args"]) != len(b["args"]):
+        return got
+    for arg_a, arg_b in zip(a["args"], b["args"], strict=True):
+        if arg_a["text"] != arg_b["text"]:
+            bare = str(arg_a["raw"])
+            with_path = arg_b["text"] if arg_a["text"] == bare else arg_a["text"]
+            if bare not in (arg_a["text"], arg_b["text"]) or not with_path.startswith(bare + "<"):
+                return got  # not a bare fd number against the same number with its path
+            arg_a["text"] = arg_b["text"]
+    return expected if a == b else got
 
 
 @needs_root
