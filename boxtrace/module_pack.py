@@ -15,6 +15,7 @@ pack is trusted as a .pyc is: it is read only when this user owns it and no one 
 
 from __future__ import annotations
 
+import _imp
 import marshal
 import os
 import sys
@@ -204,7 +205,14 @@ def _code_of(origin: str, cached: str | None, info: os.stat_result) -> bytes:
             and int.from_bytes(data[8:12], "little") == int(info.st_mtime) & 0xFFFFFFFF
             and int.from_bytes(data[12:16], "little") == info.st_size & 0xFFFFFFFF
         ):
-            return data[16:]
+            code = marshal.loads(data[16:])
+            if code.co_filename == origin:
+                return data[16:]
+            # Compiled under another name (compileall of a relative path, a moved tree): the
+            # import system renames such code at every load, a pack once, here; tracebacks and
+            # the source lines they show need the file's real name.
+            _imp._fix_co_filename(code, origin)
+            return marshal.dumps(code)
     with open(origin, "rb") as handle:
         source = handle.read()
     return marshal.dumps(compile(source, origin, "exec", dont_inherit=True))

@@ -129,3 +129,21 @@ def test_the_installed_command_runs_with_its_pack(tmp_path: Path) -> None:
     (pack,) = tmp_path.glob("modules-boxtrace-*.pack")
     package_dir, index = _index(pack)
     assert "boxtrace.cli" in index and index["boxtrace.cli"][0].startswith(package_dir)
+
+
+def test_code_from_a_pyc_compiled_under_another_name_gets_the_files_name(tmp_path: Path) -> None:
+    """compileall of a relative path (as `make venv` runs it) stores that relative name in each
+    .pyc; the import system renames the code at every load, and so must the pack, once, or its
+    tracebacks name a file that is not there from another directory, and show no source line."""
+    import py_compile
+    import types
+
+    from boxtrace.module_pack import _code_of
+
+    source = tmp_path / "mod.py"
+    source.write_text("def f():\n    return 1\n")
+    cached = tmp_path / "mod.pyc"
+    py_compile.compile(str(source), cfile=str(cached), dfile="build/elsewhere/mod.py", doraise=True)
+    code = marshal.loads(_code_of(str(source), str(cached), os.stat(source)))
+    inner = next(c for c in code.co_consts if isinstance(c, types.CodeType))
+    assert (code.co_filename, inner.co_filename) == (str(source), str(source))

@@ -45,8 +45,17 @@ class Spawned(Plain):
         self.no_new_privs = no_new_privs  # the child had to set no_new_privs to install it
 
 
-class SpawnError(Exception):
-    pass
+class SpawnError(OSError):
+    """The command could not be started under the tracer. An OSError: every caller reports it as
+    it reports a command that cannot be executed, in one line."""
+
+
+# Why a seize of our own child fails with EPERM: what the user can check, in the error's words.
+_SEIZE_REFUSED = (
+    "the kernel does not let boxtrace trace it ({reason}): is boxtrace itself running under a "
+    "tracer (strace, gdb), or is ptrace restricted here (kernel.yama.ptrace_scope, a container "
+    "without CAP_SYS_PTRACE)?"
+)
 
 
 def spawn_traced(
@@ -89,7 +98,10 @@ def spawn_traced(
         except OSError as exc:
             os.kill(pid, signal.SIGKILL)
             os.waitpid(pid, 0)
-            raise SpawnError(f"cannot trace the child: {exc.strerror}") from exc
+            reason = f"PTRACE_SEIZE: {os.strerror(exc.errno or 0)}"
+            if exc.errno == errno.EPERM:
+                raise SpawnError(_SEIZE_REFUSED.format(reason=reason)) from exc
+            raise SpawnError(f"cannot trace it ({reason})") from exc
         os.kill(pid, signal.SIGCONT)
     finally:
         os.close(ready_r)

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 import os
+import shutil
 import subprocess
 import sys
 from pathlib import Path
@@ -49,6 +50,26 @@ def test_unwritable_output_is_a_usage_error(tmp_path: Path) -> None:
 def test_exit_status_and_signal() -> None:
     assert boxtrace("trace", "--", "sh", "-c", "exit 5").returncode == 5
     assert boxtrace("trace", "--", "sh", "-c", "kill -TERM $$").returncode == 143
+
+
+@root
+@pytest.mark.parametrize("quiet", [True, False], ids=["record-only", "console"])
+def test_a_refused_trace_is_one_line_and_leaves_nothing(tmp_path: Path, quiet: bool) -> None:
+    """Under strace -f, the kernel refuses boxtrace's seize of its own child (a process has one
+    tracer): the user gets one line saying why and what to check, no traceback, no trace file."""
+    if shutil.which("strace") is None:
+        pytest.skip("needs strace (Debian package strace)")
+    out = tmp_path / "t.jsonl"
+    quiet_flag = ["-q"] if quiet else []
+    argv = [sys.executable, "-m", "boxtrace", "trace", *quiet_flag, "-o", str(out), "--", "true"]
+    strace = ["strace", "-f", "-qq", "-o", os.devnull]
+    proc = subprocess.run([*strace, *argv], capture_output=True, text=True, timeout=60, check=False)
+    assert proc.returncode == 126, proc.stderr
+    line = one_line_error(proc.stderr)
+    refused = "the kernel does not let boxtrace trace it (PTRACE_SEIZE: Operation not permitted)"
+    assert f"cannot start true: {refused}" in line
+    assert "running under a tracer" in line
+    assert not out.exists()
 
 
 @root
