@@ -47,17 +47,4 @@ def loaded() -> None:
         _signal.signal(_signal.SIGINT, _signal.default_int_handler)
 
 
-def collect_from_here() -> None:
-    """The command's modules are loaded: collect garbage from here on, and leave what is loaded now
-    out of every later collection (gc.freeze). bin/boxtrace starts with the collector off: a start
-    makes tens of thousands of objects that live until exit, and collecting among them eleven times
-    was ~2.5 M instructions (~1.3 ms) of `boxtrace trace -q -o F -- /bin/true`. Does nothing where
-    the collector is on (boxtrace imported by other code, the tests)."""
-    import gc
-
-    if not gc.isenabled():
-        gc.freeze()
-        gc.enable()
-
-
 _guard_loading()

@@ -10,10 +10,10 @@ from __future__ import annotations
 import os
 import sys
 
-from boxtrace import collect_from_here, loaded
+from boxtrace import loaded
 from boxtrace.commands import COMMANDS
 from boxtrace.quick_args import quick_run_args, quick_trace_args
-from boxtrace.runtime.usage import exit_at_once, split_command
+from boxtrace.runtime.usage import collect_from_here, exit_at_once, split_command
 from boxtrace.usage import UsageError, fail_usage
 
 TYPE_CHECKING = False

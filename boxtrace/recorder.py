@@ -110,6 +110,7 @@ def _recorder(  # pragma: no cover
     command: list[str], path: str, status_w: int, starts_container: bool, undo: list[str] | None
 ) -> int:
     from boxtrace.caller_watch import CallerWatch
+    from boxtrace.runtime.usage import collect_from_here
     from boxtrace.tracer.session import CommandNotFound, TraceConfig, TraceSession
     from boxtrace.tracer.spool import finish_trace
 
@@ -127,6 +128,7 @@ def _recorder(  # pragma: no cover
         release_container=starts_container,
         on_root_exit=on_root_exit,
     )
+    collect_from_here()  # bin/boxtrace-runc starts with the collector off
     try:
         session = TraceSession(config)
         session.start()

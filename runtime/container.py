@@ -39,7 +39,7 @@ from boxtrace.runtime.state import (
     state_root,
     sweep_stale_containers,
 )
-from boxtrace.runtime.usage import print_warning
+from boxtrace.runtime.usage import collect_from_here, print_warning
 
 TYPE_CHECKING = False
 if TYPE_CHECKING:
@@ -591,6 +591,7 @@ def run_hooks(container: Container, points: tuple[str, ...]) -> None:
 
 def wait_for_container(container: Container, forwarder: _SignalForwarder) -> int:
     """Wait for the container to exit; a forwarded signal starts the grace period before SIGKILL."""
+    collect_from_here()  # the start is over (bin/boxtrace-runtime had the collector off for it)
     pidfd = os.pidfd_open(container.pid)
     try:
         while True:

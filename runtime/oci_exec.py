@@ -35,7 +35,7 @@ from boxtrace.runtime.errors import ContainerError, RuntimeUsageError
 from boxtrace.runtime.records import field, record
 from boxtrace.runtime.spec import Namespace, Process, Spec, load_bundle_spec, process_from_json
 from boxtrace.runtime.state import process_start_time
-from boxtrace.runtime.usage import UsageError
+from boxtrace.runtime.usage import UsageError, collect_from_here
 
 TYPE_CHECKING = False
 if TYPE_CHECKING:
@@ -299,6 +299,7 @@ def kill_started_process(container: Container) -> None:
 def wait_for_process(container: Container, relay: int) -> int:
     """Wait for the process, passing signals on (and the terminal, with -t); its exit status,
     128+N when signal N killed it."""
+    collect_from_here()  # the start is over (bin/boxtrace-runtime had the collector off for it)
     pid = container.pid
     saved = {sig: signal.signal(sig, lambda signum, _: _forward(pid, signum)) for sig in FORWARDED_SIGNALS}
     try:

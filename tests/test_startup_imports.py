@@ -272,13 +272,29 @@ def test_a_recorded_runtime_call_loads_no_regex_enum_threading_or_subprocess() -
 @pytest.mark.parametrize("command", [["explain", "mount"], ["trace", "-q", "-o", "OUT", "--", "/bin/true"]])
 def test_the_collector_is_on_again_once_a_commands_modules_are_in(tmp_path: Path, command: list[str]) -> None:
     # bin/boxtrace starts with the garbage collector off; each command turns it back on once its
-    # modules are loaded (boxtrace.collect_from_here), leaving them out of later collections.
+    # modules are loaded (boxtrace.runtime.usage.collect_from_here), leaving them out of later collections.
     argv = [str(tmp_path / "t.jsonl") if word == "OUT" else word for word in command]
     code = (
         "import gc\n"
         "gc.disable()\n"
         "from boxtrace.cli import main\n"
         f"status = main({argv!r})\n"
+        "print('\\n', status, gc.isenabled(), gc.get_freeze_count() > 0)\n"
+    )
+    result = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)
+    assert result.stdout.split()[-3:] == ["0", "True", "True"]
+
+
+@needs_root
+def test_the_runtime_turns_the_collector_on_again_once_its_container_runs() -> None:
+    # bin/boxtrace-runtime starts with the collector off too, for its modules and the container's
+    # start (the container's process, forked meanwhile, inherits it off until its exec); the wait
+    # for the container, which may last for hours, collects.
+    code = (
+        "import gc\n"
+        "gc.disable()\n"
+        "from boxtrace.runtime.cli import main\n"
+        "status = main(['run', '--', '/bin/true'])\n"
         "print('\\n', status, gc.isenabled(), gc.get_freeze_count() > 0)\n"
     )
     result = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)

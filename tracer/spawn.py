@@ -74,12 +74,15 @@ def spawn_traced(
     """
     fprog = make_fprog(program) if program is not None else None
     env_b = None if env is None else {k.encode(): v.encode() for k, v in env.items()}
+    # Worked out here, not in the child: each page the child writes is a copy of one of ours.
+    resets = _handled_signals()
+    argv_b = [os.fsencode(arg) for arg in argv]
     ready_r, ready_w = os.pipe()
     pid = os.fork()
     if pid == 0:  # pragma: no cover - runs in the child, covered by every engine test
         try:
             os.close(ready_r)
-            _child(path, argv, env_b, fprog, stdout_fd, stderr_fd, cwd, ready_w)
+            _child(path, argv_b, env_b, fprog, resets, stdout_fd, stderr_fd, cwd, ready_w)
         finally:
             os._exit(127)
     os.close(ready_w)
@@ -108,30 +111,32 @@ def spawn_traced(
     return Spawned(pid=pid, filtered=filtered, no_new_privs=filtered and _TRY_NNP in steps)
 
 
-def _default_signals() -> None:  # pragma: no cover - child side
-    """Give the command default signal dispositions, as subprocess's restore_signals does.
-
-    The child runs Python until its exec: a handler the tracing process installed (Textual's
-    SIGCONT handler, say) would run here on the SIGCONT that ends the seize, and Python itself
-    ignores SIGPIPE and SIGXFSZ, which exec would pass on to the command.
-    """
+def _handled_signals() -> list[int]:
+    """The signals the command must get back at their default, as subprocess's restore_signals
+    does: the child runs Python until its exec, and a handler the tracing process installed
+    (Textual's SIGCONT handler, say) would run there on the SIGCONT that ends the seize; Python
+    itself ignores SIGPIPE and SIGXFSZ, which exec would pass on to the command."""
+    resets = []
     for sig in signal.valid_signals():
         handler = signal.getsignal(sig)
         if callable(handler) or (sig in (signal.SIGPIPE, signal.SIGXFSZ) and handler == signal.SIG_IGN):
-            signal.signal(sig, signal.SIG_DFL)
+            resets.append(sig)
+    return resets
 
 
 def _child(
     path: str,
-    argv: list[str],
+    argv: list[bytes],
     env: dict[bytes, bytes] | None,
     fprog: tuple[ptrace_api.ctypes.Structure, object] | None,
+    resets: list[int],
     stdout_fd: int | None,
     stderr_fd: int | None,
     cwd: str | None,
     ready_w: int,
 ) -> None:  # pragma: no cover - child side
-    _default_signals()
+    for sig in resets:
+        signal.signal(sig, signal.SIG_DFL)
     # If the tracer thread dies before the seize, do not linger SIGSTOPped forever.
     ptrace_api.prctl(PR_SET_PDEATHSIG, signal.SIGKILL)
     if stdout_fd is not None:

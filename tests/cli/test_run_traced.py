@@ -33,7 +33,10 @@ def test_traced_run_shows_and_records_the_container_syscalls(tmp_path: Path) -> 
     ):
         assert expected in result.stdout, expected
     header, events = read_trace(str(out))
-    assert header.command[1:4] == ["-m", "boxtrace.runtime", "run"]
+    # The installed script beside this interpreter, not `python -m boxtrace.runtime` (runpy, no
+    # module pack): the trace names the runtime as its user would run it.
+    assert header.command[0] == str(Path(sys.executable).parent / "boxtrace-runtime")
+    assert header.command[1:3] == ["run", "--pids"]
     calls = [e for e in events if isinstance(e, SyscallEvent)]
     names = [e.name for e in calls]
     for name in ("clone", "unshare", "mount", "pivot_root", "umount2", "sethostname", "capset", "execve"):
