@@ -211,7 +211,7 @@ def _code_of(origin: str, cached: str | None, info: os.stat_result) -> bytes:
             # Compiled under another name (compileall of a relative path, a moved tree): the
             # import system renames such code at every load, a pack once, here; tracebacks and
             # the source lines they show need the file's real name.
-            _imp._fix_co_filename(code, origin)
+            _imp._fix_co_filename(code, origin)  # type: ignore[attr-defined]
             return marshal.dumps(code)
     with open(origin, "rb") as handle:
         source = handle.read()

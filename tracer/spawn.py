@@ -116,7 +116,7 @@ def _handled_signals() -> list[int]:
     does: the child runs Python until its exec, and a handler the tracing process installed
     (Textual's SIGCONT handler, say) would run there on the SIGCONT that ends the seize; Python
     itself ignores SIGPIPE and SIGXFSZ, which exec would pass on to the command."""
-    resets = []
+    resets: list[int] = []
     for sig in signal.valid_signals():
         handler = signal.getsignal(sig)
         if callable(handler) or (sig in (signal.SIGPIPE, signal.SIGXFSZ) and handler == signal.SIG_IGN):
