@@ -1,4 +1,5 @@
-"""Instructions the boxtrace process spends per stop of an --all trace (valgrind's callgrind).
+"""Instructions the boxtrace process spends per stop of an --all (or, with --filtered, a filtered)
+trace (valgrind's callgrind).
 
 Wall-clock and CPU times of a trace swing by tens of percent on a shared machine; instruction counts
 do not. Each build traces a workload with ``trace --all -q -o F`` and ``-- /bin/true`` (start-up, a
@@ -12,7 +13,8 @@ follow it across execve), so a stop is nearly always waiting when the loop asks:
 of the non-blocking path. runc's Go runtime makes more calls when its tracer is slow (futex,
 nanosleep): its stop count under callgrind is not that of a normal run.
 
-    .venv/bin/python -m bench.stop_instructions [--boxtrace LABEL=PATH ...] [--workload getppid|runc]
+    .venv/bin/python -m bench.stop_instructions [--boxtrace LABEL=PATH ...]
+        [--workload getppid|runc] [--filtered]
 """
 
 from __future__ import annotations
@@ -40,13 +42,16 @@ def stops_in(trace: Path) -> int:
 
 
 def thread_counts(
-    python: str, boxtrace: str, command: list[str], tmp: Path, tag: str
+    python: str, boxtrace: str, command: list[str], tmp: Path, tag: str, filtered: bool = False
 ) -> tuple[list[int], int]:
     """callgrind's instructions per thread of the boxtrace process (main, tracer, delivery), and
     the stops of the trace."""
     out = tmp / f"{tag}.jsonl"
     argv = script_command(
-        python, boxtrace, ["trace", "--all", "-q", "-o", str(out), "--", *command], not has_pidfd_open(python)
+        python,
+        boxtrace,
+        ["trace", *([] if filtered else ["--all"]), "-q", "-o", str(out), "--", *command],
+        not has_pidfd_open(python),
     )
     prefix = tmp / f"cg.{tag}"
     proc = subprocess.run(
@@ -79,6 +84,9 @@ def main(argv: list[str] | None = None) -> int:
     )
     parser.add_argument("--boxtrace", action="append", default=[], metavar="LABEL=PATH")
     parser.add_argument("--workload", choices=("getppid", "runc"), default="getppid")
+    parser.add_argument(
+        "--filtered", action="store_true", help="trace the default set (seccomp-filtered), not --all"
+    )
     args = parser.parse_args(argv)
     if shutil.which("valgrind") is None:
         raise SystemExit("bench.stop_instructions needs valgrind (Debian package valgrind)")
@@ -95,13 +103,13 @@ def main(argv: list[str] | None = None) -> int:
             command = [str(script)]
         else:
             command = GETPPID
-        print(f"workload: {' '.join(command)!r}")
+        print(f"workload: {' '.join(command)!r}, {'filtered' if args.filtered else '--all'}")
         print("| build | stops | tracer thread / stop | delivery thread / stop | process / stop |")
         print("| --- | ---: | ---: | ---: | ---: |")
         for label, path in builds:
             python = str(Path(path).parent / "python")
-            base, base_stops = thread_counts(python, path, ["/bin/true"], tmp, f"{label}-true")
-            work, work_stops = thread_counts(python, path, command, tmp, f"{label}-work")
+            base, base_stops = thread_counts(python, path, ["/bin/true"], tmp, f"{label}-true", args.filtered)
+            work, work_stops = thread_counts(python, path, command, tmp, f"{label}-work", args.filtered)
             stops = work_stops - base_stops
             tracer = (work[1] - base[1]) / stops
             delivery = (work[2] - base[2]) / stops
