@@ -277,6 +277,12 @@ def prepare_rootfs(container: Container) -> None:
         from boxtrace.runtime.left_out import share_directory
 
         share_directory(container.state.path)
+    if container.lower is None and "detach" in container.without and "pivot_root" not in container.without:
+        from boxtrace.runtime.left_out import OLD_ROOT
+
+        # Write-ahead, as the cgroups: the child makes /.oldroot in the bundle's own rootfs, where
+        # removing the state directory does not reach it (runtime/leftovers.py).
+        container.state.record(old_root=os.path.join(container.rootfs, OLD_ROOT))
 
 
 def write_state(container: Container) -> None:

@@ -37,7 +37,8 @@ UNREADABLE_STATE_GRACE = 60.0
 @record
 class Leftover:
     """One thing to remove: kind is "cgroup", "empty-cgroup" (rmdir only: the runtime may have
-    died before making it, and then it is not ours to kill), "mount" or "state"."""
+    died before making it, and then it is not ours to kill), "mount", "empty-dir" (rmdir only:
+    never what a user put there) or "state"."""
 
     kind: str
     path: str
@@ -45,7 +46,7 @@ class Leftover:
     keep_upper: bool = False
 
     def describe(self) -> str:
-        noun = "cgroup" if self.kind == "empty-cgroup" else self.kind
+        noun = {"empty-cgroup": "cgroup", "empty-dir": "directory"}.get(self.kind, self.kind)
         return f"{noun} {self.path} ({self.why})"
 
 
@@ -82,6 +83,9 @@ def container_leftovers(path: str, state: dict[str, object], why: str) -> list[L
     found = [Leftover("cgroup", d, why) for d in reversed(made) if os.path.isdir(d)]
     found += [Leftover("empty-cgroup", d, why) for d in reversed(planned) if os.path.isdir(d)]
     found += [Leftover("mount", m, why) for m in mounts_under(path)]
+    old_root = state.get("old_root")  # --without detach on a bundle: put_old in its rootfs
+    if isinstance(old_root, str) and os.path.isdir(old_root):
+        found.append(Leftover("empty-dir", old_root, why))
     found.append(Leftover("state", path, why, keep_upper=bool(state.get("keep"))))
     return found
 
@@ -91,7 +95,7 @@ def remove(item: Leftover) -> None:
     if item.kind == "cgroup":
         kill_cgroup(item.path)
         remove_cgroup_dir(item.path, timeout=5.0)
-    elif item.kind == "empty-cgroup":
+    elif item.kind in ("empty-cgroup", "empty-dir"):
         with suppress(FileNotFoundError):
             os.rmdir(item.path)
     elif item.kind == "mount":

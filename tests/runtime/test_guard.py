@@ -129,6 +129,35 @@ def test_sigkill_of_create_before_the_hand_over_leaves_nothing(tmp_path: Path, p
     assert_nothing_left(launch.root, container_id, container_id, sleeper)
 
 
+@pytest.mark.parametrize("how", ("runtime-run", "trace-runtime-run"))
+def test_sigkill_of_a_run_without_detach_removes_its_oldroot(tmp_path: Path, how: str) -> None:
+    """Left out detach, the old root stays at /.oldroot, a directory the child makes in the
+    bundle's own rootfs, which removing the state directory does not reach: the runtime records
+    it first, and the guard removes it (empty: rmdir) with the rest."""
+    from boxtrace.runtime.left_out import ANNOTATION
+
+    container_id = f"gd-{os.getpid()}-oldroot-{how[0]}"
+    sleeper = ["sleep", f"{880 + len(how)}"]
+    launch = Launch(tmp_path, how, container_id, sleeper)
+    config_path = tmp_path / "bundle" / "config.json"
+    config = json.loads(config_path.read_text())
+    config["annotations"] = {ANNOTATION: "detach"}
+    config_path.write_text(json.dumps(config))
+    old_root = tmp_path / "bundle" / "rootfs" / ".oldroot"
+    out = tmp_path / "out"
+    with open(out, "w") as handle:
+        proc = subprocess.Popen(
+            launch.argv,
+            stdin=subprocess.DEVNULL,
+            stdout=handle,
+            stderr=subprocess.STDOUT,
+            env={**os.environ, MARK: container_id},
+        )
+    kill_when(proc, lambda: "ready" in out.read_text() and old_root.is_dir(), "the container to run")
+    assert_nothing_left(launch.root, container_id, container_id, sleeper)
+    wait_for(lambda: not old_root.exists(), "the guard to remove /.oldroot")
+
+
 def guards(mark: str) -> list[int]:
     return [pid for pid, comm in marked_processes(mark).items() if comm == "boxtrace-guard"]
 
