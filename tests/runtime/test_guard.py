@@ -67,6 +67,17 @@ class Launch:
             ],
         }[how]
 
+    def start(self, out: Path, mark: str) -> subprocess.Popen[bytes]:
+        """Start it, its output in ``out``, its processes marked with ``mark`` (guard_helpers)."""
+        with open(out, "w") as handle:
+            return subprocess.Popen(
+                self.argv,
+                stdin=subprocess.DEVNULL,
+                stdout=handle,
+                stderr=subprocess.STDOUT,
+                env={**os.environ, MARK: mark},
+            )
+
 
 def kill_points(root: Path, container_id: str, out: Path) -> dict[str, Callable[[], object]]:
     def state_key(key: str) -> bool:
@@ -99,17 +110,9 @@ def test_sigkill_leaves_nothing_behind(tmp_path: Path, how: str, point: str) -> 
     sleeper = ["sleep", f"{900 + LAUNCHES.index(how) * 10 + POINTS.index(point)}"]
     launch = Launch(tmp_path, how, container_id, sleeper)
     out = tmp_path / "out"
-    mark = container_id
-    with open(out, "w") as handle:
-        proc = subprocess.Popen(
-            launch.argv,
-            stdin=subprocess.DEVNULL,
-            stdout=handle,
-            stderr=subprocess.STDOUT,
-            env={**os.environ, MARK: mark},
-        )
+    proc = launch.start(out, container_id)
     kill_when(proc, kill_points(launch.root, container_id, out)[point], point)
-    assert_nothing_left(launch.root, container_id, mark, sleeper)
+    assert_nothing_left(launch.root, container_id, container_id, sleeper)
 
 
 @pytest.mark.parametrize("point", ("state-dir", "cgroup", "cloned"))
@@ -145,14 +148,7 @@ def test_sigkill_of_a_run_without_detach_removes_its_oldroot(tmp_path: Path, how
     config_path.write_text(json.dumps(config))
     old_root = tmp_path / "bundle" / "rootfs" / ".oldroot"
     out = tmp_path / "out"
-    with open(out, "w") as handle:
-        proc = subprocess.Popen(
-            launch.argv,
-            stdin=subprocess.DEVNULL,
-            stdout=handle,
-            stderr=subprocess.STDOUT,
-            env={**os.environ, MARK: container_id},
-        )
+    proc = launch.start(out, container_id)
     kill_when(proc, lambda: "ready" in out.read_text() and old_root.is_dir(), "the container to run")
     assert_nothing_left(launch.root, container_id, container_id, sleeper)
     wait_for(lambda: not old_root.exists(), "the guard to remove /.oldroot")
