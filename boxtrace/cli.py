@@ -31,7 +31,8 @@ _EXIT_AT_ONCE = frozenset({"trace", "run"})
 # and explaining a recorded trace work anywhere.
 _NEEDS_MACHINE = frozenset({"trace", "run"})
 # Commands whose main() loads the tracer or the runtime first, then calls collect_from_here itself
-# (boxtrace/__init__.py): every other command collects garbage from the start of its main().
+# (runtime/usage.py; `run --no-trace`: the runtime, once it waits for its container): every other
+# command collects garbage from the start of its main().
 _LOAD_FIRST = frozenset({"trace", "run"})
 
 

@@ -138,7 +138,7 @@ def _fork_guard(*, for_tracees: bool) -> tuple[int, int]:
 def _guard_main(watched: int, reader: int, for_tracees: bool) -> NoReturn:  # pragma: no cover - forked
     import gc
 
-    # Forked while boxtrace's start may have had it off (boxtrace.collect_from_here). What was
+    # Forked while our start may have had it off (runtime/usage.py's collect_from_here). What was
     # inherited is frozen first: a collection over it would copy every page it shares with the
     # process that forked us, on a CPU the traced command's start shares with the guard.
     gc.freeze()

@@ -286,15 +286,25 @@ def test_the_collector_is_on_again_once_a_commands_modules_are_in(tmp_path: Path
 
 
 @needs_root
-def test_the_runtime_turns_the_collector_on_again_once_its_container_runs() -> None:
-    # bin/boxtrace-runtime starts with the collector off too, for its modules and the container's
-    # start (the container's process, forked meanwhile, inherits it off until its exec); the wait
-    # for the container, which may last for hours, collects.
+@pytest.mark.parametrize(
+    "entry",
+    [
+        "boxtrace.runtime.cli main(['run', '--', '/bin/true'])",
+        "boxtrace.cli main(['run', '--no-trace', '--', '/bin/true'])",
+    ],
+    ids=["boxtrace-runtime", "boxtrace-run-no-trace"],
+)
+def test_the_runtime_turns_the_collector_on_again_once_its_container_runs(entry: str) -> None:
+    # bin/boxtrace-runtime (and bin/boxtrace, for `run --no-trace`) start with the collector off,
+    # for the modules and the container's start (the container's process, forked meanwhile,
+    # inherits it off until its exec); the wait for the container, which may last for hours,
+    # collects.
+    module, call = entry.split(" ", 1)
     code = (
         "import gc\n"
         "gc.disable()\n"
-        "from boxtrace.runtime.cli import main\n"
-        "status = main(['run', '--', '/bin/true'])\n"
+        f"from {module} import main\n"
+        f"status = {call}\n"
         "print('\\n', status, gc.isenabled(), gc.get_freeze_count() > 0)\n"
     )
     result = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)

@@ -72,9 +72,9 @@ def main(args: argparse.Namespace | SimpleNamespace) -> int:
                 "-o, --all, --quiet, --step and --present need tracing: drop --no-trace", prog="boxtrace run"
             )
         from boxtrace.runtime.launch import run_with_options
-        from boxtrace.runtime.usage import collect_from_here
 
-        collect_from_here()
+        # The collector stays off through the container's start, as in boxtrace-runtime: the
+        # runtime turns it on once it waits for the container (runtime/container.py).
         return run_with_options(opts)
 
     from boxtrace.runtime.options import runtime_argv
@@ -104,8 +104,8 @@ def main(args: argparse.Namespace | SimpleNamespace) -> int:
 def _runtime_command() -> list[str]:
     """The installed ``boxtrace-runtime`` beside this ``boxtrace`` (or this interpreter, in a
     venv): it starts from its module pack and reads as itself in the trace. ``python -m
-    boxtrace.runtime`` (runpy, no pack: ~20 ms more under the tracer) where there is none, as
-    when boxtrace itself runs as ``python -m boxtrace``."""
+    boxtrace.runtime`` (runpy, no pack: ~3 ms more a traced run) where there is none, as when
+    boxtrace itself runs as ``python -m boxtrace``."""
     import os
     import sys
 
