@@ -111,6 +111,10 @@ STATVFS_TO_MOUNT_FLAGS: dict[int, int] = {
     0x2000: MS_NOSYMFOLLOW,  # ST_NOSYMFOLLOW
 }
 
+# /proc/PID/oom_score_adj's range (proc_pid_oom_score_adj(5)): -1000 never kills, 1000 kills first.
+OOM_SCORE_ADJ_MIN = -1000
+OOM_SCORE_ADJ_MAX = 1000
+
 # prctl(2) options.
 PR_SET_PDEATHSIG = 1
 PR_SET_KEEPCAPS = 8

@@ -188,6 +188,7 @@ def set_up(container: Container, forwarder: _SignalForwarder) -> int:
     reports = clone_into_namespaces(container)
     if not container.exec_fifo:
         forwarder.target = container.pid  # create never forwards: a signal aborts it
+    adjust_oom_score(container)
     write_id_maps(container)
     join_cgroup(container)
     write_pid_file(container)
@@ -308,6 +309,7 @@ def write_state(container: Container) -> None:
         # exec loads the same filter into its process, as runc does with the container's profile.
         seccomp={"filter": container.seccomp_filter.hex(), "flags": container.seccomp_flags},
         without=sorted(container.without),  # for delete: what clean_host has to undo
+        oom_score_adj=spec.process.oom_score_adj,  # exec gives its process the same, as runc does
     )
 
 
@@ -471,6 +473,37 @@ def _clone_into_cgroup(container: Container, flags: int, cgroup_fd: int) -> int:
             container.born_in_cgroup = True
             return pid
     return syscalls.clone(flags | SIGCHLD)
+
+
+def adjust_oom_score(container: Container) -> None:
+    """process.oomScoreAdj into /proc/CHILD/oom_score_adj, before the child runs anything: every
+    process it starts inherits the value at fork (proc_pid_oom_score_adj(5)). runc's init writes
+    its own (/proc/self) first thing, before it joins namespaces; here the parent writes it, from
+    outside the child's user namespace, where the CAP_SYS_RESOURCE that lowering it may need
+    counts. Docker always sets it (0 by default), podman on --oom-score-adj."""
+    write_oom_score(str(container.pid), container.spec.process.oom_score_adj)
+
+
+def write_oom_score(pid: str, score: int | None) -> None:
+    """/proc/PID/oom_score_adj (PID may be ``self``); nothing when the spec has no value."""
+    if score is None:
+        return
+    path = f"/proc/{pid}/oom_score_adj"
+    fd = os.open(path, os.O_WRONLY | os.O_CLOEXEC)
+    try:
+        os.write(fd, str(score).encode())
+    except OSError as exc:
+        if exc.errno != errno.EACCES:
+            raise ContainerError(f"write {score} to {path}: {exc.strerror}") from None
+        # The kernel's floor is the value a process with CAP_SYS_RESOURCE last set for an
+        # ancestor (0 from boot): only that capability goes lower (proc_pid_oom_score_adj(5)).
+        raise ContainerError(
+            f"process.oomScoreAdj {score}: refused (Permission denied): going below the lowest value"
+            " a privileged ancestor set (0 unless one set another) needs CAP_SYS_RESOURCE,"
+            " which this runtime lacks"
+        ) from None
+    finally:
+        os.close(fd)
 
 
 def write_id_maps(container: Container) -> None:

@@ -182,6 +182,10 @@ def build_exec_container(
         )
     process = exec_process_spec(opts, str(facts.get("bundle", "")), warn)
     check_terminal(process, opts)
+    # The container's process.oomScoreAdj, not the exec'd process's own: runc's `exec` sends its
+    # init the container's value too.
+    score = facts.get("oom_score_adj")
+    process.oom_score_adj = score if isinstance(score, int) and not isinstance(score, bool) else None
     dirs = list(facts.get("cgroups", []))
     seccomp = facts.get("seccomp") or {}
     return Container(
@@ -326,6 +330,11 @@ def _forward(pid: int, signum: int) -> None:
 # --- the joiner: from the host into the container --------------------------------------------------------
 
 
+def adjust_own_oom_score(container: Container) -> None:
+    """The joiner, still outside the container, sets its own: the process it forks inherits it."""
+    container_steps.write_oom_score("self", container.spec.process.oom_score_adj)
+
+
 def join_container_cgroup(container: Container) -> None:
     """Move into each of the container's cgroups (v2: our pid to cgroup.procs, as runc moves its
     exec process; v1: "0" to tasks): the process we clone is born there. Rootless without a delegated cgroup:
@@ -420,6 +429,7 @@ def _same_namespace(kind: str, fd: int) -> bool:
 
 # The joiner's steps, in order; the last one forks the process that runs EXEC_STEPS.
 JOIN_STEPS = (
+    adjust_own_oom_score,
     join_container_cgroup,
     set_rlimits,
     open_container_namespaces,

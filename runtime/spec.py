@@ -17,6 +17,8 @@ from boxtrace.runtime.constants import (
     DOCKER_MASKED_PATHS,
     DOCKER_READONLY_PATHS,
     NAMESPACE_FLAGS,
+    OOM_SCORE_ADJ_MAX,
+    OOM_SCORE_ADJ_MIN,
 )
 from boxtrace.runtime.errors import RuntimeUsageError
 from boxtrace.runtime.records import field, record
@@ -74,6 +76,7 @@ class Process:
     no_new_privileges: bool = False
     rlimits: list[Rlimit] = field(default_factory=list)
     terminal: bool = False
+    oom_score_adj: int | None = None  # process.oomScoreAdj: None leaves the runtime's own
 
 
 @record
@@ -260,6 +263,7 @@ _KNOWN_FIELDS = {
     "process.capabilities.ambient",
     "process.rlimits",
     "process.noNewPrivileges",
+    "process.oomScoreAdj",
     "root",
     "root.path",
     "root.readonly",
@@ -516,6 +520,12 @@ def _read_process(r: _Reader, process: dict[str, Any]) -> Process:
         if soft > hard:
             raise r.fail(path, f"soft limit {soft} is above hard limit {hard} for {kind}")
         rlimits.append(Rlimit(kind, soft, hard))
+    oom_score_adj = r.get(process, "process.oomScoreAdj", int)
+    if oom_score_adj is not None and not OOM_SCORE_ADJ_MIN <= oom_score_adj <= OOM_SCORE_ADJ_MAX:
+        raise r.fail(
+            "process.oomScoreAdj",
+            f"must be between {OOM_SCORE_ADJ_MIN} and {OOM_SCORE_ADJ_MAX}, got {oom_score_adj}",
+        )
     return Process(
         args=args,
         env=env,
@@ -525,6 +535,7 @@ def _read_process(r: _Reader, process: dict[str, Any]) -> Process:
         no_new_privileges=r.get(process, "process.noNewPrivileges", bool, False),
         rlimits=rlimits,
         terminal=r.get(process, "process.terminal", bool, False),
+        oom_score_adj=oom_score_adj,
     )
 
 

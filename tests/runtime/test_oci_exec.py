@@ -33,11 +33,15 @@ DEVPTS = {
 NAMESPACES = ("pid", "net", "ipc", "uts", "mnt")
 
 
-def start_container(rt: Runtime, tmp_path: Path, cid: str, script: str = "exec sleep 60") -> int:
+def start_container(
+    rt: Runtime, tmp_path: Path, cid: str, script: str = "exec sleep 60", oom_score_adj: int | None = None
+) -> int:
     """Create and start a busybox container running ``script``; its first process's pid."""
     bundle = make_busybox_bundle(tmp_path / f"bundle-{cid}", ["sh", "-c", script])
     config = json.loads((bundle / "config.json").read_text())
     config["mounts"].append(DEVPTS)
+    if oom_score_adj is not None:
+        config["process"]["oomScoreAdj"] = oom_score_adj
     (bundle / "config.json").write_text(json.dumps(config))
     (bundle / "rootfs" / "only-in-the-bundle").write_text("from the bundle's rootfs\n")
     assert rt("create", "--bundle", str(bundle), cid).returncode == 0, rt.err.read_text()
@@ -89,6 +93,44 @@ def test_exec_runs_inside_the_containers_namespaces_root_and_cgroup(rt: Runtime,
     wait_for(lambda: not os.path.exists(f"/proc/{pid}"), "the exec'd process to die with the container")
 
 
+def test_oom_score_adj_reaches_the_container_and_what_exec_starts(rt: Runtime, tmp_path: Path) -> None:
+    """process.oomScoreAdj (Docker sets it on every container) is the container's process's, and
+    an exec'd process gets the container's too, as with runc: not the runtime's own."""
+    init = start_container(rt, tmp_path, "ex-oom", oom_score_adj=500)
+    assert Path(f"/proc/{init}/oom_score_adj").read_text() == "500\n"
+    result = rt.capture("exec", "ex-oom", "cat", "/proc/self/oom_score_adj")
+    assert (result.returncode, result.stdout) == (0, "500\n"), result.stderr
+    rt("delete", "--force", "ex-oom")
+
+
+def _has_cap_sys_resource() -> bool:
+    status = Path("/proc/self/status").read_text()
+    effective = next(int(line.split()[1], 16) for line in status.splitlines() if line.startswith("CapEff:"))
+    return bool(effective & 1 << 24)  # CAP_SYS_RESOURCE
+
+
+def test_a_lower_oom_score_needs_cap_sys_resource(rt: Runtime, tmp_path: Path) -> None:
+    """Below the floor a privileged ancestor set (0 from boot) only CAP_SYS_RESOURCE goes: with
+    it the container gets the value; without it (some sandboxes' root) create fails in one line,
+    as runc's init does, and leaves nothing."""
+    bundle = make_busybox_bundle(tmp_path / "bundle-oom-low", ["cat", "/proc/self/oom_score_adj"])
+    config = json.loads((bundle / "config.json").read_text())
+    config["process"]["oomScoreAdj"] = -10
+    (bundle / "config.json").write_text(json.dumps(config))
+    if _has_cap_sys_resource():
+        assert rt("run", "--bundle", str(bundle), "ex-oom-low").returncode == 0, rt.err.read_text()
+        assert rt.output() == "-10\n"
+        return
+    status, stderr = rt.fails("create", "--bundle", str(bundle), "ex-oom-low")
+    assert status == 1
+    assert stderr == (
+        "boxtrace-runtime: error: process.oomScoreAdj -10: refused (Permission denied): going below the"
+        " lowest value a privileged ancestor set (0 unless one set another) needs CAP_SYS_RESOURCE, which"
+        " this runtime lacks\n"
+    )
+    assert not (rt.root / "ex-oom-low").exists()
+
+
 def test_exec_exit_status_and_signals_pass_through(rt: Runtime, tmp_path: Path) -> None:
     start_container(rt, tmp_path, "ex-2")
     assert rt.capture("exec", "ex-2", "sh", "-c", "exit 7").returncode == 7
@@ -123,7 +165,8 @@ def test_exec_process_json_as_podman_and_containerd_pass_it(rt: Runtime, tmp_pat
         "cwd": "/dev",
         "capabilities": {"bounding": ["CAP_KILL"], "effective": ["CAP_KILL"], "permitted": ["CAP_KILL"]},
         "rlimits": [{"type": "RLIMIT_NOFILE", "hard": 512, "soft": 256}],
-        "oomScoreAdj": 0,
+        "oomScoreAdj": 0,  # read, as runc reads it; the container's own value is the one applied
+        "apparmorProfile": "docker-default",
     }
     path = tmp_path / "process.json"
     path.write_text(json.dumps(process))
@@ -132,7 +175,7 @@ def test_exec_process_json_as_podman_and_containerd_pass_it(rt: Runtime, tmp_pat
     assert result.returncode == 0, result.stderr
     assert result.stdout == "process.json in /dev\n1\n"
     # what boxtrace does not apply is said, in the log (Docker's containerd reads it)
-    assert "process.oomScoreAdj is not supported" in log.read_text()
+    assert "process.apparmorProfile is not supported" in log.read_text()
     process["args"] = ["sh", "-c", "ulimit -n; ulimit -Hn"]
     path.write_text(json.dumps(process))
     assert rt.capture("exec", "-p", str(path), "ex-4").stdout == "256\n512\n"

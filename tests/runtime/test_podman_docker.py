@@ -191,6 +191,11 @@ def test_docker_runs_a_container_with_boxtrace_runtime(tmp_path: Path) -> None:
         assert run([*boxtrace, "ls", "/sys/class/net"]).stdout.split() == ["lo"]
         # the exit code comes back through the shim, which reaps the container's process
         assert run([*boxtrace, "sh", "-c", "exit 7"]).returncode == 7
+        # Docker sets process.oomScoreAdj on every container (0 by default, not the shim's own)
+        assert run([*boxtrace, "cat", "/proc/self/oom_score_adj"]).stdout == "0\n"
+        oom = run([*docker, "run", "--rm", "--runtime", "boxtrace", "--network", "none", "--oom-score-adj",
+                   "300", "boxtrace-test", "cat", "/proc/self/oom_score_adj"])  # fmt: skip
+        assert oom.stdout == "300\n", oom.stderr
 
 
 def test_docker_exec_pause_and_update_with_boxtrace_runtime(tmp_path: Path) -> None:

@@ -117,6 +117,19 @@ def test_missing_required_field(tmp_path: Path) -> None:
     assert "missing required field 'ociVersion'" in error_of(tmp_path, config)
 
 
+def test_oom_score_adj_is_read_and_checked(tmp_path: Path) -> None:
+    # Docker sets it on every container (0 by default): read without a warning, in the kernel's range.
+    config = minimal()
+    config["process"]["oomScoreAdj"] = 0
+    spec = load_bundle_spec(str(write_bundle(tmp_path, config)))
+    assert (spec.process.oom_score_adj, spec.warnings) == (0, [])
+    assert load_bundle_spec(str(write_bundle(tmp_path, minimal()))).process.oom_score_adj is None
+    for bad, words in ((1001, "between -1000 and 1000, got 1001"), (True, "must be a number, got true")):
+        config["process"]["oomScoreAdj"] = bad
+        message = error_of(tmp_path, config)
+        assert "process.oomScoreAdj" in message and words in message and "\n" not in message
+
+
 def test_unsupported_fields_warn(tmp_path: Path) -> None:
     config = minimal()
     config["linux"]["intelRdt"] = {"closID": "x"}
